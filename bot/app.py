@@ -1,0 +1,89 @@
+"""The discord.py Bot: opens the store and HTTP session, builds providers, loads cogs, closes cleanly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.conversation import Conversations
+from bot.pacing import ChannelPacers
+from bot.providers.registry import build_providers
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.chat",)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What cogs need, created once the bot has logged in."""
+
+    store: Store
+    conversations: Conversations
+    pacers: ChannelPacers
+
+
+class BridgeBot(commands.Bot):
+    def __init__(self, settings: Settings) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: needed to read thread messages and attachments
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self._services: Services | None = None
+        self._http_session: aiohttp.ClientSession | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("services are created in setup_hook")
+        return self._services
+
+    async def setup_hook(self) -> None:
+        self._http_session = aiohttp.ClientSession()
+        store = await Store.open(self.settings.database_path)
+        interrupted = await store.interrupt_unfinished()
+        if interrupted:
+            log.info("marked %d reply(ies) cut off by the last stop as interrupted", interrupted)
+        providers = build_providers(self.settings, self._http_session)
+        self._services = Services(store, Conversations(store, providers), ChannelPacers())
+        log.info("providers: %s", ", ".join(p.display_name for p in providers.values()))
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._sync_commands_if_changed(store)
+
+    async def _sync_commands_if_changed(self, store: Store) -> None:
+        """Register slash commands only when they changed: Discord limits how often that may happen."""
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest = hashlib.sha256(json.dumps([self.application_id, payload], sort_keys=True).encode()).hexdigest()
+        if await store.get_meta("commands_digest") == digest:
+            return
+        await self.tree.sync()
+        await store.set_meta("commands_digest", digest)
+        log.info("registered %d slash command(s)", len(payload))
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s (%s guild(s))", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        if self._services is not None:
+            await self._services.conversations.shutdown()
+        await super().close()
+        if self._http_session is not None:
+            await self._http_session.close()
+        if self._services is not None:
+            await self._services.store.close()
+            self._services = None
+        log.info("stopped cleanly")

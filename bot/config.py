@@ -1,0 +1,158 @@
+"""Settings from the environment and `.env`, validated once at start-up; secrets never printed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
+DEFAULT_ABLT_BASE_URL = "https://api.ablt.ai"
+DEFAULT_PROVIDER_TIMEOUT_S = 60.0
+
+_Getter = Callable[[str], "str | None"]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+class Secret:
+    """A credential that never shows itself in `repr`, `str`, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class AbltSettings:
+    api_key: Secret
+    base_url: str = DEFAULT_ABLT_BASE_URL
+    bot_slug: str | None = None
+    bot_uid: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: Secret
+    discord_api_base_url: str = DEFAULT_DISCORD_API_BASE_URL
+    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
+    database_path: Path = Path("data/bot.sqlite3")
+    provider_timeout_s: float = DEFAULT_PROVIDER_TIMEOUT_S
+    log_level: str = "INFO"
+    ablt: AbltSettings | None = None
+    secrets: tuple[Secret, ...] = field(default=(), repr=False)
+
+    @property
+    def configured_providers(self) -> tuple[str, ...]:
+        return tuple(name for name, value in (("ablt", self.ablt),) if value is not None)
+
+
+def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
+    """Build settings from `environ`, falling back to `env_file`; raise ConfigError naming the culprit."""
+    values = _merged_values(environ, env_file)
+
+    def get(name: str) -> str | None:
+        value = values.get(name)
+        return value.strip() if value and value.strip() else None
+
+    token = get("DISCORD_TOKEN")
+    if token is None:
+        raise ConfigError("DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token there.")
+    ablt = _ablt_settings(get)
+    if ablt is None:
+        raise ConfigError(
+            "No AI provider is configured: set ABLT_API_KEY (see .env.example for every provider's settings)."
+        )
+    secrets = tuple(s for s in (Secret(token), ablt.api_key) if s.reveal())
+    return Settings(
+        discord_token=Secret(token),
+        discord_api_base_url=_url(get, "DISCORD_API_BASE_URL", DEFAULT_DISCORD_API_BASE_URL, ("http", "https")),
+        discord_gateway_url=_url(get, "DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY_URL, ("ws", "wss")),
+        database_path=_database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        provider_timeout_s=_positive_float(get, "PROVIDER_TIMEOUT_S", DEFAULT_PROVIDER_TIMEOUT_S),
+        log_level=_log_level(get("LOG_LEVEL") or "INFO"),
+        ablt=ablt,
+        secrets=secrets,
+    )
+
+
+def _merged_values(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    """The environment wins over `.env`, as python-dotenv's `override=False` does."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _ablt_settings(get: _Getter) -> AbltSettings | None:
+    key = get("ABLT_API_KEY")
+    if key is None:
+        return None
+    slug, uid = get("ABLT_BOT_SLUG"), get("ABLT_BOT_UID")
+    if slug and uid:
+        raise ConfigError("Set only one of ABLT_BOT_SLUG and ABLT_BOT_UID, not both.")
+    return AbltSettings(
+        api_key=Secret(key),
+        base_url=_url(get, "ABLT_BASE_URL", DEFAULT_ABLT_BASE_URL, ("http", "https")),
+        bot_slug=slug,
+        bot_uid=uid,
+    )
+
+
+def _url(get: _Getter, name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = get(name) or default
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        raise ConfigError(f"{name} must be a {' or '.join(schemes)} URL, for example {default}")
+    return value.rstrip("/") if schemes[0] == "http" else value
+
+
+def _database_path(url: str) -> Path:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ConfigError("DATABASE_URL must look like sqlite:///data/bot.sqlite3 (only SQLite is supported).")
+    return Path(url[len(prefix) :])
+
+
+def _positive_float(get: _Getter, name: str, default: float) -> float:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, for example {default:g}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, for example {default:g}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR.")
+    return level

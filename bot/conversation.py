@@ -1,0 +1,158 @@
+"""The conversation core: one session per channel, turns in order, provider events to a reply sink."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.locks import KeyedLocks
+from bot.providers.base import Event, Provider, StateSaved, TextDelta, Turn
+from bot.providers.errors import ProviderError
+from bot.store import SessionExists, SessionRecord, Store
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 5.0
+"""How long shutdown waits for interrupted replies to say so in Discord."""
+UNEXPECTED_ERROR_MESSAGE = "Something went wrong on the bot's side; the bot owner can find details in its log."
+
+
+class ReplySink(Protocol):
+    """Where a turn's events go; the Discord renderer implements it. Must not raise (but may be cancelled)."""
+
+    async def handle(self, event: Event) -> None: ...
+
+    async def finish(self) -> None: ...
+
+    async def fail(self, message: str) -> None: ...
+
+    async def interrupt(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Speaker:
+    id: int
+    name: str
+
+
+class NoActiveSession(Exception):
+    """The channel has no active conversation."""
+
+
+class UnusableOptions(Exception):
+    """`/chat` options the provider cannot start with; the message is safe to show."""
+
+
+class Conversations:
+    """Finds sessions, serialises each channel's turns, and records what was said."""
+
+    def __init__(self, store: Store, providers: Mapping[str, Provider]) -> None:
+        self._store = store
+        self.providers = dict(providers)
+        self._locks = KeyedLocks()
+        self._running: set[asyncio.Task[object]] = set()
+
+    def prepare(self, provider_key: str, options: Mapping[str, str | None]) -> dict[str, Any]:
+        """The initial session state for `/chat`'s options; raises UnusableOptions with a showable reason."""
+        try:
+            return self.providers[provider_key].start_state(options)
+        except ValueError as exc:
+            raise UnusableOptions(str(exc)) from exc
+
+    async def open(
+        self, *, channel_id: int, guild_id: int | None, provider_key: str, state: dict[str, Any], by: int
+    ) -> SessionRecord:
+        """Start a session in a channel with a state from `prepare`; raises SessionExists."""
+        session = await self._store.start_session(
+            channel_id=channel_id, guild_id=guild_id, provider=provider_key, state=state, started_by=by
+        )
+        log.info("session %d opened in channel %d with %s", session.id, channel_id, provider_key)
+        return session
+
+    async def active(self, channel_id: int) -> SessionRecord | None:
+        return await self._store.active_session(channel_id)
+
+    async def latest(self, channel_id: int) -> SessionRecord | None:
+        return await self._store.latest_session(channel_id)
+
+    async def end(self, channel_id: int) -> SessionRecord | None:
+        """End the channel's session at once; a reply already streaming still finishes and is recorded."""
+        session = await self._store.active_session(channel_id)
+        if session is not None:
+            await self._store.end_session(session.id)
+            log.info("session %d ended in channel %d", session.id, channel_id)
+        return session
+
+    def describe(self, session: SessionRecord) -> str:
+        return self.describe_state(session.provider, session.state)
+
+    def describe_state(self, provider_key: str, state: Mapping[str, Any]) -> str:
+        provider = self.providers.get(provider_key)
+        return provider.describe(state) if provider else provider_key
+
+    async def take_turn(self, channel_id: int, speaker: Speaker, text: str, sink: ReplySink) -> None:
+        """Run one turn after any earlier turn in this channel; raises NoActiveSession."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            async with self._locks[channel_id]:
+                session = await self._store.active_session(channel_id)
+                if session is None:
+                    raise NoActiveSession(channel_id)
+                await self._run_turn(session, speaker, text, sink)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _run_turn(self, session: SessionRecord, speaker: Speaker, text: str, sink: ReplySink) -> None:
+        provider = self.providers.get(session.provider)
+        history = await self._store.history(session.id) if provider and provider.needs_history else ()
+        await self._store.add_entry(session.id, "user", text, author_id=speaker.id)
+        if provider is None:
+            await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
+            return
+        reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+        turn = Turn(text=text, history=history, state=session.state, user_id=speaker.id, user_name=speaker.name)
+        parts: list[str] = []
+        state = dict(session.state)
+        try:
+            async for event in provider.reply(turn):
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, StateSaved):
+                    state.update(event.state)
+                    await self._store.save_state(session.id, state)
+                await sink.handle(event)
+        except ProviderError as exc:
+            log.warning("session %d: %s turn failed: %s", session.id, provider.key, exc)
+            await self._store.finish_entry(reply_id, "".join(parts), "failed")
+            await sink.fail(exc.user_message)
+            return
+        except asyncio.CancelledError:
+            log.info("session %d: reply interrupted by shutdown", session.id)
+            await self._store.finish_entry(reply_id, "".join(parts), "interrupted")
+            await sink.interrupt()
+            raise
+        except Exception:
+            log.exception("session %d: unexpected error in %s turn", session.id, provider.key)
+            await self._store.finish_entry(reply_id, "".join(parts), "failed")
+            await sink.fail(UNEXPECTED_ERROR_MESSAGE)
+            return
+        await self._store.finish_entry(reply_id, "".join(parts), "complete")
+        await sink.finish()
+        log.info("session %d: %s replied with %d characters", session.id, provider.key, len("".join(parts)))
+
+    async def shutdown(self) -> None:
+        """Cancel turns in flight and give them a moment to mark their replies interrupted."""
+        running = [task for task in self._running if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
+
+
+__all__ = ["Conversations", "NoActiveSession", "ReplySink", "SessionExists", "Speaker", "UnusableOptions"]

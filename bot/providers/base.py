@@ -1,0 +1,98 @@
+"""The provider contract: a turn goes in, a stream of small events comes out.
+
+Five vendors differ wildly on the wire (SSE tokens, one JSON reply, polled agent messages, audio);
+the conversation core and renderer only ever see these events. Later providers add event types
+(source documents, option lists, audio) beside the ones here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier turn of the conversation, oldest first."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the user said now, plus what the provider needs to answer in context."""
+
+    text: str
+    history: tuple[HistoryEntry, ...]
+    state: Mapping[str, Any]
+    user_id: int
+    user_name: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An autocomplete suggestion for a provider option (`name` shown, `value` sent back)."""
+
+    name: str
+    value: str
+
+
+# Events ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """More reply text arrived; append it to what is shown."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A short line about the conversation itself (not the reply), such as a provider caveat."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StateSaved:
+    """The provider's session state changed (a session id, say); the core persists it."""
+
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+Event = TextDelta | Notice | StateSaved
+
+
+class Provider(ABC):
+    """One vendor's chat API. Capabilities are class attributes, read by the core and the cogs."""
+
+    key: ClassVar[str]
+    """Stable identifier stored with sessions (`ablt`)."""
+    display_name: ClassVar[str]
+    """What members see (`aBLT`)."""
+    streams: ClassVar[bool] = False
+    """Text arrives as many deltas rather than one reply."""
+    needs_history: ClassVar[bool] = False
+    """The vendor keeps no context: the core passes the stored transcript every turn."""
+
+    @abstractmethod
+    def start_state(self, options: Mapping[str, str | None]) -> dict[str, Any]:
+        """The session state for a new conversation, from `/chat`'s options; raise ValueError if unusable."""
+
+    @abstractmethod
+    def reply(self, turn: Turn) -> AsyncIterator[Event]:
+        """Answer one turn. Raises a ProviderError for anything the user should hear about."""
+
+    async def suggest(self, option: str, typed: str) -> list[Choice]:
+        """Autocomplete values for one of this provider's `/chat` options."""
+        return []
+
+    def describe(self, state: Mapping[str, Any]) -> str:
+        """A few words naming what this session talks to, for the thread's opening line."""
+        return self.display_name

@@ -1,0 +1,90 @@
+"""Shared HTTP plumbing for providers: timeouts, one bounded retry, and error-body reading."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from bot.providers.errors import ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_ATTEMPTS = 2
+MAX_RETRY_WAIT_S = 5.0
+CONNECT_TIMEOUT_S = 10.0
+ERROR_BODY_LIMIT_BYTES = 4096
+
+
+def timeout_for(idle_s: float, *, total_s: float | None = None) -> aiohttp.ClientTimeout:
+    """`idle_s` bounds the wait for headers and for each later read, so a hung vendor is noticed."""
+    return aiohttp.ClientTimeout(total=total_s, connect=CONNECT_TIMEOUT_S, sock_read=idle_s)
+
+
+@contextlib.asynccontextmanager
+async def request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    client_timeout: aiohttp.ClientTimeout,
+    headers: Mapping[str, str] | None = None,
+    json: Any = None,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """Send a request, retrying once on a connection failure or a retryable status.
+
+    Yields the response (any status) and always releases it. Connection failures and timeouts
+    before a response become ProviderUnavailable; reading the body is the caller's job.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            response = await session.request(method, url, headers=headers, json=json, timeout=client_timeout)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            if attempt < MAX_ATTEMPTS and not isinstance(exc, TimeoutError):
+                log.warning("%s: %s %s failed (%s); retrying once", provider, method, url, type(exc).__name__)
+                continue
+            raise _unavailable(provider, exc) from exc
+        if response.status in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
+            wait = retry_after_s(response.headers)
+            response.release()
+            log.warning("%s: %s %s answered %s; retrying in %.1fs", provider, method, url, response.status, wait)
+            await asyncio.sleep(wait)
+            continue
+        try:
+            yield response
+        finally:
+            response.release()
+        return
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float:
+    """Honour `Retry-After` (seconds) within a cap; default to a short pause."""
+    try:
+        return min(max(float(headers.get("Retry-After", "0.5")), 0.0), MAX_RETRY_WAIT_S)
+    except ValueError:
+        return 0.5
+
+
+async def error_detail(response: aiohttp.ClientResponse) -> str:
+    """A bounded slice of an error body for the log (never shown to users)."""
+    try:
+        body = await response.content.read(ERROR_BODY_LIMIT_BYTES)
+    except (aiohttp.ClientError, TimeoutError):
+        return f"HTTP {response.status} (body unreadable)"
+    request_id = response.headers.get("x-request-id")
+    text = body.decode("utf-8", errors="replace")
+    return f"HTTP {response.status}{f' request {request_id}' if request_id else ''}: {text}"
+
+
+def _unavailable(provider: str, exc: BaseException) -> ProviderUnavailable:
+    if isinstance(exc, TimeoutError):
+        return ProviderUnavailable(
+            f"{provider} did not answer in time; try again in a minute.", detail="timed out before a response"
+        )
+    return ProviderUnavailable(f"The bot could not reach {provider}; try again in a minute.", detail=type(exc).__name__)

@@ -1,0 +1,16 @@
+"""Builds the configured providers; a provider whose key is unset is simply absent."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from bot.config import Settings
+from bot.providers.ablt import AbltProvider
+from bot.providers.base import Provider
+
+
+def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    if settings.ablt is not None:
+        providers[AbltProvider.key] = AbltProvider(settings.ablt, session, timeout_s=settings.provider_timeout_s)
+    return providers

@@ -1,0 +1,134 @@
+"""Turns provider events into Discord messages: one message edited as text streams, continued past 2,000."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+
+from bot.pacing import WritePacer
+from bot.providers.base import Event, Notice, TextDelta
+from bot.splitting import split_message
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+MAX_WRITE_FAILURES = 3
+INTERRUPT_GRACE_S = 3.0
+EMPTY_REPLY = "-# {provider} sent an empty reply."
+INTERRUPTED = "⏹️ This reply was cut off because the bot shut down. Send your message again once it is back."
+
+
+class StreamingReply:
+    """A ReplySink writing into one Discord channel or thread.
+
+    Text deltas only update `_text`; a single flusher task brings Discord up to date one write at a
+    time, each at a pacer slot, always with the newest text, so bursts coalesce into one edit.
+    """
+
+    def __init__(self, channel: discord.abc.Messageable, pacer: WritePacer, *, provider_name: str) -> None:
+        self._channel = channel
+        self._pacer = pacer
+        self._provider_name = provider_name
+        self._text = ""
+        self._messages: list[discord.Message] = []
+        self._shown: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._failures = 0
+        self._gave_up = False
+
+    @property
+    def messages(self) -> list[discord.Message]:
+        return list(self._messages)
+
+    async def begin(self) -> None:
+        """Show the typing indicator until the first text arrives."""
+        try:
+            await self._channel.typing()
+        except discord.HTTPException as exc:
+            log.debug("typing indicator failed: %s", exc)
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, TextDelta) and event.text:
+            self._text += event.text
+            self._kick()
+        elif isinstance(event, Notice):
+            await self._drain()
+            await self._post(f"-# {event.text}")
+
+    async def finish(self) -> None:
+        await self._drain()
+        if not self._text:
+            await self._post(EMPTY_REPLY.format(provider=self._provider_name))
+
+    async def fail(self, message: str) -> None:
+        await self._drain()
+        await self._post(f"⚠️ {message}")
+
+    async def interrupt(self) -> None:
+        """Called from a cancelled turn: show what arrived and say it was cut off, within a short grace."""
+        try:
+            async with asyncio.timeout(INTERRUPT_GRACE_S):
+                await self._drain()
+                await self._post(INTERRUPTED)
+        except TimeoutError:
+            log.warning("could not mark an interrupted reply in time")
+            if self._flusher is not None:
+                self._flusher.cancel()
+
+    # Internals -------------------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_until_current(), name="stream-flusher")
+
+    async def _drain(self) -> None:
+        """Return once Discord shows all text received so far."""
+        while not self._current():
+            self._kick()
+            assert self._flusher is not None  # noqa: S101 - _kick just set it
+            await asyncio.shield(self._flusher)
+
+    def _current(self) -> bool:
+        return self._gave_up or self._shown == split_message(self._text)
+
+    async def _flush_until_current(self) -> None:
+        while not self._current():
+            await self._pacer.slot()
+            await self._write_next()
+
+    async def _write_next(self) -> None:
+        """One create or edit: the first message that differs from what Discord should show."""
+        for index, chunk in enumerate(split_message(self._text)):
+            if index < len(self._shown) and self._shown[index] == chunk:
+                continue
+            try:
+                if index < len(self._messages):
+                    await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS)
+                    self._shown[index] = chunk
+                else:
+                    message = await self._channel.send(chunk, allowed_mentions=NO_PINGS)
+                    self._messages.append(message)
+                    self._shown.append(chunk)
+                self._failures = 0
+            except discord.NotFound:
+                log.info("a streamed message was deleted; continuing in a new one")
+                del self._messages[index:], self._shown[index:]
+            except discord.HTTPException as exc:
+                self._note_failure(exc)
+            return
+
+    async def _post(self, content: str) -> None:
+        """A standalone line after the reply (notice, error), paced like the stream."""
+        await self._pacer.slot()
+        try:
+            await self._channel.send(content, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.warning("could not post %r: %s", content[:60], exc)
+
+    def _note_failure(self, exc: discord.HTTPException) -> None:
+        self._failures += 1
+        log.warning("streaming write failed (%d/%d): %s", self._failures, MAX_WRITE_FAILURES, exc)
+        if self._failures >= MAX_WRITE_FAILURES or isinstance(exc, discord.Forbidden):
+            self._gave_up = True

@@ -1,0 +1,40 @@
+"""Runs the bot until stopped: the one entry point shared by `python -m bot` and in-process tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+
+from bot.app import BridgeBot
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Aim discord.py's REST and gateway at the configured endpoints (Discord itself by default)."""
+    discord.http.Route.BASE = settings.discord_api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run until `stop` is set or the connection fails for good; always close the bot cleanly."""
+    point_discord_at(settings)
+    bot = BridgeBot(settings)
+    running = asyncio.create_task(bot.start(settings.discord_token.reveal()), name="discord-client")
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not bot.is_closed():
+            await bot.close()
+        if not running.done():
+            await asyncio.wait({running}, timeout=10)
+    if running.done() and not running.cancelled():
+        running.result()  # re-raise a login or connection failure

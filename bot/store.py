@@ -1,0 +1,207 @@
+"""SQLite persistence: sessions per Discord channel or thread, their transcript, and small metadata."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+from bot.providers.base import HistoryEntry
+
+log = logging.getLogger(__name__)
+
+EntryStatus = Literal["complete", "streaming", "interrupted", "failed"]
+
+# Each script moves the schema one version forward; PRAGMA user_version records where a file is.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        channel_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        provider TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT '{}',
+        started_by INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL
+    );
+    CREATE UNIQUE INDEX one_active_session_per_channel ON sessions(channel_id) WHERE ended_at IS NULL;
+    CREATE INDEX sessions_by_channel ON sessions(channel_id, id);
+    CREATE TABLE transcript (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL,
+        author_id INTEGER,
+        status TEXT NOT NULL CHECK (status IN ('complete', 'streaming', 'interrupted', 'failed')),
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX transcript_by_session ON transcript(session_id, id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+
+class SessionExists(Exception):
+    """The channel already has an active session."""
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: int
+    channel_id: int
+    guild_id: int | None
+    provider: str
+    state: dict[str, Any]
+    started_by: int
+    started_at: float
+    ended_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+
+class Store:
+    """One aiosqlite connection for the app; every method is a short transaction."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
+            log.info("database schema migrated to version %d", number)
+
+    # Sessions -------------------------------------------------------------------------------------
+
+    async def start_session(
+        self, *, channel_id: int, guild_id: int | None, provider: str, state: dict[str, Any], started_by: int
+    ) -> SessionRecord:
+        try:
+            cursor = await self._db.execute(
+                "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (channel_id, guild_id, provider, json.dumps(state), started_by, time.time()),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise SessionExists(channel_id) from exc
+        await self._db.commit()
+        session = await self._session_where("id = ?", (cursor.lastrowid,))
+        assert session is not None  # noqa: S101 - just inserted
+        return session
+
+    async def active_session(self, channel_id: int) -> SessionRecord | None:
+        return await self._session_where("channel_id = ? AND ended_at IS NULL", (channel_id,))
+
+    async def latest_session(self, channel_id: int) -> SessionRecord | None:
+        """The newest session in a channel, active or ended."""
+        return await self._session_where("channel_id = ? ORDER BY id DESC LIMIT 1", (channel_id,))
+
+    async def end_session(self, session_id: int) -> None:
+        await self._db.execute(
+            "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (time.time(), session_id)
+        )
+        await self._db.commit()
+
+    async def save_state(self, session_id: int, state: dict[str, Any]) -> None:
+        await self._db.execute("UPDATE sessions SET state = ? WHERE id = ?", (json.dumps(state), session_id))
+        await self._db.commit()
+
+    async def _session_where(self, where: str, params: tuple[Any, ...]) -> SessionRecord | None:
+        sql = f"SELECT * FROM sessions WHERE {where}"  # noqa: S608 - `where` is a literal from this class
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return SessionRecord(
+            id=row["id"],
+            channel_id=row["channel_id"],
+            guild_id=row["guild_id"],
+            provider=row["provider"],
+            state=json.loads(row["state"]),
+            started_by=row["started_by"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+        )
+
+    # Transcript -----------------------------------------------------------------------------------
+
+    async def add_entry(
+        self, session_id: int, role: str, content: str, *, author_id: int | None, status: EntryStatus = "complete"
+    ) -> int:
+        cursor = await self._db.execute(
+            "INSERT INTO transcript (session_id, role, content, author_id, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, role, content, author_id, status, time.time()),
+        )
+        await self._db.commit()
+        assert cursor.lastrowid is not None  # noqa: S101 - sqlite always assigns one
+        return cursor.lastrowid
+
+    async def finish_entry(self, entry_id: int, content: str, status: EntryStatus) -> None:
+        await self._db.execute(
+            "UPDATE transcript SET content = ?, status = ? WHERE id = ?", (content, status, entry_id)
+        )
+        await self._db.commit()
+
+    async def history(self, session_id: int) -> tuple[HistoryEntry, ...]:
+        """Every turn with text, oldest first; replies cut off by a restart keep what was shown."""
+        async with self._db.execute(
+            "SELECT role, content FROM transcript WHERE session_id = ? AND content != '' ORDER BY id",
+            (session_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return tuple(HistoryEntry(role=row["role"], content=row["content"]) for row in rows)
+
+    async def entries(self, session_id: int) -> list[dict[str, Any]]:
+        """The raw transcript with statuses, for diagnostics and tests."""
+        async with self._db.execute(
+            "SELECT role, content, author_id, status FROM transcript WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        ) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
+    async def interrupt_unfinished(self) -> int:
+        """Replies still marked streaming were cut off by a crash: mark them interrupted."""
+        cursor = await self._db.execute("UPDATE transcript SET status = 'interrupted' WHERE status = 'streaming'")
+        await self._db.commit()
+        return cursor.rowcount
+
+    # Metadata -------------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row["value"])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+        await self._db.commit()
