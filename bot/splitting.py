@@ -22,7 +22,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     reopen = ""
     rest = text
     while len(reopen) + len(rest) > limit:
-        reserve = 8
+        reserve = 0  # grows by the overflow when a fence must be closed
         while True:
             piece = rest[: _cut_point(rest, limit - len(reopen) - reserve)]
             fence = _open_fence(reopen + piece)

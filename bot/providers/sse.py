@@ -64,11 +64,11 @@ class SSEDecoder:
             return self._dispatched()
         if line.startswith(":"):
             return []
-        name, sep, value = line.partition(":")
-        if not sep and self._bare_lines and line.lstrip().startswith(("{", "[")):
+        if self._bare_lines and line.lstrip().startswith(("{", "[")):
             events = self._dispatched()  # unterminated data lines before it stand on their own
             self._data.append(line.strip())
             return events + self._dispatched()
+        name, sep, value = line.partition(":")
         if not sep:
             name, value = line, ""
         value = value.removeprefix(" ")

@@ -1,0 +1,94 @@
+"""Settings come from the environment, then `.env`; bad or missing ones stop start-up with one clear line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Secret, load_settings
+from bot.logs import RedactingFormatter
+
+BASE = {"DISCORD_TOKEN": "discord-secret-token", "ABLT_API_KEY": "ablt-secret-key"}
+
+
+def test_defaults_point_at_the_real_services(tmp_path: Path) -> None:
+    settings = load_settings(BASE, tmp_path / "missing.env")
+    assert settings.discord_api_base_url == "https://discord.com/api/v10"
+    assert settings.discord_gateway_url == "wss://gateway.discord.gg/"
+    assert settings.database_path == Path("data/bot.sqlite3")
+    assert settings.ablt is not None and settings.ablt.base_url == "https://api.ablt.ai"
+    assert settings.configured_providers == ("ablt",)
+
+
+def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DISCORD_TOKEN=from-file\nABLT_API_KEY=file-key\nABLT_BOT_SLUG=taxson\n")
+    settings = load_settings({"DISCORD_TOKEN": "from-env"}, env_file)
+    assert settings.discord_token.reveal() == "from-env"
+    assert settings.ablt is not None and settings.ablt.api_key.reveal() == "file-key"
+    assert settings.ablt.bot_slug == "taxson"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"ABLT_API_KEY": "k"}, "DISCORD_TOKEN"),
+        ({"DISCORD_TOKEN": "t"}, "ABLT_API_KEY"),
+        ({**BASE, "DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
+        ({**BASE, "ABLT_BASE_URL": "not a url"}, "ABLT_BASE_URL"),
+        ({**BASE, "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
+        ({**BASE, "PROVIDER_TIMEOUT_S": "-1"}, "PROVIDER_TIMEOUT_S"),
+        ({**BASE, "ABLT_BOT_SLUG": "a", "ABLT_BOT_UID": "b"}, "ABLT_BOT_SLUG"),
+    ],
+)
+def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigError, match=names):
+        load_settings(env, tmp_path / "none")
+
+
+def test_secrets_never_show_in_repr() -> None:
+    settings = load_settings(BASE, None)
+    assert "discord-secret-token" not in repr(settings)
+    assert "ablt-secret-key" not in repr(settings)
+    assert repr(Secret("x")) == "Secret('***')"
+
+
+def test_log_formatter_masks_secrets_and_authorization_headers() -> None:
+    formatter = RedactingFormatter("%(message)s", [Secret("discord-secret-token"), Secret("ablt-secret-key")])
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "headers %r token %s", None, None)
+    record.args = ({"Authorization": "Bearer other-token"}, "discord-secret-token")
+    text = formatter.format(record)
+    assert "discord-secret-token" not in text and "other-token" not in text
+    assert "***" in text
+
+
+def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ABLT_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env={**clean, **env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_start_without_token_exits_nonzero_with_one_line(tmp_path: Path) -> None:
+    result = run_bot({"ABLT_API_KEY": "k"}, tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "DISCORD_TOKEN" in result.stderr
+
+
+def test_start_without_any_provider_exits_nonzero_with_one_line(tmp_path: Path) -> None:
+    result = run_bot({"DISCORD_TOKEN": "t"}, tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "ABLT_API_KEY" in result.stderr
