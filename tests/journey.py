@@ -1,0 +1,68 @@
+"""What a member does and sees, expressed against the Discord emulator, shared by the e2e tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.splitting import join_chunks
+from tests.emulators.discord import DiscordEmulator, InteractionRecord, MessageRecord, ThreadRecord
+
+WAIT_S = 15.0
+
+
+async def chat(
+    discord: DiscordEmulator, prompt: str, *, channel_id: int | None = None, **options: Any
+) -> InteractionRecord:
+    """Run `/chat provider:aBLT prompt:...` and wait for Discord to get the bot's acknowledgement."""
+    interaction = await discord.run_slash_command(
+        "chat", {"provider": "ablt", "prompt": prompt, **options}, channel_id=channel_id
+    )
+    await interaction.wait_for_response(WAIT_S)
+    return interaction
+
+
+async def thread_for(discord: DiscordEmulator, interaction: InteractionRecord) -> ThreadRecord:
+    """The thread the bot opened from its reply to `interaction`."""
+
+    def opened() -> ThreadRecord | None:
+        message = interaction.original_message
+        if message is None:
+            return None
+        return next((t for t in discord.threads if t.starter_message_id == message.id), None)
+
+    await discord.wait_for(lambda: opened() is not None, WAIT_S, "the bot to open a thread")
+    thread = opened()
+    assert thread is not None
+    return thread
+
+
+def bot_posts(discord: DiscordEmulator, channel_id: int) -> list[MessageRecord]:
+    return [m for m in discord.messages(channel_id) if m.author_id == discord.bot_user_id]
+
+
+def shown_reply(discord: DiscordEmulator, channel_id: int, *, after: int = 0) -> str:
+    """The reply text a reader reassembles from the bot's messages after message id `after`."""
+    return join_chunks([m.content for m in bot_posts(discord, channel_id) if m.id > after])
+
+
+async def wait_for_reply(discord: DiscordEmulator, channel_id: int, text: str, *, after: int = 0) -> None:
+    await discord.wait_for(
+        lambda: shown_reply(discord, channel_id, after=after) == text, WAIT_S, f"the reply {text[:40]!r}"
+    )
+
+
+async def wait_for_post(discord: DiscordEmulator, channel_id: int, fragment: str, *, after: int = 0) -> MessageRecord:
+    """The first bot message after `after` containing `fragment`."""
+
+    def find() -> MessageRecord | None:
+        return next((m for m in bot_posts(discord, channel_id) if m.id > after and fragment in m.content), None)
+
+    await discord.wait_for(lambda: find() is not None, WAIT_S, f"a bot message containing {fragment!r}")
+    found = find()
+    assert found is not None
+    return found
+
+
+def last_message_id(discord: DiscordEmulator, channel_id: int) -> int:
+    messages = discord.messages(channel_id)
+    return messages[-1].id if messages else 0
