@@ -91,7 +91,10 @@ class StreamingReply:
             await asyncio.shield(self._flusher)
 
     def _current(self) -> bool:
-        return self._gave_up or self._shown == split_message(self._text)
+        return self._gave_up or self._shown == self._chunks()
+
+    def _chunks(self) -> list[str]:
+        return split_message(self._text) if self._text else []
 
     async def _flush_until_current(self) -> None:
         while not self._current():
@@ -100,7 +103,7 @@ class StreamingReply:
 
     async def _write_next(self) -> None:
         """One create or edit: the first message that differs from what Discord should show."""
-        for index, chunk in enumerate(split_message(self._text)):
+        for index, chunk in enumerate(self._chunks()):
             if index < len(self._shown) and self._shown[index] == chunk:
                 continue
             try:

@@ -73,10 +73,9 @@ class BotProcess:
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        gateway = self._discord.core.gateway
-        readies = gateway.ready_count
+        discord, readies = self._discord, self._discord.ready_count
         task = self._task = asyncio.create_task(serve(self.settings, self._stop))
-        await self._discord.wait_for(lambda: gateway.ready_count > readies or task.done(), timeout=15)
+        await discord.wait_for(lambda: discord.ready_count > readies or task.done(), 15, "the bot to connect")
         if task.done():
             task.result()
         await self._discord.wait_for_commands(timeout=10)

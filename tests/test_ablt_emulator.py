@@ -62,9 +62,7 @@ async def post_raw(session: aiohttp.ClientSession, body: Any, path: str = "/v1/c
 # -- happy paths ----------------------------------------------------------------------------------
 
 
-async def test_stream_is_sse_with_empty_first_frame_and_done(
-    emu: AbltEmulator, session: aiohttp.ClientSession
-) -> None:
+async def test_stream_is_sse_with_empty_first_frame_and_done(emu: AbltEmulator, session: aiohttp.ClientSession) -> None:
     body = {
         "bot_slug": "taxson",
         "stream": True,
@@ -106,9 +104,7 @@ async def test_unversioned_alias_and_bot_uid(emu: AbltEmulator, session: aiohttp
     assert emu.requests[0].path == "/chat"
 
 
-async def test_scripted_tokens_interval_and_message_key(
-    emu: AbltEmulator, session: aiohttp.ClientSession
-) -> None:
+async def test_scripted_tokens_interval_and_message_key(emu: AbltEmulator, session: aiohttp.ClientSession) -> None:
     emu.enqueue(
         Reply(tokens=["Hel", "lo", " ✓"], token_interval_s=0.02),
         Reply(text="plain text", use_message_key=True),
@@ -126,18 +122,12 @@ async def test_scripted_tokens_interval_and_message_key(
     assert emu.pending_replies == 0
 
 
-async def test_bare_json_framing_as_the_doc_prints_it(
-    emu: AbltEmulator, session: aiohttp.ClientSession
-) -> None:
+async def test_bare_json_framing_as_the_doc_prints_it(emu: AbltEmulator, session: aiohttp.ClientSession) -> None:
     emu.enqueue(Reply(tokens=["To", " pay"], bare_json=True))
-    assert (
-        await post_raw(session, chat()) == b'{"content":""}\n{"content":"To"}\n{"content":" pay"}\n[DONE]\n'
-    )
+    assert await post_raw(session, chat()) == b'{"content":""}\n{"content":"To"}\n{"content":" pay"}\n[DONE]\n'
 
 
-async def test_split_frames_reassemble_to_the_same_bytes(
-    emu: AbltEmulator, session: aiohttp.ClientSession
-) -> None:
+async def test_split_frames_reassemble_to_the_same_bytes(emu: AbltEmulator, session: aiohttp.ClientSession) -> None:
     tokens = ["Ünïcödé", " 日本語", " 🙂🙂", " done"]
     emu.enqueue(Reply(tokens=tokens), Reply(tokens=tokens, split_frames=True))
     whole = await post_raw(session, chat())
@@ -184,9 +174,7 @@ async def test_non_stream_cut_off_truncates_body(emu: AbltEmulator, session: aio
             await resp.read()
 
 
-async def test_hang_after_tokens_until_client_gives_up(
-    emu: AbltEmulator, session: aiohttp.ClientSession
-) -> None:
+async def test_hang_after_tokens_until_client_gives_up(emu: AbltEmulator, session: aiohttp.ClientSession) -> None:
     emu.enqueue(Reply(tokens=["a", "b", "c"], hang_after_tokens=1))
     received = b""
     timeout = aiohttp.ClientTimeout(sock_read=0.2)

@@ -96,9 +96,7 @@ async def test_end_stops_the_conversation_and_later_messages_get_a_hint(
 async def test_chat_inside_an_unbound_thread_binds_that_thread(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
-    thread_id = discord_emulator.core.threads.create(
-        discord_emulator.channel_id, {"name": "planning", "type": 11}, discord_emulator.user_id
-    ).id
+    thread_id = (await discord_emulator.create_thread("planning")).id
     interaction = await chat(discord_emulator, "Plan a picnic", channel_id=thread_id)
     await wait_for_reply(discord_emulator, thread_id, "You said: Plan a picnic", after=interaction.original_message.id)
 

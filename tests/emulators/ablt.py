@@ -181,9 +181,7 @@ class _Dropped(web.Response):
     """Returned after the connection was closed on purpose; aiohttp's write then fails quietly."""
 
 
-def _error(
-    loc: Sequence[str | int], msg: str, type_: str, ctx: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _error(loc: Sequence[str | int], msg: str, type_: str, ctx: dict[str, Any] | None = None) -> dict[str, Any]:
     err: dict[str, Any] = {"loc": list(loc), "msg": msg, "type": type_}
     if ctx is not None:
         err["ctx"] = ctx
@@ -196,9 +194,7 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def _json_response(status: int, value: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status, body=_json_bytes(value), content_type="application/json", headers=headers
-    )
+    return web.Response(status=status, body=_json_bytes(value), content_type="application/json", headers=headers)
 
 
 def _reason(status: int) -> str:
@@ -289,9 +285,7 @@ def _field(
         errors.append(_error([*loc, name], exc.msg, exc.type, exc.ctx))
 
 
-def _validate_messages(
-    value: Any, loc: list[str | int], errors: list[dict[str, Any]]
-) -> list[dict[str, str]]:
+def _validate_messages(value: Any, loc: list[str | int], errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     if not isinstance(value, list):
         raise _Invalid("value is not a valid list", "type_error.list")
     messages: list[dict[str, str]] = []
@@ -446,9 +440,7 @@ class AbltEmulator:
         except web.HTTPNotFound:
             return _json_response(404, {"detail": "Not Found"})
         except web.HTTPMethodNotAllowed as exc:
-            return _json_response(
-                405, {"detail": "Method Not Allowed"}, {"Allow": ", ".join(exc.allowed_methods)}
-            )
+            return _json_response(405, {"detail": "Method Not Allowed"}, {"Allow": ", ".join(exc.allowed_methods)})
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers["x-request-id"] = request.get(_REQUEST_ID) or uuid.uuid4().hex
@@ -459,9 +451,7 @@ class AbltEmulator:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if not scheme or not token:
             detail = "Not authenticated"
-        elif scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), self.api_key.encode()
-        ):
+        elif scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
             detail = "Invalid authentication credentials"
         else:
             return None
@@ -557,9 +547,7 @@ class AbltEmulator:
 
     # -- reply bodies ----------------------------------------------------------------------------
 
-    async def _stream(
-        self, request: web.Request, reply: Reply, tokens: list[str], index: int
-    ) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, reply: Reply, tokens: list[str], index: int) -> web.StreamResponse:
         response = web.StreamResponse(status=200)
         response.content_type = "text/event-stream"
         response.charset = "utf-8"
@@ -587,9 +575,7 @@ class AbltEmulator:
                     break
                 if await self._closed_within(reply.token_interval_s):
                     return self._drop(request, response)
-                await self._write(
-                    response, frame(_json_bytes({key: tokens[sent]}).decode()), reply.split_frames
-                )
+                await self._write(response, frame(_json_bytes({key: tokens[sent]}).decode()), reply.split_frames)
                 text += tokens[sent]
                 self.emitted.append(Emission(time.monotonic(), text, index))
             await self._write(response, frame("[DONE]"), reply.split_frames)
@@ -597,9 +583,7 @@ class AbltEmulator:
             pass  # the client went away mid-stream; aiohttp logs nothing for this
         return response
 
-    async def _full(
-        self, request: web.Request, reply: Reply, tokens: list[str], index: int
-    ) -> web.StreamResponse:
+    async def _full(self, request: web.Request, reply: Reply, tokens: list[str], index: int) -> web.StreamResponse:
         if await self._closed_within(reply.token_interval_s * len(tokens)):
             return self._drop(request)
         if reply.hang_after_tokens is not None:

@@ -1,0 +1,357 @@
+"""JSON payloads (users, members, channels, threads, guild, messages) in Discord's v10 shapes,
+with every key discord.py reads when it parses them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .records import AttachmentRecord, MessageRecord, ThreadRecord
+from .snowflakes import snowflake_iso
+from .world import GENEROUS_PERMISSIONS, INTENT_GUILD_MEMBERS, ChannelInfo, MemberInfo, RoleInfo, UserInfo, World
+
+
+def user_payload(user: UserInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(user.id),
+        "username": user.username,
+        "discriminator": "0",
+        "global_name": user.global_name,
+        "avatar": None,
+        "avatar_decoration_data": None,
+        "banner": None,
+        "accent_color": None,
+        "public_flags": 0,
+        "flags": 0,
+        "primary_guild": None,
+        "collectibles": None,
+    }
+    if user.bot:
+        out["bot"] = True
+    return out
+
+
+def bot_self_payload(world: World) -> dict[str, Any]:
+    """``GET /users/@me`` and READY's ``user``: the bot's own user with private fields."""
+    out = user_payload(world.users[world.bot_user_id])
+    out.update({"verified": True, "mfa_enabled": False, "email": None, "locale": "en-US", "bio": ""})
+    return out
+
+
+def member_payload(world: World, member: MemberInfo, *, with_user: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "nick": member.nick,
+        "avatar": None,
+        "banner": None,
+        "roles": [str(r) for r in member.roles],
+        "joined_at": member.joined_at,
+        "premium_since": None,
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+        "pending": False,
+        "communication_disabled_until": None,
+    }
+    if with_user:
+        out["user"] = user_payload(world.users[member.user_id])
+    return out
+
+
+def interaction_member_payload(world: World, user_id: int) -> dict[str, Any]:
+    """Interactions carry the invoking member plus their channel permissions."""
+    out = member_payload(world, world.members[user_id])
+    out["permissions"] = str(GENEROUS_PERMISSIONS)
+    return out
+
+
+def role_payload(role: RoleInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(role.id),
+        "name": role.name,
+        "color": 0,
+        "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+        "hoist": False,
+        "icon": None,
+        "unicode_emoji": None,
+        "position": role.position,
+        "permissions": str(role.permissions),
+        "managed": role.managed,
+        "mentionable": role.mentionable,
+        "flags": 0,
+    }
+    if role.tags is not None:
+        out["tags"] = role.tags
+    return out
+
+
+def channel_payload(world: World, channel: ChannelInfo) -> dict[str, Any]:
+    last = world.last_message_id(channel.id)
+    return {
+        "id": str(channel.id),
+        "type": channel.type,
+        "guild_id": str(world.guild_id),
+        "name": channel.name,
+        "position": channel.position,
+        "permission_overwrites": [],
+        "parent_id": None,
+        "topic": channel.topic,
+        "nsfw": channel.nsfw,
+        "last_message_id": str(last) if last else None,
+        "rate_limit_per_user": channel.rate_limit_per_user,
+        "default_auto_archive_duration": 1440,
+        "default_thread_rate_limit_per_user": 0,
+        "flags": 0,
+    }
+
+
+def thread_member_payload(thread: ThreadRecord, user_id: int) -> dict[str, Any]:
+    return {
+        "id": str(thread.id),
+        "user_id": str(user_id),
+        "join_timestamp": thread.create_timestamp,
+        "flags": 1,
+    }
+
+
+def thread_payload(world: World, thread: ThreadRecord, *, member_for: int | None = None) -> dict[str, Any]:
+    last = world.last_message_id(thread.id)
+    out: dict[str, Any] = {
+        "id": str(thread.id),
+        "guild_id": str(thread.guild_id),
+        "parent_id": str(thread.parent_id),
+        "owner_id": str(thread.owner_id),
+        "name": thread.name,
+        "type": thread.type,
+        "last_message_id": str(last) if last else None,
+        "message_count": thread.message_count,
+        "member_count": min(len(thread.member_ids), 50),
+        "total_message_sent": thread.total_message_sent,
+        "rate_limit_per_user": thread.rate_limit_per_user,
+        "flags": 0,
+        "thread_metadata": {
+            "archived": thread.archived,
+            "auto_archive_duration": thread.auto_archive_duration,
+            "archive_timestamp": thread.archive_timestamp,
+            "locked": thread.locked,
+            "invitable": thread.invitable,
+            "create_timestamp": thread.create_timestamp,
+        },
+    }
+    if member_for is not None and member_for in thread.member_ids:
+        out["member"] = thread_member_payload(thread, member_for)
+    return out
+
+
+def any_channel_payload(world: World, obj: ChannelInfo | ThreadRecord) -> dict[str, Any]:
+    if isinstance(obj, ThreadRecord):
+        return thread_payload(world, obj, member_for=world.bot_user_id)
+    return channel_payload(world, obj)
+
+
+def guild_payload(world: World) -> dict[str, Any]:
+    """``GET /guilds/{id}``: the guild without the gateway-only lists."""
+    return {
+        "id": str(world.guild_id),
+        "name": world.guild_name,
+        "icon": None,
+        "icon_hash": None,
+        "splash": None,
+        "discovery_splash": None,
+        "banner": None,
+        "description": None,
+        "owner_id": str(world.owner_id),
+        "region": "deprecated",
+        "afk_channel_id": None,
+        "afk_timeout": 300,
+        "widget_enabled": False,
+        "widget_channel_id": None,
+        "verification_level": 0,
+        "default_message_notifications": 1,
+        "explicit_content_filter": 0,
+        "roles": [role_payload(r) for r in world.roles.values()],
+        "emojis": [],
+        "stickers": [],
+        "features": [],
+        "mfa_level": 0,
+        "application_id": None,
+        "system_channel_id": str(world.default_channel_id),
+        "system_channel_flags": 0,
+        "rules_channel_id": None,
+        "public_updates_channel_id": None,
+        "safety_alerts_channel_id": None,
+        "max_presences": None,
+        "max_members": 500000,
+        "max_video_channel_users": 25,
+        "max_stage_video_channel_users": 50,
+        "vanity_url_code": None,
+        "premium_tier": 0,
+        "premium_subscription_count": 0,
+        "premium_progress_bar_enabled": False,
+        "preferred_locale": "en-US",
+        "nsfw_level": 0,
+        "nsfw": False,
+        "incidents_data": None,
+    }
+
+
+def guild_create_payload(world: World, intents: int) -> dict[str, Any]:
+    """The full GUILD_CREATE dispatch that fills discord.py's cache.
+
+    Like Discord, ``members`` lists everyone only with the GUILD_MEMBERS intent; otherwise just the bot.
+    """
+    out = guild_payload(world)
+    members = [m for m in world.members.values() if intents & INTENT_GUILD_MEMBERS or m.user_id == world.bot_user_id]
+    active_threads = [t for t in world.threads.values() if not t.archived]
+    out.update(
+        {
+            "unavailable": False,
+            "joined_at": world.members[world.bot_user_id].joined_at,
+            "large": False,
+            "lazy": True,
+            "member_count": len(world.members),
+            "voice_states": [],
+            "members": [member_payload(world, m) for m in members],
+            "channels": [channel_payload(world, c) for c in world.channels.values()],
+            "threads": [thread_payload(world, t, member_for=world.bot_user_id) for t in active_threads],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "embedded_activities": [],
+            "activity_instances": [],
+            "application_command_counts": {},
+            "hub_type": None,
+        }
+    )
+    return out
+
+
+def application_payload(world: World) -> dict[str, Any]:
+    """``GET /oauth2/applications/@me``."""
+    owner = world.users[world.owner_id]
+    return {
+        "id": str(world.application_id),
+        "name": "EmulatorBot",
+        "icon": None,
+        "description": "Loopback Discord emulator application",
+        "summary": "",
+        "type": None,
+        "hook": True,
+        "bot_public": False,
+        "bot_require_code_grant": False,
+        "verify_key": "0" * 64,
+        "flags": 1 << 19 | 1 << 23,  # GATEWAY_MESSAGE_CONTENT_LIMITED, APPLICATION_COMMAND_BADGE
+        "owner": user_payload(owner),
+        "team": None,
+        "bot": user_payload(world.users[world.bot_user_id]),
+        "rpc_origins": [],
+        "tags": [],
+        "redirect_uris": [],
+        "interactions_endpoint_url": None,
+        "role_connections_verification_url": None,
+        "approximate_guild_count": 1,
+        "integration_types_config": {"0": {}},
+    }
+
+
+def attachment_payload(att: AttachmentRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(att.id),
+        "filename": att.filename,
+        "size": att.size,
+        "url": att.url,
+        "proxy_url": att.url,
+        "content_type": att.content_type,
+        "flags": att.flags,
+    }
+    for key in ("description", "duration_secs", "waveform", "title"):
+        value = getattr(att, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _mentioned_user(world: World, user_id: int) -> dict[str, Any]:
+    out = user_payload(world.users[user_id])
+    member = world.members.get(user_id)
+    if member is not None:
+        out["member"] = member_payload(world, member, with_user=False)
+    return out
+
+
+def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) -> dict[str, Any]:
+    """A message object; ``gateway=True`` adds ``guild_id``/``member`` as MESSAGE_CREATE does."""
+    author = world.users[msg.author_id]
+    out: dict[str, Any] = {
+        "id": str(msg.id),
+        "channel_id": str(msg.channel_id),
+        "type": msg.type,
+        "content": msg.content,
+        "author": user_payload(author),
+        "attachments": [attachment_payload(a) for a in msg.attachments],
+        "embeds": msg.embeds,
+        "mentions": [_mentioned_user(world, u) for u in sorted(msg.mentions.users)],
+        "mention_roles": [str(r) for r in sorted(msg.mentions.roles)],
+        "mention_everyone": msg.mentions.everyone,
+        "pinned": False,
+        "tts": msg.tts,
+        "timestamp": snowflake_iso(msg.id),
+        "edited_timestamp": msg.edited_timestamp,
+        "flags": msg.flags,
+        "components": msg.components,
+    }
+    if msg.webhook_id is not None:
+        out["webhook_id"] = str(msg.webhook_id)
+    if msg.application_id is not None:
+        out["application_id"] = str(msg.application_id)
+    if msg.nonce is not None:
+        out["nonce"] = msg.nonce
+    if msg.poll is not None:
+        out["poll"] = msg.poll
+    if msg.message_reference is not None:
+        out["message_reference"] = msg.message_reference
+        ref_id = msg.message_reference.get("message_id")
+        ref = world.messages.get(int(ref_id)) if ref_id else None
+        if ref is not None and msg.type == 19:
+            out["referenced_message"] = None if ref.deleted else message_payload(world, ref)
+    if msg.interaction_id is not None and msg.interaction_user_id is not None:
+        user = user_payload(world.users[msg.interaction_user_id])
+        out["interaction_metadata"] = {
+            "id": str(msg.interaction_id),
+            "type": msg.interaction_type,
+            "user": user,
+            "authorizing_integration_owners": {"0": str(world.guild_id)},
+        }
+        if msg.command_name is not None:
+            out["interaction_metadata"]["name"] = msg.command_name
+            out["interaction"] = {
+                "id": str(msg.interaction_id),
+                "type": msg.interaction_type,
+                "name": msg.command_name,
+                "user": user,
+            }
+    if msg.thread_id is not None and msg.thread_id in world.threads:
+        out["thread"] = thread_payload(world, world.threads[msg.thread_id], member_for=world.bot_user_id)
+    if msg.reactions:
+        counts: dict[str, int] = {}
+        for emoji in msg.reactions:
+            counts[emoji] = counts.get(emoji, 0) + 1
+        out["reactions"] = [
+            {
+                "emoji": {"id": None, "name": e},
+                "count": c,
+                "me": True,
+                "count_details": {"burst": 0, "normal": c},
+                "burst_colors": [],
+                "me_burst": False,
+                "burst_me": False,
+                "burst_count": 0,
+                "normal_count": c,
+            }
+            for e, c in counts.items()
+        ]
+    if gateway:
+        out["guild_id"] = str(msg.guild_id)
+        member = world.members.get(msg.author_id)
+        if member is not None and msg.webhook_id is None:
+            out["member"] = member_payload(world, member, with_user=False)
+    return out

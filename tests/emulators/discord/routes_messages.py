@@ -1,0 +1,148 @@
+"""REST routes for channel messages, reactions, threads and thread members."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from . import errors, payloads
+from .core import Core
+from .http_utils import int_query, json_response, no_content, read_json, read_message_body, route, snowflake_param
+from .messaging import Origin
+
+
+class MessageRoutes:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.world = core.world
+
+    def register(self, router: web.UrlDispatcher, prefix: str) -> None:
+        add = router.add_route
+        msgs = prefix + "/channels/{channel_id}/messages"
+        add("POST", msgs, self.create)
+        add("GET", msgs, self.history)
+        add("GET", msgs + "/{message_id}", self.get)
+        add("PATCH", msgs + "/{message_id}", self.edit)
+        add("DELETE", msgs + "/{message_id}", self.delete)
+        add("PUT", msgs + "/{message_id}/reactions/{emoji}/@me", self.add_reaction)
+        add("DELETE", msgs + "/{message_id}/reactions/{emoji}/@me", self.remove_reaction)
+        add("POST", msgs + "/{message_id}/threads", self.thread_from_message)
+        add("POST", prefix + "/channels/{channel_id}/threads", self.create_thread)
+        add("GET", prefix + "/channels/{channel_id}/thread-members", self.thread_members)
+        add("PUT", prefix + "/channels/{channel_id}/thread-members/{user_id}", self.add_thread_member)
+        add("DELETE", prefix + "/channels/{channel_id}/thread-members/{user_id}", self.remove_thread_member)
+
+    def _bot(self) -> Origin:
+        return Origin(author_id=self.world.bot_user_id)
+
+    # ---- messages --------------------------------------------------------------------------------
+    @route(bucket="messages", major=("channel_id",))
+    async def create(self, request: web.Request) -> web.Response:
+        channel_id = snowflake_param(request, "channel_id")
+        self.world.channel_or_thread(channel_id)
+        payload, files = await read_message_body(request)
+        msg = self.core.messages.create(channel_id, payload, files, self._bot())
+        return json_response(payloads.message_payload(self.world, msg))
+
+    @route()
+    async def history(self, request: web.Request) -> web.Response:
+        channel_id = snowflake_param(request, "channel_id")
+        self.world.channel_or_thread(channel_id)
+        limit = int_query(request, "limit", 50) or 50
+        if not 1 <= limit <= 100:
+            raise errors.single_field_error(
+                ("limit",), "NUMBER_TYPE_MAX", "int value should be less than or equal to 100."
+            )
+        msgs = [m for m in self.world.channel_history(channel_id) if not m.ephemeral]
+        before, after, around = (int_query(request, k) for k in ("before", "after", "around"))
+        if before is not None:
+            msgs = [m for m in msgs if m.id < before]
+            chosen = msgs[-limit:]
+        elif after is not None:
+            chosen = [m for m in msgs if m.id > after][:limit]
+        elif around is not None:
+            older = [m for m in msgs if m.id < around][-(limit // 2) :] if limit > 1 else []
+            newer = [m for m in msgs if m.id >= around][: limit - len(older)]
+            chosen = older + newer
+        else:
+            chosen = msgs[-limit:]
+        chosen.sort(key=lambda m: m.id, reverse=True)
+        return json_response([payloads.message_payload(self.world, m) for m in chosen])
+
+    @route()
+    async def get(self, request: web.Request) -> web.Response:
+        msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
+        return json_response(payloads.message_payload(self.world, msg))
+
+    @route(bucket="messages", major=("channel_id",))
+    async def edit(self, request: web.Request) -> web.Response:
+        msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
+        payload, files = await read_message_body(request)
+        origin = self._bot()
+        if msg.webhook_id is not None:
+            origin.kind = "interaction"
+        self.core.messages.edit(msg, payload, files, origin)
+        return json_response(payloads.message_payload(self.world, msg))
+
+    @route()
+    async def delete(self, request: web.Request) -> web.Response:
+        msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
+        self.core.messages.delete(msg)
+        return no_content()
+
+    @route()
+    async def add_reaction(self, request: web.Request) -> web.Response:
+        msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
+        emoji = unquote(request.match_info["emoji"])
+        if emoji not in msg.reactions:
+            msg.reactions.append(emoji)
+            self.core.notifier.notify()
+        return no_content()
+
+    @route()
+    async def remove_reaction(self, request: web.Request) -> web.Response:
+        msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
+        emoji = unquote(request.match_info["emoji"])
+        if emoji in msg.reactions:
+            msg.reactions.remove(emoji)
+            self.core.notifier.notify()
+        return no_content()
+
+    # ---- threads ---------------------------------------------------------------------------------
+    @route()
+    async def create_thread(self, request: web.Request) -> web.Response:
+        parent_id = snowflake_param(request, "channel_id")
+        self.world.require_text_channel(parent_id)
+        body = await read_json(request)
+        thread = self.core.threads.create(parent_id, body, self.world.bot_user_id)
+        return json_response(payloads.thread_payload(self.world, thread, member_for=self.world.bot_user_id), 201)
+
+    @route()
+    async def thread_from_message(self, request: web.Request) -> web.Response:
+        channel_id = snowflake_param(request, "channel_id")
+        message_id = snowflake_param(request, "message_id")
+        body = await read_json(request)
+        thread = self.core.threads.create_from_message(channel_id, message_id, body, self.world.bot_user_id)
+        return json_response(payloads.thread_payload(self.world, thread, member_for=self.world.bot_user_id), 201)
+
+    def _member_target(self, request: web.Request) -> int:
+        raw = request.match_info["user_id"]
+        return self.world.bot_user_id if raw == "@me" else snowflake_param(request, "user_id")
+
+    @route()
+    async def thread_members(self, request: web.Request) -> web.Response:
+        thread = self.world.require_thread(snowflake_param(request, "channel_id"))
+        return json_response([payloads.thread_member_payload(thread, u) for u in thread.member_ids])
+
+    @route()
+    async def add_thread_member(self, request: web.Request) -> web.Response:
+        thread = self.world.require_thread(snowflake_param(request, "channel_id"))
+        self.core.threads.add_member(thread, self._member_target(request))
+        return no_content()
+
+    @route()
+    async def remove_thread_member(self, request: web.Request) -> web.Response:
+        thread = self.world.require_thread(snowflake_param(request, "channel_id"))
+        self.core.threads.remove_member(thread, self._member_target(request))
+        return no_content()

@@ -1,0 +1,211 @@
+"""The emulated world: one guild with channels, threads, roles, members, a bot user and its
+application, plus every message and interaction. Pure state, no I/O."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+from .records import InteractionRecord, MessageRecord, ThreadRecord
+from .snowflakes import SnowflakeGenerator, snowflake_iso
+
+ADMINISTRATOR = 1 << 3
+# Every permission bit except Administrator, so checks are evaluated yet always pass.
+GENEROUS_PERMISSIONS = ((1 << 51) - 1) & ~ADMINISTRATOR
+TEXT_CHANNEL = 0
+PUBLIC_THREAD = 11
+PRIVATE_THREAD = 12
+THREAD_TYPES = (10, PUBLIC_THREAD, PRIVATE_THREAD)
+
+INTENT_GUILDS = 1 << 0
+INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_MESSAGE_CONTENT = 1 << 15
+
+
+@dataclass
+class UserInfo:
+    id: int
+    username: str
+    global_name: str | None = None
+    bot: bool = False
+
+
+@dataclass
+class RoleInfo:
+    id: int
+    name: str
+    permissions: int = GENEROUS_PERMISSIONS
+    position: int = 0
+    mentionable: bool = False
+    managed: bool = False
+    tags: dict[str, Any] | None = None
+
+
+@dataclass
+class MemberInfo:
+    user_id: int
+    roles: list[int] = field(default_factory=list)
+    joined_at: str = ""
+    nick: str | None = None
+
+
+@dataclass
+class ChannelInfo:
+    id: int
+    name: str
+    type: int = TEXT_CHANNEL
+    position: int = 0
+    topic: str | None = None
+    nsfw: bool = False
+    rate_limit_per_user: int = 0
+    last_message_id: int | None = None
+
+
+class World:
+    """All mutable state. Lookups raise :class:`~.errors.ApiError` the way Discord would answer."""
+
+    def __init__(self, ids: SnowflakeGenerator, *, guild_name: str = "Emulator Guild") -> None:
+        self.ids = ids
+        self.guild_id = ids.next()
+        self.guild_name = guild_name
+        self.application_id = ids.next()
+        self.bot_user_id = self.application_id  # Discord bots share the application's id
+        self.users: dict[int, UserInfo] = {}
+        self.members: dict[int, MemberInfo] = {}
+        self.roles: dict[int, RoleInfo] = {
+            self.guild_id: RoleInfo(self.guild_id, "@everyone", GENEROUS_PERMISSIONS, 0, mentionable=True)
+        }
+        self.channels: dict[int, ChannelInfo] = {}
+        self.threads: dict[int, ThreadRecord] = {}
+        self.messages: dict[int, MessageRecord] = {}
+        self.channel_messages: dict[int, list[int]] = {}
+        self.global_commands: dict[tuple[str, int], dict[str, Any]] = {}
+        self.guild_commands: dict[int, dict[tuple[str, int], dict[str, Any]]] = {}
+        self.command_ids: dict[tuple[int | None, str, int], int] = {}
+        self.interactions: dict[int, InteractionRecord] = {}
+        self.interactions_by_token: dict[str, InteractionRecord] = {}
+
+        self.users[self.bot_user_id] = UserInfo(self.bot_user_id, "EmulatorBot", None, bot=True)
+        self.bot_role_id = self.add_role("EmulatorBot", managed=True, tags={"bot_id": str(self.bot_user_id)})
+        self.members[self.bot_user_id] = MemberInfo(
+            self.bot_user_id, [self.bot_role_id], snowflake_iso(self.bot_user_id)
+        )
+        self.owner_id = self.add_member("alice")
+        self.default_channel_id = self.add_text_channel("general")
+
+    # ---- creation -------------------------------------------------------------------------------
+    def add_user(self, name: str, *, bot: bool = False) -> int:
+        uid = self.ids.next()
+        self.users[uid] = UserInfo(uid, name, name.capitalize(), bot=bot)
+        return uid
+
+    def add_member(self, name: str, *, roles: list[int] | None = None) -> int:
+        uid = self.add_user(name)
+        self.members[uid] = MemberInfo(uid, list(roles or []), snowflake_iso(self.ids.next()))
+        return uid
+
+    def add_role(
+        self, name: str, *, mentionable: bool = True, managed: bool = False, tags: dict[str, Any] | None = None
+    ) -> int:
+        rid = self.ids.next()
+        self.roles[rid] = RoleInfo(rid, name, GENEROUS_PERMISSIONS, len(self.roles), mentionable, managed, tags)
+        return rid
+
+    def add_text_channel(self, name: str, *, topic: str | None = None) -> int:
+        cid = self.ids.next()
+        self.channels[cid] = ChannelInfo(cid, name, TEXT_CHANNEL, len(self.channels), topic)
+        self.channel_messages[cid] = []
+        return cid
+
+    def new_token(self) -> str:
+        return "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
+
+    # ---- lookups ----------------------------------------------------------------------------------
+    def require_guild(self, guild_id: int) -> None:
+        if guild_id != self.guild_id:
+            raise errors.unknown_guild()
+
+    def require_user(self, user_id: int) -> UserInfo:
+        user = self.users.get(user_id)
+        if user is None:
+            raise errors.unknown_user()
+        return user
+
+    def require_member(self, user_id: int) -> MemberInfo:
+        member = self.members.get(user_id)
+        if member is None:
+            raise errors.unknown_member()
+        return member
+
+    def channel_or_thread(self, channel_id: int) -> ChannelInfo | ThreadRecord:
+        found: ChannelInfo | ThreadRecord | None = self.channels.get(channel_id) or self.threads.get(channel_id)
+        if found is None:
+            raise errors.unknown_channel()
+        return found
+
+    def require_text_channel(self, channel_id: int) -> ChannelInfo:
+        if channel_id in self.threads:
+            raise errors.wrong_channel_type()
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            raise errors.unknown_channel()
+        return channel
+
+    def require_thread(self, channel_id: int) -> ThreadRecord:
+        thread = self.threads.get(channel_id)
+        if thread is None:
+            if channel_id in self.channels:
+                raise errors.wrong_channel_type()
+            raise errors.unknown_channel()
+        return thread
+
+    def require_message(self, channel_id: int, message_id: int) -> MessageRecord:
+        self.channel_or_thread(channel_id)
+        msg = self.messages.get(message_id)
+        if msg is None or msg.deleted or msg.channel_id != channel_id or msg.ephemeral:
+            raise errors.unknown_message()
+        return msg
+
+    def store_message(self, msg: MessageRecord) -> None:
+        self.messages[msg.id] = msg
+        self.channel_messages.setdefault(msg.channel_id, []).append(msg.id)
+        channel = self.channels.get(msg.channel_id)
+        if channel is not None:
+            channel.last_message_id = msg.id
+        thread = self.threads.get(msg.channel_id)
+        if thread is not None:
+            thread.message_count += 1
+            thread.total_message_sent += 1
+
+    def channel_history(self, channel_id: int, *, include_deleted: bool = False) -> list[MessageRecord]:
+        ids = self.channel_messages.get(channel_id, [])
+        out = [self.messages[i] for i in ids]
+        return out if include_deleted else [m for m in out if not m.deleted]
+
+    def last_message_id(self, channel_id: int) -> int | None:
+        ids = self.channel_messages.get(channel_id) or []
+        return ids[-1] if ids else None
+
+    def command_id(self, guild_id: int | None, name: str, ctype: int) -> int:
+        """Discord keeps a command's id stable across bulk overwrites with the same name/type."""
+        key = (guild_id, name, ctype)
+        if key not in self.command_ids:
+            self.command_ids[key] = self.ids.next()
+        return self.command_ids[key]
+
+    def all_commands(self) -> list[dict[str, Any]]:
+        out = list(self.global_commands.values())
+        for cmds in self.guild_commands.values():
+            out.extend(cmds.values())
+        return out
+
+    def find_command(self, name: str, ctype: int = 1, guild_id: int | None = None) -> dict[str, Any] | None:
+        """Guild commands shadow global ones, as in the Discord client."""
+        gid = self.guild_id if guild_id is None else guild_id
+        return self.guild_commands.get(gid, {}).get((name, ctype)) or self.global_commands.get((name, ctype))
+
+    def member_ids(self) -> set[int]:
+        return set(self.members)
