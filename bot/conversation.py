@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from bot.locks import KeyedLocks
 from bot.providers.base import Event, Provider, StateSaved, TextDelta, Turn
 from bot.providers.errors import ProviderError
-from bot.store import SessionExists, SessionRecord, Store
+from bot.store import EntryStatus, SessionExists, SessionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -118,33 +118,41 @@ class Conversations:
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
         turn = Turn(text=text, history=history, state=session.state, user_id=speaker.id, user_name=speaker.name)
         parts: list[str] = []
-        state = dict(session.state)
+        outcome: EntryStatus = "complete"
+        failure: str | None = None
         try:
-            async for event in provider.reply(turn):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, StateSaved):
-                    state.update(event.state)
-                    await self._store.save_state(session.id, state)
-                await sink.handle(event)
+            await self._relay(provider, session, turn, parts, sink)
         except ProviderError as exc:
             log.warning("session %d: %s turn failed: %s", session.id, provider.key, exc)
-            await self._store.finish_entry(reply_id, "".join(parts), "failed")
-            await sink.fail(exc.user_message)
-            return
+            outcome, failure = "failed", exc.user_message
         except asyncio.CancelledError:
             log.info("session %d: reply interrupted by shutdown", session.id)
-            await self._store.finish_entry(reply_id, "".join(parts), "interrupted")
+            await asyncio.shield(self._store.finish_entry(reply_id, "".join(parts), "interrupted"))
             await sink.interrupt()
             raise
         except Exception:
             log.exception("session %d: unexpected error in %s turn", session.id, provider.key)
-            await self._store.finish_entry(reply_id, "".join(parts), "failed")
-            await sink.fail(UNEXPECTED_ERROR_MESSAGE)
-            return
-        await self._store.finish_entry(reply_id, "".join(parts), "complete")
-        await sink.finish()
-        log.info("session %d: %s replied with %d characters", session.id, provider.key, len("".join(parts)))
+            outcome, failure = "failed", UNEXPECTED_ERROR_MESSAGE
+        # Shielded: a shutdown arriving now must not lose a reply the provider already finished.
+        await asyncio.shield(self._store.finish_entry(reply_id, "".join(parts), outcome))
+        if failure is None:
+            await sink.finish()
+            log.info("session %d: %s replied with %d characters", session.id, provider.key, len("".join(parts)))
+        else:
+            await sink.fail(failure)
+
+    async def _relay(
+        self, provider: Provider, session: SessionRecord, turn: Turn, parts: list[str], sink: ReplySink
+    ) -> None:
+        """Pass the provider's events to the sink, keeping the text and saving state changes."""
+        state = dict(session.state)
+        async for event in provider.reply(turn):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, StateSaved):
+                state.update(event.state)
+                await self._store.save_state(session.id, state)
+            await sink.handle(event)
 
     async def shutdown(self) -> None:
         """Cancel turns in flight and give them a moment to mark their replies interrupted."""

@@ -295,6 +295,11 @@ class DiscordEmulator:
         return self.core.gateway.connected_count
 
     @property
+    def gateway_compressions(self) -> list[str | None]:
+        """The transport compression each gateway connection asked for, in order (zstd-stream, zlib-stream)."""
+        return list(self.core.gateway.compressions_seen)
+
+    @property
     def ready_count(self) -> int:
         """How many IDENTIFYs were answered with READY + GUILD_CREATE (one per bot (re)start)."""
         return self.core.gateway.ready_count

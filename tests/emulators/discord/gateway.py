@@ -81,6 +81,7 @@ class Gateway:
         self._url = url
         self.allow_privileged_intents = allow_privileged_intents
         self.connections: list[Connection] = []
+        self.compressions_seen: list[str | None] = []  # the `compress` each connection asked for
         self.sessions: dict[str, GatewaySession] = {}
         self.events: list[GatewayEventRecord] = []
         self.identify_intents: int | None = None
@@ -131,6 +132,7 @@ class Gateway:
             await ws.close(code=4002, message=b"Error while decoding payload.")
             return ws
         conn = Connection(ws=ws, encoder=encoder, compress=compress)
+        self.compressions_seen.append(compress)
         self.connections.append(conn)
         conn.writer = asyncio.create_task(self._writer(conn))
         conn.queue.put_nowait(

@@ -1,0 +1,112 @@
+"""`python -m bot` as a user runs it: connects, answers, stops cleanly on SIGTERM, and logs no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ABLT_KEY, BOT_TOKEN, bot_environment
+from tests.emulators.ablt import AbltEmulator, Reply
+from tests.emulators.discord import DiscordEmulator
+from tests.journey import chat, shown_reply, thread_for, wait_for_reply
+
+REPO = Path(__file__).resolve().parents[1]
+# Runs the bot the way `python -m bot` does, but with zstandard hidden so discord.py picks zlib-stream.
+WITHOUT_ZSTD = "import sys, runpy; sys.modules['zstandard'] = None; runpy.run_module('bot', run_name='__main__')"
+
+Launcher = Callable[..., Awaitable[asyncio.subprocess.Process]]
+
+
+@pytest.fixture
+async def launch(discord_emulator: DiscordEmulator, ablt: AbltEmulator, tmp_path: Path) -> AsyncIterator[Launcher]:
+    processes: list[asyncio.subprocess.Process] = []
+
+    async def start(*args: str, **extra: str) -> asyncio.subprocess.Process:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ABLT_", "DATABASE_"))}
+        env.update(bot_environment(discord_emulator, ablt, tmp_path / "bot.sqlite3", **extra))
+        env["PYTHONPATH"] = str(REPO)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *(args or ("-m", "bot")), cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        processes.append(process)
+        readies = discord_emulator.ready_count
+        await discord_emulator.wait_for(
+            lambda: discord_emulator.ready_count > readies or process.returncode is not None, 30, "bot to connect"
+        )
+        await discord_emulator.wait_for_commands(timeout=10)
+        return process
+
+    yield start
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def stop(process: asyncio.subprocess.Process, signum: int = signal.SIGTERM) -> str:
+    process.send_signal(signum)
+    assert process.stderr is not None
+    log = (await asyncio.wait_for(process.stderr.read(), timeout=30)).decode()
+    await asyncio.wait_for(process.wait(), timeout=30)
+    return log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_real_process_answers_then_stops_cleanly_without_leaking_secrets(
+    launch: Launcher, discord_emulator: DiscordEmulator, ablt: AbltEmulator, signum: int
+) -> None:
+    process = await launch(LOG_LEVEL="DEBUG")
+    ablt.enqueue(Reply(text="Hello from a real process."))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "hi"))
+    await wait_for_reply(discord_emulator, thread.id, "Hello from a real process.")
+
+    log = await stop(process, signum)
+
+    assert process.returncode == 0, log
+    assert "stopped cleanly" in log
+    assert BOT_TOKEN not in log and ABLT_KEY not in log
+    assert discord_emulator.gateway_compressions[-1] == "zstd-stream"
+
+
+async def test_sigterm_mid_reply_marks_it_interrupted(
+    launch: Launcher, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    process = await launch()
+    ablt.enqueue(Reply(tokens=["Still", " going", " on"], hang_after_tokens=2))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "talk"))
+    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id) == "Still going", 15)
+
+    log = await stop(process)
+
+    assert process.returncode == 0, log
+    assert any("cut off because the bot shut down" in m.content for m in discord_emulator.messages(thread.id))
+
+
+async def test_gateway_works_over_zlib_stream_when_zstandard_is_missing(
+    launch: Launcher, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    process = await launch("-c", WITHOUT_ZSTD)
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "compressed?"))
+    await wait_for_reply(discord_emulator, thread.id, "You said: compressed?")
+    await stop(process)
+    assert discord_emulator.gateway_compressions == ["zlib-stream"]
+
+
+async def test_wrong_discord_token_exits_with_a_clear_message(
+    discord_emulator: DiscordEmulator, ablt: AbltEmulator, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ABLT_", "DATABASE_"))}
+    env.update(bot_environment(discord_emulator, ablt, tmp_path / "bot.sqlite3", DISCORD_TOKEN="wrong-token"))
+    env["PYTHONPATH"] = str(REPO)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 1
+    assert "DISCORD_TOKEN" in err.decode() and "wrong-token" not in err.decode()
