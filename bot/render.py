@@ -9,7 +9,7 @@ import discord
 
 from bot.pacing import WritePacer
 from bot.providers.base import Event, Notice, TextDelta
-from bot.splitting import split_message
+from bot.splitting import MESSAGE_LIMIT, open_fence, split_message
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class StreamingReply:
         self._pacer = pacer
         self._provider_name = provider_name
         self._text = ""
+        self._frozen: list[str] = []  # messages kept exactly as last shown when the text moved on
+        self._frozen_chars = 0
         self._messages: list[discord.Message] = []
         self._shown: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -94,7 +96,25 @@ class StreamingReply:
         return self._gave_up or self._shown == self._chunks()
 
     def _chunks(self) -> list[str]:
-        return split_message(self._text) if self._text else []
+        rest = self._text[self._frozen_chars :]
+        return self._frozen + (split_message(rest) if rest else [])
+
+    def _freeze_live_message_if_clean(self) -> None:
+        """Keep an overflowing message as last shown when that already ends at a word boundary.
+
+        Sealing it at split_message's cut would cost one more paced write before the continuation
+        appears; freezing lets the very next write create the new message instead.
+        """
+        live = len(self._frozen)
+        rest = self._text[self._frozen_chars :]
+        if live >= len(self._shown) or len(rest) <= MESSAGE_LIMIT:
+            return
+        shown = self._shown[live]
+        after = rest[len(shown) : len(shown) + 1]
+        at_word_boundary = shown[-1:].isspace() or after.isspace()
+        if len(shown) >= MESSAGE_LIMIT // 2 and at_word_boundary and rest.startswith(shown) and not open_fence(shown):
+            self._frozen.append(shown)
+            self._frozen_chars += len(shown)
 
     async def _flush_until_current(self) -> None:
         while not self._current():
@@ -103,6 +123,7 @@ class StreamingReply:
 
     async def _write_next(self) -> None:
         """One create or edit: the first message that differs from what Discord should show."""
+        self._freeze_live_message_if_clean()
         for index, chunk in enumerate(self._chunks()):
             if index < len(self._shown) and self._shown[index] == chunk:
                 continue

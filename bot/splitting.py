@@ -25,7 +25,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
         reserve = 0  # grows by the overflow when a fence must be closed
         while True:
             piece = rest[: _cut_point(rest, limit - len(reopen) - reserve)]
-            fence = _open_fence(reopen + piece)
+            fence = open_fence(reopen + piece)
             if fence is not None and len(fence[0]) + len(fence[1]) >= limit // 4:
                 fence = None  # a pathological fence line too long to repeat: leave that block unrepaired
             close = f"\n{fence[0]}" if fence else ""
@@ -75,7 +75,7 @@ def _cut_point(text: str, budget: int) -> int:
     return cut if cut > 0 else max(budget, 1)
 
 
-def _open_fence(text: str) -> tuple[str, str] | None:
+def open_fence(text: str) -> tuple[str, str] | None:
     """The (marker, info string) of a code block left open at the end of `text`, or None."""
     open_fence: tuple[str, str] | None = None
     for match in _FENCE_LINE.finditer(text):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.config import Settings, load_settings
-from bot.runner import serve
+from bot.config import load_settings
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.discord import DiscordEmulator
+from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment
 
-BOT_TOKEN = "emulator-bot-token"
-ABLT_KEY = "ablt-test-key"
 SETTING_PREFIXES = ("DISCORD_", "ABLT_", "DATABASE_", "PROVIDER_", "LOG_LEVEL", "MAGICAI_", "SOUNDVERSE_")
 
 
@@ -36,6 +32,7 @@ async def discord_emulator() -> AsyncIterator[DiscordEmulator]:
         yield emulator
     finally:
         await emulator.close()
+    assert emulator.internal_errors == [], "the Discord emulator itself failed"
 
 
 @pytest.fixture
@@ -46,45 +43,6 @@ async def ablt() -> AsyncIterator[AbltEmulator]:
         yield emulator
     finally:
         await emulator.close()
-
-
-def bot_environment(discord: DiscordEmulator, ablt: AbltEmulator, database: Path, **extra: str) -> dict[str, str]:
-    """The variables a user would put in `.env`, aimed at the emulators."""
-    return {
-        "DISCORD_TOKEN": BOT_TOKEN,
-        "DISCORD_API_BASE_URL": discord.api_base_url,
-        "DISCORD_GATEWAY_URL": discord.gateway_url,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "ABLT_API_KEY": ABLT_KEY,
-        "ABLT_BASE_URL": ablt.base_url,
-        "ABLT_BOT_SLUG": "taxson",
-        **extra,
-    }
-
-
-class BotProcess:
-    """The real bot, served in-process through the same `serve` entry point `python -m bot` uses."""
-
-    def __init__(self, settings: Settings, discord: DiscordEmulator) -> None:
-        self.settings = settings
-        self._discord = discord
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._stop = asyncio.Event()
-        discord, readies = self._discord, self._discord.ready_count
-        task = self._task = asyncio.create_task(serve(self.settings, self._stop))
-        await discord.wait_for(lambda: discord.ready_count > readies or task.done(), 15, "the bot to connect")
-        if task.done():
-            task.result()
-        await self._discord.wait_for_commands(timeout=10)
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.wait_for(self._task, timeout=20)
-            self._task = None
 
 
 @pytest.fixture
@@ -118,7 +76,3 @@ async def running_bot(make_bot: Callable[..., BotProcess]) -> AsyncIterator[BotP
         yield bot
     finally:
         await bot.stop()
-
-
-def messages_text(records: list[Any]) -> list[str]:
-    return [record.content for record in records]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import BotProcess
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
+from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, last_message_id, thread_for, wait_for_post, wait_for_reply
 
 PUBLIC_THREAD = 11

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ABLT_KEY, BOT_TOKEN, bot_environment
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
+from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment
 from tests.journey import chat, shown_reply, thread_for, wait_for_reply
 
 REPO = Path(__file__).resolve().parents[1]

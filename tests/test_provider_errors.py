@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import BotProcess
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
+from tests.harness import BotProcess
 from tests.journey import chat, last_message_id, shown_reply, thread_for, wait_for_post, wait_for_reply
 
 FAILURES = [

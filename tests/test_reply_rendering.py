@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from bot.splitting import MESSAGE_LIMIT
-from tests.conftest import BotProcess
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
+from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, shown_reply, thread_for, wait_for_reply
 
 
@@ -36,6 +37,23 @@ async def test_reply_past_2000_chars_continues_in_new_messages(
     assert all(len(p.content) <= MESSAGE_LIMIT for p in posts)
     assert "".join(p.content for p in posts) == text  # plain prose: the messages are the text, exactly
     assert all(p.content.endswith(("\n\n", " ")) for p in posts[:-1])  # cut at a paragraph or word
+    assert discord_emulator.rate_limit_hits == 0
+
+
+async def test_slowly_streamed_long_reply_moves_on_at_word_boundaries(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    tokens = words_reply(4500)
+    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.01))  # several seconds: many edits along the way
+
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "write a lot, slowly"))
+    await wait_for_reply(discord_emulator, thread.id, "".join(tokens))
+
+    posts = bot_posts(discord_emulator, thread.id)
+    assert "".join(p.content for p in posts) == "".join(tokens)
+    assert all(MESSAGE_LIMIT // 2 <= len(p.content) <= MESSAGE_LIMIT for p in posts[:-1])
+    for before, after in itertools.pairwise(posts):
+        assert before.content[-1].isspace() or after.content[0].isspace()  # never inside a word
     assert discord_emulator.rate_limit_hits == 0
 
 

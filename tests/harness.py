@@ -1,0 +1,53 @@
+"""Runs the real bot in-process against the emulators; shared by the tests and the benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.config import Settings
+from bot.runner import serve
+from tests.emulators.ablt import AbltEmulator
+from tests.emulators.discord import DiscordEmulator
+
+BOT_TOKEN = "emulator-bot-token"
+ABLT_KEY = "ablt-test-key"
+
+
+def bot_environment(discord: DiscordEmulator, ablt: AbltEmulator, database: Path, **extra: str) -> dict[str, str]:
+    """The variables a user would put in `.env`, aimed at the emulators."""
+    return {
+        "DISCORD_TOKEN": BOT_TOKEN,
+        "DISCORD_API_BASE_URL": discord.api_base_url,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "ABLT_API_KEY": ABLT_KEY,
+        "ABLT_BASE_URL": ablt.base_url,
+        "ABLT_BOT_SLUG": "taxson",
+        **extra,
+    }
+
+
+class BotProcess:
+    """The real bot, served in-process through the same `serve` entry point `python -m bot` uses."""
+
+    def __init__(self, settings: Settings, discord: DiscordEmulator) -> None:
+        self.settings = settings
+        self._discord = discord
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        discord, readies = self._discord, self._discord.ready_count
+        task = self._task = asyncio.create_task(serve(self.settings, self._stop))
+        await discord.wait_for(lambda: discord.ready_count > readies or task.done(), 15, "the bot to connect")
+        if task.done():
+            task.result()
+        await self._discord.wait_for_commands(timeout=10)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, timeout=20)
+            self._task = None
