@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,14 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def no_emulator_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """aiohttp logs handler crashes instead of raising them, so a clean run must log none."""
+    yield
+    crashes = [r for r in caplog.records if r.name.startswith("aiohttp.server") and r.levelno >= logging.ERROR]
+    assert not crashes, [r.getMessage() for r in crashes]
 
 
 @pytest.fixture

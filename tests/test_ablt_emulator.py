@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -22,21 +21,10 @@ KEY = "ablt-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-@pytest.fixture(autouse=True)
-def no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """aiohttp logs handler crashes instead of raising them, so a clean run must log nothing."""
-    yield
-    assert not [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= logging.WARNING]
-
-
 @pytest.fixture
-async def emu() -> AsyncIterator[AbltEmulator]:
-    emulator = AbltEmulator(api_key=KEY)
-    await emulator.start()
-    try:
-        yield emulator
-    finally:
-        await emulator.close()
+def emu(ablt: AbltEmulator) -> AbltEmulator:
+    assert ablt.api_key == KEY
+    return ablt
 
 
 @pytest.fixture

@@ -1,0 +1,316 @@
+"""The aiohttp app: auth, validation, scripted streaming, recording."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
+
+from .script import DEFAULT_API_KEY, DEFAULT_BOTS, MALFORMED_PAYLOAD, REQUEST_ID, Bot, ChatRequest, Emission, Reply
+from .validation import (
+    Dropped,
+    error,
+    is_json_content_type,
+    json_bytes,
+    json_response,
+    reason,
+    validate_chat_body,
+    word_tokens,
+)
+
+
+class AbltEmulator:
+    """An aiohttp server speaking the aBLT chat API on 127.0.0.1, scriptable per request."""
+
+    def __init__(
+        self,
+        api_key: str = DEFAULT_API_KEY,
+        bots: Sequence[Bot] | None = None,
+        *,
+        seed: int = 0,
+    ) -> None:
+        """``seed`` fixes the chunk sizes of ``split_frames`` so failures reproduce."""
+        self.api_key = api_key
+        self.bots: list[Bot] = list(DEFAULT_BOTS if bots is None else bots)
+        self.requests: list[ChatRequest] = []
+        self.emitted: list[Emission] = []
+        self._replies: deque[Reply] = deque()
+        self._rng = random.Random(seed)
+        self._closing = asyncio.Event()
+        self._arrived = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``, without a trailing slash or version prefix."""
+        if self._base_url is None:
+            raise RuntimeError("AbltEmulator is not started")
+        return self._base_url
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 with an ephemeral port (see ``base_url``)."""
+        if self._runner is not None or self._closing.is_set():
+            raise RuntimeError("AbltEmulator can only be started once")
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post("/v1/chat", self._handle_chat)
+        app.router.add_post("/chat", self._handle_chat)  # unversioned alias from the doc heading
+        app.router.add_get("/v1/bots", self._handle_bots)
+        app.router.add_get("/health-check", self._handle_health)
+        app.on_response_prepare.append(self._on_prepare)
+        # handler_cancellation: a client disconnect cancels the handler, which ends hangs.
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
+        await runner.setup()
+        self._runner = runner
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        self._base_url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop serving; hung or slow responses drop their connections. Idempotent."""
+        self._closing.set()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> AbltEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- scripting -------------------------------------------------------------------------------
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Script the next valid chat calls, in order; unscripted calls echo the user text."""
+        self._replies.extend(replies)
+
+    @property
+    def pending_replies(self) -> int:
+        return len(self._replies)
+
+    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[ChatRequest]:  # noqa: ASYNC109
+        """Wait until ``n`` chat requests arrived (valid or not); raises TimeoutError."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= n)
+        return self.requests[:n]
+
+    # -- HTTP plumbing ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Give every request an id and answer unknown routes with Starlette's JSON bodies."""
+        request[REQUEST_ID] = uuid.uuid4().hex
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return json_response(404, {"detail": "Not Found"})
+        except web.HTTPMethodNotAllowed as exc:
+            return json_response(405, {"detail": "Method Not Allowed"}, {"Allow": ", ".join(exc.allowed_methods)})
+
+    async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["x-request-id"] = request.get(REQUEST_ID) or uuid.uuid4().hex
+        response.headers["Server"] = "uvicorn"
+
+    def _auth_error(self, request: web.Request) -> web.Response | None:
+        """FastAPI ``HTTPBearer`` semantics, answered with 401 (the live status is unconfirmed)."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if not scheme or not token:
+            detail = "Not authenticated"
+        elif scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
+            detail = "Invalid authentication credentials"
+        else:
+            return None
+        return json_response(401, {"detail": detail}, {"WWW-Authenticate": "Bearer"})
+
+    async def _handle_health(self, request: web.Request) -> web.Response:
+        return json_response(200, {"status": "ok"})
+
+    async def _handle_bots(self, request: web.Request) -> web.Response:
+        return self._auth_error(request) or json_response(200, [b.to_json() for b in self.bots])
+
+    async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
+        received_at = time.monotonic()
+        raw = await request.read()
+        auth_error = self._auth_error(request)
+        headers = CIMultiDict(request.headers)
+        headers.popall("Authorization", None)
+        record = ChatRequest(
+            path=request.path,
+            body=None,
+            raw_body=raw,
+            headers=headers,
+            auth_ok=auth_error is None,
+            received_at=received_at,
+            request_id=request[REQUEST_ID],
+        )
+        index = len(self.requests)
+        self.requests.append(record)
+        async with self._arrived:
+            self._arrived.notify_all()
+        response = await self._answer_chat(request, record, index, auth_error)
+        record.status = None if isinstance(response, Dropped) else response.status
+        return response
+
+    async def _answer_chat(
+        self, request: web.Request, record: ChatRequest, index: int, auth_error: web.Response | None
+    ) -> web.StreamResponse:
+        # FastAPI decodes the JSON body before it runs dependencies, so a decode error beats a 401.
+        body: Any = None
+        content_type = request.headers.get("Content-Type")
+        if raw := record.raw_body:
+            if content_type and not is_json_content_type(content_type):
+                body = raw  # FastAPI hands the bytes to pydantic, which rejects them as not a dict
+            else:
+                try:
+                    body = record.body = json.loads(raw)
+                except UnicodeDecodeError:
+                    return json_response(400, {"detail": "There was an error parsing the body"})
+                except json.JSONDecodeError as exc:
+                    ctx = {
+                        "msg": exc.msg,
+                        "doc": exc.doc,
+                        "pos": exc.pos,
+                        "lineno": exc.lineno,
+                        "colno": exc.colno,
+                    }
+                    err = error(["body", exc.pos], str(exc), "value_error.jsondecode", ctx)
+                    return json_response(422, {"detail": [err]})
+        if auth_error is not None:
+            return auth_error
+        fields, errors = validate_chat_body(body)
+        if errors:
+            return json_response(422, {"detail": errors})
+        bot_key = fields["bot_uid"] or fields["bot_slug"]
+        if not any(bot_key in (b.uid, b.slug) for b in self.bots):
+            return json_response(404, {"detail": "Bot not found"})
+
+        reply = self._replies.popleft() if self._replies else Reply()
+        if reply.tokens is not None:
+            tokens = list(reply.tokens)
+        else:
+            tokens = word_tokens(reply.text if reply.text is not None else self._default_text(fields))
+        if reply.hang_before_headers:
+            await self._closing.wait()  # a client disconnect cancels this instead
+            return self._drop(request)
+        if reply.status != 200:
+            if isinstance(reply.body, bytes):
+                return web.Response(status=reply.status, body=reply.body, content_type="text/html")
+            error_body = reply.body if reply.body is not None else {"detail": reason(reply.status)}
+            return json_response(reply.status, error_body)
+        if fields["stream"]:
+            return await self._stream(request, reply, tokens, index)
+        return await self._full(request, reply, tokens, index)
+
+    @staticmethod
+    def _default_text(fields: dict[str, Any]) -> str:
+        """Deterministic echo so unscripted tests can predict the answer."""
+        text = fields["prompt"] or ""
+        if not text:
+            user_turns = [m["content"] for m in fields["messages"] or [] if m["role"] == "user"]
+            text = user_turns[-1] if user_turns else ""
+        return f"You said: {text}"
+
+    # -- reply bodies ----------------------------------------------------------------------------
+
+    async def _stream(self, request: web.Request, reply: Reply, tokens: list[str], index: int) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        response.content_type = "text/event-stream"
+        response.charset = "utf-8"
+        key = "message" if reply.use_message_key else "content"
+
+        def frame(data: str) -> bytes:
+            return (data + "\n" if reply.bare_json else f"data: {data}\n\n").encode()
+
+        def reached(n: int | None, sent: int) -> bool:
+            return n is not None and min(n, len(tokens)) == sent
+
+        try:
+            await response.prepare(request)
+            await self._write(response, frame(json_bytes({key: ""}).decode()), reply.split_frames)
+            text = ""
+            for sent in range(len(tokens) + 1):
+                if reached(reply.malformed_frame_after_tokens, sent):
+                    await self._write(response, frame(MALFORMED_PAYLOAD), reply.split_frames)
+                if reached(reply.cut_off_after_tokens, sent):
+                    return self._drop(request, response)
+                if reached(reply.hang_after_tokens, sent):
+                    await self._closing.wait()
+                    return self._drop(request, response)
+                if sent == len(tokens):
+                    break
+                if await self._closed_within(reply.token_interval_s):
+                    return self._drop(request, response)
+                await self._write(response, frame(json_bytes({key: tokens[sent]}).decode()), reply.split_frames)
+                text += tokens[sent]
+                self.emitted.append(Emission(time.monotonic(), text, index))
+            await self._write(response, frame("[DONE]"), reply.split_frames)
+        except ConnectionError:
+            pass  # the client went away mid-stream; aiohttp logs nothing for this
+        return response
+
+    async def _full(self, request: web.Request, reply: Reply, tokens: list[str], index: int) -> web.StreamResponse:
+        if await self._closed_within(reply.token_interval_s * len(tokens)):
+            return self._drop(request)
+        if reply.hang_after_tokens is not None:
+            await self._closing.wait()
+            return self._drop(request)
+        text = "".join(tokens)
+        key = "message" if reply.use_message_key else "content"
+        data = MALFORMED_PAYLOAD.encode() if reply.malformed_frame_after_tokens is not None else json_bytes({key: text})
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        response.content_length = len(data)
+        try:
+            await response.prepare(request)
+            if reply.cut_off_after_tokens is not None:
+                await self._write(response, data[: len(data) // 2], reply.split_frames)
+                return self._drop(request, response)
+            await self._write(response, data, reply.split_frames)
+            self.emitted.append(Emission(time.monotonic(), text, index))
+        except ConnectionError:
+            pass
+        return response
+
+    async def _write(self, response: web.StreamResponse, data: bytes, split: bool) -> None:
+        """One ``write`` per frame, or tiny random chunks with a loop turn between them."""
+        if not split:
+            await response.write(data)
+            return
+        pos = 0
+        while pos < len(data):
+            size = self._rng.randint(1, 5)
+            await response.write(data[pos : pos + size])
+            pos += size
+            await asyncio.sleep(0)
+
+    async def _closed_within(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds; True (early) if the emulator is closing meanwhile."""
+        if delay <= 0:
+            return self._closing.is_set()
+        try:
+            async with asyncio.timeout(delay):
+                await self._closing.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @staticmethod
+    def _drop(request: web.Request, response: web.StreamResponse | None = None) -> web.StreamResponse:
+        """Close the socket (after flushing what was written) so the client sees a truncation."""
+        if request.transport is not None:
+            request.transport.close()
+        return response if response is not None else Dropped()
