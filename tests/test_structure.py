@@ -1,0 +1,58 @@
+"""Cheap checks over the whole codebase: layering, command descriptions, provider registration."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import aiohttp
+
+from bot.config import load_settings
+from bot.providers.base import Provider
+from bot.providers.registry import build_providers
+from tests.emulators.discord import DiscordEmulator
+from tests.harness import BotProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {"DISCORD_TOKEN": "t", "ABLT_API_KEY": "k"}
+
+
+def imported_modules(folder: str) -> dict[Path, set[str]]:
+    found: dict[Path, set[str]] = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module.split(".")[0])
+        found[path] = names
+    return found
+
+
+def test_providers_never_import_discord_and_cogs_never_talk_http_or_sql() -> None:
+    for path, names in imported_modules("bot/providers").items():
+        assert "discord" not in names and "cogs" not in names, path
+    for path, names in imported_modules("cogs").items():
+        assert not names & {"aiohttp", "aiosqlite", "sqlite3"}, path
+
+
+async def test_every_configured_provider_is_registered_with_a_name() -> None:
+    async with aiohttp.ClientSession() as session:
+        providers = build_providers(load_settings(SETTINGS, None), session)
+    assert set(providers) == {"ablt"}
+    for key, provider in providers.items():
+        assert isinstance(provider, Provider) and provider.key == key and provider.display_name
+
+
+async def test_every_slash_command_and_option_is_described_for_members(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator
+) -> None:
+    commands = {command["name"]: command for command in discord_emulator.commands}
+    assert set(commands) == {"chat", "end"}
+    for command in commands.values():
+        assert command["description"] and command.get("contexts") == [0], command["name"]  # guild only
+        for option in command.get("options", []):
+            assert option["description"], (command["name"], option["name"])
+    provider = next(o for o in commands["chat"]["options"] if o["name"] == "provider")
+    assert provider["choices"] == [{"name": "aBLT", "value": "ablt"}]
