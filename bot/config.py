@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,12 @@ DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
 DEFAULT_ABLT_BASE_URL = "https://api.ablt.ai"
+DEFAULT_MAGICAI_BASE_URL = "https://api.magicai.ai"
+DEFAULT_SOUNDVERSE_BASE_URL = "https://api.soundverse.ai"
+DEFAULT_SOUNDVERSE_CHAT_PATH = "/assistant/chat"
 DEFAULT_PROVIDER_TIMEOUT_S = 60.0
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 _Getter = Callable[[str], "str | None"]
 
@@ -55,6 +61,22 @@ class AbltSettings:
 
 
 @dataclass(frozen=True)
+class MagicAISettings:
+    api_key: Secret
+    project_id: str
+    base_url: str = DEFAULT_MAGICAI_BASE_URL
+    auth_header: str | None = None
+    """None: `Authorization: Bearer <key>`; otherwise the key is sent raw in this header."""
+
+
+@dataclass(frozen=True)
+class SoundverseSettings:
+    api_key: Secret
+    base_url: str = DEFAULT_SOUNDVERSE_BASE_URL
+    chat_path: str = DEFAULT_SOUNDVERSE_CHAT_PATH
+
+
+@dataclass(frozen=True)
 class Settings:
     discord_token: Secret
     discord_api_base_url: str = DEFAULT_DISCORD_API_BASE_URL
@@ -63,11 +85,14 @@ class Settings:
     provider_timeout_s: float = DEFAULT_PROVIDER_TIMEOUT_S
     log_level: str = "INFO"
     ablt: AbltSettings | None = None
+    magicai: MagicAISettings | None = None
+    soundverse: SoundverseSettings | None = None
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
 
     @property
     def configured_providers(self) -> tuple[str, ...]:
-        return tuple(name for name, value in (("ablt", self.ablt),) if value is not None)
+        sections = (("ablt", self.ablt), ("magicai", self.magicai), ("soundverse", self.soundverse))
+        return tuple(name for name, value in sections if value is not None)
 
 
 def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
@@ -81,12 +106,14 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
     token = get("DISCORD_TOKEN")
     if token is None:
         raise ConfigError("DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token there.")
-    ablt = _ablt_settings(get)
-    if ablt is None:
+    ablt, magicai, soundverse = _ablt_settings(get), _magicai_settings(get), _soundverse_settings(get)
+    if ablt is None and magicai is None and soundverse is None:
         raise ConfigError(
-            "No AI provider is configured: set ABLT_API_KEY (see .env.example for every provider's settings)."
+            "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY or SOUNDVERSE_API_KEY"
+            " (see .env.example for every provider's settings)."
         )
-    secrets = tuple(s for s in (Secret(token), ablt.api_key) if s.reveal())
+    keys = [section.api_key for section in (ablt, magicai, soundverse) if section is not None]
+    secrets = tuple(s for s in (Secret(token), *keys) if s.reveal())
     return Settings(
         discord_token=Secret(token),
         discord_api_base_url=_url(get, "DISCORD_API_BASE_URL", DEFAULT_DISCORD_API_BASE_URL, ("http", "https")),
@@ -95,6 +122,8 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         provider_timeout_s=_positive_float(get, "PROVIDER_TIMEOUT_S", DEFAULT_PROVIDER_TIMEOUT_S),
         log_level=_log_level(get("LOG_LEVEL") or "INFO"),
         ablt=ablt,
+        magicai=magicai,
+        soundverse=soundverse,
         secrets=secrets,
     )
 
@@ -120,6 +149,38 @@ def _ablt_settings(get: _Getter) -> AbltSettings | None:
         base_url=_url(get, "ABLT_BASE_URL", DEFAULT_ABLT_BASE_URL, ("http", "https")),
         bot_slug=slug,
         bot_uid=uid,
+    )
+
+
+def _magicai_settings(get: _Getter) -> MagicAISettings | None:
+    key = get("MAGICAI_API_KEY")
+    if key is None:
+        return None
+    project = get("MAGICAI_PROJECT_ID")
+    if project is None or not _UUID.match(project):
+        raise ConfigError("MAGICAI_PROJECT_ID must be your Magic AI project id (a UUID) when MAGICAI_API_KEY is set.")
+    header = get("MAGICAI_AUTH_HEADER")
+    if header is not None and not _HEADER_NAME.match(header):
+        raise ConfigError("MAGICAI_AUTH_HEADER must be an HTTP header name such as x-api-key, or left empty.")
+    return MagicAISettings(
+        api_key=Secret(key),
+        project_id=project,
+        base_url=_url(get, "MAGICAI_BASE_URL", DEFAULT_MAGICAI_BASE_URL, ("http", "https")),
+        auth_header=None if header is None or header.lower() == "authorization" else header,
+    )
+
+
+def _soundverse_settings(get: _Getter) -> SoundverseSettings | None:
+    key = get("SOUNDVERSE_API_KEY")
+    if key is None:
+        return None
+    path = get("SOUNDVERSE_CHAT_PATH") or DEFAULT_SOUNDVERSE_CHAT_PATH
+    if not path.startswith("/"):
+        raise ConfigError(f"SOUNDVERSE_CHAT_PATH must start with /, for example {DEFAULT_SOUNDVERSE_CHAT_PATH}")
+    return SoundverseSettings(
+        api_key=Secret(key),
+        base_url=_url(get, "SOUNDVERSE_BASE_URL", DEFAULT_SOUNDVERSE_BASE_URL, ("http", "https")),
+        chat_path=path,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.locks import KeyedLocks
@@ -86,6 +86,43 @@ class Conversations:
             log.info("session %d ended in channel %d", session.id, channel_id)
         return session
 
+    async def reset(self, channel_id: int, *, by: int) -> SessionRecord:
+        """Replace the channel's session with a fresh provider session keeping its settings."""
+        session = await self._store.active_session(channel_id)
+        if session is None:
+            raise NoActiveSession(channel_id)
+        provider = self.providers.get(session.provider)
+        if provider is None:
+            raise UnusableOptions(f"{session.provider} is no longer set up on this bot; use /end and /chat.")
+        fresh = await self._store.restart_session(session, provider.reset_state(session.state), by)
+        log.info("session %d reset as %d in channel %d", session.id, fresh.id, channel_id)
+        return fresh
+
+    async def change_setting(self, channel_id: int, name: str, value: str) -> SessionRecord:
+        """Change one conversation setting (Soundverse's action, say) for the rest of the thread."""
+        session = await self._store.active_session(channel_id)
+        if session is None:
+            raise NoActiveSession(channel_id)
+        provider = self.providers.get(session.provider)
+        if provider is None:
+            raise UnusableOptions(f"{session.provider} is no longer set up on this bot.")
+        try:
+            changed = provider.change_setting(session.state, name, value)
+        except ValueError as exc:
+            raise UnusableOptions(str(exc)) from exc
+        state = await self._store.update_state(session.id, {name: changed[name]})
+        return replace(session, state=state)
+
+    def setting_labels(self, name: str) -> dict[str, str]:
+        """Values and labels of a choice setting across the configured providers."""
+        return {
+            value: label
+            for provider in self.providers.values()
+            for option in provider.chat_options
+            if option.name == name
+            for value, label in option.choices.items()
+        }
+
     def describe(self, session: SessionRecord) -> str:
         return self.describe_state(session.provider, session.state)
 
@@ -145,13 +182,11 @@ class Conversations:
         self, provider: Provider, session: SessionRecord, turn: Turn, parts: list[str], sink: ReplySink
     ) -> None:
         """Pass the provider's events to the sink, keeping the text and saving state changes."""
-        state = dict(session.state)
         async for event in provider.reply(turn):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, StateSaved):
-                state.update(event.state)
-                await self._store.save_state(session.id, state)
+                await self._store.update_state(session.id, event.state)
             await sink.handle(event)
 
     async def shutdown(self) -> None:

@@ -8,7 +8,7 @@ import logging
 import discord
 
 from bot.pacing import WritePacer
-from bot.providers.base import Event, Notice, TextDelta
+from bot.providers.base import Event, Notice, Source, Sources, TextDelta
 from bot.splitting import MESSAGE_LIMIT, open_fence, split_message
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,9 @@ NO_PINGS = discord.AllowedMentions.none()
 MAX_WRITE_FAILURES = 3
 INTERRUPT_GRACE_S = 3.0
 EMPTY_REPLY = "-# {provider} sent an empty reply."
+EMBED_DESCRIPTION_LIMIT = 4096
+SOURCE_TITLE_CHARS = 200
+SOURCES_COLOUR = discord.Colour.blurple()
 INTERRUPTED = "⏹️ This reply was cut off because the bot shut down. Send your message again once it is back."
 
 
@@ -39,6 +42,7 @@ class StreamingReply:
         self._flusher: asyncio.Task[None] | None = None
         self._failures = 0
         self._gave_up = False
+        self._sources: tuple[Source, ...] = ()
 
     @property
     def messages(self) -> list[discord.Message]:
@@ -55,6 +59,8 @@ class StreamingReply:
         if isinstance(event, TextDelta) and event.text:
             self._text += event.text
             self._kick()
+        elif isinstance(event, Sources):
+            self._sources = event.items
         elif isinstance(event, Notice):
             await self._drain()
             await self._post(f"-# {event.text}")
@@ -63,6 +69,8 @@ class StreamingReply:
         await self._drain()
         if not self._text:
             await self._post(EMPTY_REPLY.format(provider=self._provider_name))
+        if self._sources:
+            await self._attach(sources_embed(self._sources))
 
     async def fail(self, message: str) -> None:
         await self._drain()
@@ -151,8 +159,37 @@ class StreamingReply:
         except discord.HTTPException as exc:
             log.warning("could not post %r: %s", content[:60], exc)
 
+    async def _attach(self, embed: discord.Embed) -> None:
+        """Put an embed under the reply: on its last message, or on its own if nothing was shown."""
+        await self._pacer.slot()
+        try:
+            if self._messages and not self._gave_up:
+                await self._messages[-1].edit(content=self._shown[-1], embed=embed, allowed_mentions=NO_PINGS)
+            else:
+                await self._channel.send(embed=embed, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.warning("could not attach the sources: %s", exc)
+
     def _note_failure(self, exc: discord.HTTPException) -> None:
         self._failures += 1
         log.warning("streaming write failed (%d/%d): %s", self._failures, MAX_WRITE_FAILURES, exc)
         if self._failures >= MAX_WRITE_FAILURES or isinstance(exc, discord.Forbidden):
             self._gave_up = True
+
+
+def sources_embed(sources: tuple[Source, ...]) -> discord.Embed:
+    """A numbered list of source links within Discord's embed description limit."""
+    lines: list[str] = []
+    used = 0
+    for number, source in enumerate(sources, start=1):
+        title = source.title.replace("[", "(").replace("]", ")")
+        title = title if len(title) <= SOURCE_TITLE_CHARS else title[: SOURCE_TITLE_CHARS - 1] + "…"
+        url = source.url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+        line = f"{number}. [{title}]({url})" if url else f"{number}. {title}"
+        more = f"…and {len(sources) - number + 1} more"
+        if used + len(line) + 1 > EMBED_DESCRIPTION_LIMIT - len(more) - 1:
+            lines.append(more)
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return discord.Embed(title="Sources", description="\n".join(lines), colour=SOURCES_COLOUR)

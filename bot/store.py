@@ -6,6 +6,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -128,9 +129,32 @@ class Store:
         )
         await self._db.commit()
 
-    async def save_state(self, session_id: int, state: dict[str, Any]) -> None:
-        await self._db.execute("UPDATE sessions SET state = ? WHERE id = ?", (json.dumps(state), session_id))
+    async def update_state(self, session_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge `changes` into the stored state in one statement, so concurrent updates never lose keys."""
+        await self._db.execute(
+            "UPDATE sessions SET state = json_patch(state, ?) WHERE id = ?", (json.dumps(dict(changes)), session_id)
+        )
         await self._db.commit()
+        async with self._db.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)) as cursor:
+            row = await cursor.fetchone()
+        return {} if row is None else dict(json.loads(row["state"]))
+
+    async def restart_session(self, old: SessionRecord, state: dict[str, Any], started_by: int) -> SessionRecord:
+        """End `old` and start its successor in the same channel, atomically."""
+        try:
+            await self._db.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time(), old.id))
+            cursor = await self._db.execute(
+                "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (old.channel_id, old.guild_id, old.provider, json.dumps(state), started_by, time.time()),
+            )
+        except sqlite3.IntegrityError as exc:
+            await self._db.rollback()
+            raise SessionExists(old.channel_id) from exc
+        await self._db.commit()
+        session = await self._session_where("id = ?", (cursor.lastrowid,))
+        assert session is not None  # noqa: S101 - just inserted
+        return session
 
     async def _session_where(self, where: str, params: tuple[Any, ...]) -> SessionRecord | None:
         sql = f"SELECT * FROM sessions WHERE {where}"  # noqa: S608 - `where` is a literal from this class

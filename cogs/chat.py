@@ -1,9 +1,8 @@
-"""Turns `/chat`, `/end` and thread messages into conversation turns; nothing else."""
+"""Turns `/chat` and thread messages into conversation turns; nothing else."""
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import TYPE_CHECKING, Final
 
@@ -14,17 +13,17 @@ from discord.ext import commands
 from bot.conversation import NoActiveSession, SessionExists, Speaker, UnusableOptions
 from bot.render import NO_PINGS, StreamingReply
 from bot.store import SessionRecord
+from cogs._chat_command import build_chat_command
+from cogs._wording import ENDED_HINT, already_bound, opening_line, refuse, thread_name
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
 
 log = logging.getLogger(__name__)
 
-THREAD_NAME_LIMIT = 100
-OPENING_PROMPT_PREVIEW = 1500
 HINT_INTERVAL_S = 60.0
 THREAD_ARCHIVE_MINUTES: Final = 1440
-ENDED_HINT = "This conversation has ended. Start a new one with `/chat`."
+_CONVERSATION_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
 class ChatCog(commands.Cog):
@@ -33,8 +32,7 @@ class ChatCog(commands.Cog):
         self._last_hint: dict[int, float] = {}
         self._warned_no_content = False
         providers = bot.services.conversations.providers.values()
-        choices = [app_commands.Choice(name=p.display_name, value=p.key) for p in providers]
-        self._chat = _build_chat_command(self, choices)
+        self._chat = build_chat_command(providers, self.start_chat, self.suggest)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._chat)
@@ -42,32 +40,31 @@ class ChatCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self._chat.name)
 
-    # /chat -------------------------------------------------------------------------------------
-
     async def start_chat(
         self, interaction: discord.Interaction, provider_key: str, prompt: str, options: dict[str, str | None]
     ) -> None:
         conversations = self.bot.services.conversations
         channel = interaction.channel
         if not isinstance(channel, discord.Thread | discord.TextChannel):
-            await _refuse(interaction, "Use `/chat` in a server text channel or in a thread.")
+            await refuse(interaction, "Use `/chat` in a server text channel or in a thread.")
             return
         if provider_key not in conversations.providers:
-            await _refuse(interaction, "That provider is not set up on this bot. Pick one from the list.")
+            await refuse(interaction, "That provider is not set up on this bot. Pick one from the list.")
             return
         if isinstance(channel, discord.Thread) and (existing := await conversations.active(channel.id)):
-            await _refuse(interaction, _already_bound(conversations.describe(existing)))
+            await refuse(interaction, already_bound(conversations.describe(existing)))
             return
         try:
             state = conversations.prepare(provider_key, options)
         except UnusableOptions as exc:
-            await _refuse(interaction, str(exc))
+            await refuse(interaction, str(exc))
             return
-        opening = _opening_line(interaction.user, conversations.describe_state(provider_key, state), prompt)
+        provider = conversations.providers[provider_key]
+        opening = opening_line(interaction.user, provider.describe(state), prompt, provider.opening_notice(state))
         callback = await interaction.response.send_message(opening, allowed_mentions=NO_PINGS)
-        target: discord.Thread | None = channel if isinstance(channel, discord.Thread) else None
-        if target is None:
-            target = await self._open_thread(interaction, callback, prompt)
+        target = (
+            channel if isinstance(channel, discord.Thread) else await self._open_thread(interaction, callback, prompt)
+        )
         if target is None:
             return
         try:
@@ -79,7 +76,7 @@ class ChatCog(commands.Cog):
                 by=interaction.user.id,
             )
         except SessionExists:
-            await interaction.followup.send(_already_bound("another conversation"), ephemeral=True)
+            await interaction.followup.send(already_bound("another conversation"), ephemeral=True)
             return
         await self._reply(target, session, _speaker(interaction.user), prompt)
 
@@ -106,36 +103,17 @@ class ChatCog(commands.Cog):
             await interaction.followup.send("Discord would not open a thread just now; try again.", ephemeral=True)
         return None
 
-    async def provider_option_suggestions(
+    async def suggest(
         self, interaction: discord.Interaction, option: str, typed: str
     ) -> list[app_commands.Choice[str]]:
+        """Autocomplete for a provider option, asking the provider picked in the same command."""
         providers = self.bot.services.conversations.providers
         key = getattr(interaction.namespace, "provider", None)
-        provider = providers.get(str(key)) if key else None
-        if provider is None and len(providers) == 1:
-            provider = next(iter(providers.values()))
-        if provider is None:
-            return []
-        return [app_commands.Choice(name=c.name, value=c.value) for c in await provider.suggest(option, typed)]
-
-    # /end --------------------------------------------------------------------------------------
-
-    @app_commands.command(name="end", description="End the conversation in this thread.")
-    @app_commands.guild_only()
-    async def end(self, interaction: discord.Interaction) -> None:
-        if interaction.channel_id is None:
-            return
-        session = await self.bot.services.conversations.end(interaction.channel_id)
-        if session is None:
-            await _refuse(interaction, "There is no conversation running here. Start one with `/chat`.")
-            return
-        await interaction.response.send_message(
-            f"Conversation with **{self.bot.services.conversations.describe(session)}** ended by"
-            f" {_display(interaction.user)}. Start a new one with `/chat`.",
-            allowed_mentions=NO_PINGS,
-        )
-
-    # Thread messages ---------------------------------------------------------------------------
+        candidates = [providers[key]] if key in providers else list(providers.values())
+        for provider in candidates:
+            if any(o.name == option and o.autocomplete for o in provider.chat_options):
+                return [app_commands.Choice(name=c.name, value=c.value) for c in await provider.suggest(option, typed)]
+        return []
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -185,72 +163,8 @@ class ChatCog(commands.Cog):
             log.warning("could not post a hint: %s", exc)
 
 
-_CONVERSATION_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
-
-
-def _build_chat_command(
-    cog: ChatCog, providers: list[app_commands.Choice[str]]
-) -> app_commands.Command[ChatCog, ..., None]:
-    """/chat's provider list is only known at start-up (configured providers), so build it then."""
-
-    @app_commands.command(name="chat", description="Start a conversation with an AI provider in a new thread.")
-    @app_commands.guild_only()
-    @app_commands.describe(
-        provider="Which AI service to talk to",
-        prompt="Your first message",
-        bot="aBLT only: which aBLT bot answers (default: the server's)",
-    )
-    @app_commands.choices(provider=providers)
-    async def chat(
-        interaction: discord.Interaction,
-        provider: app_commands.Choice[str],
-        prompt: app_commands.Range[str, 1, 4000],
-        bot: app_commands.Range[str, 1, 100] | None = None,
-    ) -> None:
-        await cog.start_chat(interaction, provider.value, prompt, {"bot": bot})
-
-    @chat.autocomplete("bot")
-    async def bot_suggestions(interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
-        return await cog.provider_option_suggestions(interaction, "bot", typed)
-
-    return chat
-
-
-def thread_name(prompt: str) -> str:
-    """The prompt's first words, within Discord's 100-character thread name limit."""
-    words = re.sub(r"\s+", " ", prompt).strip()
-    if len(words) <= THREAD_NAME_LIMIT:
-        return words or "Conversation"
-    cut = words[: THREAD_NAME_LIMIT - 1]
-    if " " in cut[THREAD_NAME_LIMIT // 2 :]:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,.;:") + "…"
-
-
-def _opening_line(user: discord.abc.User, description: str, prompt: str) -> str:
-    preview = prompt if len(prompt) <= OPENING_PROMPT_PREVIEW else prompt[:OPENING_PROMPT_PREVIEW] + "…"
-    quoted = "\n".join(f"> {line}" for line in preview.splitlines() or [""])
-    return f"**{_display(user)}** started a conversation with **{description}**:\n{quoted}"
-
-
-def _display(user: discord.abc.User) -> str:
-    return discord.utils.escape_markdown(user.display_name)
-
-
 def _speaker(user: discord.abc.User) -> Speaker:
     return Speaker(id=user.id, name=user.display_name)
-
-
-def _already_bound(description: str) -> str:
-    return f"This thread already has a conversation with {description}. Type here to continue, or `/end` it first."
-
-
-async def _refuse(interaction: discord.Interaction, text: str) -> None:
-    """Refusals are ephemeral: only the member who asked sees them."""
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: BridgeBot) -> None:

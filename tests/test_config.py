@@ -92,3 +92,43 @@ def test_start_without_any_provider_exits_nonzero_with_one_line(tmp_path: Path) 
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "ABLT_API_KEY" in result.stderr
+
+
+def test_magicai_and_soundverse_sections(tmp_path: Path) -> None:
+    project = "5f738671-0ccc-4d32-9b7a-ddab669ab799"
+    settings = load_settings(
+        {
+            "DISCORD_TOKEN": "t",
+            "MAGICAI_API_KEY": "magic-secret",
+            "MAGICAI_PROJECT_ID": project,
+            "MAGICAI_AUTH_HEADER": "x-api-key",
+            "SOUNDVERSE_API_KEY": "sound-secret",
+        },
+        tmp_path / "none",
+    )
+    assert settings.configured_providers == ("magicai", "soundverse")
+    assert settings.magicai is not None and settings.magicai.project_id == project
+    assert settings.magicai.auth_header == "x-api-key" and settings.magicai.base_url == "https://api.magicai.ai"
+    assert settings.soundverse is not None and settings.soundverse.chat_path == "/assistant/chat"
+    assert {s.reveal() for s in settings.secrets} == {"t", "magic-secret", "sound-secret"}
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"MAGICAI_API_KEY": "k"}, "MAGICAI_PROJECT_ID"),
+        ({"MAGICAI_API_KEY": "k", "MAGICAI_PROJECT_ID": "not-a-uuid"}, "MAGICAI_PROJECT_ID"),
+        (
+            {
+                "MAGICAI_API_KEY": "k",
+                "MAGICAI_PROJECT_ID": "5f738671-0ccc-4d32-9b7a-ddab669ab799",
+                "MAGICAI_AUTH_HEADER": "a b",
+            },
+            "MAGICAI_AUTH_HEADER",
+        ),
+        ({"SOUNDVERSE_API_KEY": "k", "SOUNDVERSE_CHAT_PATH": "assistant"}, "SOUNDVERSE_CHAT_PATH"),
+    ],
+)
+def test_bad_provider_settings_name_the_variable(tmp_path: Path, env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigError, match=names):
+        load_settings({"DISCORD_TOKEN": "t", **env}, tmp_path / "none")

@@ -13,7 +13,7 @@ import aiohttp
 
 from bot.config import AbltSettings
 from bot.providers import http
-from bot.providers.base import Choice, Event, Provider, TextDelta, Turn
+from bot.providers.base import ChatOption, Choice, Event, Provider, TextDelta, Turn
 from bot.providers.errors import (
     ProviderBadResponse,
     ProviderError,
@@ -42,6 +42,7 @@ class AbltProvider(Provider):
     display_name = "aBLT"
     streams = True
     needs_history = True
+    chat_options = (ChatOption("bot", "aBLT only: which aBLT bot answers (default: the server's)", autocomplete=True),)
 
     def __init__(self, settings: AbltSettings, session: aiohttp.ClientSession, *, timeout_s: float) -> None:
         self._settings = settings

@@ -42,6 +42,18 @@ class Choice:
     value: str
 
 
+@dataclass(frozen=True)
+class ChatOption:
+    """An optional `/chat` parameter a provider reads in `start_state`."""
+
+    name: str
+    description: str
+    choices: Mapping[str, str] = field(default_factory=dict)
+    """value -> label; empty means free text."""
+    autocomplete: bool = False
+    """Values come from `suggest(name, typed)`."""
+
+
 # Events ----------------------------------------------------------------------------------------
 
 
@@ -66,7 +78,22 @@ class StateSaved:
     state: Mapping[str, Any] = field(default_factory=dict)
 
 
-Event = TextDelta | Notice | StateSaved
+@dataclass(frozen=True)
+class Source:
+    """A document the answer drew on; `url` is empty when the vendor gives none."""
+
+    title: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where an answer came from, shown under it so a reader can check."""
+
+    items: tuple[Source, ...]
+
+
+Event = TextDelta | Notice | StateSaved | Sources
 
 
 class Provider(ABC):
@@ -80,6 +107,8 @@ class Provider(ABC):
     """Text arrives as many deltas rather than one reply."""
     needs_history: ClassVar[bool] = False
     """The vendor keeps no context: the core passes the stored transcript every turn."""
+    chat_options: ClassVar[tuple[ChatOption, ...]] = ()
+    """Extra `/chat` parameters this provider understands."""
 
     @abstractmethod
     def start_state(self, options: Mapping[str, str | None]) -> dict[str, Any]:
@@ -88,6 +117,18 @@ class Provider(ABC):
     @abstractmethod
     def reply(self, turn: Turn) -> AsyncIterator[Event]:
         """Answer one turn. Raises a ProviderError for anything the user should hear about."""
+
+    def reset_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The state for a fresh provider session in the same thread, keeping the thread's settings."""
+        return dict(state)
+
+    def change_setting(self, state: Mapping[str, Any], name: str, value: str) -> dict[str, Any]:
+        """The state with one conversation setting changed (`/action`); ValueError if it has none such."""
+        raise ValueError(f"{self.display_name} conversations have no {name} setting.")
+
+    def opening_notice(self, state: Mapping[str, Any]) -> str | None:
+        """A caveat members should read once, when the conversation opens."""
+        return None
 
     async def suggest(self, option: str, typed: str) -> list[Choice]:
         """Autocomplete values for one of this provider's `/chat` options."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
 
-from bot.providers.errors import ProviderUnavailable
+from bot.providers.errors import ProviderBadResponse, ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,55 @@ def retry_after_s(headers: Mapping[str, str]) -> float:
         return 0.5
 
 
-async def error_detail(response: aiohttp.ClientResponse) -> str:
-    """A bounded slice of an error body for the log (never shown to users)."""
+async def error_body(response: aiohttp.ClientResponse) -> str:
+    """A bounded slice of an error body ('' if unreadable)."""
     try:
         body = await response.content.read(ERROR_BODY_LIMIT_BYTES)
     except (aiohttp.ClientError, TimeoutError):
-        return f"HTTP {response.status} (body unreadable)"
+        return ""
+    return body.decode("utf-8", errors="replace")
+
+
+async def error_detail(response: aiohttp.ClientResponse) -> str:
+    """Status, request id and body slice, for the log only (never shown to users)."""
+    return describe_error(response, await error_body(response))
+
+
+def describe_error(response: aiohttp.ClientResponse, body: str) -> str:
     request_id = response.headers.get("x-request-id")
-    text = body.decode("utf-8", errors="replace")
-    return f"HTTP {response.status}{f' request {request_id}' if request_id else ''}: {text}"
+    return f"HTTP {response.status}{f' request {request_id}' if request_id else ''}: {body or '(no body)'}"
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    provider: str,
+    client_timeout: aiohttp.ClientTimeout,
+    headers: Mapping[str, str],
+    json: Any,
+    on_error: Callable[[int, str, str], ProviderError],
+) -> Any:
+    """POST JSON and return the parsed body of a 2xx answer.
+
+    Any other status becomes `on_error(status, body_text, log_detail)`; an unreadable or non-JSON
+    body becomes ProviderBadResponse, a body that stalls becomes ProviderUnavailable.
+    """
+    async with request(
+        session, "POST", url, provider=provider, client_timeout=client_timeout, headers=headers, json=json
+    ) as response:
+        if not 200 <= response.status < 300:
+            body = await error_body(response)
+            raise on_error(response.status, body, describe_error(response, body))
+        try:
+            return await response.json(content_type=None)
+        except TimeoutError as exc:
+            raise _unavailable(provider, exc) from exc
+        except (ValueError, aiohttp.ClientPayloadError) as exc:
+            raise ProviderBadResponse(
+                f"{provider} sent a reply the bot could not read; send your message again.",
+                detail=f"unreadable body: {type(exc).__name__}",
+            ) from exc
 
 
 def _unavailable(provider: str, exc: BaseException) -> ProviderUnavailable:

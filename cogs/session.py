@@ -1,0 +1,85 @@
+"""Session commands in a thread (`/end`, `/reset`, `/action`), handed to the conversation core."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.conversation import NoActiveSession, UnusableOptions
+from bot.render import NO_PINGS
+from cogs._wording import NO_CONVERSATION, display, refuse
+
+if TYPE_CHECKING:
+    from bot.app import BridgeBot
+
+
+class SessionCog(commands.Cog):
+    def __init__(self, bot: BridgeBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="end", description="End the conversation in this thread.")
+    @app_commands.guild_only()
+    async def end(self, interaction: discord.Interaction) -> None:
+        conversations = self.bot.services.conversations
+        session = await conversations.end(interaction.channel_id) if interaction.channel_id else None
+        if session is None:
+            await refuse(interaction, NO_CONVERSATION)
+            return
+        await interaction.response.send_message(
+            f"Conversation with **{conversations.describe(session)}** ended by {display(interaction.user)}."
+            " Start a new one with `/chat`.",
+            allowed_mentions=NO_PINGS,
+        )
+
+    @app_commands.command(name="reset", description="Start over with a fresh session here, keeping the settings.")
+    @app_commands.guild_only()
+    async def reset(self, interaction: discord.Interaction) -> None:
+        conversations = self.bot.services.conversations
+        try:
+            session = await conversations.reset(interaction.channel_id or 0, by=interaction.user.id)
+        except NoActiveSession:
+            await refuse(interaction, NO_CONVERSATION)
+            return
+        except UnusableOptions as exc:
+            await refuse(interaction, str(exc))
+            return
+        await interaction.response.send_message(
+            f"{display(interaction.user)} started a fresh session with **{conversations.describe(session)}**:"
+            " earlier messages here are forgotten.",
+            allowed_mentions=NO_PINGS,
+        )
+
+    @app_commands.command(name="action", description="Soundverse: change what kind of help this thread asks for.")
+    @app_commands.describe(action="What Soundverse should help with from now on")
+    @app_commands.guild_only()
+    async def action(self, interaction: discord.Interaction, action: str) -> None:
+        conversations = self.bot.services.conversations
+        try:
+            session = await conversations.change_setting(interaction.channel_id or 0, "action", action)
+        except NoActiveSession:
+            await refuse(interaction, NO_CONVERSATION)
+            return
+        except UnusableOptions as exc:
+            await refuse(interaction, str(exc))
+            return
+        await interaction.response.send_message(
+            f"{display(interaction.user)} switched this thread to **{conversations.describe(session)}**.",
+            allowed_mentions=NO_PINGS,
+        )
+
+    @action.autocomplete("action")
+    async def action_choices(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        labels = self.bot.services.conversations.setting_labels("action")
+        needle = typed.lower()
+        return [
+            app_commands.Choice(name=label, value=value)
+            for value, label in labels.items()
+            if needle in value or needle in label.lower()
+        ][:25]
+
+
+async def setup(bot: BridgeBot) -> None:
+    await bot.add_cog(SessionCog(bot))
