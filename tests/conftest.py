@@ -12,7 +12,17 @@ import pytest
 from bot.config import load_settings
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.discord import DiscordEmulator
-from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment
+from tests.emulators.magicai import MagicAIEmulator
+from tests.emulators.soundverse import SoundverseEmulator
+from tests.harness import (
+    ABLT_KEY,
+    BOT_TOKEN,
+    MAGICAI_KEY,
+    MAGICAI_PROJECT,
+    SOUNDVERSE_KEY,
+    BotProcess,
+    bot_environment,
+)
 
 SETTING_PREFIXES = ("DISCORD_", "ABLT_", "DATABASE_", "PROVIDER_", "LOG_LEVEL", "MAGICAI_", "SOUNDVERSE_")
 
@@ -55,19 +65,35 @@ async def ablt() -> AsyncIterator[AbltEmulator]:
 
 
 @pytest.fixture
+async def magicai() -> AsyncIterator[MagicAIEmulator]:
+    async with MagicAIEmulator(api_key=MAGICAI_KEY, project_ids=(MAGICAI_PROJECT,)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def soundverse() -> AsyncIterator[SoundverseEmulator]:
+    async with SoundverseEmulator(api_key=SOUNDVERSE_KEY) as emulator:
+        yield emulator
+
+
+@pytest.fixture
 def database(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.sqlite3"
 
 
 @pytest.fixture
 async def make_bot(
-    discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
+    discord_emulator: DiscordEmulator,
+    ablt: AbltEmulator,
+    magicai: MagicAIEmulator,
+    soundverse: SoundverseEmulator,
+    database: Path,
 ) -> AsyncIterator[Callable[..., BotProcess]]:
     """Build bots on demand (several share one database to prove restarts); all are stopped at the end."""
     bots: list[BotProcess] = []
 
     def make(**extra: str) -> BotProcess:
-        env = bot_environment(discord_emulator, ablt, database, **extra)
+        env = bot_environment(discord_emulator, ablt, database, magicai=magicai, soundverse=soundverse, **extra)
         bot = BotProcess(load_settings(env, None), discord_emulator)
         bots.append(bot)
         return bot

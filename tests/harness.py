@@ -9,14 +9,37 @@ from bot.config import Settings
 from bot.runner import serve
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.discord import DiscordEmulator
+from tests.emulators.magicai import MagicAIEmulator
+from tests.emulators.soundverse import SoundverseEmulator
 
 BOT_TOKEN = "emulator-bot-token"
 ABLT_KEY = "ablt-test-key"
+MAGICAI_KEY = "magicai-test-key"
+MAGICAI_PROJECT = "5f738671-0ccc-4d32-9b7a-ddab669ab799"
+SOUNDVERSE_KEY = "soundverse-test-key"
 
 
-def bot_environment(discord: DiscordEmulator, ablt: AbltEmulator, database: Path, **extra: str) -> dict[str, str]:
+def bot_environment(
+    discord: DiscordEmulator,
+    ablt: AbltEmulator,
+    database: Path,
+    *,
+    magicai: MagicAIEmulator | None = None,
+    soundverse: SoundverseEmulator | None = None,
+    **extra: str,
+) -> dict[str, str]:
     """The variables a user would put in `.env`, aimed at the emulators."""
+    optional: dict[str, str] = {}
+    if magicai is not None:
+        optional |= {
+            "MAGICAI_API_KEY": MAGICAI_KEY,
+            "MAGICAI_PROJECT_ID": MAGICAI_PROJECT,
+            "MAGICAI_BASE_URL": magicai.base_url,
+        }
+    if soundverse is not None:
+        optional |= {"SOUNDVERSE_API_KEY": SOUNDVERSE_KEY, "SOUNDVERSE_BASE_URL": soundverse.base_url}
     return {
+        **optional,
         "DISCORD_TOKEN": BOT_TOKEN,
         "DISCORD_API_BASE_URL": discord.api_base_url,
         "DISCORD_GATEWAY_URL": discord.gateway_url,

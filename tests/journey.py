@@ -11,11 +11,11 @@ WAIT_S = 15.0
 
 
 async def chat(
-    discord: DiscordEmulator, prompt: str, *, channel_id: int | None = None, **options: Any
+    discord: DiscordEmulator, prompt: str, *, channel_id: int | None = None, provider: str = "ablt", **options: Any
 ) -> InteractionRecord:
-    """Run `/chat provider:aBLT prompt:...` and wait for Discord to get the bot's acknowledgement."""
+    """Run `/chat provider:<provider> prompt:...` and wait for Discord to get the bot's acknowledgement."""
     interaction = await discord.run_slash_command(
-        "chat", {"provider": "ablt", "prompt": prompt, **options}, channel_id=channel_id
+        "chat", {"provider": provider, "prompt": prompt, **options}, channel_id=channel_id
     )
     await interaction.wait_for_response(WAIT_S)
     return interaction
@@ -66,3 +66,17 @@ async def wait_for_post(discord: DiscordEmulator, channel_id: int, fragment: str
 def last_message_id(discord: DiscordEmulator, channel_id: int) -> int:
     messages = discord.messages(channel_id)
     return messages[-1].id if messages else 0
+
+
+async def command(discord: DiscordEmulator, name: str, channel_id: int, **options: Any) -> InteractionRecord:
+    """Run a slash command in a channel and wait for the bot's acknowledgement."""
+    interaction = await discord.run_slash_command(name, options, channel_id=channel_id)
+    await interaction.wait_for_response(WAIT_S)
+    return interaction
+
+
+async def say(discord: DiscordEmulator, channel_id: int, text: str) -> int:
+    """A member posts `text`; returns the id to read the bot's answer after."""
+    mark = last_message_id(discord, channel_id)
+    await discord.send_user_message(channel_id, text)
+    return mark

@@ -14,7 +14,13 @@ from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"DISCORD_TOKEN": "t", "ABLT_API_KEY": "k"}
+SETTINGS = {
+    "DISCORD_TOKEN": "t",
+    "ABLT_API_KEY": "k",
+    "MAGICAI_API_KEY": "m",
+    "MAGICAI_PROJECT_ID": "5f738671-0ccc-4d32-9b7a-ddab669ab799",
+    "SOUNDVERSE_API_KEY": "s",
+}
 
 
 def imported_modules(folder: str) -> dict[Path, set[str]]:
@@ -40,7 +46,7 @@ def test_providers_never_import_discord_and_cogs_never_talk_http_or_sql() -> Non
 async def test_every_configured_provider_is_registered_with_a_name() -> None:
     async with aiohttp.ClientSession() as session:
         providers = build_providers(load_settings(SETTINGS, None), session)
-    assert set(providers) == {"ablt"}
+    assert set(providers) == {"ablt", "magicai", "soundverse"}
     for key, provider in providers.items():
         assert isinstance(provider, Provider) and provider.key == key and provider.display_name
 
@@ -55,4 +61,11 @@ async def test_every_slash_command_and_option_is_described_for_members(
         for option in command.get("options", []):
             assert option["description"], (command["name"], option["name"])
     provider = next(o for o in commands["chat"]["options"] if o["name"] == "provider")
-    assert provider["choices"] == [{"name": "aBLT", "value": "ablt"}]
+    assert provider["choices"] == [
+        {"name": "aBLT", "value": "ablt"},
+        {"name": "Magic AI", "value": "magicai"},
+        {"name": "Soundverse", "value": "soundverse"},
+    ]
+    options = {o["name"]: o for o in commands["chat"]["options"]}
+    assert options["bot"]["autocomplete"] is True
+    assert len(options["action"]["choices"]) == 8
