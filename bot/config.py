@@ -18,7 +18,10 @@ DEFAULT_ABLT_BASE_URL = "https://api.ablt.ai"
 DEFAULT_MAGICAI_BASE_URL = "https://api.magicai.ai"
 DEFAULT_SOUNDVERSE_BASE_URL = "https://api.soundverse.ai"
 DEFAULT_SOUNDVERSE_CHAT_PATH = "/assistant/chat"
+DEFAULT_CONVAI_BASE_URL = "https://api.convai.com"
 DEFAULT_PROVIDER_TIMEOUT_S = 60.0
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
@@ -77,6 +80,15 @@ class SoundverseSettings:
 
 
 @dataclass(frozen=True)
+class ConvaiSettings:
+    api_key: Secret
+    character_id: str | None = None
+    """Default character when `/chat` names none."""
+    base_url: str = DEFAULT_CONVAI_BASE_URL
+    voice_replies: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     discord_token: Secret
     discord_api_base_url: str = DEFAULT_DISCORD_API_BASE_URL
@@ -87,11 +99,17 @@ class Settings:
     ablt: AbltSettings | None = None
     magicai: MagicAISettings | None = None
     soundverse: SoundverseSettings | None = None
+    convai: ConvaiSettings | None = None
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
 
     @property
     def configured_providers(self) -> tuple[str, ...]:
-        sections = (("ablt", self.ablt), ("magicai", self.magicai), ("soundverse", self.soundverse))
+        sections = (
+            ("ablt", self.ablt),
+            ("magicai", self.magicai),
+            ("soundverse", self.soundverse),
+            ("convai", self.convai),
+        )
         return tuple(name for name, value in sections if value is not None)
 
 
@@ -107,12 +125,14 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
     if token is None:
         raise ConfigError("DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token there.")
     ablt, magicai, soundverse = _ablt_settings(get), _magicai_settings(get), _soundverse_settings(get)
-    if ablt is None and magicai is None and soundverse is None:
+    convai = _convai_settings(get)
+    sections = (ablt, magicai, soundverse, convai)
+    if all(section is None for section in sections):
         raise ConfigError(
-            "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY or SOUNDVERSE_API_KEY"
+            "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY, SOUNDVERSE_API_KEY or CONVAI_API_KEY"
             " (see .env.example for every provider's settings)."
         )
-    keys = [section.api_key for section in (ablt, magicai, soundverse) if section is not None]
+    keys = [section.api_key for section in sections if section is not None]
     secrets = tuple(s for s in (Secret(token), *keys) if s.reveal())
     return Settings(
         discord_token=Secret(token),
@@ -124,6 +144,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         ablt=ablt,
         magicai=magicai,
         soundverse=soundverse,
+        convai=convai,
         secrets=secrets,
     )
 
@@ -182,6 +203,29 @@ def _soundverse_settings(get: _Getter) -> SoundverseSettings | None:
         base_url=_url(get, "SOUNDVERSE_BASE_URL", DEFAULT_SOUNDVERSE_BASE_URL, ("http", "https")),
         chat_path=path,
     )
+
+
+def _convai_settings(get: _Getter) -> ConvaiSettings | None:
+    key = get("CONVAI_API_KEY")
+    if key is None:
+        return None
+    return ConvaiSettings(
+        api_key=Secret(key),
+        character_id=get("CONVAI_CHARACTER_ID"),
+        base_url=_url(get, "CONVAI_BASE_URL", DEFAULT_CONVAI_BASE_URL, ("http", "https")),
+        voice_replies=_flag(get, "CONVAI_VOICE_REPLIES", default=True),
+    )
+
+
+def _flag(get: _Getter, name: str, *, default: bool) -> bool:
+    raw = get(name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be on or off (true/false, yes/no, 1/0).")
 
 
 def _url(get: _Getter, name: str, default: str, schemes: tuple[str, ...]) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.locks import KeyedLocks
-from bot.providers.base import Event, Provider, StateSaved, TextDelta, Turn
+from bot.providers.base import Event, Heard, Provider, StateSaved, TextDelta, Turn, VoiceInput
 from bot.providers.errors import ProviderError
 from bot.store import EntryStatus, SessionExists, SessionRecord, Store
 
@@ -113,6 +113,10 @@ class Conversations:
         state = await self._store.update_state(session.id, {name: changed[name]})
         return replace(session, state=state)
 
+    async def remember(self, session: SessionRecord, changes: Mapping[str, Any]) -> SessionRecord:
+        """Merge bookkeeping (such as which suggestion was taken) into the session's stored state."""
+        return replace(session, state=await self._store.update_state(session.id, changes))
+
     def setting_labels(self, name: str) -> dict[str, str]:
         """Values and labels of a choice setting across the configured providers."""
         return {
@@ -130,8 +134,13 @@ class Conversations:
         provider = self.providers.get(provider_key)
         return provider.describe(state) if provider else provider_key
 
-    async def take_turn(self, channel_id: int, speaker: Speaker, text: str, sink: ReplySink) -> None:
-        """Run one turn after any earlier turn in this channel; raises NoActiveSession."""
+    async def take_turn(
+        self, channel_id: int, speaker: Speaker, text: str, sink: ReplySink, *, voice: VoiceInput | None = None
+    ) -> None:
+        """Run one turn after any earlier turn in this channel; raises NoActiveSession.
+
+        For a voice note, `text` describes it until the provider says what it heard.
+        """
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
@@ -140,25 +149,32 @@ class Conversations:
                 session = await self._store.active_session(channel_id)
                 if session is None:
                     raise NoActiveSession(channel_id)
-                await self._run_turn(session, speaker, text, sink)
+                await self._run_turn(session, speaker, text, sink, voice)
         finally:
             if task is not None:
                 self._running.discard(task)
 
-    async def _run_turn(self, session: SessionRecord, speaker: Speaker, text: str, sink: ReplySink) -> None:
+    async def _run_turn(
+        self, session: SessionRecord, speaker: Speaker, text: str, sink: ReplySink, voice: VoiceInput | None
+    ) -> None:
         provider = self.providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
-        await self._store.add_entry(session.id, "user", text, author_id=speaker.id)
+        said_id = await self._store.add_entry(session.id, "user", text, author_id=speaker.id)
         if provider is None:
             await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
             return
+        if voice is not None and not provider.accepts_audio:
+            await sink.fail(f"{provider.display_name} reads text only: type your message.")
+            return
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
-        turn = Turn(text=text, history=history, state=session.state, user_id=speaker.id, user_name=speaker.name)
+        turn = Turn(
+            text=text, history=history, state=session.state, user_id=speaker.id, user_name=speaker.name, voice=voice
+        )
         parts: list[str] = []
         outcome: EntryStatus = "complete"
         failure: str | None = None
         try:
-            await self._relay(provider, session, turn, parts, sink)
+            await self._relay(provider, session, turn, said_id, parts, sink)
         except ProviderError as exc:
             log.warning("session %d: %s turn failed: %s", session.id, provider.key, exc)
             outcome, failure = "failed", exc.user_message
@@ -179,14 +195,16 @@ class Conversations:
             await sink.fail(failure)
 
     async def _relay(
-        self, provider: Provider, session: SessionRecord, turn: Turn, parts: list[str], sink: ReplySink
+        self, provider: Provider, session: SessionRecord, turn: Turn, said_id: int, parts: list[str], sink: ReplySink
     ) -> None:
-        """Pass the provider's events to the sink, keeping the text and saving state changes."""
+        """Pass the provider's events to the sink, keeping the text, state changes and what was heard."""
         async for event in provider.reply(turn):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, StateSaved):
                 await self._store.update_state(session.id, event.state)
+            elif isinstance(event, Heard):
+                await self._store.set_entry_content(said_id, event.text)
             await sink.handle(event)
 
     async def shutdown(self) -> None:

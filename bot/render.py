@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import discord
 
 from bot.pacing import WritePacer
-from bot.providers.base import Event, Notice, Source, Sources, TextDelta
+from bot.providers.base import Event, Heard, Notice, Source, Sources, SpokenReply, Suggestions, TextDelta
 from bot.splitting import MESSAGE_LIMIT, open_fence, split_message
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,9 @@ NO_PINGS = discord.AllowedMentions.none()
 MAX_WRITE_FAILURES = 3
 INTERRUPT_GRACE_S = 3.0
 EMPTY_REPLY = "-# {provider} sent an empty reply."
+SUGGESTION_ID = "suggest:{token}:{index}"
+"""custom_id of a suggestion button; cogs/suggestions.py matches it after any restart."""
+BUTTON_LABEL_LIMIT = 80
 EMBED_DESCRIPTION_LIMIT = 4096
 SOURCE_TITLE_CHARS = 200
 SOURCES_COLOUR = discord.Colour.blurple()
@@ -30,8 +34,16 @@ class StreamingReply:
     time, each at a pacer slot, always with the newest text, so bursts coalesce into one edit.
     """
 
-    def __init__(self, channel: discord.abc.Messageable, pacer: WritePacer, *, provider_name: str) -> None:
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        pacer: WritePacer,
+        *,
+        provider_name: str,
+        post_audio: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> None:
         self._channel = channel
+        self._post_audio = post_audio
         self._pacer = pacer
         self._provider_name = provider_name
         self._text = ""
@@ -43,6 +55,8 @@ class StreamingReply:
         self._failures = 0
         self._gave_up = False
         self._sources: tuple[Source, ...] = ()
+        self._spoken: bytes | None = None
+        self._suggestions: Suggestions | None = None
 
     @property
     def messages(self) -> list[discord.Message]:
@@ -61,6 +75,12 @@ class StreamingReply:
             self._kick()
         elif isinstance(event, Sources):
             self._sources = event.items
+        elif isinstance(event, Heard):
+            await self._post(f"🎙️ *{discord.utils.escape_markdown(event.text)}*")
+        elif isinstance(event, SpokenReply):
+            self._spoken = event.wav
+        elif isinstance(event, Suggestions):
+            self._suggestions = event
         elif isinstance(event, Notice):
             await self._drain()
             await self._post(f"-# {event.text}")
@@ -71,6 +91,11 @@ class StreamingReply:
             await self._post(EMPTY_REPLY.format(provider=self._provider_name))
         if self._sources:
             await self._attach(sources_embed(self._sources))
+        if self._spoken and self._post_audio is not None:
+            await self._pacer.slot()
+            await self._post_audio(self._spoken)
+        if self._suggestions:
+            await self._offer(self._suggestions)
 
     async def fail(self, message: str) -> None:
         await self._drain()
@@ -169,6 +194,21 @@ class StreamingReply:
                 await self._channel.send(embed=embed, allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
             log.warning("could not attach the sources: %s", exc)
+
+    async def _offer(self, suggestions: Suggestions) -> None:
+        """Buttons the member can click to say a suggestion; clicks are handled by id, even after a restart."""
+        view = discord.ui.View(timeout=None)
+        for index, text in enumerate(suggestions.items[:5]):
+            label = text if len(text) <= BUTTON_LABEL_LIMIT else text[: BUTTON_LABEL_LIMIT - 1] + "…"
+            custom_id = SUGGESTION_ID.format(token=suggestions.token, index=index)
+            view.add_item(discord.ui.Button(label=label, custom_id=custom_id, style=discord.ButtonStyle.secondary))
+        await self._pacer.slot()
+        try:
+            await self._channel.send("💬 You could ask:", view=view, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.warning("could not offer suggestions: %s", exc)
+        finally:
+            view.stop()  # the cog's dynamic item answers clicks; this view needs no listener
 
     def _note_failure(self, exc: discord.HTTPException) -> None:
         self._failures += 1

@@ -193,6 +193,10 @@ class Store:
         )
         await self._db.commit()
 
+    async def set_entry_content(self, entry_id: int, content: str) -> None:
+        await self._db.execute("UPDATE transcript SET content = ? WHERE id = ?", (content, entry_id))
+        await self._db.commit()
+
     async def history(self, session_id: int) -> tuple[HistoryEntry, ...]:
         """Every turn with text, oldest first; replies cut off by a restart keep what was shown."""
         async with self._db.execute(

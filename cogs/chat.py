@@ -10,10 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.conversation import NoActiveSession, SessionExists, Speaker, UnusableOptions
-from bot.render import NO_PINGS, StreamingReply
+from bot.audio import MAX_AUDIO_BYTES, AudioRejected, looks_like_audio, prepare_voice_note, too_large_message
+from bot.conversation import SessionExists, UnusableOptions
+from bot.providers.base import VoiceInput
+from bot.render import NO_PINGS
 from bot.store import SessionRecord
 from cogs._chat_command import build_chat_command
+from cogs._turns import reply_in, speaker
 from cogs._wording import ENDED_HINT, already_bound, opening_line, refuse, thread_name
 
 if TYPE_CHECKING:
@@ -78,7 +81,7 @@ class ChatCog(commands.Cog):
         except SessionExists:
             await interaction.followup.send(already_bound("another conversation"), ephemeral=True)
             return
-        await self._reply(target, session, _speaker(interaction.user), prompt)
+        await reply_in(self.bot, target, session, speaker(interaction.user), prompt)
 
     async def _open_thread(
         self,
@@ -125,6 +128,11 @@ class ChatCog(commands.Cog):
             if await conversations.latest(message.channel.id) is not None:
                 await self._hint(message, ENDED_HINT)
             return
+        provider = conversations.providers.get(session.provider)
+        audio = next((a for a in message.attachments if looks_like_audio(a.filename, a.content_type)), None)
+        if audio is not None and provider is not None and provider.accepts_audio:
+            await self._voice_turn(message, session, audio)
+            return
         text = message.content.strip()
         if not text:
             if message.attachments:
@@ -133,23 +141,27 @@ class ChatCog(commands.Cog):
                 self._warned_no_content = True
                 log.warning("a thread message arrived without content: is the Message Content intent enabled?")
             return
-        await self._reply(message.channel, session, _speaker(message.author), text)
+        await reply_in(self.bot, message.channel, session, speaker(message.author), text)
 
-    async def _reply(
-        self, channel: discord.abc.Messageable, session: SessionRecord, speaker: Speaker, text: str
-    ) -> None:
-        conversations = self.bot.services.conversations
-        provider = conversations.providers.get(session.provider)
-        sink = StreamingReply(
-            channel,
-            self.bot.services.pacers[session.channel_id],
-            provider_name=provider.display_name if provider else session.provider,
-        )
-        await sink.begin()
+    async def _voice_turn(self, message: discord.Message, session: SessionRecord, audio: discord.Attachment) -> None:
+        """Convert a voice note or audio file for the provider; a file it cannot take gets a clear reply."""
         try:
-            await conversations.take_turn(session.channel_id, speaker, text, sink)
-        except NoActiveSession:
-            await channel.send(ENDED_HINT, allowed_mentions=NO_PINGS)
+            if audio.size > MAX_AUDIO_BYTES:
+                raise AudioRejected(too_large_message(audio.size))
+            prepared = await prepare_voice_note(
+                await audio.read(), filename=audio.filename, expected_duration_s=audio.duration
+            )
+        except AudioRejected as exc:
+            log.info("voice note refused: %s", exc.user_message)
+            await message.reply(exc.user_message, allowed_mentions=NO_PINGS, mention_author=False)
+            return
+        except discord.HTTPException as exc:
+            log.warning("could not download an audio attachment: %s", exc)
+            await message.reply("Discord would not hand me that file; try sending it again.", allowed_mentions=NO_PINGS)
+            return
+        voice = VoiceInput(wav=prepared.wav, sample_rate=prepared.sample_rate, duration_s=prepared.duration_s)
+        label = f"🎙️ voice note ({prepared.duration_s:.1f} s)"
+        await reply_in(self.bot, message.channel, session, speaker(message.author), label, voice=voice)
 
     async def _hint(self, message: discord.Message, text: str) -> None:
         """A short reply, at most once a minute per channel so a chatty thread is not flooded."""
@@ -161,10 +173,6 @@ class ChatCog(commands.Cog):
             await message.reply(text, allowed_mentions=NO_PINGS, mention_author=False)
         except discord.HTTPException as exc:
             log.warning("could not post a hint: %s", exc)
-
-
-def _speaker(user: discord.abc.User) -> Speaker:
-    return Speaker(id=user.id, name=user.display_name)
 
 
 async def setup(bot: BridgeBot) -> None:

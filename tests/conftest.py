@@ -11,12 +11,14 @@ import pytest
 
 from bot.config import load_settings
 from tests.emulators.ablt import AbltEmulator
+from tests.emulators.convai import ConvaiEmulator
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
 from tests.emulators.soundverse import SoundverseEmulator
 from tests.harness import (
     ABLT_KEY,
     BOT_TOKEN,
+    CONVAI_KEY,
     MAGICAI_KEY,
     MAGICAI_PROJECT,
     SOUNDVERSE_KEY,
@@ -77,6 +79,12 @@ async def soundverse() -> AsyncIterator[SoundverseEmulator]:
 
 
 @pytest.fixture
+async def convai() -> AsyncIterator[ConvaiEmulator]:
+    async with ConvaiEmulator(api_key=CONVAI_KEY) as emulator:
+        yield emulator
+
+
+@pytest.fixture
 def database(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.sqlite3"
 
@@ -87,13 +95,16 @@ async def make_bot(
     ablt: AbltEmulator,
     magicai: MagicAIEmulator,
     soundverse: SoundverseEmulator,
+    convai: ConvaiEmulator,
     database: Path,
 ) -> AsyncIterator[Callable[..., BotProcess]]:
     """Build bots on demand (several share one database to prove restarts); all are stopped at the end."""
     bots: list[BotProcess] = []
 
     def make(**extra: str) -> BotProcess:
-        env = bot_environment(discord_emulator, ablt, database, magicai=magicai, soundverse=soundverse, **extra)
+        env = bot_environment(
+            discord_emulator, ablt, database, magicai=magicai, soundverse=soundverse, convai=convai, **extra
+        )
         bot = BotProcess(load_settings(env, None), discord_emulator)
         bots.append(bot)
         return bot

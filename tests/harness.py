@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.runner import serve
 from tests.emulators.ablt import AbltEmulator
+from tests.emulators.convai import ConvaiEmulator
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
 from tests.emulators.soundverse import SoundverseEmulator
@@ -17,6 +18,8 @@ ABLT_KEY = "ablt-test-key"
 MAGICAI_KEY = "magicai-test-key"
 MAGICAI_PROJECT = "5f738671-0ccc-4d32-9b7a-ddab669ab799"
 SOUNDVERSE_KEY = "soundverse-test-key"
+CONVAI_KEY = "convai-test-key"
+CONVAI_CHARACTER = "char-alpha"
 
 
 def bot_environment(
@@ -26,6 +29,7 @@ def bot_environment(
     *,
     magicai: MagicAIEmulator | None = None,
     soundverse: SoundverseEmulator | None = None,
+    convai: ConvaiEmulator | None = None,
     **extra: str,
 ) -> dict[str, str]:
     """The variables a user would put in `.env`, aimed at the emulators."""
@@ -38,6 +42,12 @@ def bot_environment(
         }
     if soundverse is not None:
         optional |= {"SOUNDVERSE_API_KEY": SOUNDVERSE_KEY, "SOUNDVERSE_BASE_URL": soundverse.base_url}
+    if convai is not None:
+        optional |= {
+            "CONVAI_API_KEY": CONVAI_KEY,
+            "CONVAI_CHARACTER_ID": CONVAI_CHARACTER,
+            "CONVAI_BASE_URL": convai.base_url,
+        }
     return {
         **optional,
         "DISCORD_TOKEN": BOT_TOKEN,

@@ -24,6 +24,15 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class VoiceInput:
+    """A voice note ready for a provider: WAV, PCM s16le, mono, at `sample_rate`."""
+
+    wav: bytes
+    sample_rate: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class Turn:
     """What the user said now, plus what the provider needs to answer in context."""
 
@@ -32,6 +41,8 @@ class Turn:
     state: Mapping[str, Any]
     user_id: int
     user_name: str
+    voice: VoiceInput | None = None
+    """Set for a voice note (then `text` only describes it); only providers that accept audio get one."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,29 @@ class Sources:
     items: tuple[Source, ...]
 
 
-Event = TextDelta | Notice | StateSaved | Sources
+@dataclass(frozen=True)
+class Heard:
+    """What the provider understood from a voice note, shown before its answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SpokenReply:
+    """The answer as audio: a complete WAV file."""
+
+    wav: bytes
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """Things the member could say next, offered as buttons; `token` ties clicks to this offer."""
+
+    token: str
+    items: tuple[str, ...]
+
+
+Event = TextDelta | Notice | StateSaved | Sources | Heard | SpokenReply | Suggestions
 
 
 class Provider(ABC):
@@ -109,6 +142,8 @@ class Provider(ABC):
     """The vendor keeps no context: the core passes the stored transcript every turn."""
     chat_options: ClassVar[tuple[ChatOption, ...]] = ()
     """Extra `/chat` parameters this provider understands."""
+    accepts_audio: ClassVar[bool] = False
+    """Voice notes and audio files are sent to it (as `Turn.voice`)."""
 
     @abstractmethod
     def start_state(self, options: Mapping[str, str | None]) -> dict[str, Any]:

@@ -36,15 +36,19 @@ async def request(
     client_timeout: aiohttp.ClientTimeout,
     headers: Mapping[str, str] | None = None,
     json: Any = None,
+    form: Callable[[], aiohttp.FormData] | None = None,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """Send a request, retrying once on a connection failure or a retryable status.
 
     Yields the response (any status) and always releases it. Connection failures and timeouts
-    before a response become ProviderUnavailable; reading the body is the caller's job.
+    before a response become ProviderUnavailable; reading the body is the caller's job. `form`
+    builds a fresh multipart body per attempt (aiohttp cannot send one FormData twice).
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            response = await session.request(method, url, headers=headers, json=json, timeout=client_timeout)
+            response = await session.request(
+                method, url, headers=headers, json=json, data=form() if form else None, timeout=client_timeout
+            )
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             if attempt < MAX_ATTEMPTS and not isinstance(exc, TimeoutError):
                 log.warning("%s: %s %s failed (%s); retrying once", provider, method, url, type(exc).__name__)
@@ -120,6 +124,13 @@ async def post_json(
                 f"{provider} sent a reply the bot could not read; send your message again.",
                 detail=f"unreadable body: {type(exc).__name__}",
             ) from exc
+
+
+def stalled(provider: str) -> ProviderUnavailable:
+    """The vendor went quiet partway through a streamed reply."""
+    return ProviderUnavailable(
+        f"{provider} stopped sending its reply partway; send your message again to retry.", detail="read timeout"
+    )
 
 
 def _unavailable(provider: str, exc: BaseException) -> ProviderUnavailable:

@@ -7,6 +7,7 @@ import aiohttp
 from bot.config import Settings
 from bot.providers.ablt import AbltProvider
 from bot.providers.base import Provider
+from bot.providers.convai import ConvaiProvider
 from bot.providers.magicai import MagicAIProvider
 from bot.providers.soundverse import SoundverseProvider
 
@@ -23,4 +24,6 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
         providers[SoundverseProvider.key] = SoundverseProvider(
             settings.soundverse, session, timeout_s=settings.provider_timeout_s
         )
+    if settings.convai is not None:
+        providers[ConvaiProvider.key] = ConvaiProvider(settings.convai, session, timeout_s=settings.provider_timeout_s)
     return providers

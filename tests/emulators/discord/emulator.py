@@ -146,6 +146,12 @@ class DiscordEmulator:
         self.core.gateway.dispatch("CHANNEL_CREATE", lambda s: body if s.intents & INTENT_GUILDS else None)
         return cid
 
+    def set_bot_permissions(self, permissions: int) -> None:
+        """Give the bot exactly `permissions` (its role and @everyone), before it connects so its cache agrees."""
+        world = self.core.world
+        world.roles[self.guild_id].permissions = permissions
+        world.roles[world.bot_role_id].permissions = permissions
+
     def add_role(self, name: str, *, mentionable: bool = True) -> int:
         """Add a role (GUILD_ROLE_CREATE is dispatched to connected bots)."""
         world = self.core.world

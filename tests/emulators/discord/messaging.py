@@ -35,7 +35,7 @@ from .validation import (
     check_voice_message,
     validate_message_fields,
 )
-from .world import INTENT_GUILD_MESSAGES, INTENT_GUILDS, INTENT_MESSAGE_CONTENT, World
+from .world import INTENT_GUILD_MESSAGES, INTENT_GUILDS, INTENT_MESSAGE_CONTENT, SEND_VOICE_MESSAGES, World
 
 SUPPRESS_EMBEDS_FLAG = 1 << 2
 CREATE_FLAGS = SUPPRESS_EMBEDS_FLAG | SUPPRESS_NOTIFICATIONS_FLAG | VOICE_MESSAGE_FLAG | COMPONENTS_V2_FLAG
@@ -92,6 +92,8 @@ class MessageService:
         embeds = list(payload.get("embeds") or [])
         components = list(payload.get("components") or [])
         if flags & VOICE_MESSAGE_FLAG:
+            if not world.guild_permissions(origin.author_id) & SEND_VOICE_MESSAGES:
+                raise errors.ApiError(403, 50013, "Missing Permissions")
             check_voice_message(content, embeds, [payloads.attachment_payload(a) for a in attachments])
         if not allow_empty:
             check_not_empty(

@@ -64,8 +64,20 @@ class ChannelInfo:
     last_message_id: int | None = None
 
 
+SEND_VOICE_MESSAGES = 1 << 46
+
+
 class World:
     """All mutable state. Lookups raise :class:`~.errors.ApiError` the way Discord would answer."""
+
+    def guild_permissions(self, user_id: int) -> int:
+        """@everyone's permissions plus the member's roles (no channel overwrites are modelled)."""
+        member = self.members.get(user_id)
+        permissions = self.roles[self.guild_id].permissions
+        for role_id in member.roles if member else []:
+            role = self.roles.get(role_id)
+            permissions |= role.permissions if role else 0
+        return permissions
 
     def __init__(self, ids: SnowflakeGenerator, *, guild_name: str = "Emulator Guild") -> None:
         self.ids = ids

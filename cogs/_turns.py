@@ -1,0 +1,46 @@
+"""Runs one conversation turn into a Discord channel: the glue every cog that starts a turn shares."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.conversation import NoActiveSession, Speaker
+from bot.providers.base import VoiceInput
+from bot.render import NO_PINGS, StreamingReply
+from bot.store import SessionRecord
+from bot.voice_out import post_spoken_reply
+from cogs._wording import ENDED_HINT
+
+if TYPE_CHECKING:
+    from bot.app import BridgeBot
+
+
+async def reply_in(
+    bot: BridgeBot,
+    channel: discord.abc.Messageable,
+    session: SessionRecord,
+    speaker: Speaker,
+    text: str,
+    *,
+    voice: VoiceInput | None = None,
+) -> None:
+    conversations = bot.services.conversations
+    provider = conversations.providers.get(session.provider)
+    sink = StreamingReply(
+        channel,
+        bot.services.pacers[session.channel_id],
+        provider_name=provider.display_name if provider else session.provider,
+        post_audio=functools.partial(post_spoken_reply, channel, bot.http),
+    )
+    await sink.begin()
+    try:
+        await conversations.take_turn(session.channel_id, speaker, text, sink, voice=voice)
+    except NoActiveSession:
+        await channel.send(ENDED_HINT, allowed_mentions=NO_PINGS)
+
+
+def speaker(user: discord.abc.User) -> Speaker:
+    return Speaker(id=user.id, name=user.display_name)
