@@ -132,3 +132,15 @@ def test_magicai_and_soundverse_sections(tmp_path: Path) -> None:
 def test_bad_provider_settings_name_the_variable(tmp_path: Path, env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
         load_settings({"DISCORD_TOKEN": "t", **env}, tmp_path / "none")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("off", False), ("No", False), ("1", True), ("", True)])
+def test_convai_voice_replies_flag(tmp_path: Path, raw: str, expected: bool) -> None:
+    settings = load_settings({"DISCORD_TOKEN": "t", "CONVAI_API_KEY": "k", "CONVAI_VOICE_REPLIES": raw}, None)
+    assert settings.convai is not None and settings.convai.voice_replies is expected
+    assert settings.convai.character_id is None and settings.convai.base_url == "https://api.convai.com"
+
+
+def test_convai_voice_replies_rejects_nonsense() -> None:
+    with pytest.raises(ConfigError, match="CONVAI_VOICE_REPLIES"):
+        load_settings({"DISCORD_TOKEN": "t", "CONVAI_API_KEY": "k", "CONVAI_VOICE_REPLIES": "maybe"}, None)

@@ -177,3 +177,11 @@ async def test_plain_json_answer_and_a_broken_stream_both_still_reach_the_member
     mark = await say(discord_emulator, thread_id, "two")
     await wait_for_post(discord_emulator, thread_id, "Recovered without streaming.", after=mark)
     assert [r.fields.get("stream") for r in convai.requests if r.path.endswith("getResponse")][-2:] == ["True", "False"]
+
+
+async def test_character_option_picks_who_answers(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, convai: ConvaiEmulator
+) -> None:
+    thread_id = await convai_chat(discord_emulator, "Who is this?", character="char-beta")
+    await wait_for_post(discord_emulator, thread_id, "Beta: you said")
+    assert convai.requests[0].fields["charID"] == "char-beta"
