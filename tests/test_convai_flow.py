@@ -185,3 +185,15 @@ async def test_character_option_picks_who_answers(
     thread_id = await convai_chat(discord_emulator, "Who is this?", character="char-beta")
     await wait_for_post(discord_emulator, thread_id, "Beta: you said")
     assert convai.requests[0].fields["charID"] == "char-beta"
+
+
+async def test_starters_are_asked_for_once_per_session_even_when_there_are_none(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, convai: ConvaiEmulator
+) -> None:
+    convai.enqueue_starters(StarterScript(suggestions=[]))
+    thread_id = await convai_chat(discord_emulator, "first")
+    await wait_for_post(discord_emulator, thread_id, "you said 'first'")
+    mark = await say(discord_emulator, thread_id, "second")
+    await wait_for_post(discord_emulator, thread_id, "you said 'second'", after=mark)
+    assert sum(1 for r in convai.requests if r.path.endswith("generate-starter-conversation")) == 1
+    assert not suggestion_posts(discord_emulator, thread_id)

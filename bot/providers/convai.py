@@ -129,10 +129,11 @@ class ConvaiProvider(Provider):
         return {"CONVAI-API-KEY": self._settings.api_key.reveal()}
 
     async def _offer_starters(self, character_id: str, session_id: str) -> AsyncIterator[Event]:
+        """Asked once per session: an empty offer is remembered too, so later turns do not ask again."""
         suggestions = await self.starters(character_id, session_id)
+        token = uuid.uuid4().hex[:8]
+        yield StateSaved({"starters": {"token": token, "items": suggestions}})
         if suggestions:
-            token = uuid.uuid4().hex[:8]
-            yield StateSaved({"starters": {"token": token, "items": suggestions}})
             yield Suggestions(token=token, items=tuple(suggestions))
 
     async def starters(self, character_id: str, session_id: str) -> list[str]:
