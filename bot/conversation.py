@@ -86,26 +86,26 @@ class Conversations:
             log.info("session %d ended in channel %d", session.id, channel_id)
         return session
 
-    async def reset(self, channel_id: int, *, by: int) -> SessionRecord:
-        """Replace the channel's session with a fresh provider session keeping its settings."""
+    async def _configured_session(self, channel_id: int) -> tuple[SessionRecord, Provider]:
+        """The channel's active session and its provider; raises NoActiveSession or UnusableOptions."""
         session = await self._store.active_session(channel_id)
         if session is None:
             raise NoActiveSession(channel_id)
         provider = self.providers.get(session.provider)
         if provider is None:
             raise UnusableOptions(f"{session.provider} is no longer set up on this bot; use /end and /chat.")
+        return session, provider
+
+    async def reset(self, channel_id: int, *, by: int) -> SessionRecord:
+        """Replace the channel's session with a fresh provider session keeping its settings."""
+        session, provider = await self._configured_session(channel_id)
         fresh = await self._store.restart_session(session, provider.reset_state(session.state), by)
         log.info("session %d reset as %d in channel %d", session.id, fresh.id, channel_id)
         return fresh
 
     async def change_setting(self, channel_id: int, name: str, value: str) -> SessionRecord:
         """Change one conversation setting (Soundverse's action, say) for the rest of the thread."""
-        session = await self._store.active_session(channel_id)
-        if session is None:
-            raise NoActiveSession(channel_id)
-        provider = self.providers.get(session.provider)
-        if provider is None:
-            raise UnusableOptions(f"{session.provider} is no longer set up on this bot.")
+        session, provider = await self._configured_session(channel_id)
         try:
             changed = provider.change_setting(session.state, name, value)
         except ValueError as exc:

@@ -7,7 +7,6 @@ import binascii
 import io
 import json
 import logging
-import re
 import wave
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,11 +21,10 @@ from bot.providers.errors import (
     ProviderRejected,
     ProviderUnavailable,
     error_for_status,
+    vendor_text,
 )
 
 log = logging.getLogger(__name__)
-
-VENDOR_MESSAGE_CHARS = 200
 
 
 class StreamUnusable(Exception):
@@ -109,7 +107,7 @@ def join_wavs(chunks: list[bytes]) -> bytes:
 
 def error_for(status: int, body: str, detail: str) -> ProviderError:
     """Convai's statuses as members should hear them (its 404 is a failed generation, not 'not found')."""
-    message = _vendor_message(body)
+    message = vendor_text(body, "ERROR")
     if status in (401, 403):
         return ProviderAuthError(
             "Convai refused the bot's API key. The bot owner should check CONVAI_API_KEY.", detail=detail, status=status
@@ -127,16 +125,3 @@ def error_for(status: int, body: str, detail: str) -> ProviderError:
         said = f": {message}" if message else ""
         return ProviderRejected(f"Convai could not use that{said}.", detail=detail, status=status)
     return error_for_status("Convai", status, detail, key_setting="CONVAI_API_KEY")
-
-
-def _vendor_message(body: str) -> str:
-    """The `ERROR` text of Convai's envelope, flattened to one safe line."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return ""
-    message = parsed.get("ERROR") if isinstance(parsed, dict) else None
-    if not isinstance(message, str):
-        return ""
-    flat = re.sub(r"\s+", " ", message.replace("`", "'")).strip()
-    return flat if len(flat) <= VENDOR_MESSAGE_CHARS else flat[: VENDOR_MESSAGE_CHARS - 1] + "…"

@@ -10,6 +10,12 @@ ProviderError            user_message is safe to show in Discord; the rest goes 
 
 from __future__ import annotations
 
+import json
+import re
+
+VENDOR_TEXT_CHARS = 200
+"""A vendor's own explanation is quoted to members (it says what was wrong), clipped to this length."""
+
 
 class ProviderError(Exception):
     """A provider call failed; `user_message` is short, plain and free of bodies, URLs and secrets."""
@@ -60,3 +66,16 @@ def error_for_status(provider: str, status: int, detail: str, *, key_setting: st
             status=status,
         )
     return ProviderRejected(f"{provider} could not answer that request.", detail=detail, status=status)
+
+
+def vendor_text(body: str, key: str) -> str:
+    """The human explanation at `key` of a JSON error body, flattened to one short line safe to quote."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return ""
+    text = parsed.get(key) if isinstance(parsed, dict) else None
+    if not isinstance(text, str):
+        return ""
+    flat = re.sub(r"\s+", " ", text.replace("`", "'")).strip()
+    return flat if len(flat) <= VENDOR_TEXT_CHARS else flat[: VENDOR_TEXT_CHARS - 1] + "…"

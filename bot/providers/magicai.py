@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -20,12 +18,10 @@ from bot.providers.errors import (
     ProviderError,
     ProviderRejected,
     error_for_status,
+    vendor_text,
 )
 
 log = logging.getLogger(__name__)
-
-DETAILS_SHOWN_CHARS = 200
-"""A 400's `details` is shown to the member (it says what was wrong), clipped to this length."""
 
 
 class MagicAIProvider(Provider):
@@ -110,21 +106,8 @@ def _status_error(status: int, body: str, detail: str) -> ProviderError:
             status=status,
         )
     if status == 400:
-        reason = _details(body)
+        reason = vendor_text(body, "details")
         return ProviderRejected(
             f"Magic AI could not use that message{f': {reason}' if reason else ''}.", detail=detail, status=status
         )
     return error_for_status("Magic AI", status, detail, key_setting="MAGICAI_API_KEY")
-
-
-def _details(body: str) -> str:
-    """The human part of a `{message, details, code}` error, made safe to quote in one line."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return ""
-    details = parsed.get("details") if isinstance(parsed, dict) else None
-    if not isinstance(details, str):
-        return ""
-    flat = re.sub(r"\s+", " ", details.replace("`", "'")).strip()
-    return flat if len(flat) <= DETAILS_SHOWN_CHARS else flat[: DETAILS_SHOWN_CHARS - 1] + "…"
