@@ -19,7 +19,7 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.chat", "cogs.session", "cogs.suggestions")
+EXTENSIONS = ("cogs.chat", "cogs.session", "cogs.offers")
 
 
 @dataclass(frozen=True)

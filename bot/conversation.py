@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.locks import KeyedLocks
-from bot.providers.base import Event, Heard, Provider, StateSaved, TextDelta, Turn, VoiceInput
+from bot.providers.base import Event, Heard, Pick, Provider, SessionEnded, StateSaved, TextDelta, Turn, VoiceInput
 from bot.providers.errors import ProviderError
 from bot.store import EntryStatus, SessionExists, SessionRecord, Store
 
@@ -44,6 +44,13 @@ class NoActiveSession(Exception):
 
 class UnusableOptions(Exception):
     """`/chat` options the provider cannot start with; the message is safe to show."""
+
+
+class UnusablePick(Exception):
+    """A click on choices that are gone (the conversation ended or moved on) or already taken."""
+
+
+STALE_PICK = "These choices belong to a conversation that has ended or moved on. Type your message instead."
 
 
 class Conversations:
@@ -134,12 +141,27 @@ class Conversations:
         provider = self.providers.get(provider_key)
         return provider.describe(state) if provider else provider_key
 
+    async def check_pick(self, channel_id: int, token: str, index: int) -> tuple[str, bool]:
+        """(label, asks for a reason) of a choice still open here; raises UnusablePick with a reason to show."""
+        session = await self._store.active_session(channel_id)
+        state = session.state if session else {}
+        label = _open_choice(state, token, index)
+        return label, index in state["offer"].get("reason_for", [])
+
     async def take_turn(
-        self, channel_id: int, speaker: Speaker, text: str, sink: ReplySink, *, voice: VoiceInput | None = None
+        self,
+        channel_id: int,
+        speaker: Speaker,
+        text: str,
+        sink: ReplySink,
+        *,
+        voice: VoiceInput | None = None,
+        pick: Pick | None = None,
     ) -> None:
         """Run one turn after any earlier turn in this channel; raises NoActiveSession.
 
-        For a voice note, `text` describes it until the provider says what it heard.
+        For a voice note, `text` describes it until the provider says what it heard. A pick is
+        re-checked and marked taken under the channel's lock, so each offer is answered once.
         """
         task = asyncio.current_task()
         if task is not None:
@@ -149,13 +171,27 @@ class Conversations:
                 session = await self._store.active_session(channel_id)
                 if session is None:
                     raise NoActiveSession(channel_id)
-                await self._run_turn(session, speaker, text, sink, voice)
+                if pick is not None:
+                    try:
+                        _open_choice(session.state, pick.token, pick.index)
+                    except UnusablePick as exc:
+                        await sink.fail(str(exc))
+                        return
+                    offer = dict(session.state["offer"])
+                    session = await self.remember(session, {"offer": {**offer, "taken_by": speaker.id}})
+                await self._run_turn(session, speaker, text, sink, voice, pick)
         finally:
             if task is not None:
                 self._running.discard(task)
 
     async def _run_turn(
-        self, session: SessionRecord, speaker: Speaker, text: str, sink: ReplySink, voice: VoiceInput | None
+        self,
+        session: SessionRecord,
+        speaker: Speaker,
+        text: str,
+        sink: ReplySink,
+        voice: VoiceInput | None,
+        pick: Pick | None,
     ) -> None:
         provider = self.providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
@@ -168,7 +204,13 @@ class Conversations:
             return
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
         turn = Turn(
-            text=text, history=history, state=session.state, user_id=speaker.id, user_name=speaker.name, voice=voice
+            text=text,
+            history=history,
+            state=session.state,
+            user_id=speaker.id,
+            user_name=speaker.name,
+            voice=voice,
+            pick=pick,
         )
         parts: list[str] = []
         outcome: EntryStatus = "complete"
@@ -205,6 +247,8 @@ class Conversations:
                 await self._store.update_state(session.id, event.state)
             elif isinstance(event, Heard):
                 await self._store.set_entry_content(said_id, event.text)
+            elif isinstance(event, SessionEnded):
+                await self._store.end_session(session.id)
             await sink.handle(event)
 
     async def shutdown(self) -> None:
@@ -216,4 +260,24 @@ class Conversations:
             await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
 
 
-__all__ = ["Conversations", "NoActiveSession", "ReplySink", "SessionExists", "Speaker", "UnusableOptions"]
+def _open_choice(state: Mapping[str, Any], token: str, index: int) -> str:
+    offer = state.get("offer")
+    labels = offer.get("labels") if isinstance(offer, dict) else None
+    if not isinstance(offer, dict) or offer.get("token") != token or not isinstance(labels, list):
+        raise UnusablePick(STALE_PICK)
+    if not 0 <= index < len(labels):
+        raise UnusablePick(STALE_PICK)
+    if offer.get("taken_by"):
+        raise UnusablePick("Someone already made this choice.")
+    return str(labels[index])
+
+
+__all__ = [
+    "Conversations",
+    "NoActiveSession",
+    "ReplySink",
+    "SessionExists",
+    "Speaker",
+    "UnusableOptions",
+    "UnusablePick",
+]

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.pacing import WritePacer
-from bot.providers.base import Event, Heard, Notice, Source, Sources, SpokenReply, Suggestions, TextDelta
+from bot.providers.base import Event, Heard, Notice, Offer, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.splitting import MESSAGE_LIMIT, open_fence, split_message
 
 log = logging.getLogger(__name__)
@@ -18,9 +18,14 @@ NO_PINGS = discord.AllowedMentions.none()
 MAX_WRITE_FAILURES = 3
 INTERRUPT_GRACE_S = 3.0
 EMPTY_REPLY = "-# {provider} sent an empty reply."
-SUGGESTION_ID = "suggest:{token}:{index}"
-"""custom_id of a suggestion button; cogs/suggestions.py matches it after any restart."""
+OFFER_BUTTON_ID = "offer:{token}:{index}"
+OFFER_MENU_ID = "offer:{token}:menu{menu}"
+"""custom_ids of offer buttons and select menus; cogs/offers.py matches them, also after a restart."""
 BUTTON_LABEL_LIMIT = 80
+SELECT_LABEL_LIMIT = 100
+BUTTONS_PER_ROW = 5
+MAX_ROWS = 5
+MENU_SIZE = 25
 EMBED_DESCRIPTION_LIMIT = 4096
 SOURCE_TITLE_CHARS = 200
 SOURCES_COLOUR = discord.Colour.blurple()
@@ -56,7 +61,6 @@ class StreamingReply:
         self._gave_up = False
         self._sources: tuple[Source, ...] = ()
         self._spoken: bytes | None = None
-        self._suggestions: Suggestions | None = None
 
     @property
     def messages(self) -> list[discord.Message]:
@@ -79,8 +83,12 @@ class StreamingReply:
             await self._post(f"🎙️ *{discord.utils.escape_markdown(event.text)}*")
         elif isinstance(event, SpokenReply):
             self._spoken = event.wav
-        elif isinstance(event, Suggestions):
-            self._suggestions = event
+        elif isinstance(event, Offer):
+            await self._drain()
+            await self._offer(event)
+        elif isinstance(event, SessionEnded):
+            await self._drain()
+            await self._post(f"-# {event.reason}")
         elif isinstance(event, Notice):
             await self._drain()
             await self._post(f"-# {event.text}")
@@ -94,8 +102,6 @@ class StreamingReply:
         if self._spoken and self._post_audio is not None:
             await self._pacer.slot()
             await self._post_audio(self._spoken)
-        if self._suggestions:
-            await self._offer(self._suggestions)
 
     async def fail(self, message: str) -> None:
         await self._drain()
@@ -195,20 +201,16 @@ class StreamingReply:
         except discord.HTTPException as exc:
             log.warning("could not attach the sources: %s", exc)
 
-    async def _offer(self, suggestions: Suggestions) -> None:
-        """Buttons the member can click to say a suggestion; clicks are handled by id, even after a restart."""
-        view = discord.ui.View(timeout=None)
-        for index, text in enumerate(suggestions.items[:5]):
-            label = text if len(text) <= BUTTON_LABEL_LIMIT else text[: BUTTON_LABEL_LIMIT - 1] + "…"
-            custom_id = SUGGESTION_ID.format(token=suggestions.token, index=index)
-            view.add_item(discord.ui.Button(label=label, custom_id=custom_id, style=discord.ButtonStyle.secondary))
+    async def _offer(self, offer: Offer) -> None:
+        """Buttons (select menus past 25 choices) whose clicks are understood by id, even after a restart."""
         await self._pacer.slot()
+        view = offer_view(offer)
         try:
-            await self._channel.send("💬 You could ask:", view=view, allowed_mentions=NO_PINGS)
+            await self._channel.send(offer.prompt[:2000], view=view, allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
-            log.warning("could not offer suggestions: %s", exc)
+            log.warning("could not post the choices: %s", exc)
         finally:
-            view.stop()  # the cog's dynamic item answers clicks; this view needs no listener
+            view.stop()  # cogs/offers.py answers clicks; this view needs no listener
 
     def _note_failure(self, exc: discord.HTTPException) -> None:
         self._failures += 1
@@ -233,3 +235,40 @@ def sources_embed(sources: tuple[Source, ...]) -> discord.Embed:
         lines.append(line)
         used += len(line) + 1
     return discord.Embed(title="Sources", description="\n".join(lines), colour=SOURCES_COLOUR)
+
+
+def offer_view(offer: Offer) -> discord.ui.View:
+    """Up to 25 choices as buttons (5 per row); more as select menus of 25 (5 menus, 125 choices at most)."""
+    view = discord.ui.View(timeout=None)
+    labels = offer.labels
+    if len(labels) <= BUTTONS_PER_ROW * MAX_ROWS:
+        for index, label in enumerate(labels):
+            view.add_item(
+                discord.ui.Button(
+                    label=_clip(label, BUTTON_LABEL_LIMIT),
+                    custom_id=OFFER_BUTTON_ID.format(token=offer.token, index=index),
+                    style=discord.ButtonStyle.danger if index in offer.reason_for else discord.ButtonStyle.secondary,
+                    row=index // BUTTONS_PER_ROW,
+                )
+            )
+        return view
+    if len(labels) > MENU_SIZE * MAX_ROWS:
+        log.warning("offer has %d choices; showing the first %d", len(labels), MENU_SIZE * MAX_ROWS)
+    for menu, start in enumerate(range(0, min(len(labels), MENU_SIZE * MAX_ROWS), MENU_SIZE)):
+        chunk = labels[start : start + MENU_SIZE]
+        view.add_item(
+            discord.ui.Select(
+                custom_id=OFFER_MENU_ID.format(token=offer.token, menu=menu),
+                placeholder=f"Choices {start + 1} to {start + len(chunk)}",
+                options=[
+                    discord.SelectOption(label=_clip(label, SELECT_LABEL_LIMIT), value=str(start + i))
+                    for i, label in enumerate(chunk)
+                ],
+            )
+        )
+    return view
+
+
+def _clip(text: str, limit: int) -> str:
+    text = text.strip() or "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.conversation import NoActiveSession, Speaker
-from bot.providers.base import VoiceInput
+from bot.providers.base import Pick, VoiceInput
 from bot.render import NO_PINGS, StreamingReply
 from bot.store import SessionRecord
 from bot.voice_out import post_spoken_reply
@@ -26,6 +26,7 @@ async def reply_in(
     text: str,
     *,
     voice: VoiceInput | None = None,
+    pick: Pick | None = None,
 ) -> None:
     conversations = bot.services.conversations
     provider = conversations.providers.get(session.provider)
@@ -37,7 +38,7 @@ async def reply_in(
     )
     await sink.begin()
     try:
-        await conversations.take_turn(session.channel_id, speaker, text, sink, voice=voice)
+        await conversations.take_turn(session.channel_id, speaker, text, sink, voice=voice, pick=pick)
     except NoActiveSession:
         await channel.send(ENDED_HINT, allowed_mentions=NO_PINGS)
 

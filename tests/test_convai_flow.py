@@ -103,7 +103,7 @@ async def test_starters_become_buttons_and_a_click_is_the_next_turn_even_after_a
     await wait_for_post(discord_emulator, thread_id, "My name is Alpha.", after=offer.id)
     assert convai.requests[-1].fields["userText"] == "What is your name?"
     updated = discord_emulator.message(offer.id)
-    assert "asked: What is your name?" in updated.content
+    assert "chose: What is your name?" in updated.content
     assert all(b.get("disabled") for row in updated.components for b in row["components"])  # chosen once
     await second.stop()
 
@@ -119,10 +119,11 @@ async def test_old_suggestions_after_reset_get_a_private_explanation(
 
     click = await discord_emulator.click_button(offer.id, offer.components[0]["components"][0]["custom_id"])
     await click.wait_for_response(10)
-    assert click.ephemeral and "ended or started over" in click.original_message.content
+    assert click.ephemeral and "ended or moved on" in click.original_message.content
     mark = await say(discord_emulator, thread_id, "hello again")
     await wait_for_post(discord_emulator, thread_id, "hello again", after=mark)
-    assert convai.requests[-1].fields["sessionID"] == "-1"
+    answers = [r for r in convai.requests if r.path.endswith("getResponse")]
+    assert answers[-1].fields["sessionID"] == "-1"  # /reset started a new Convai session
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,8 @@ class Turn:
     user_name: str
     voice: VoiceInput | None = None
     """Set for a voice note (then `text` only describes it); only providers that accept audio get one."""
+    pick: Pick | None = None
+    """Set when the member chose from an Offer (then `text` is the label, or the reason they gave)."""
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,38 @@ class SpokenReply:
 
 
 @dataclass(frozen=True)
-class Suggestions:
-    """Things the member could say next, offered as buttons; `token` ties clicks to this offer."""
+class Offer:
+    """Choices shown as buttons (select menus when there are many); a pick becomes the next turn.
+
+    The provider also saves the offer under `state["offer"]` (`token`, `labels`, anything it needs to
+    act on a pick) with a StateSaved event, so a click is understood even after a restart.
+    """
 
     token: str
-    items: tuple[str, ...]
+    prompt: str
+    labels: tuple[str, ...]
+    reason_for: tuple[int, ...] = ()
+    """Choices that first ask the member why (a Reject, say); the reason becomes the turn's text."""
 
 
-Event = TextDelta | Notice | StateSaved | Sources | Heard | SpokenReply | Suggestions
+@dataclass(frozen=True)
+class SessionEnded:
+    """The provider's session is over (completed, stopped or failed); the core ends the conversation."""
+
+    reason: str
+
+
+Event = TextDelta | Notice | StateSaved | Sources | Heard | SpokenReply | Offer | SessionEnded
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A member's choice from an Offer, handed to the provider in the next Turn."""
+
+    token: str
+    index: int
+    label: str
+    reason: str | None = None
 
 
 class Provider(ABC):

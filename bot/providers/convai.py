@@ -15,10 +15,10 @@ from bot.providers import http
 from bot.providers.base import (
     ChatOption,
     Event,
+    Offer,
     Provider,
     SpokenReply,
     StateSaved,
-    Suggestions,
     Turn,
 )
 from bot.providers.convai_wire import ConvaiStream, StreamUnusable, error_for, join_wavs
@@ -52,7 +52,7 @@ class ConvaiProvider(Provider):
         return {"character_id": character, "session_id": NEW_SESSION}
 
     def reset_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        return {**state, "session_id": NEW_SESSION, "starters": None}
+        return {**state, "session_id": NEW_SESSION, "starters_asked": False, "offer": None}
 
     def describe(self, state: Mapping[str, Any]) -> str:
         return f"Convai · {state.get('character_id', '?')}"
@@ -74,7 +74,7 @@ class ConvaiProvider(Provider):
             wav = join_wavs(stream.audio_chunks)
             if wav:
                 yield SpokenReply(wav)
-        if not turn.state.get("starters"):
+        if not turn.state.get("starters_asked"):
             async for event in self._offer_starters(str(turn.state["character_id"]), session_id):
                 yield event
 
@@ -132,9 +132,10 @@ class ConvaiProvider(Provider):
         """Asked once per session: an empty offer is remembered too, so later turns do not ask again."""
         suggestions = await self.starters(character_id, session_id)
         token = uuid.uuid4().hex[:8]
-        yield StateSaved({"starters": {"token": token, "items": suggestions}})
+        offer = {"token": token, "labels": suggestions} if suggestions else None
+        yield StateSaved({"starters_asked": True, "offer": offer})
         if suggestions:
-            yield Suggestions(token=token, items=tuple(suggestions))
+            yield Offer(token=token, prompt="💬 You could ask:", labels=tuple(suggestions))
 
     async def starters(self, character_id: str, session_id: str) -> list[str]:
         """Up to five conversation starters for this character; [] when Convai offers none or fails."""

@@ -1,0 +1,139 @@
+"""Clicks on offered choices (buttons, select menus) become the member's next turn, also after a restart."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.conversation import UnusablePick
+from bot.providers.base import Pick
+from bot.render import NO_PINGS, OFFER_BUTTON_ID, OFFER_MENU_ID
+from cogs._turns import reply_in, speaker
+from cogs._wording import NO_CONVERSATION, display
+
+if TYPE_CHECKING:
+    from bot.app import BridgeBot
+
+log = logging.getLogger(__name__)
+
+_OFFER_TOKEN_PATTERN = "(?P<token>[0-9a-f]{8})"  # noqa: S105 - a regex, not a secret
+REASON_MAX_CHARS = 1000
+
+
+class OfferButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=OFFER_BUTTON_ID.format(token=_OFFER_TOKEN_PATTERN, index=r"(?P<index>\d{1,3})"),
+):
+    """Rebuilt from its custom_id alone: what the choice means lives in the session state in SQLite."""
+
+    def __init__(self, token: str, index: int) -> None:
+        super().__init__(discord.ui.Button(custom_id=OFFER_BUTTON_ID.format(token=token, index=index)))
+        self.token, self.index = token, index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> OfferButton:
+        return cls(match["token"], int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await choose(interaction, self.token, self.index)
+
+
+class OfferMenu(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=OFFER_MENU_ID.format(token=_OFFER_TOKEN_PATTERN, menu=r"(?P<menu>\d)"),
+):
+    """A select menu of choices (used past 25); the chosen option's value is the choice's index."""
+
+    def __init__(self, token: str, menu: int) -> None:
+        super().__init__(discord.ui.Select(custom_id=OFFER_MENU_ID.format(token=token, menu=menu)))
+        self.token = token
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> OfferMenu:
+        return cls(match["token"], int(match["menu"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        values = self.item.values
+        if not values or not values[0].isdigit():
+            await interaction.response.send_message("Pick one of the listed choices.", ephemeral=True)
+            return
+        await choose(interaction, self.token, int(values[0]))
+
+
+class ReasonModal(discord.ui.Modal, title="Tell the agent why"):
+    """Asked before a choice that needs a reason (Reject): the reason is what gets sent."""
+
+    reason: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Reason", style=discord.TextStyle.paragraph, max_length=REASON_MAX_CHARS
+    )
+
+    def __init__(self, token: str, index: int, label: str) -> None:
+        super().__init__(timeout=600)
+        self.token, self.index, self.label = token, index, label
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await run_pick(interaction, Pick(self.token, self.index, self.label, self.reason.value.strip() or None))
+
+
+async def choose(interaction: discord.Interaction, token: str, index: int) -> None:
+    """Check the choice is still open, ask for a reason if it needs one, then run it as a turn."""
+    bot: BridgeBot = interaction.client  # type: ignore[assignment]
+    try:
+        label, needs_reason = await bot.services.conversations.check_pick(interaction.channel_id or 0, token, index)
+    except UnusablePick as exc:
+        await interaction.response.send_message(str(exc), ephemeral=True)
+        return
+    if needs_reason:
+        await interaction.response.send_modal(ReasonModal(token, index, label))
+        return
+    await run_pick(interaction, Pick(token, index, label))
+
+
+async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
+    """Close the offer in place (buttons disabled, who chose what) and answer it as the member's turn."""
+    bot: BridgeBot = interaction.client  # type: ignore[assignment]
+    chosen = f"✅ **{display(interaction.user)}** chose: {pick.label}" + (f"\n> {pick.reason}" if pick.reason else "")
+    message = interaction.message
+    if message is not None:
+        prompt = message.content.split("\n✅", 1)[0]
+        await interaction.response.edit_message(content=f"{prompt}\n{chosen}"[:2000], view=_disabled(message))
+    else:
+        await interaction.response.send_message(chosen, allowed_mentions=NO_PINGS)
+    session = await bot.services.conversations.active(interaction.channel_id or 0)
+    channel = interaction.channel
+    if session is None or not isinstance(channel, discord.abc.Messageable):
+        await interaction.followup.send(NO_CONVERSATION, ephemeral=True)
+        return
+    await reply_in(bot, channel, session, speaker(interaction.user), pick.reason or pick.label, pick=pick)
+
+
+def _disabled(message: discord.Message) -> discord.ui.View:
+    view = discord.ui.View.from_message(message, timeout=None)
+    for item in view.children:
+        if isinstance(item, discord.ui.Button | discord.ui.Select):
+            item.disabled = True
+    view.stop()
+    return view
+
+
+class OffersCog(commands.Cog):
+    def __init__(self, bot: BridgeBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(OfferButton, OfferMenu)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(OfferButton, OfferMenu)
+
+
+async def setup(bot: BridgeBot) -> None:
+    await bot.add_cog(OffersCog(bot))

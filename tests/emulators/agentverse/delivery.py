@@ -1,0 +1,68 @@
+"""Scheduling messages for polling, choosing what each poll returns, and encoding the envelope.
+
+Messages are appended in order with non-decreasing ``available_at`` times, so "what a poll may
+return" is always a prefix of what is left, and no background task is needed for delays.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import takewhile
+from typing import Any
+
+from .records import Emitted, SessionRecord
+from .wire import MALFORMED_ELEMENT
+
+
+def schedule(
+    record: SessionRecord, messages: Sequence[dict[str, Any]], now: float, delay_s: float, interval_s: float
+) -> None:
+    """Queue ``messages``: the first after ``delay_s``, the rest ``interval_s`` apart, never before earlier ones."""
+    start = now + max(delay_s, 0.0)
+    if record.emitted:
+        start = max(start, record.emitted[-1].available_at)
+    for i, message in enumerate(messages):
+        at = start + i * max(interval_s, 0.0)
+        record.emitted.append(Emitted(message=message, available_at=at))
+        record.available_at[message["message_id"]] = at
+        if message["type"] == "stop":
+            record.completed = True
+
+
+def _available(entries: Sequence[Emitted], now: float) -> list[dict[str, Any]]:
+    return [e.message for e in takewhile(lambda e: e.available_at <= now, entries)]
+
+
+def after(record: SessionRecord, last_message_id: str | None, now: float) -> list[dict[str, Any]]:
+    """``/new-messages``: what is available after ``last_message_id`` (everything if absent or unknown)."""
+    ids = [e.message["message_id"] for e in record.emitted]
+    start = ids.index(last_message_id) + 1 if last_message_id in ids else 0
+    return _available(record.emitted[start:], now)
+
+
+def unseen_by_responses(record: SessionRecord, now: float) -> list[dict[str, Any]]:
+    """``/responses``: what is available and was not returned by an earlier ``/responses`` call."""
+    fresh = _available(record.emitted[record.responses_cursor :], now)
+    record.responses_cursor += len(fresh)
+    return fresh
+
+
+def hand_out(record: SessionRecord, fresh: list[dict[str, Any]], now: float, duplicates: bool) -> list[dict[str, Any]]:
+    """Book ``fresh`` as delivered; with ``duplicates`` also resend what the previous poll handed out first."""
+    fresh_ids = {m["message_id"] for m in fresh}
+    out = [m for m in record.redeliver if m["message_id"] not in fresh_ids] + fresh if duplicates else fresh
+    first_time = [m for m in fresh if m["message_id"] not in record.delivered_at]
+    for message in first_time:
+        record.delivered.append(message)
+        record.delivered_at[message["message_id"]] = now
+    record.redeliver = first_time if duplicates else []
+    return out
+
+
+def envelope(messages: Sequence[dict[str, Any]], *, as_objects: bool, malformed: bool) -> dict[str, list[Any]]:
+    """``{"agent_response": [...]}`` of JSON strings (or objects); ``malformed`` slips in a broken string second."""
+    elements: list[Any] = [dict(m) if as_objects else json.dumps(m) for m in messages]
+    if malformed:
+        elements.insert(min(1, len(elements)), MALFORMED_ELEMENT)
+    return {"agent_response": elements}
