@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -14,8 +15,10 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.pacing import ChannelPacers
+from bot.providers.polling import PollScheduler
 from bot.providers.registry import build_providers
 from bot.store import Store
+from bot.token_vault import TokenKeeper, load_tokens
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class BridgeBot(commands.Bot):
         self.settings = settings
         self._services: Services | None = None
         self._http_session: aiohttp.ClientSession | None = None
+        self._scheduler: PollScheduler | None = None
 
     @property
     def services(self) -> Services:
@@ -57,7 +61,15 @@ class BridgeBot(commands.Bot):
         interrupted = await store.interrupt_unfinished()
         if interrupted:
             log.info("marked %d reply(ies) cut off by the last stop as interrupted", interrupted)
-        providers = build_providers(self.settings, self._http_session)
+        self._scheduler = PollScheduler()
+        agentverse = self.settings.agentverse
+        providers = build_providers(
+            self.settings,
+            self._http_session,
+            agentverse_tokens=await load_tokens(store, agentverse) if agentverse else None,
+            keep_agentverse_tokens=TokenKeeper(store, agentverse) if agentverse else None,
+            scheduler=self._scheduler,
+        )
         self._services = Services(store, Conversations(store, providers), ChannelPacers())
         log.info("providers: %s", ", ".join(p.display_name for p in providers.values()))
         for extension in EXTENSIONS:
@@ -80,6 +92,13 @@ class BridgeBot(commands.Bot):
     async def close(self) -> None:
         if self._services is not None:
             await self._services.conversations.shutdown()
+        if self._scheduler is not None:
+            await self._scheduler.close()
+        # discord.py fires on_ready from a task that waits ~2 s after the guilds arrive; stopped sooner, that
+        # task would dispatch on a closed client. It keeps the task on its (private) connection state.
+        ready_task = getattr(self._connection, "_ready_task", None)
+        if isinstance(ready_task, asyncio.Task):
+            ready_task.cancel()
         await super().close()
         if self._http_session is not None:
             await self._http_session.close()

@@ -19,6 +19,10 @@ DEFAULT_MAGICAI_BASE_URL = "https://api.magicai.ai"
 DEFAULT_SOUNDVERSE_BASE_URL = "https://api.soundverse.ai"
 DEFAULT_SOUNDVERSE_CHAT_PATH = "/assistant/chat"
 DEFAULT_CONVAI_BASE_URL = "https://api.convai.com"
+DEFAULT_AGENTVERSE_BASE_URL = "https://agentverse.ai"
+DEFAULT_AGENTVERSE_AUTH_URL = "https://accounts.fetch.ai"
+DEFAULT_AGENTVERSE_MODEL = "talkative-01"
+DEFAULT_AGENTVERSE_IDLE_S = 300.0
 DEFAULT_PROVIDER_TIMEOUT_S = 60.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -89,6 +93,18 @@ class ConvaiSettings:
 
 
 @dataclass(frozen=True)
+class AgentverseSettings:
+    api_key: Secret
+    email: str
+    refresh_token: Secret | None = None
+    base_url: str = DEFAULT_AGENTVERSE_BASE_URL
+    auth_url: str = DEFAULT_AGENTVERSE_AUTH_URL
+    model: str = DEFAULT_AGENTVERSE_MODEL
+    idle_limit_s: float = DEFAULT_AGENTVERSE_IDLE_S
+    """How long the engine may stay silent before the bot stops waiting (a message resumes)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     discord_token: Secret
     discord_api_base_url: str = DEFAULT_DISCORD_API_BASE_URL
@@ -100,6 +116,7 @@ class Settings:
     magicai: MagicAISettings | None = None
     soundverse: SoundverseSettings | None = None
     convai: ConvaiSettings | None = None
+    agentverse: AgentverseSettings | None = None
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
 
     @property
@@ -109,6 +126,7 @@ class Settings:
             ("magicai", self.magicai),
             ("soundverse", self.soundverse),
             ("convai", self.convai),
+            ("agentverse", self.agentverse),
         )
         return tuple(name for name, value in sections if value is not None)
 
@@ -125,14 +143,16 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
     if token is None:
         raise ConfigError("DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token there.")
     ablt, magicai, soundverse = _ablt_settings(get), _magicai_settings(get), _soundverse_settings(get)
-    convai = _convai_settings(get)
-    sections = (ablt, magicai, soundverse, convai)
+    convai, agentverse = _convai_settings(get), _agentverse_settings(get)
+    sections = (ablt, magicai, soundverse, convai, agentverse)
     if all(section is None for section in sections):
         raise ConfigError(
-            "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY, SOUNDVERSE_API_KEY or CONVAI_API_KEY"
-            " (see .env.example for every provider's settings)."
+            "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY, SOUNDVERSE_API_KEY, CONVAI_API_KEY"
+            " or AGENTVERSE_API_KEY (see .env.example for every provider's settings)."
         )
     keys = [section.api_key for section in sections if section is not None]
+    if agentverse is not None and agentverse.refresh_token is not None:
+        keys.append(agentverse.refresh_token)
     secrets = tuple(s for s in (Secret(token), *keys) if s.reveal())
     return Settings(
         discord_token=Secret(token),
@@ -145,6 +165,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         magicai=magicai,
         soundverse=soundverse,
         convai=convai,
+        agentverse=agentverse,
         secrets=secrets,
     )
 
@@ -214,6 +235,25 @@ def _convai_settings(get: _Getter) -> ConvaiSettings | None:
         character_id=get("CONVAI_CHARACTER_ID"),
         base_url=_url(get, "CONVAI_BASE_URL", DEFAULT_CONVAI_BASE_URL, ("http", "https")),
         voice_replies=_flag(get, "CONVAI_VOICE_REPLIES", default=True),
+    )
+
+
+def _agentverse_settings(get: _Getter) -> AgentverseSettings | None:
+    key = get("AGENTVERSE_API_KEY")
+    if key is None:
+        return None
+    email = get("AGENTVERSE_EMAIL")
+    if email is None or "@" not in email:
+        raise ConfigError("AGENTVERSE_EMAIL must be your Agentverse account's email when AGENTVERSE_API_KEY is set.")
+    refresh = get("AGENTVERSE_REFRESH_TOKEN")
+    return AgentverseSettings(
+        api_key=Secret(key),
+        email=email,
+        refresh_token=Secret(refresh) if refresh else None,
+        base_url=_url(get, "AGENTVERSE_BASE_URL", DEFAULT_AGENTVERSE_BASE_URL, ("http", "https")),
+        auth_url=_url(get, "AGENTVERSE_AUTH_URL", DEFAULT_AGENTVERSE_AUTH_URL, ("http", "https")),
+        model=get("AGENTVERSE_MODEL") or DEFAULT_AGENTVERSE_MODEL,
+        idle_limit_s=_positive_float(get, "AGENTVERSE_IDLE_S", DEFAULT_AGENTVERSE_IDLE_S),
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.locks import KeyedLocks
-from bot.providers.base import Event, Heard, Pick, Provider, SessionEnded, StateSaved, TextDelta, Turn, VoiceInput
+from bot.providers.base import Event, Heard, Pick, Provider, Said, StateSaved, TextDelta, Turn, VoiceInput
 from bot.providers.errors import ProviderError
 from bot.store import EntryStatus, SessionExists, SessionRecord, Store
 
@@ -88,10 +88,21 @@ class Conversations:
     async def end(self, channel_id: int) -> SessionRecord | None:
         """End the channel's session at once; a reply already streaming still finishes and is recorded."""
         session = await self._store.active_session(channel_id)
-        if session is not None:
-            await self._store.end_session(session.id)
-            log.info("session %d ended in channel %d", session.id, channel_id)
+        if session is None:
+            return None
+        await self._store.end_session(session.id)
+        log.info("session %d ended in channel %d", session.id, channel_id)
+        provider = self.providers.get(session.provider)
+        if provider is not None:
+            try:
+                await provider.close_session(session.state)
+            except ProviderError as exc:  # ended here either way; the vendor's side times out by itself
+                log.warning("session %d: could not close the %s session: %s", session.id, provider.key, exc)
         return session
+
+    async def following(self) -> list[SessionRecord]:
+        """Active sessions whose provider was still being followed when the bot stopped."""
+        return await self._store.sessions_where_state("following")
 
     async def _configured_session(self, channel_id: int) -> tuple[SessionRecord, Provider]:
         """The channel's active session and its provider; raises NoActiveSession or UnusableOptions."""
@@ -157,6 +168,7 @@ class Conversations:
         *,
         voice: VoiceInput | None = None,
         pick: Pick | None = None,
+        resume: bool = False,
     ) -> None:
         """Run one turn after any earlier turn in this channel; raises NoActiveSession.
 
@@ -179,7 +191,7 @@ class Conversations:
                         return
                     offer = dict(session.state["offer"])
                     session = await self.remember(session, {"offer": {**offer, "taken_by": speaker.id}})
-                await self._run_turn(session, speaker, text, sink, voice, pick)
+                await self._run_turn(session, speaker, text, sink, voice, pick, resume)
         finally:
             if task is not None:
                 self._running.discard(task)
@@ -192,10 +204,11 @@ class Conversations:
         sink: ReplySink,
         voice: VoiceInput | None,
         pick: Pick | None,
+        resume: bool = False,
     ) -> None:
         provider = self.providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
-        said_id = await self._store.add_entry(session.id, "user", text, author_id=speaker.id)
+        said_id = await self._store.add_entry(session.id, "user", text, author_id=speaker.id) if text else 0
         if provider is None:
             await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
             return
@@ -204,6 +217,7 @@ class Conversations:
             return
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
         turn = Turn(
+            resume=resume,
             text=text,
             history=history,
             state=session.state,
@@ -247,8 +261,8 @@ class Conversations:
                 await self._store.update_state(session.id, event.state)
             elif isinstance(event, Heard):
                 await self._store.set_entry_content(said_id, event.text)
-            elif isinstance(event, SessionEnded):
-                await self._store.end_session(session.id)
+            elif isinstance(event, Said):
+                parts.append(("\n\n" if parts else "") + event.text)
             await sink.handle(event)
 
     async def shutdown(self) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.pacing import WritePacer
-from bot.providers.base import Event, Heard, Notice, Offer, SessionEnded, Source, Sources, SpokenReply, TextDelta
+from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.splitting import MESSAGE_LIMIT, open_fence, split_message
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class StreamingReply:
         self._failures = 0
         self._gave_up = False
         self._sources: tuple[Source, ...] = ()
+        self._said = False
         self._spoken: bytes | None = None
 
     @property
@@ -85,7 +86,14 @@ class StreamingReply:
             self._spoken = event.wav
         elif isinstance(event, Offer):
             await self._drain()
+            self._said = True
             await self._offer(event)
+        elif isinstance(event, Said):
+            await self._drain()
+            self._said = True
+            for chunk in split_message(event.text):
+                if chunk.strip():
+                    await self._post(chunk)
         elif isinstance(event, SessionEnded):
             await self._drain()
             await self._post(f"-# {event.reason}")
@@ -95,7 +103,7 @@ class StreamingReply:
 
     async def finish(self) -> None:
         await self._drain()
-        if not self._text:
+        if not self._text and not self._said:
             await self._post(EMPTY_REPLY.format(provider=self._provider_name))
         if self._sources:
             await self._attach(sources_embed(self._sources))

@@ -32,9 +32,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
+        if not running.done():
+            # Stop reading the gateway first: discord.py may otherwise dispatch "disconnect" on a client
+            # whose close() has already let go of its event loop.
+            running.cancel()
+            await asyncio.wait({running}, timeout=10)
         if not bot.is_closed():
             await bot.close()
-        if not running.done():
-            await asyncio.wait({running}, timeout=10)
     if running.done() and not running.cancelled():
         running.result()  # re-raise a login or connection failure

@@ -123,6 +123,15 @@ class Store:
         """The newest session in a channel, active or ended."""
         return await self._session_where("channel_id = ? ORDER BY id DESC LIMIT 1", (channel_id,))
 
+    async def sessions_where_state(self, flag: str) -> list[SessionRecord]:
+        """Active sessions whose state has `flag` set to true (e.g. still following the provider)."""
+        async with self._db.execute(
+            "SELECT id FROM sessions WHERE ended_at IS NULL AND json_extract(state, ?) = 1", (f"$.{flag}",)
+        ) as cursor:
+            ids = [row["id"] for row in await cursor.fetchall()]
+        sessions = [await self._session_where("id = ?", (session_id,)) for session_id in ids]
+        return [session for session in sessions if session is not None]
+
     async def end_session(self, session_id: int) -> None:
         await self._db.execute(
             "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (time.time(), session_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ async def reply_in(
     *,
     voice: VoiceInput | None = None,
     pick: Pick | None = None,
+    resume: bool = False,
 ) -> None:
     conversations = bot.services.conversations
     provider = conversations.providers.get(session.provider)
@@ -37,8 +39,12 @@ async def reply_in(
         post_audio=functools.partial(post_spoken_reply, channel, bot.http),
     )
     await sink.begin()
+    typing = channel.typing() if provider is not None and provider.works_in_background else contextlib.nullcontext()
     try:
-        await conversations.take_turn(session.channel_id, speaker, text, sink, voice=voice, pick=pick)
+        async with typing:  # polled providers: show that the agent is working until the turn ends
+            await conversations.take_turn(
+                session.channel_id, speaker, text, sink, voice=voice, pick=pick, resume=resume
+            )
     except NoActiveSession:
         await channel.send(ENDED_HINT, allowed_mentions=NO_PINGS)
 

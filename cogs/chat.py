@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Final
@@ -11,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.audio import MAX_AUDIO_BYTES, AudioRejected, looks_like_audio, prepare_voice_note, too_large_message
-from bot.conversation import SessionExists, UnusableOptions
+from bot.conversation import SessionExists, Speaker, UnusableOptions
 from bot.providers.base import VoiceInput
 from bot.render import NO_PINGS
 from bot.store import SessionRecord
@@ -39,6 +40,24 @@ class ChatCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._chat)
+        # Taken before connecting: sessions opened after this start are not "interrupted".
+        self._to_resume = await self.bot.services.conversations.following()
+        self._resumes: set[asyncio.Task[None]] = set()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """After a restart, pick up following the providers that were still working (polled agents)."""
+        to_resume, self._to_resume = self._to_resume, []
+        for session in to_resume:
+            channel = self.bot.get_channel(session.channel_id)
+            if not isinstance(channel, discord.Thread | discord.TextChannel):
+                log.warning("session %d: channel %d is gone; not resuming", session.id, session.channel_id)
+                continue
+            log.info("session %d: resuming after restart", session.id)
+            who = Speaker(id=session.started_by, name="")
+            task = asyncio.create_task(reply_in(self.bot, channel, session, who, "", resume=True))
+            self._resumes.add(task)
+            task.add_done_callback(self._resumes.discard)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self._chat.name)

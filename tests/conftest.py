@@ -11,6 +11,7 @@ import pytest
 
 from bot.config import load_settings
 from tests.emulators.ablt import AbltEmulator
+from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
@@ -85,6 +86,12 @@ async def convai() -> AsyncIterator[ConvaiEmulator]:
 
 
 @pytest.fixture
+async def agentverse() -> AsyncIterator[AgentverseEmulator]:
+    async with AgentverseEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
 def database(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.sqlite3"
 
@@ -96,6 +103,7 @@ async def make_bot(
     magicai: MagicAIEmulator,
     soundverse: SoundverseEmulator,
     convai: ConvaiEmulator,
+    agentverse: AgentverseEmulator,
     database: Path,
 ) -> AsyncIterator[Callable[..., BotProcess]]:
     """Build bots on demand (several share one database to prove restarts); all are stopped at the end."""
@@ -103,7 +111,14 @@ async def make_bot(
 
     def make(**extra: str) -> BotProcess:
         env = bot_environment(
-            discord_emulator, ablt, database, magicai=magicai, soundverse=soundverse, convai=convai, **extra
+            discord_emulator,
+            ablt,
+            database,
+            magicai=magicai,
+            soundverse=soundverse,
+            convai=convai,
+            agentverse=agentverse,
+            **extra,
         )
         bot = BotProcess(load_settings(env, None), discord_emulator)
         bots.append(bot)

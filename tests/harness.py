@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.runner import serve
 from tests.emulators.ablt import AbltEmulator
+from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
@@ -30,6 +31,7 @@ def bot_environment(
     magicai: MagicAIEmulator | None = None,
     soundverse: SoundverseEmulator | None = None,
     convai: ConvaiEmulator | None = None,
+    agentverse: AgentverseEmulator | None = None,
     **extra: str,
 ) -> dict[str, str]:
     """The variables a user would put in `.env`, aimed at the emulators."""
@@ -42,6 +44,14 @@ def bot_environment(
         }
     if soundverse is not None:
         optional |= {"SOUNDVERSE_API_KEY": SOUNDVERSE_KEY, "SOUNDVERSE_BASE_URL": soundverse.base_url}
+    if agentverse is not None:
+        optional |= {
+            "AGENTVERSE_API_KEY": "av-access-1",
+            "AGENTVERSE_REFRESH_TOKEN": "av-refresh-1",
+            "AGENTVERSE_EMAIL": "member@example.com",
+            "AGENTVERSE_BASE_URL": agentverse.base_url,
+            "AGENTVERSE_AUTH_URL": agentverse.auth_url,
+        }
     if convai is not None:
         optional |= {
             "CONVAI_API_KEY": CONVAI_KEY,

@@ -21,6 +21,8 @@ SETTINGS = {
     "MAGICAI_PROJECT_ID": "5f738671-0ccc-4d32-9b7a-ddab669ab799",
     "SOUNDVERSE_API_KEY": "s",
     "CONVAI_API_KEY": "c",
+    "AGENTVERSE_API_KEY": "a",
+    "AGENTVERSE_EMAIL": "member@example.com",
 }
 
 
@@ -47,7 +49,7 @@ def test_providers_never_import_discord_and_cogs_never_talk_http_or_sql() -> Non
 async def test_every_configured_provider_is_registered_with_a_name() -> None:
     async with aiohttp.ClientSession() as session:
         providers = build_providers(load_settings(SETTINGS, None), session)
-    assert set(providers) == {"ablt", "magicai", "soundverse", "convai"}
+    assert set(providers) == {"ablt", "magicai", "soundverse", "convai", "agentverse"}
     for key, provider in providers.items():
         assert isinstance(provider, Provider) and provider.key == key and provider.display_name
 
@@ -67,6 +69,7 @@ async def test_every_slash_command_and_option_is_described_for_members(
         {"name": "Magic AI", "value": "magicai"},
         {"name": "Soundverse", "value": "soundverse"},
         {"name": "Convai", "value": "convai"},
+        {"name": "Agentverse", "value": "agentverse"},
     ]
     options = {o["name"]: o for o in commands["chat"]["options"]}
     assert options["bot"]["autocomplete"] is True

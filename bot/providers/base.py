@@ -45,6 +45,8 @@ class Turn:
     """Set for a voice note (then `text` only describes it); only providers that accept audio get one."""
     pick: Pick | None = None
     """Set when the member chose from an Offer (then `text` is the label, or the reason they gave)."""
+    resume: bool = False
+    """No new input: pick up following the provider where a restart interrupted it."""
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,23 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class Said:
+    """A complete message from the provider, posted on its own (agents speak in separate messages)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class SessionEnded:
-    """The provider's session is over (completed, stopped or failed); the core ends the conversation."""
+    """The provider's session is over (completed, stopped, failed); the thread says why.
+
+    The conversation itself stays: the member's next message starts a new provider session.
+    """
 
     reason: str
 
 
-Event = TextDelta | Notice | StateSaved | Sources | Heard | SpokenReply | Offer | SessionEnded
+Event = TextDelta | Notice | StateSaved | Sources | Heard | SpokenReply | Offer | Said | SessionEnded
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,8 @@ class Provider(ABC):
     """Extra `/chat` parameters this provider understands."""
     accepts_audio: ClassVar[bool] = False
     """Voice notes and audio files are sent to it (as `Turn.voice`)."""
+    works_in_background: ClassVar[bool] = False
+    """Answers take a while to appear (polled): the thread shows the typing indicator meanwhile."""
 
     @abstractmethod
     def start_state(self, options: Mapping[str, str | None]) -> dict[str, Any]:
@@ -182,6 +196,9 @@ class Provider(ABC):
     def reset_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The state for a fresh provider session in the same thread, keeping the thread's settings."""
         return dict(state)
+
+    async def close_session(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Tell the vendor a conversation ended (`/end`); most keep no session worth closing."""
 
     def change_setting(self, state: Mapping[str, Any], name: str, value: str) -> dict[str, Any]:
         """The state with one conversation setting changed (`/action`); ValueError if it has none such."""

@@ -52,7 +52,7 @@ class Turn:
     def text(self) -> str | None:
         """The ``user_message`` text, if this is one."""
         value = self.payload.get("user_message")
-        return value if isinstance(value, str) else None
+        return None if value is None else str(value)  # numbers pass validation, as pydantic v1 coerces them
 
 
 Emit = Sequence[AgentMessage] | Callable[[Turn], Sequence[AgentMessage]]

@@ -200,7 +200,8 @@ class Handlers:
             fresh = delivery.unseen_by_responses(session, now)
         out = delivery.hand_out(session, fresh, now, self.duplicate_delivery)
         malformed = bool(out) and self.malformed_polls > 0
-        self.malformed_polls -= malformed
+        if malformed:
+            self.malformed_polls -= 1
         return json_response(200, delivery.envelope(out, as_objects=self.deliver_as_objects, malformed=malformed))
 
     # -- auth server -----------------------------------------------------------------------------

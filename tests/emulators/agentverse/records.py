@@ -54,7 +54,7 @@ class SessionRecord:
     """The flow's memory for this session (chosen task, subtask keys, answers...)."""
     created_at: float
     submits: list[dict[str, Any]] = field(default_factory=list)
-    """Accepted submit payloads in order (``session_id`` merged in when sent beside the payload)."""
+    """Accepted submit payloads in order, as sent (a ``session_id`` beside the payload is in the request's json)."""
     unexpected: list[dict[str, Any]] = field(default_factory=list)
     """Accepted submits that no step of the flow matched (they emitted nothing)."""
     emitted: list[Emitted] = field(default_factory=list)

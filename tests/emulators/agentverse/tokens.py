@@ -51,7 +51,7 @@ class TokenStore:
         self.expires_in_style: ExpiresInStyle = expires_in_style
         self.refresh_count = 0
         self.auth_failure_status = 401
-        self._issued = {access_token}
+        self._issued = {access_token} if refresh_token is None else {access_token, refresh_token}
         self._access_expired = False
         self._refresh_expired = False
         self._issued_at = time.monotonic()
@@ -81,7 +81,7 @@ class TokenStore:
     # -- auth server side ------------------------------------------------------------------------
 
     def _mint(self, kind: str) -> str:
-        token = f"av-{kind}-{self.refresh_count + 1}"
+        token = f"av-{kind}-{self.refresh_count + 2}"  # the initial pair is generation 1
         while token in self._issued:
             token += "x"
         self._issued.add(token)

@@ -1,0 +1,188 @@
+"""Agentverse in a thread: an objective worked through with real clicks and answers, across restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.emulators.agentverse import AgentverseEmulator
+from tests.emulators.discord import DiscordEmulator, MessageRecord
+from tests.harness import BotProcess
+from tests.journey import bot_posts, chat, last_message_id, say, thread_for, wait_for_post
+
+WAIT_S = 15.0
+
+
+async def objective(discord: DiscordEmulator, text: str) -> int:
+    return (await thread_for(discord, await chat(discord, text, provider="agentverse"))).id
+
+
+async def offer_with(discord: DiscordEmulator, thread_id: int, label: str, *, after: int = 0) -> MessageRecord:
+    """The bot message offering a choice labelled `label` (a button or a select option)."""
+
+    def find() -> MessageRecord | None:
+        for message in bot_posts(discord, thread_id):
+            if message.id > after and label in labels(message):
+                return message
+        return None
+
+    await discord.wait_for(lambda: find() is not None, WAIT_S, f"an offer of {label!r}")
+    found = find()
+    assert found is not None
+    return found
+
+
+def labels(message: MessageRecord) -> list[str]:
+    out: list[str] = []
+    for row in message.components:
+        for item in row["components"]:
+            out.extend([item["label"]] if "label" in item else [o["label"] for o in item.get("options", [])])
+    return out
+
+
+def custom_id(message: MessageRecord, label: str) -> str:
+    return next(i["custom_id"] for row in message.components for i in row["components"] if i.get("label") == label)
+
+
+async def click(discord: DiscordEmulator, message: MessageRecord, label: str) -> Any:
+    interaction = await discord.click_button(message.id, custom_id(message, label))
+    await interaction.wait_for_response(WAIT_S)
+    return interaction
+
+
+async def test_whole_objective_with_task_list_subtask_question_repeat_and_confirmation(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    thread_id = await objective(discord_emulator, "Find me a flight to Warsaw")
+    tasks = await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    session = agentverse.latest_session
+    assert session.email == "member@example.com" and session.model == "talkative-01"
+    start = session.submits[0]
+    assert start["type"] == "start" and start["objective"] == "Find me a flight to Warsaw"
+    assert "Alice" in start["context"] or "alice" in start["context"]
+
+    chosen = await click(discord_emulator, tasks, "Flights/Flights")
+    assert chosen.response_type == 7  # the offer message itself changes: buttons disabled, who chose what
+    question = await wait_for_post(discord_emulator, thread_id, "departure city", after=tasks.id)
+    texts = [m.content for m in bot_posts(discord_emulator, thread_id)]
+    assert any("building the context" in t for t in texts) and any("automatically" in t for t in texts)
+    updated = discord_emulator.message(tasks.id)
+    assert "chose: Flights/Flights" in updated.content and all(
+        i.get("disabled") for row in updated.components for i in row["components"]
+    )
+    assert {"type": "task_list", "selection": [0]} in [s.get("user_json") for s in session.submits]
+
+    await say(discord_emulator, thread_id, "London")
+    confirm = await offer_with(discord_emulator, thread_id, "Confirm", after=question.id)
+    assert "Warsaw" in confirm.content and "Please confirm" in confirm.content
+    answers = [s["user_message"] for s in session.submits if s["type"] == "user_message"]
+    assert answers == ["London", "London"]  # the repeated question was answered again automatically
+
+    await click(discord_emulator, confirm, "Confirm")
+    await wait_for_post(discord_emulator, thread_id, "completed your task", after=confirm.id)
+    await discord_emulator.wait_for(lambda: session.stopped, WAIT_S, "the bot to stop the session")
+    assert [s["user_message"] for s in session.submits if s["type"] == "user_message"][-1] == "confirm"
+
+
+async def test_reject_asks_for_a_reason_and_the_agent_asks_to_confirm_again(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    thread_id = await objective(discord_emulator, "Flight to Warsaw")
+    await click(discord_emulator, await offer_with(discord_emulator, thread_id, "Flights/Flights"), "Flights/Flights")
+    question = await wait_for_post(discord_emulator, thread_id, "departure city")
+    await say(discord_emulator, thread_id, "Paris")
+    confirm = await offer_with(discord_emulator, thread_id, "Reject", after=question.id)
+
+    rejected = await click(discord_emulator, confirm, "Reject")
+    assert rejected.response_type == 9 and rejected.modal is not None  # a modal asks why
+    field = rejected.modal["components"][0]["components"][0]["custom_id"]
+    await discord_emulator.submit_modal(rejected, {field: "Wrong date"})
+    await offer_with(discord_emulator, thread_id, "Confirm", after=confirm.id)
+    assert agentverse.latest_session.submits[-1]["user_message"] == "Wrong date"
+
+
+async def test_thirty_options_become_select_menus(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    agentverse.use_flow("many_options")
+    thread_id = await objective(discord_emulator, "Do something")
+    await discord_emulator.wait_for(
+        lambda: any(len(labels(m)) == 30 for m in bot_posts(discord_emulator, thread_id)), WAIT_S, "30 choices"
+    )
+    offer = next(m for m in bot_posts(discord_emulator, thread_id) if len(labels(m)) == 30)
+    menus = [row["components"][0] for row in offer.components]
+    assert [m["type"] for m in menus] == [3, 3] and [len(m["options"]) for m in menus] == [25, 5]
+
+    picked = await discord_emulator.select_option(offer.id, menus[1]["custom_id"], ["27"])
+    await picked.wait_for_response(WAIT_S)
+    await wait_for_post(discord_emulator, thread_id, "completed your task", after=offer.id)
+    selections = [s["user_json"]["selection"] for s in agentverse.latest_session.submits if s["type"] == "user_json"]
+    assert selections == [[27]]
+
+
+async def test_agent_error_is_shown_and_the_session_stopped_then_a_new_objective_starts_afresh(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    agentverse.use_flow("agent_error")
+    thread_id = await objective(discord_emulator, "Break please")
+    tasks = await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    await click(discord_emulator, tasks, "Flights/Flights")
+    error = await wait_for_post(discord_emulator, thread_id, "⚠️", after=tasks.id)
+    first = agentverse.latest_session
+    await discord_emulator.wait_for(lambda: first.stopped, WAIT_S, "stop after the error")
+    await wait_for_post(discord_emulator, thread_id, "after the agent's error", after=tasks.id)
+
+    agentverse.use_flow("default")
+    await say(discord_emulator, thread_id, "Find hotels in Rome")
+    await offer_with(discord_emulator, thread_id, "Hotels/Hotels", after=error.id)
+    assert agentverse.latest_session is not first
+    assert agentverse.latest_session.submits[0]["objective"] == "Find hotels in Rome"
+
+
+async def test_end_submits_stop(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    thread_id = await objective(discord_emulator, "Anything")
+    await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    ended = await discord_emulator.run_slash_command("end", {}, channel_id=thread_id)
+    await ended.wait_for_response(WAIT_S)
+    await discord_emulator.wait_for(lambda: agentverse.latest_session.stopped, WAIT_S, "stop on /end")
+
+
+async def test_expired_token_is_refreshed_once_and_the_new_pair_survives_a_restart(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    first = make_bot()
+    await first.start()
+    agentverse.expire_access_tokens()
+    thread_id = await objective(discord_emulator, "Find a flight")
+    tasks = await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    assert agentverse.refresh_count == 1
+    await first.stop()
+
+    second = make_bot()
+    await second.start()
+    await click(discord_emulator, tasks, "Flights/Flights")  # a button from before the restart still works
+    await wait_for_post(discord_emulator, thread_id, "departure city", after=tasks.id)
+    await second.stop()
+    assert agentverse.refresh_count == 1  # the restarted bot used the stored, refreshed token
+    assert agentverse.requests[-1].auth_token == agentverse.current_access_token
+
+
+async def test_duplicate_delivery_and_fallback_poll_endpoint_show_each_message_once(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    agentverse.duplicate_delivery = True
+    agentverse.new_messages_available = False
+    bot = make_bot()
+    await bot.start()
+    thread_id = await objective(discord_emulator, "Find a flight")
+    tasks = await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    await click(discord_emulator, tasks, "Flights/Flights")
+    await wait_for_post(discord_emulator, thread_id, "departure city", after=tasks.id)
+    await bot.stop()
+    posts = [m.content for m in bot_posts(discord_emulator, thread_id)]
+    assert sum("departure city" in p for p in posts) == 1
+    assert sum("building the context" in p for p in posts) == 1
+    assert any(r.path.endswith("/responses") for r in agentverse.requests)
+    assert last_message_id(discord_emulator, thread_id)
