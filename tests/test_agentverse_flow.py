@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.emulators.agentverse import AgentverseEmulator
+from tests.emulators.agentverse import AgentMessage, AgentverseEmulator, Step, agent_info, stop_message
 from tests.emulators.discord import DiscordEmulator, MessageRecord
 from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, last_message_id, say, thread_for, wait_for_post
@@ -186,3 +186,73 @@ async def test_duplicate_delivery_and_fallback_poll_endpoint_show_each_message_o
     assert sum("building the context" in p for p in posts) == 1
     assert any(r.path.endswith("/responses") for r in agentverse.requests)
     assert last_message_id(discord_emulator, thread_id)
+
+
+async def test_restart_while_the_engine_works_resumes_polling_and_shows_what_arrived(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    first = make_bot()
+    await first.start()
+    thread_id = await objective(discord_emulator, "Find a flight")
+    tasks = await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    agentverse.delay_s = 3.0  # the engine takes a while to answer the choice
+    await click(discord_emulator, tasks, "Flights/Flights")
+    await agentverse.wait_for_submit("user_json:task_list")
+    await first.stop()  # mid-wait: the bot was still following the engine
+
+    second = make_bot()
+    await second.start()
+    await wait_for_post(discord_emulator, thread_id, "departure city", after=tasks.id)
+    await second.stop()
+
+
+async def test_a_silent_engine_is_given_up_on_with_a_message_and_a_message_resumes(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    agentverse.script([Step(on="start", emit=[]), Step(on="user_message", emit=[agent_info("Still here!")])])
+    bot = make_bot(AGENTVERSE_IDLE_S="1")
+    await bot.start()
+    thread_id = await objective(discord_emulator, "Anything")
+    quiet = await wait_for_post(discord_emulator, thread_id, "quiet")
+    assert "Send a message" in quiet.content
+    assert any(channel == thread_id for _, channel in discord_emulator.typing_events)  # shown as working
+
+    await say(discord_emulator, thread_id, "hello?")
+    await wait_for_post(discord_emulator, thread_id, "Still here!", after=quiet.id)
+    await bot.stop()
+
+
+async def test_malformed_messages_and_failing_polls_are_survived(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    agentverse.malformed_polls = 1
+    agentverse.fail_polls = 2
+    thread_id = await objective(discord_emulator, "Find a flight")
+    await offer_with(discord_emulator, thread_id, "Flights/Flights")
+
+
+async def test_unknown_message_type_is_mentioned_briefly_and_the_flow_goes_on(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    strange = AgentMessage(type="agent_hologram", content={"x": 1})
+    agentverse.script([Step(on="start", emit=[strange, agent_info("Carrying on."), stop_message()])])
+    thread_id = await objective(discord_emulator, "Anything")
+    notice = await wait_for_post(discord_emulator, thread_id, "does not know")
+    await wait_for_post(discord_emulator, thread_id, "Carrying on.", after=notice.id - 1)
+    await wait_for_post(discord_emulator, thread_id, "ended the session")
+
+
+async def test_suggestion_options_send_the_chosen_key_as_a_message(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    agentverse.use_flow("suggestions")
+    thread_id = await objective(discord_emulator, "A city break")
+    await discord_emulator.wait_for(
+        lambda: any(m.components for m in bot_posts(discord_emulator, thread_id)), WAIT_S, "options"
+    )
+    offer = next(m for m in bot_posts(discord_emulator, thread_id) if m.components)
+    first_label = labels(offer)[0]
+    await click(discord_emulator, offer, first_label)
+    await wait_for_post(discord_emulator, thread_id, "ended the session", after=offer.id)
+    sent = [s for s in agentverse.latest_session.submits if s["type"] == "user_message"]
+    assert sent and sent[0]["user_message"] in {"paris", "rome", "lisbon"}

@@ -144,3 +144,24 @@ def test_convai_voice_replies_flag(tmp_path: Path, raw: str, expected: bool) -> 
 def test_convai_voice_replies_rejects_nonsense() -> None:
     with pytest.raises(ConfigError, match="CONVAI_VOICE_REPLIES"):
         load_settings({"DISCORD_TOKEN": "t", "CONVAI_API_KEY": "k", "CONVAI_VOICE_REPLIES": "maybe"}, None)
+
+
+def test_agentverse_section() -> None:
+    settings = load_settings(
+        {
+            "DISCORD_TOKEN": "t",
+            "AGENTVERSE_API_KEY": "av-key",
+            "AGENTVERSE_EMAIL": "me@example.com",
+            "AGENTVERSE_REFRESH_TOKEN": "av-refresh",
+        },
+        None,
+    )
+    av = settings.agentverse
+    assert av is not None and av.model == "talkative-01" and av.idle_limit_s == 300.0
+    assert av.base_url == "https://agentverse.ai" and av.auth_url == "https://accounts.fetch.ai"
+    assert {s.reveal() for s in settings.secrets} >= {"av-key", "av-refresh"}  # both masked in logs
+
+
+def test_agentverse_needs_an_email() -> None:
+    with pytest.raises(ConfigError, match="AGENTVERSE_EMAIL"):
+        load_settings({"DISCORD_TOKEN": "t", "AGENTVERSE_API_KEY": "k"}, None)

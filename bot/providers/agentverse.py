@@ -54,12 +54,14 @@ class AgentverseProvider(Provider):
 
     async def reply(self, turn: Turn) -> AsyncIterator[Event]:
         state = dict(turn.state)
+        # "following" is saved before each submit, so a stop right after it still resumes on restart.
         if not state.get("session_id") or state.get("finished"):
             session_id = await self._client.create_session()
             state = {"session_id": session_id, "last_message_id": None, "seen": [], "finished": False, "offer": None}
-            yield StateSaved(state)
+            yield StateSaved({**state, "following": True})
             await self._submit(state, {"type": "start", "objective": turn.text, "context": _context(turn)})
         elif not turn.resume:
+            yield StateSaved({"following": True})
             await self._submit(state, self._answer_for(turn, state))
             state.update(last_response=turn.text, offer=None)
             yield StateSaved({"last_response": turn.text, "offer": None})
@@ -83,7 +85,6 @@ class AgentverseProvider(Provider):
 
     async def _follow(self, state: dict[str, Any]) -> AsyncIterator[Event]:
         """Engine messages until the member is needed again, the session ends, or the engine goes quiet."""
-        yield StateSaved({"following": True})
         while True:
             try:
                 batch = await self._scheduler.wait(lambda: self._fresh(state), idle_limit_s=self._settings.idle_limit_s)
