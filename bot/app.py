@@ -7,14 +7,16 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import discord
 from discord.ext import commands
+from discord.http import Route
 
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.pacing import ChannelPacers
+from bot.pacing import ChannelPacers, RequestRate
 from bot.providers.polling import PollScheduler
 from bot.providers.registry import build_providers
 from bot.store import Store
@@ -45,9 +47,20 @@ class BridgeBot(commands.Bot):
             help_command=None,
         )
         self.settings = settings
+        self._pace_rest_calls(RequestRate())
         self._services: Services | None = None
         self._http_session: aiohttp.ClientSession | None = None
         self._scheduler: PollScheduler | None = None
+
+    def _pace_rest_calls(self, rate: RequestRate) -> None:
+        """Every REST call waits for the global bucket (interaction callbacks use another path, unpaced)."""
+        send = self.http.request
+
+        async def paced(route: Route, **kwargs: Any) -> Any:
+            await rate.acquire()
+            return await send(route, **kwargs)
+
+        setattr(self.http, "request", paced)  # noqa: B010 - replaces the bound method on this instance only
 
     @property
     def services(self) -> Services:

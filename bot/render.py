@@ -108,7 +108,7 @@ class StreamingReply:
         if self._sources:
             await self._attach(sources_embed(self._sources))
         if self._spoken and self._post_audio is not None:
-            await self._pacer.slot()
+            await self._pacer.slot(steady=False)
             await self._post_audio(self._spoken)
 
     async def fail(self, message: str) -> None:
@@ -165,7 +165,7 @@ class StreamingReply:
 
     async def _flush_until_current(self) -> None:
         while not self._current():
-            await self._pacer.slot()
+            await self._pacer.slot(steady=True)
             await self._write_next()
 
     async def _write_next(self) -> None:
@@ -192,7 +192,7 @@ class StreamingReply:
 
     async def _post(self, content: str) -> None:
         """A standalone line after the reply (notice, error), paced like the stream."""
-        await self._pacer.slot()
+        await self._pacer.slot(steady=False)
         try:
             await self._channel.send(content, allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
@@ -200,7 +200,7 @@ class StreamingReply:
 
     async def _attach(self, embed: discord.Embed) -> None:
         """Put an embed under the reply: on its last message, or on its own if nothing was shown."""
-        await self._pacer.slot()
+        await self._pacer.slot(steady=False)
         try:
             if self._messages and not self._gave_up:
                 await self._messages[-1].edit(content=self._shown[-1], embed=embed, allowed_mentions=NO_PINGS)
@@ -211,7 +211,7 @@ class StreamingReply:
 
     async def _offer(self, offer: Offer) -> None:
         """Buttons (select menus past 25 choices) whose clicks are understood by id, even after a restart."""
-        await self._pacer.slot()
+        await self._pacer.slot(steady=False)
         view = offer_view(offer)
         try:
             await self._channel.send(offer.prompt[:2000], view=view, allowed_mentions=NO_PINGS)

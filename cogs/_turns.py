@@ -38,8 +38,11 @@ async def reply_in(
         provider_name=provider.display_name if provider else session.provider,
         post_audio=functools.partial(post_spoken_reply, channel, bot.http),
     )
-    await sink.begin()
-    typing = channel.typing() if provider is not None and provider.works_in_background else contextlib.nullcontext()
+    if provider is not None and provider.works_in_background:
+        typing: contextlib.AbstractAsyncContextManager[object] = channel.typing()
+    else:
+        typing = contextlib.nullcontext()
+        await sink.begin()
     try:
         async with typing:  # polled providers: show that the agent is working until the turn ends
             await conversations.take_turn(

@@ -89,11 +89,14 @@ async def test_audio_files_are_converted_for_convai(
     ("make", "filename", "says"),
     [
         pytest.param(
-            lambda: audio_samples.truncated(audio_samples.voice_note_ogg(seconds=4.0)), "cut.ogg", "", id="truncated"
+            lambda: audio_samples.truncated(audio_samples.voice_note_ogg(seconds=4.0)),
+            "cut.ogg",
+            "damaged",
+            id="truncated",
         ),
-        pytest.param(audio_samples.not_audio, "fake.mp3", "", id="not-audio"),
+        pytest.param(audio_samples.not_audio, "fake.mp3", "couldn't read", id="not-audio"),
         pytest.param(lambda: audio_samples.silent_wav(2.0), "silence.wav", "silent", id="silent"),
-        pytest.param(lambda: audio_samples.wav_pcm(0.05, rate=16000, channels=1), "blip.wav", "", id="empty"),
+        pytest.param(lambda: audio_samples.wav_pcm(0.05, rate=16000, channels=1), "blip.wav", "empty", id="empty"),
         pytest.param(lambda: audio_samples.wav_pcm(61.0, rate=8000, channels=1), "long.wav", "60", id="too-long"),
     ],
 )
