@@ -229,6 +229,9 @@ async def test_malformed_messages_and_failing_polls_are_survived(
     agentverse.fail_polls = 2
     thread_id = await objective(discord_emulator, "Find a flight")
     await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    await wait_for_post(discord_emulator, thread_id, "could not read")  # shown briefly; the flow carried on
+    notes = [m.content for m in bot_posts(discord_emulator, thread_id) if "could not read" in m.content]
+    assert len(notes) == 1
 
 
 async def test_unknown_message_type_is_mentioned_briefly_and_the_flow_goes_on(

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from bot.config import AgentverseSettings
-from bot.providers.agentverse_wire import AgentMessage, AgentverseClient
+from bot.providers.agentverse_wire import UNREADABLE, AgentMessage, AgentverseClient
 from bot.providers.base import Event, Notice, Offer, Provider, Said, SessionEnded, StateSaved, Turn
 from bot.providers.errors import ProviderError
 from bot.providers.polling import IdleTimeout, PollScheduler
@@ -96,21 +96,24 @@ class AgentverseProvider(Provider):
                 )
                 return
             yield StateSaved({"last_message_id": state["last_message_id"], "seen": state["seen"]})
-            for message in batch:
-                events, member_needed = await self._interpret(message, state)
+            member_needed = False
+            for message in batch:  # the whole batch: later messages still count after one that asks the member
+                events, needs_member = await self._interpret(message, state)
+                member_needed = member_needed or needs_member
                 for event in events:
                     yield event
-                if member_needed:
-                    yield StateSaved({"following": False})
-                    return
+            if member_needed:
+                yield StateSaved({"following": False})
+                return
 
     async def _fresh(self, state: dict[str, Any]) -> list[AgentMessage]:
         """Messages not seen before: the engine may deliver one twice, so ids are remembered."""
         messages = await self._client.messages(str(state["session_id"]), state.get("last_message_id"))
         seen: list[str] = list(state.get("seen") or [])
         fresh = [m for m in messages if m.id not in seen]
-        if messages:
-            state["last_message_id"] = messages[-1].id
+        real = [m for m in messages if m.type != UNREADABLE]
+        if real:
+            state["last_message_id"] = real[-1].id
         state["seen"] = (seen + [m.id for m in fresh])[-SEEN_IDS_KEPT:]
         return fresh
 
@@ -131,6 +134,8 @@ class AgentverseProvider(Provider):
             return [said, *await self._finish(state, "The session stopped after the agent's error.")], True
         if message.type == "stop":
             return await self._finish(state, "The agent ended the session.", stop=False), True
+        if message.type == UNREADABLE:
+            return [Notice("The engine sent a message the bot could not read; skipped it.")], False
         log.warning("unknown Agentverse message type %r", message.type)
         return [
             Notice(f"The engine sent a kind of message the bot does not know ({message.type[:40]}); skipped.")

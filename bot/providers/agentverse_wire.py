@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -128,17 +129,21 @@ class AgentverseClient:
         raise ProviderAuthError(f"Agentverse refused the bot's credentials. The bot owner should check {CREDENTIALS}.")
 
 
+UNREADABLE = "unreadable"
+"""Type given to an element that is not a message, so the thread can say one was skipped (once)."""
+
+
 def parse_message(item: object) -> AgentMessage | None:
-    """Engine messages come as JSON strings (sometimes objects); unreadable ones are logged and skipped."""
+    """Engine messages come as JSON strings (sometimes objects); an unreadable one becomes UNREADABLE."""
     try:
         body = json.loads(item) if isinstance(item, str) else item
     except ValueError:
-        log.warning("skipping an unreadable Agentverse message: %.80r", item)
-        return None
-    if not isinstance(body, dict) or not isinstance(body.get("message_id"), str) or not body.get("type"):
-        log.warning("skipping an Agentverse message without id or type: %.80r", item)
-        return None
-    return AgentMessage(id=body["message_id"], type=str(body["type"]), body=body)
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message_id"), str) and body.get("type"):
+        return AgentMessage(id=body["message_id"], type=str(body["type"]), body=body)
+    log.warning("unreadable Agentverse message: %.80r", item)
+    digest = hashlib.sha256(repr(item).encode()).hexdigest()[:16]  # stable, so a re-delivery is not shown twice
+    return AgentMessage(id=f"{UNREADABLE}-{digest}", type=UNREADABLE, body={})
 
 
 def _error(status: int, detail: str) -> ProviderError:
