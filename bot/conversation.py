@@ -216,16 +216,7 @@ class Conversations:
             await sink.fail(f"{provider.display_name} reads text only: type your message.")
             return
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
-        turn = Turn(
-            resume=resume,
-            text=text,
-            history=history,
-            state=session.state,
-            user_id=speaker.id,
-            user_name=speaker.name,
-            voice=voice,
-            pick=pick,
-        )
+        turn = Turn(text, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick, resume=resume)
         parts: list[str] = []
         outcome: EntryStatus = "complete"
         failure: str | None = None
