@@ -7,9 +7,11 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import discord
 
+from bot.check import run_check
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
 from bot.runner import serve
@@ -17,7 +19,13 @@ from bot.runner import serve
 log = logging.getLogger("bot")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["check"]:
+        return run_check(os.environ, Path(".env"), print)
+    if args:
+        sys.stderr.write("Usage: python -m bot [check]\n")
+        return 2
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:

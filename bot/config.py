@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
@@ -30,10 +31,18 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 _Getter = Callable[[str], "str | None"]
+_VARIABLE = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
+_T = TypeVar("_T")
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable and the fix."""
+
+    @property
+    def variable(self) -> str | None:
+        """The first setting the message names (`DISCORD_TOKEN`), to point at its line in `.env`."""
+        match = _VARIABLE.search(str(self))
+        return match.group(0) if match else None
 
 
 class Secret:
@@ -132,42 +141,87 @@ class Settings:
 
 
 def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
-    """Build settings from `environ`, falling back to `env_file`; raise ConfigError naming the culprit."""
+    """Build settings from `environ`, falling back to `env_file`; raise the first ConfigError found."""
+    settings, problems = inspect_settings(environ, env_file)
+    if problems:
+        raise problems[0]
+    assert settings is not None  # noqa: S101 - no problems means settings were built
+    return settings
+
+
+def inspect_settings(
+    environ: Mapping[str, str], env_file: Path | None = Path(".env")
+) -> tuple[Settings | None, list[ConfigError]]:
+    """Settings and every problem found (not just the first), for start-up and `python -m bot check`."""
     values = _merged_values(environ, env_file)
+    problems: list[ConfigError] = []
 
     def get(name: str) -> str | None:
         value = values.get(name)
         return value.strip() if value and value.strip() else None
 
+    def attempt(parse: Callable[[], _T], fallback: _T) -> _T:
+        try:
+            return parse()
+        except ConfigError as exc:
+            problems.append(exc)
+            return fallback
+
     token = get("DISCORD_TOKEN")
     if token is None:
-        raise ConfigError("DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token there.")
-    ablt, magicai, soundverse = _ablt_settings(get), _magicai_settings(get), _soundverse_settings(get)
-    convai, agentverse = _convai_settings(get), _agentverse_settings(get)
-    sections = (ablt, magicai, soundverse, convai, agentverse)
-    if all(section is None for section in sections):
-        raise ConfigError(
-            "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY, SOUNDVERSE_API_KEY, CONVAI_API_KEY"
-            " or AGENTVERSE_API_KEY (see .env.example for every provider's settings)."
+        problems.append(
+            ConfigError("DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token there.")
         )
-    keys = [section.api_key for section in sections if section is not None]
-    if agentverse is not None and agentverse.refresh_token is not None:
-        keys.append(agentverse.refresh_token)
-    secrets = tuple(s for s in (Secret(token), *keys) if s.reveal())
-    return Settings(
-        discord_token=Secret(token),
-        discord_api_base_url=_url(get, "DISCORD_API_BASE_URL", DEFAULT_DISCORD_API_BASE_URL, ("http", "https")),
-        discord_gateway_url=_url(get, "DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY_URL, ("ws", "wss")),
-        database_path=_database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
-        provider_timeout_s=_positive_float(get, "PROVIDER_TIMEOUT_S", DEFAULT_PROVIDER_TIMEOUT_S),
-        log_level=_log_level(get("LOG_LEVEL") or "INFO"),
+    ablt = attempt(lambda: _ablt_settings(get), None)
+    magicai = attempt(lambda: _magicai_settings(get), None)
+    soundverse = attempt(lambda: _soundverse_settings(get), None)
+    convai = attempt(lambda: _convai_settings(get), None)
+    agentverse = attempt(lambda: _agentverse_settings(get), None)
+    settings = Settings(
+        discord_token=Secret(token or ""),
+        discord_api_base_url=attempt(
+            lambda: _url(get, "DISCORD_API_BASE_URL", DEFAULT_DISCORD_API_BASE_URL, ("http", "https")), ""
+        ),
+        discord_gateway_url=attempt(
+            lambda: _url(get, "DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY_URL, ("ws", "wss")), ""
+        ),
+        database_path=attempt(lambda: _database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL), Path()),
+        provider_timeout_s=attempt(
+            lambda: _positive_float(get, "PROVIDER_TIMEOUT_S", DEFAULT_PROVIDER_TIMEOUT_S), DEFAULT_PROVIDER_TIMEOUT_S
+        ),
+        log_level=attempt(lambda: _log_level(get("LOG_LEVEL") or "INFO"), "INFO"),
         ablt=ablt,
         magicai=magicai,
         soundverse=soundverse,
         convai=convai,
         agentverse=agentverse,
-        secrets=secrets,
     )
+    sections = (ablt, magicai, soundverse, convai, agentverse)
+    if not problems and all(section is None for section in sections):
+        problems.append(
+            ConfigError(
+                "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY, SOUNDVERSE_API_KEY, CONVAI_API_KEY"
+                " or AGENTVERSE_API_KEY (see .env.example for every provider's settings)."
+            )
+        )
+    if problems:
+        return None, problems
+    keys = [section.api_key for section in sections if section is not None]
+    if agentverse is not None and agentverse.refresh_token is not None:
+        keys.append(agentverse.refresh_token)
+    secrets = tuple(s for s in (settings.discord_token, *keys) if s.reveal())
+    return replace(settings, secrets=secrets), []
+
+
+def env_line(env_file: Path, variable: str) -> int | None:
+    """The line of `.env` that sets `variable`, to point a person at it."""
+    if not env_file.is_file():
+        return None
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(variable)}\s*=")
+    for number, line in enumerate(env_file.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None
 
 
 def _merged_values(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
