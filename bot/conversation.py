@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -30,6 +31,25 @@ class ReplySink(Protocol):
     async def fail(self, message: str) -> None: ...
 
     async def interrupt(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LastCall:
+    """How a provider's most recent turn went, for `/providers`."""
+
+    ok: bool
+    at: float
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What `/session` shows."""
+
+    provider: str
+    started_at: float
+    turns: int
+    details: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,7 @@ class Conversations:
         self.providers = dict(providers)
         self._locks = KeyedLocks()
         self._running: set[asyncio.Task[object]] = set()
+        self.last_calls: dict[str, LastCall] = {}
 
     def prepare(self, provider_key: str, options: Mapping[str, str | None]) -> dict[str, Any]:
         """The initial session state for `/chat`'s options; raises UnusableOptions with a showable reason."""
@@ -144,6 +165,15 @@ class Conversations:
             if option.name == name
             for value, label in option.choices.items()
         }
+
+    async def info(self, channel_id: int) -> SessionInfo | None:
+        session = await self._store.active_session(channel_id)
+        if session is None:
+            return None
+        provider = self.providers.get(session.provider)
+        details = provider.details(session.state) if provider else []
+        turns = await self._store.count_turns(session.id)
+        return SessionInfo(self.describe(session), session.started_at, turns, details)
 
     def describe(self, session: SessionRecord) -> str:
         return self.describe_state(session.provider, session.state)
@@ -233,6 +263,7 @@ class Conversations:
         except Exception:
             log.exception("session %d: unexpected error in %s turn", session.id, provider.key)
             outcome, failure = "failed", UNEXPECTED_ERROR_MESSAGE
+        self.last_calls[provider.key] = LastCall(failure is None, time.time(), failure or "")
         # Shielded: a shutdown arriving now must not lose a reply the provider already finished.
         await asyncio.shield(self._store.finish_entry(reply_id, "".join(parts), outcome))
         if failure is None:
@@ -279,9 +310,11 @@ def _open_choice(state: Mapping[str, Any], token: str, index: int) -> str:
 
 __all__ = [
     "Conversations",
+    "LastCall",
     "NoActiveSession",
     "ReplySink",
     "SessionExists",
+    "SessionInfo",
     "Speaker",
     "UnusableOptions",
     "UnusablePick",

@@ -223,6 +223,14 @@ class Store:
         ) as cursor:
             return [dict(row) for row in await cursor.fetchall()]
 
+    async def count_turns(self, session_id: int) -> int:
+        """How many times members spoke in this session."""
+        async with self._db.execute(
+            "SELECT COUNT(*) AS n FROM transcript WHERE session_id = ? AND role = 'user'", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row["n"]) if row else 0
+
     async def interrupt_unfinished(self) -> int:
         """Replies still marked streaming were cut off by a crash: mark them interrupted."""
         cursor = await self._db.execute("UPDATE transcript SET status = 'interrupted' WHERE status = 'streaming'")

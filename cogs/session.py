@@ -52,6 +52,36 @@ class SessionCog(commands.Cog):
             allowed_mentions=NO_PINGS,
         )
 
+    @app_commands.command(name="session", description="Show what this thread's conversation is connected to.")
+    @app_commands.guild_only()
+    async def session(self, interaction: discord.Interaction) -> None:
+        info = await self.bot.services.conversations.info(interaction.channel_id or 0)
+        if info is None:
+            await refuse(interaction, NO_CONVERSATION)
+            return
+        lines = [
+            f"**{info.provider}**",
+            f"Started <t:{int(info.started_at)}:R> · {info.turns} message(s) from members",
+            *(f"{label}: {value}" for label, value in info.details),
+        ]
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="providers", description="List the AI services this bot offers and how they are doing.")
+    @app_commands.guild_only()
+    async def providers(self, interaction: discord.Interaction) -> None:
+        conversations = self.bot.services.conversations
+        lines = []
+        for key, provider in conversations.providers.items():
+            last = conversations.last_calls.get(key)
+            if last is None:
+                state = "no calls since the bot started"
+            elif last.ok:
+                state = f"answered <t:{int(last.at)}:R>"
+            else:
+                state = f"failed <t:{int(last.at)}:R>: {last.why}"
+            lines.append(f"**{provider.display_name}**: {state}")
+        await interaction.response.send_message("\n".join(lines) or "No providers are set up.", ephemeral=True)
+
     @app_commands.command(name="action", description="Soundverse: change what kind of help this thread asks for.")
     @app_commands.describe(action="What Soundverse should help with from now on")
     @app_commands.guild_only()

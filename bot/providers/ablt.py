@@ -65,6 +65,9 @@ class AbltProvider(Provider):
         bot = state.get("bot_slug") or state.get("bot_uid")
         return f"aBLT · {bot}" if bot else "aBLT"
 
+    def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [("Bot", str(state.get("bot_slug") or state.get("bot_uid")))]
+
     async def reply(self, turn: Turn) -> AsyncIterator[Event]:
         body = {
             **_bot_field(turn.state),

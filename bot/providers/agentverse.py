@@ -52,6 +52,14 @@ class AgentverseProvider(Provider):
         if state.get("session_id") and not state.get("finished"):
             await self._client.submit(str(state["session_id"]), {"type": "stop"})
 
+    def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        status = "finished" if state.get("finished") else ("working" if state.get("following") else "waiting for you")
+        return [
+            ("Model", self._settings.model),
+            ("Engine session", str(state.get("session_id") or "not started")),
+            ("Status", status),
+        ]
+
     async def reply(self, turn: Turn) -> AsyncIterator[Event]:
         state = dict(turn.state)
         # "following" is saved before each submit, so a stop right after it still resumes on restart.

@@ -204,6 +204,10 @@ class Provider(ABC):
         """The state with one conversation setting changed (`/action`); ValueError if it has none such."""
         raise ValueError(f"{self.display_name} conversations have no {name} setting.")
 
+    def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(label, value) pairs `/session` shows: settings and the vendor's session id, where there is one."""
+        return []
+
     def opening_notice(self, state: Mapping[str, Any]) -> str | None:
         """A caveat members should read once, when the conversation opens."""
         return None

@@ -57,6 +57,13 @@ class ConvaiProvider(Provider):
     def describe(self, state: Mapping[str, Any]) -> str:
         return f"Convai · {state.get('character_id', '?')}"
 
+    def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        session = str(state.get("session_id", NEW_SESSION))
+        return [
+            ("Character", str(state.get("character_id"))),
+            ("Convai session", "new" if session == NEW_SESSION else session),
+        ]
+
     async def reply(self, turn: Turn) -> AsyncIterator[Event]:
         stream = ConvaiStream()
         try:

@@ -40,6 +40,9 @@ class MagicAIProvider(Provider):
     def reset_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
         return {**state, "session_id": str(uuid.uuid4())}
 
+    def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [("Project", self._settings.project_id), ("Magic AI session", str(state.get("session_id")))]
+
     async def reply(self, turn: Turn) -> AsyncIterator[Event]:
         body = {"projectId": self._settings.project_id, "text": turn.text, "sessionId": turn.state["session_id"]}
         data = await http.post_json(

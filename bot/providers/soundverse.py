@@ -51,6 +51,10 @@ class SoundverseProvider(Provider):
     def opening_notice(self, state: Mapping[str, Any]) -> str | None:
         return STATELESS_NOTICE
 
+    def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        action = str(state.get("action", DEFAULT_ACTION))
+        return [("Action", f"{ACTIONS.get(action, action)} (`{action}`)")]
+
     async def reply(self, turn: Turn) -> AsyncIterator[Event]:
         data = await http.post_json(
             self._session,
