@@ -146,6 +146,13 @@ class DiscordEmulator:
         self.core.gateway.dispatch("CHANNEL_CREATE", lambda s: body if s.intents & INTENT_GUILDS else None)
         return cid
 
+    def set_everyone_permissions(self, permissions: int) -> None:
+        """What members without roles may do (the bot keeps its own role's permissions)."""
+        self.core.world.roles[self.guild_id].permissions = permissions
+
+    def set_role_permissions(self, role_id: int, permissions: int) -> None:
+        self.core.world.roles[role_id].permissions = permissions
+
     def set_bot_permissions(self, permissions: int) -> None:
         """Give the bot exactly `permissions` (its role and @everyone), before it connects so its cache agrees."""
         world = self.core.world

@@ -7,7 +7,7 @@ from typing import Any
 
 from .records import AttachmentRecord, MessageRecord, ThreadRecord
 from .snowflakes import snowflake_iso
-from .world import GENEROUS_PERMISSIONS, INTENT_GUILD_MEMBERS, ChannelInfo, MemberInfo, RoleInfo, UserInfo, World
+from .world import INTENT_GUILD_MEMBERS, ChannelInfo, MemberInfo, RoleInfo, UserInfo, World
 
 
 def user_payload(user: UserInfo) -> dict[str, Any]:
@@ -59,7 +59,8 @@ def member_payload(world: World, member: MemberInfo, *, with_user: bool = True) 
 def interaction_member_payload(world: World, user_id: int) -> dict[str, Any]:
     """Interactions carry the invoking member plus their channel permissions."""
     out = member_payload(world, world.members[user_id])
-    out["permissions"] = str(GENEROUS_PERMISSIONS)
+    everything = (1 << 51) - 1
+    out["permissions"] = str(everything if user_id == world.owner_id else world.guild_permissions(user_id))
     return out
 
 
