@@ -24,7 +24,7 @@ from bot.token_vault import TokenKeeper, load_tokens
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.chat", "cogs.session", "cogs.offers")
+EXTENSIONS = ("cogs.chat", "cogs.session", "cogs.offers", "cogs.bindings")
 
 
 @dataclass(frozen=True)

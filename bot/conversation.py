@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from bot.locks import KeyedLocks
 from bot.providers.base import Event, Heard, Pick, Provider, Said, StateSaved, TextDelta, Turn, VoiceInput
 from bot.providers.errors import ProviderError
-from bot.store import EntryStatus, SessionExists, SessionRecord, Store
+from bot.store import Binding, EntryStatus, SessionExists, SessionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,16 @@ class Conversations:
         )
         log.info("session %d opened in channel %d with %s", session.id, channel_id, provider_key)
         return session
+
+    async def bind(self, binding: Binding, *, by: int) -> None:
+        await self._store.bind(binding, by=by)
+        log.info("channel %d bound to %s (%s mode)", binding.channel_id, binding.provider, binding.mode)
+
+    async def unbind(self, channel_id: int) -> bool:
+        return await self._store.unbind(channel_id)
+
+    async def binding(self, channel_id: int) -> Binding | None:
+        return await self._store.binding(channel_id)
 
     async def active(self, channel_id: int) -> SessionRecord | None:
         return await self._store.active_session(channel_id)

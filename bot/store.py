@@ -46,6 +46,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX transcript_by_session ON transcript(session_id, id);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    CREATE TABLE bindings (
+        channel_id INTEGER PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        provider TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('thread', 'channel')),
+        options TEXT NOT NULL DEFAULT '{}',
+        created_by INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -67,6 +78,18 @@ class SessionRecord:
     @property
     def active(self) -> bool:
         return self.ended_at is None
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A channel given to one provider: each message opens a thread (`thread`) or the channel is one chat."""
+
+    channel_id: int
+    guild_id: int
+    provider: str
+    mode: Literal["thread", "channel"]
+    options: dict[str, str | None]
+    """The provider's `/bind` options (aBLT bot, Soundverse action, Convai character...), as /chat takes them."""
 
 
 class Store:
@@ -236,6 +259,38 @@ class Store:
         cursor = await self._db.execute("UPDATE transcript SET status = 'interrupted' WHERE status = 'streaming'")
         await self._db.commit()
         return cursor.rowcount
+
+    # Bindings -------------------------------------------------------------------------------------
+
+    async def bind(self, binding: Binding, *, by: int) -> None:
+        await self._db.execute(
+            "INSERT INTO bindings (channel_id, guild_id, provider, mode, options, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel_id) DO UPDATE SET provider = excluded.provider,"
+            " mode = excluded.mode, options = excluded.options, created_by = excluded.created_by,"
+            " created_at = excluded.created_at",
+            (
+                binding.channel_id,
+                binding.guild_id,
+                binding.provider,
+                binding.mode,
+                json.dumps(binding.options),
+                by,
+                time.time(),
+            ),
+        )
+        await self._db.commit()
+
+    async def unbind(self, channel_id: int) -> bool:
+        cursor = await self._db.execute("DELETE FROM bindings WHERE channel_id = ?", (channel_id,))
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def binding(self, channel_id: int) -> Binding | None:
+        async with self._db.execute("SELECT * FROM bindings WHERE channel_id = ?", (channel_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return Binding(row["channel_id"], row["guild_id"], row["provider"], row["mode"], json.loads(row["options"]))
 
     # Metadata -------------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
-"""Builds `/chat` at start-up: its provider list and extra options come from the configured providers."""
+"""Builds `/chat` and `/bind` at start-up: their provider list and options come from the configured providers."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -14,43 +15,74 @@ from bot.providers.base import ChatOption, Provider
 PROMPT_MAX_CHARS = 4000
 OPTION_MAX_CHARS = 100
 
-StartChat = Callable[[discord.Interaction, str, str, dict[str, str | None]], Awaitable[None]]
+Run = Callable[[discord.Interaction, dict[str, str | None]], Awaitable[None]]
 Suggest = Callable[[discord.Interaction, str, str], Awaitable[list[app_commands.Choice[str]]]]
 
 
+@dataclass(frozen=True)
+class Param:
+    """A parameter of the command itself (before the providers' own options)."""
+
+    name: str
+    description: str
+    required: bool = False
+    choices: Mapping[str, str] = field(default_factory=dict)
+    max_chars: int = OPTION_MAX_CHARS
+
+
+def provider_param(providers: Iterable[Provider], description: str, *, required: bool) -> Param:
+    return Param("provider", description, required, {p.key: p.display_name for p in providers})
+
+
 def build_chat_command(
-    providers: Iterable[Provider], start_chat: StartChat, suggest: Suggest
+    providers: Iterable[Provider], run: Run, suggest: Suggest
 ) -> app_commands.Command[Any, ..., None]:
-    """`/chat provider prompt [option…]`, one optional parameter per provider option, deduplicated by name."""
+    """`/chat prompt [provider] [option…]`; without a provider the channel's binding (or the only one) is used."""
     providers = list(providers)
+    params = [
+        Param("prompt", "Your first message", required=True, max_chars=PROMPT_MAX_CHARS),
+        provider_param(providers, "Which AI service to talk to (default: this channel's)", required=False),
+    ]
+    return build_command(
+        "chat", "Start a conversation with an AI service in a thread.", params, providers, run, suggest
+    )
+
+
+def build_command(
+    name: str,
+    description: str,
+    params: list[Param],
+    providers: Iterable[Provider],
+    run: Run,
+    suggest: Suggest,
+    *,
+    default_permissions: discord.Permissions | None = None,
+) -> app_commands.Command[Any, ..., None]:
+    """A guild command with `params` then one optional parameter per provider option (deduplicated by name)."""
     options = _unique_options(providers)
 
-    async def chat(
-        interaction: discord.Interaction,
-        provider: app_commands.Choice[str],
-        prompt: str,
-        **chosen: app_commands.Choice[str] | str | None,
-    ) -> None:
+    async def callback(interaction: discord.Interaction, **chosen: app_commands.Choice[str] | str | None) -> None:
         values = {
-            name: value.value if isinstance(value, app_commands.Choice) else value for name, value in chosen.items()
+            key: value.value if isinstance(value, app_commands.Choice) else value for key, value in chosen.items()
         }
-        await start_chat(interaction, provider.value, prompt, values)
+        await run(interaction, values)
 
     # discord.py reads parameters from the signature: describe the real ones instead of **chosen.
-    setattr(chat, "__signature__", _signature(options))  # noqa: B010 - a function attribute mypy cannot see
-    descriptions = {"provider": "Which AI service to talk to", "prompt": "Your first message"}
-    descriptions |= {option.name: option.description for option in options}
-    choices = {"provider": [app_commands.Choice(name=p.display_name, value=p.key) for p in providers]}
-    choices |= {
-        option.name: [app_commands.Choice(name=label, value=value) for value, label in option.choices.items()]
-        for option in options
-        if option.choices
+    setattr(callback, "__signature__", _signature(params, options))  # noqa: B010 - mypy cannot see it
+    descriptions = {p.name: p.description for p in params} | {o.name: o.description for o in options}
+    items: list[Param | ChatOption] = [*params, *options]
+    choices = {
+        item.name: [app_commands.Choice(name=label, value=value) for value, label in item.choices.items()]
+        for item in items
+        if item.choices
     }
     decorated: Any = app_commands.guild_only(
-        app_commands.choices(**choices)(app_commands.describe(**descriptions)(chat))
+        app_commands.choices(**choices)(app_commands.describe(**descriptions)(callback))
     )
+    if default_permissions is not None:
+        decorated = app_commands.default_permissions(**dict(default_permissions))(decorated)
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
-        name="chat", description="Start a conversation with an AI service in a thread.", callback=decorated
+        name=name, description=description, callback=decorated
     )
     for option in options:
         if option.autocomplete:
@@ -66,22 +98,21 @@ def _unique_options(providers: Iterable[Provider]) -> list[ChatOption]:
     return list(options.values())
 
 
-def _signature(options: Iterable[ChatOption]) -> inspect.Signature:
+def _signature(params: Iterable[Param], options: Iterable[ChatOption]) -> inspect.Signature:
     def param(name: str, annotation: object, default: object = inspect.Parameter.empty) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation, default=default)
 
-    extra = [
-        param(o.name, app_commands.Choice[str] | None if o.choices else _text(OPTION_MAX_CHARS) | None, None)
-        for o in options
+    def kind(choices: Mapping[str, str], max_chars: int) -> Any:
+        return app_commands.Choice[str] if choices else _text(max_chars)
+
+    own = [
+        param(p.name, kind(p.choices, p.max_chars))
+        if p.required
+        else param(p.name, kind(p.choices, p.max_chars) | None, None)
+        for p in params
     ]
-    return inspect.Signature(
-        [
-            param("interaction", discord.Interaction),
-            param("provider", app_commands.Choice[str]),
-            param("prompt", _text(PROMPT_MAX_CHARS)),
-            *extra,
-        ]
-    )
+    extra = [param(o.name, kind(o.choices, OPTION_MAX_CHARS) | None, None) for o in options]
+    return inspect.Signature([param("interaction", discord.Interaction), *own, *extra])
 
 
 def _text(max_chars: int) -> type[app_commands.Transformer]:

@@ -15,7 +15,7 @@ from bot.audio import MAX_AUDIO_BYTES, AudioRejected, looks_like_audio, prepare_
 from bot.conversation import SessionExists, Speaker, UnusableOptions
 from bot.providers.base import VoiceInput
 from bot.render import NO_PINGS
-from bot.store import SessionRecord
+from bot.store import Binding, SessionRecord
 from cogs._chat_command import build_chat_command
 from cogs._turns import reply_in, speaker
 from cogs._wording import ENDED_HINT, already_bound, opening_line, refuse, thread_name
@@ -36,7 +36,7 @@ class ChatCog(commands.Cog):
         self._last_hint: dict[int, float] = {}
         self._warned_no_content = False
         providers = bot.services.conversations.providers.values()
-        self._chat = build_chat_command(providers, self.start_chat, self.suggest)
+        self._chat = build_chat_command(providers, self.run_chat, self.suggest)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._chat)
@@ -61,6 +61,30 @@ class ChatCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self._chat.name)
+
+    async def run_chat(self, interaction: discord.Interaction, values: dict[str, str | None]) -> None:
+        """`/chat`: the provider named, else the channel's binding (with its settings), else the only one."""
+        options = dict(values)
+        prompt, chosen = options.pop("prompt") or "", options.pop("provider", None)
+        providers = self.bot.services.conversations.providers
+        binding = await self._binding_for(interaction.channel)
+        if chosen is None and binding is not None:
+            chosen = binding.provider
+            options = {**binding.options, **{k: v for k, v in options.items() if v is not None}}
+        if chosen is None and len(providers) == 1:
+            chosen = next(iter(providers))
+        if chosen is None:
+            await refuse(interaction, "Pick a provider: this channel has no default one.")
+            return
+        await self.start_chat(interaction, chosen, prompt, options)
+
+    async def _binding_for(self, channel: object) -> Binding | None:
+        conversations = self.bot.services.conversations
+        if isinstance(channel, discord.Thread) and channel.parent_id is not None:
+            return await conversations.binding(channel.parent_id)
+        if isinstance(channel, discord.TextChannel):
+            return await conversations.binding(channel.id)
+        return None
 
     async def start_chat(
         self, interaction: discord.Interaction, provider_key: str, prompt: str, options: dict[str, str | None]
@@ -143,6 +167,16 @@ class ChatCog(commands.Cog):
             return
         conversations = self.bot.services.conversations
         session = await conversations.active(message.channel.id)
+        if session is None and isinstance(message.channel, discord.TextChannel):
+            binding = await conversations.binding(message.channel.id)
+            if binding is not None:
+                opened = await self._open_bound(message, binding)
+                if opened is None:
+                    return
+                session, where = opened
+                if where is not message.channel:  # the message opened its own thread; answer there
+                    await reply_in(self.bot, where, session, speaker(message.author), message.content.strip())
+                    return
         if session is None:
             if await conversations.latest(message.channel.id) is not None:
                 await self._hint(message, ENDED_HINT)
@@ -161,6 +195,46 @@ class ChatCog(commands.Cog):
                 log.warning("a thread message arrived without content: is the Message Content intent enabled?")
             return
         await reply_in(self.bot, message.channel, session, speaker(message.author), text)
+
+    async def _open_bound(
+        self, message: discord.Message, binding: Binding
+    ) -> tuple[SessionRecord, discord.abc.Messageable] | None:
+        """A message in a bound channel: a new thread with its own session, or the channel's shared one."""
+        conversations = self.bot.services.conversations
+        text = message.content.strip()
+        try:
+            state = conversations.prepare(binding.provider, binding.options)
+        except (UnusableOptions, KeyError):
+            log.warning("channel %d is bound to %s, which cannot start; ignoring", binding.channel_id, binding.provider)
+            await self._hint(
+                message, "This channel's AI binding no longer works; a server manager can `/bind` it again."
+            )
+            return None
+        target: discord.Thread | discord.TextChannel = message.channel  # type: ignore[assignment]
+        if binding.mode == "thread":
+            if not text:
+                return None
+            try:
+                target = await message.create_thread(
+                    name=thread_name(text), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                )
+            except discord.HTTPException as exc:
+                log.warning("could not open a thread for a bound channel: %s", exc)
+                return None
+        try:
+            session = await conversations.open(
+                channel_id=target.id,
+                guild_id=message.guild.id if message.guild else None,
+                provider_key=binding.provider,
+                state=state,
+                by=message.author.id,
+            )
+        except SessionExists:  # another message in the channel opened it a moment ago
+            existing = await conversations.active(target.id)
+            if existing is None:
+                return None
+            session = existing
+        return session, target
 
     async def _voice_turn(self, message: discord.Message, session: SessionRecord, audio: discord.Attachment) -> None:
         """Convert a voice note or audio file for the provider; a file it cannot take gets a clear reply."""

@@ -58,7 +58,7 @@ async def test_every_slash_command_and_option_is_described_for_members(
     running_bot: BotProcess, discord_emulator: DiscordEmulator
 ) -> None:
     commands = {command["name"]: command for command in discord_emulator.commands}
-    assert set(commands) == {"chat", "end", "reset", "action", "session", "providers"}
+    assert set(commands) == {"chat", "end", "reset", "action", "session", "providers", "bind", "unbind"}
     for command in commands.values():
         assert command["description"] and command.get("contexts") == [0], command["name"]  # guild only
         for option in command.get("options", []):
