@@ -34,6 +34,7 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from tests.emulators.ablt.validation import Dropped, json_response, reason
+from tests.emulators.loopback import LoopbackServer
 
 DEFAULT_API_KEY = "magicai-test-key"
 DEFAULT_PROJECT_ID = "5f738671-0ccc-4d32-9b7a-ddab669ab799"  # the id in protocol-notes' example
@@ -155,7 +156,7 @@ def _invalid_details(body: Any) -> str | None:
     return None
 
 
-class MagicAIEmulator:
+class MagicAIEmulator(LoopbackServer):
     """An aiohttp server speaking the Magic AI chat API on 127.0.0.1, scriptable per request."""
 
     def __init__(
@@ -166,6 +167,7 @@ class MagicAIEmulator:
         auth_header: str = "Authorization",
         auth_scheme: str | None = "Bearer",
     ) -> None:
+        super().__init__()
         """``auth_scheme=None`` expects the raw key as the whole value of ``auth_header``."""
         self.api_key = api_key
         self.project_ids = frozenset(p.lower() for p in project_ids)
@@ -175,47 +177,13 @@ class MagicAIEmulator:
         self.sessions: dict[str, list[str]] = {}
         """Texts of the answered (200) turns per session id, as the service keeps history."""
         self._replies: deque[MagicReply] = deque()
-        self._closing = asyncio.Event()
-        self._arrived = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` without a trailing slash; the chat call is ``{base_url}/chat``."""
-        if self._base_url is None:
-            raise RuntimeError("MagicAIEmulator is not started")
-        return self._base_url
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 with an ephemeral port (see ``base_url``)."""
-        if self._runner is not None or self._closing.is_set():
-            raise RuntimeError("MagicAIEmulator can only be started once")
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/chat", self._handle_chat)
-        # handler_cancellation: a client disconnect cancels the handler, which ends hangs.
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
-        await runner.setup()
-        self._runner = runner
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
-
-    async def close(self) -> None:
-        """Stop serving; hung or delayed responses drop their connections. Idempotent."""
-        self._closing.set()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> MagicAIEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        return app
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -229,8 +197,7 @@ class MagicAIEmulator:
 
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[MagicRequest]:  # noqa: ASYNC109
         """Wait until ``n`` chat requests arrived (valid or not); raises TimeoutError."""
-        async with asyncio.timeout(timeout), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.requests) >= n)
+        await self._wait_until(lambda: len(self.requests) >= n, timeout)
         return self.requests[:n]
 
     # -- HTTP ------------------------------------------------------------------------------------

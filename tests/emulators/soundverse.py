@@ -30,6 +30,7 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from tests.emulators.ablt.validation import Dropped, error, is_json_content_type, json_response, reason
+from tests.emulators.loopback import LoopbackServer
 
 DEFAULT_API_KEY = "soundverse-test-key"
 CHAT_PATHS = ("/assistant/chat", "/api/assistant/chat")
@@ -122,55 +123,22 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
     return [e for e in errors if e is not None]
 
 
-class SoundverseEmulator:
+class SoundverseEmulator(LoopbackServer):
     """An aiohttp server speaking the Soundverse assistant chat API on 127.0.0.1, scriptable per request."""
 
     def __init__(self, api_key: str = DEFAULT_API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
         self.requests: list[SoundverseRequest] = []
         self._replies: deque[SoundverseReply] = deque()
-        self._closing = asyncio.Event()
-        self._arrived = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` without a trailing slash; append one of :data:`CHAT_PATHS`."""
-        if self._base_url is None:
-            raise RuntimeError("SoundverseEmulator is not started")
-        return self._base_url
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 with an ephemeral port (see ``base_url``)."""
-        if self._runner is not None or self._closing.is_set():
-            raise RuntimeError("SoundverseEmulator can only be started once")
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         for path in CHAT_PATHS:
             app.router.add_post(path, self._handle_chat)
-        # handler_cancellation: a client disconnect cancels the handler, which ends hangs.
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
-        await runner.setup()
-        self._runner = runner
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
-
-    async def close(self) -> None:
-        """Stop serving; hung or delayed responses drop their connections. Idempotent."""
-        self._closing.set()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> SoundverseEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        return app
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -184,8 +152,7 @@ class SoundverseEmulator:
 
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[SoundverseRequest]:  # noqa: ASYNC109
         """Wait until ``n`` chat requests arrived (valid or not); raises TimeoutError."""
-        async with asyncio.timeout(timeout), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.requests) >= n)
+        await self._wait_until(lambda: len(self.requests) >= n, timeout)
         return self.requests[:n]
 
     # -- HTTP ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from tests.emulators.ablt.validation import Dropped
+from tests.emulators.loopback import LoopbackServer
 
 from .answers import (
     METHOD_NOT_ALLOWED_HTML,
@@ -50,12 +51,13 @@ BOOLEANS = ("True", "False")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-class ConvaiEmulator:
+class ConvaiEmulator(LoopbackServer):
     """An aiohttp server speaking Convai's character Interaction API on 127.0.0.1, scriptable per call."""
 
     def __init__(
         self, api_key: str = DEFAULT_API_KEY, characters: Mapping[str, str] | Iterable[str] = DEFAULT_CHARACTERS
     ) -> None:
+        super().__init__()
         """``characters``: the valid character ids, or a mapping id -> name (a bare id is its own name)."""
         self.api_key = api_key
         self.characters: dict[str, str] = (
@@ -67,50 +69,16 @@ class ConvaiEmulator:
         """User turns (``userText`` or the audio's ``UserQuery``) of answered calls, per returned session id."""
         self._replies: deque[ConvaiReply] = deque()
         self._starters: deque[StarterScript] = deque()
-        self._closing = asyncio.Event()
-        self._arrived = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` without a trailing slash (the real one is ``https://api.convai.com``)."""
-        if self._base_url is None:
-            raise RuntimeError("ConvaiEmulator is not started")
-        return self._base_url
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 with an ephemeral port (see ``base_url``)."""
-        if self._runner is not None or self._closing.is_set():
-            raise RuntimeError("ConvaiEmulator can only be started once")
+    def _app(self) -> web.Application:
         # Convai documents no upload limit; aiohttp's 1 MiB default would refuse a 40 s clip.
         app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         for path, handler in ((GET_RESPONSE_PATH, self._handle_turn), (STARTERS_PATH, self._handle_starters)):
             app.router.add_post(path, handler)
             app.router.add_post(path + "/", handler)  # the UE SDK posts text turns to ".../getResponse/"
-        # handler_cancellation: a client disconnect cancels the handler, which ends hangs.
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
-        await runner.setup()
-        self._runner = runner
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
-
-    async def close(self) -> None:
-        """Stop serving; hung, delayed or slow responses drop their connections. Idempotent."""
-        self._closing.set()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> ConvaiEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        return app
 
     # -- scripting -------------------------------------------------------------------------------
 
