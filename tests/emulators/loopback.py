@@ -1,22 +1,28 @@
-"""The part every vendor emulator shares: one aiohttp app on 127.0.0.1, started once, closed cleanly."""
+"""The part every vendor emulator shares: one aiohttp app on 127.0.0.1, scripted replies, recorded requests."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from aiohttp import web
 
+ReplyT = TypeVar("ReplyT")
+RequestT = TypeVar("RequestT")
 
-class LoopbackServer:
+
+class LoopbackServer(Generic[ReplyT, RequestT]):
     """Serves `_app()` on 127.0.0.1 at an ephemeral port; `close()` is idempotent; usable as `async with`.
 
-    `_closing` is set on close so scripted hangs can end; `_arrived` is notified as requests come in,
-    for the `wait_for_*` helpers of subclasses.
+    Tests `enqueue` scripted replies (FIFO, taken by valid calls) and read `requests` back. `_closing`
+    is set on close so scripted hangs end; `_arrived` is notified as requests come in.
     """
 
     def __init__(self) -> None:
+        self.requests: list[RequestT] = []
+        self._replies: deque[ReplyT] = deque()
         self._closing = asyncio.Event()
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -24,6 +30,8 @@ class LoopbackServer:
 
     def _app(self) -> web.Application:
         raise NotImplementedError
+
+    # -- lifecycle -------------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
@@ -57,6 +65,40 @@ class LoopbackServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    # -- scripting and recording -----------------------------------------------------------------
+
+    def enqueue(self, *replies: ReplyT) -> None:
+        """Script the next valid calls, in order; unscripted calls get the default answer."""
+        self._replies.extend(replies)
+
+    @property
+    def pending_replies(self) -> int:
+        return len(self._replies)
+
+    def _next_reply(self, default: Callable[[], ReplyT]) -> ReplyT:
+        return self._replies.popleft() if self._replies else default()
+
+    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[RequestT]:  # noqa: ASYNC109
+        """Wait until ``n`` requests arrived (valid or not); raises TimeoutError."""
+        await self._wait_until(lambda: len(self.requests) >= n, timeout)
+        return self.requests[:n]
+
+    async def _record(self, request: RequestT) -> None:
+        self.requests.append(request)
+        async with self._arrived:
+            self._arrived.notify_all()
+
     async def _wait_until(self, arrived: Callable[[], bool], timeout: float) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout), self._arrived:
             await self._arrived.wait_for(arrived)
+
+    async def _closed_within(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds; True (early) if the emulator is closing meanwhile."""
+        if delay <= 0:
+            return self._closing.is_set()
+        try:
+            async with asyncio.timeout(delay):
+                await self._closing.wait()
+        except TimeoutError:
+            return False
+        return True

@@ -18,13 +18,11 @@ Typical use::
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,7 +154,7 @@ def _invalid_details(body: Any) -> str | None:
     return None
 
 
-class MagicAIEmulator(LoopbackServer):
+class MagicAIEmulator(LoopbackServer[MagicReply, MagicRequest]):
     """An aiohttp server speaking the Magic AI chat API on 127.0.0.1, scriptable per request."""
 
     def __init__(
@@ -173,10 +171,8 @@ class MagicAIEmulator(LoopbackServer):
         self.project_ids = frozenset(p.lower() for p in project_ids)
         self.auth_header = auth_header
         self.auth_scheme = auth_scheme
-        self.requests: list[MagicRequest] = []
         self.sessions: dict[str, list[str]] = {}
         """Texts of the answered (200) turns per session id, as the service keeps history."""
-        self._replies: deque[MagicReply] = deque()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -186,19 +182,6 @@ class MagicAIEmulator(LoopbackServer):
         return app
 
     # -- scripting -------------------------------------------------------------------------------
-
-    def enqueue(self, *replies: MagicReply) -> None:
-        """Script the next valid chat calls, in order; unscripted calls get the default answer."""
-        self._replies.extend(replies)
-
-    @property
-    def pending_replies(self) -> int:
-        return len(self._replies)
-
-    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[MagicRequest]:  # noqa: ASYNC109
-        """Wait until ``n`` chat requests arrived (valid or not); raises TimeoutError."""
-        await self._wait_until(lambda: len(self.requests) >= n, timeout)
-        return self.requests[:n]
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -251,9 +234,7 @@ class MagicAIEmulator(LoopbackServer):
             auth_ok=auth_failure is None,
             received_at=received_at,
         )
-        self.requests.append(record)
-        async with self._arrived:
-            self._arrived.notify_all()
+        await self._record(record)
         response = await self._answer(request, record, body, auth_failure)
         record.status = None if isinstance(response, Dropped) else response.status
         return response
@@ -270,7 +251,7 @@ class MagicAIEmulator(LoopbackServer):
         given_session: str | None = body.get("sessionId")
         session_id = record.session_id = given_session or str(uuid.uuid4())
 
-        reply = self._replies.popleft() if self._replies else MagicReply()
+        reply = self._next_reply(MagicReply)
         if await self._closed_within(reply.delay_s):
             return self._drop(request)
         if reply.hang:
@@ -293,17 +274,6 @@ class MagicAIEmulator(LoopbackServer):
         sources = DEFAULT_SOURCES if reply.sources is None else reply.sources
         payload["sourceDocuments"] = [dict(s) if isinstance(s, Mapping) else source_document(*s) for s in sources]
         return json_response(200, payload)
-
-    async def _closed_within(self, delay: float) -> bool:
-        """Sleep ``delay`` seconds; True (early) if the emulator is closing meanwhile."""
-        if delay <= 0:
-            return self._closing.is_set()
-        try:
-            async with asyncio.timeout(delay):
-                await self._closing.wait()
-        except TimeoutError:
-            return False
-        return True
 
     @staticmethod
     def _drop(request: web.Request) -> Dropped:

@@ -17,11 +17,9 @@ Typical use::
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,14 +121,12 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
     return [e for e in errors if e is not None]
 
 
-class SoundverseEmulator(LoopbackServer):
+class SoundverseEmulator(LoopbackServer[SoundverseReply, SoundverseRequest]):
     """An aiohttp server speaking the Soundverse assistant chat API on 127.0.0.1, scriptable per request."""
 
     def __init__(self, api_key: str = DEFAULT_API_KEY) -> None:
         super().__init__()
         self.api_key = api_key
-        self.requests: list[SoundverseRequest] = []
-        self._replies: deque[SoundverseReply] = deque()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -141,19 +137,6 @@ class SoundverseEmulator(LoopbackServer):
         return app
 
     # -- scripting -------------------------------------------------------------------------------
-
-    def enqueue(self, *replies: SoundverseReply) -> None:
-        """Script the next valid chat calls, in order; unscripted calls get the default reply."""
-        self._replies.extend(replies)
-
-    @property
-    def pending_replies(self) -> int:
-        return len(self._replies)
-
-    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[SoundverseRequest]:  # noqa: ASYNC109
-        """Wait until ``n`` chat requests arrived (valid or not); raises TimeoutError."""
-        await self._wait_until(lambda: len(self.requests) >= n, timeout)
-        return self.requests[:n]
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -184,9 +167,7 @@ class SoundverseEmulator(LoopbackServer):
             auth_ok=self._auth_ok(request),
             received_at=received_at,
         )
-        self.requests.append(record)
-        async with self._arrived:
-            self._arrived.notify_all()
+        await self._record(record)
         response = await self._answer(request, record)
         record.status = None if isinstance(response, Dropped) else response.status
         return response
@@ -213,7 +194,7 @@ class SoundverseEmulator(LoopbackServer):
         if errors := validate_body(body):
             return json_response(422, {"detail": errors})
 
-        reply = self._replies.popleft() if self._replies else SoundverseReply()
+        reply = self._next_reply(SoundverseReply)
         if await self._closed_within(reply.delay_s):
             return self._drop(request)
         if reply.hang:
@@ -231,17 +212,6 @@ class SoundverseEmulator(LoopbackServer):
         if reply.empty_reply:
             return json_response(200, {"aiReply": ""})
         return json_response(200, {"reply": text} if reply.missing_reply else {"aiReply": text})
-
-    async def _closed_within(self, delay: float) -> bool:
-        """Sleep ``delay`` seconds; True (early) if the emulator is closing meanwhile."""
-        if delay <= 0:
-            return self._closing.is_set()
-        try:
-            async with asyncio.timeout(delay):
-                await self._closing.wait()
-        except TimeoutError:
-            return False
-        return True
 
     @staticmethod
     def _drop(request: web.Request) -> Dropped:

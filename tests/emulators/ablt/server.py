@@ -8,13 +8,14 @@ import json
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
+
+from tests.emulators.loopback import LoopbackServer
 
 from .script import DEFAULT_API_KEY, DEFAULT_BOTS, MALFORMED_PAYLOAD, REQUEST_ID, Bot, ChatRequest, Emission, Reply
 from .validation import (
@@ -29,7 +30,7 @@ from .validation import (
 )
 
 
-class AbltEmulator:
+class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
     """An aiohttp server speaking the aBLT chat API on 127.0.0.1, scriptable per request."""
 
     def __init__(
@@ -40,73 +41,24 @@ class AbltEmulator:
         seed: int = 0,
     ) -> None:
         """``seed`` fixes the chunk sizes of ``split_frames`` so failures reproduce."""
+        super().__init__()
         self.api_key = api_key
         self.bots: list[Bot] = list(DEFAULT_BOTS if bots is None else bots)
-        self.requests: list[ChatRequest] = []
         self.emitted: list[Emission] = []
-        self._replies: deque[Reply] = deque()
         self._rng = random.Random(seed)
-        self._closing = asyncio.Event()
-        self._arrived = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``, without a trailing slash or version prefix."""
-        if self._base_url is None:
-            raise RuntimeError("AbltEmulator is not started")
-        return self._base_url
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 with an ephemeral port (see ``base_url``)."""
-        if self._runner is not None or self._closing.is_set():
-            raise RuntimeError("AbltEmulator can only be started once")
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/v1/chat", self._handle_chat)
         app.router.add_post("/chat", self._handle_chat)  # unversioned alias from the doc heading
         app.router.add_get("/v1/bots", self._handle_bots)
         app.router.add_get("/health-check", self._handle_health)
         app.on_response_prepare.append(self._on_prepare)
-        # handler_cancellation: a client disconnect cancels the handler, which ends hangs.
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
-        await runner.setup()
-        self._runner = runner
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
-
-    async def close(self) -> None:
-        """Stop serving; hung or slow responses drop their connections. Idempotent."""
-        self._closing.set()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> AbltEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        return app
 
     # -- scripting -------------------------------------------------------------------------------
-
-    def enqueue(self, *replies: Reply) -> None:
-        """Script the next valid chat calls, in order; unscripted calls echo the user text."""
-        self._replies.extend(replies)
-
-    @property
-    def pending_replies(self) -> int:
-        return len(self._replies)
-
-    async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[ChatRequest]:  # noqa: ASYNC109
-        """Wait until ``n`` chat requests arrived (valid or not); raises TimeoutError."""
-        async with asyncio.timeout(timeout), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.requests) >= n)
-        return self.requests[:n]
 
     # -- HTTP plumbing ---------------------------------------------------------------------------
 
@@ -158,9 +110,7 @@ class AbltEmulator:
             request_id=request[REQUEST_ID],
         )
         index = len(self.requests)
-        self.requests.append(record)
-        async with self._arrived:
-            self._arrived.notify_all()
+        await self._record(record)
         response = await self._answer_chat(request, record, index, auth_error)
         record.status = None if isinstance(response, Dropped) else response.status
         return response
@@ -198,7 +148,7 @@ class AbltEmulator:
         if not any(bot_key in (b.uid, b.slug) for b in self.bots):
             return json_response(404, {"detail": "Bot not found"})
 
-        reply = self._replies.popleft() if self._replies else Reply()
+        reply = self._next_reply(Reply)
         if reply.tokens is not None:
             tokens = list(reply.tokens)
         else:
@@ -296,17 +246,6 @@ class AbltEmulator:
             await response.write(data[pos : pos + size])
             pos += size
             await asyncio.sleep(0)
-
-    async def _closed_within(self, delay: float) -> bool:
-        """Sleep ``delay`` seconds; True (early) if the emulator is closing meanwhile."""
-        if delay <= 0:
-            return self._closing.is_set()
-        try:
-            async with asyncio.timeout(delay):
-                await self._closing.wait()
-        except TimeoutError:
-            return False
-        return True
 
     @staticmethod
     def _drop(request: web.Request, response: web.StreamResponse | None = None) -> web.StreamResponse:

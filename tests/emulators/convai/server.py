@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 import uuid
@@ -51,7 +50,7 @@ BOOLEANS = ("True", "False")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-class ConvaiEmulator(LoopbackServer):
+class ConvaiEmulator(LoopbackServer[ConvaiReply, ConvaiRequest]):
     """An aiohttp server speaking Convai's character Interaction API on 127.0.0.1, scriptable per call."""
 
     def __init__(
@@ -63,11 +62,9 @@ class ConvaiEmulator(LoopbackServer):
         self.characters: dict[str, str] = (
             dict(characters) if isinstance(characters, Mapping) else {c: c for c in characters}
         )
-        self.requests: list[ConvaiRequest] = []
         """Calls to both endpoints, in arrival order (see ``ConvaiRequest.path``)."""
         self.sessions: dict[str, list[str]] = {}
         """User turns (``userText`` or the audio's ``UserQuery``) of answered calls, per returned session id."""
-        self._replies: deque[ConvaiReply] = deque()
         self._starters: deque[StarterScript] = deque()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -82,17 +79,9 @@ class ConvaiEmulator(LoopbackServer):
 
     # -- scripting -------------------------------------------------------------------------------
 
-    def enqueue(self, *replies: ConvaiReply) -> None:
-        """Script the next valid getResponse calls, in order; unscripted calls get the default answer."""
-        self._replies.extend(replies)
-
     def enqueue_starters(self, *scripts: StarterScript) -> None:
         """Script the next valid generate-starter-conversation calls, in order."""
         self._starters.extend(scripts)
-
-    @property
-    def pending_replies(self) -> int:
-        return len(self._replies)
 
     @property
     def pending_starters(self) -> int:
@@ -113,8 +102,7 @@ class ConvaiEmulator(LoopbackServer):
             wanted = None if path is None else path.rstrip("/")
             return [r for r in self.requests if wanted is None or r.path.rstrip("/") == wanted]
 
-        async with asyncio.timeout(timeout), self._arrived:
-            await self._arrived.wait_for(lambda: len(matching()) >= n)
+        await self._wait_until(lambda: len(matching()) >= n, timeout)
         return matching()[:n]
 
     # -- HTTP plumbing ---------------------------------------------------------------------------
@@ -152,9 +140,7 @@ class ConvaiEmulator(LoopbackServer):
             file_name=None if upload is None else upload.filename,
             file_content_type=None if upload is None else upload.content_type,
         )
-        self.requests.append(record)
-        async with self._arrived:
-            self._arrived.notify_all()
+        await self._record(record)
         return record, upload, parsed
 
     @staticmethod
@@ -209,7 +195,7 @@ class ConvaiEmulator(LoopbackServer):
             return rejected
         fields = record.fields
         char_id = fields["charID"]
-        reply = self._replies.popleft() if self._replies else ConvaiReply()
+        reply = self._next_reply(ConvaiReply)
         if (dropped := await stall(request, self._closing, reply.delay_s, reply.hang)) is not None:
             return dropped
         if reply.status != 200:
