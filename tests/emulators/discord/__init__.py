@@ -18,7 +18,8 @@ Usage::
 
 Module map: ``world`` (state), ``payloads`` (JSON shapes), ``gateway`` + ``compression``
 (websocket), ``server`` (middleware: auth, rate limits, errors, recording), ``routes_*``
-(REST), ``messaging`` / ``threads`` / ``interactions`` / ``commands`` (behaviour),
+(REST), ``messaging`` / ``threads`` / ``interactions`` / ``commands`` / ``members`` (behaviour),
+``interaction_context`` (guild vs bot-DM interaction shape and which commands are offered where),
 ``validation`` + ``mentions`` (Discord's rules), ``ratelimit``, ``records`` (what tests read).
 """
 

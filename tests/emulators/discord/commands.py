@@ -136,9 +136,12 @@ class OptionBuilder:
     option, missing required option, value outside choices/min/max).
     """
 
-    def __init__(self, world: World, store_attachment: Callable[[AttachmentSpec], dict[str, Any]]) -> None:
+    def __init__(
+        self, world: World, store_attachment: Callable[[AttachmentSpec], dict[str, Any]], *, in_dm: bool = False
+    ) -> None:
         self.world = world
         self.store_attachment = store_attachment
+        self.in_dm = in_dm  # a DM has no guild: no members, roles or guild channels to pick
         self.resolved: dict[str, dict[str, Any]] = {}
 
     def build(
@@ -210,10 +213,12 @@ class OptionBuilder:
         otype = opt["type"]
         if otype in (USER, MENTIONABLE) and ident in world.users:
             self.resolved.setdefault("users", {})[str(ident)] = payloads.user_payload(world.users[ident])
-            if ident in world.members:
+            if ident in world.members and not self.in_dm:
                 member = payloads.member_payload(world, world.members[ident], with_user=False)
                 member["permissions"] = str(world.roles[world.guild_id].permissions)
                 self.resolved.setdefault("members", {})[str(ident)] = member
+        elif self.in_dm and otype in (ROLE, MENTIONABLE, CHANNEL):
+            raise ValueError(f"option {opt['name']!r}: a DM offers no guild roles or channels to pick")
         elif otype in (ROLE, MENTIONABLE) and ident in world.roles:
             self.resolved.setdefault("roles", {})[str(ident)] = payloads.role_payload(world.roles[ident])
         elif otype == CHANNEL and (ident in world.channels or ident in world.threads):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .gateway import Gateway
 from .interactions import InteractionService
+from .members import MemberService
 from .messaging import MessageService
 from .notifier import Notifier
 from .ratelimit import RateLimiter
@@ -54,6 +55,7 @@ class Core:
             url=lambda: self.base_url.replace("http://", "ws://", 1) + "/",
             allow_privileged_intents=config.allow_privileged_intents,
         )
+        self.members = MemberService(self.world, self.gateway, self.notifier)
         self.messages = MessageService(self.world, self.gateway, self.notifier, max_file_size=config.max_file_size)
         self.messages.cdn_base = lambda: self.base_url
         self.threads = ThreadService(self.world, self.gateway, self.notifier, self.messages)

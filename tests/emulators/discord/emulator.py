@@ -21,7 +21,7 @@ from .records import (
 )
 from .server import API_PREFIX, build_app
 from .validation import UploadedFile
-from .world import INTENT_GUILD_MEMBERS, INTENT_GUILDS
+from .world import GENEROUS_PERMISSIONS, INTENT_GUILDS
 
 
 class DiscordEmulator:
@@ -130,13 +130,15 @@ class DiscordEmulator:
         return self.core.world.owner_id
 
     # ---- world building --------------------------------------------------------------------------
-    def add_member(self, name: str) -> int:
-        """Add a human guild member; connected bots with GUILD_MEMBERS get GUILD_MEMBER_ADD."""
-        world = self.core.world
-        uid = world.add_member(name)
-        body = {**payloads.member_payload(world, world.members[uid]), "guild_id": str(world.guild_id)}
-        self.core.gateway.dispatch("GUILD_MEMBER_ADD", lambda s: body if s.intents & INTENT_GUILD_MEMBERS else None)
-        return uid
+    def add_member(self, name: str, *, roles: list[int] | None = None) -> int:
+        """Add a human guild member (optionally with roles); bots with GUILD_MEMBERS get GUILD_MEMBER_ADD."""
+        return self.core.members.add(name, roles or [])
+
+    def set_member_roles(self, user_id: int, role_ids: list[int]) -> None:
+        """Replace a member's roles, as a moderator would; GUILD_MEMBER_UPDATE goes to bots with
+        GUILD_MEMBERS (always, when the member is the bot). Interactions and messages from then on
+        carry the new roles and the permissions they grant."""
+        self.core.members.set_roles(user_id, role_ids)
 
     def add_text_channel(self, name: str, topic: str | None = None) -> int:
         """Add a text channel (CHANNEL_CREATE is dispatched to connected bots)."""
@@ -159,10 +161,12 @@ class DiscordEmulator:
         world.roles[self.guild_id].permissions = permissions
         world.roles[world.bot_role_id].permissions = permissions
 
-    def add_role(self, name: str, *, mentionable: bool = True) -> int:
-        """Add a role (GUILD_ROLE_CREATE is dispatched to connected bots)."""
+    def add_role(self, name: str, *, mentionable: bool = True, permissions: int | None = None) -> int:
+        """Add a role (GUILD_ROLE_CREATE is dispatched to connected bots); ``permissions`` defaults to
+        every bit but Administrator."""
         world = self.core.world
-        rid = world.add_role(name, mentionable=mentionable)
+        granted = GENEROUS_PERMISSIONS if permissions is None else permissions
+        rid = world.add_role(name, mentionable=mentionable, permissions=granted)
         body = {"guild_id": str(world.guild_id), "role": payloads.role_payload(world.roles[rid])}
         self.core.gateway.dispatch("GUILD_ROLE_CREATE", lambda s: body if s.intents & INTENT_GUILDS else None)
         return rid
@@ -190,6 +194,22 @@ class DiscordEmulator:
         await self.wait_for(lambda: self.gateway_connections == count, timeout, f"{count} gateway connection(s)")
 
     # ---- simulated users -------------------------------------------------------------------------
+    def open_dm(self, user_id: int | None = None) -> int:
+        """The id of the DM between the bot and a member (default ``alice``), opened if needed.
+
+        Like a user opening the bot's DM: Discord sends bots no CHANNEL_CREATE for DMs, so the bot
+        learns of it from the first MESSAGE_CREATE or interaction there.
+        """
+        uid = user_id or self.user_id
+        self.core.world.require_member(uid)
+        dm = self.core.world.open_dm(uid)
+        self.core.notifier.notify()
+        return dm.id
+
+    def dm_channel_id(self, user_id: int | None = None) -> int | None:
+        """The DM between the bot and ``user_id`` if either side opened one."""
+        return self.core.world.dm_by_user.get(user_id or self.user_id)
+
     async def run_slash_command(
         self,
         name: str,
@@ -197,8 +217,13 @@ class DiscordEmulator:
         channel_id: int | None = None,
         user_id: int | None = None,
     ) -> InteractionRecord:
-        """Invoke a *registered* slash command (``"group sub"`` for subcommands) as a user."""
-        rec = self.core.interactions.slash(name, options or {}, channel_id or self.channel_id, user_id or self.user_id)
+        """Invoke a *registered* slash command (``"group sub"`` for subcommands) as a user.
+
+        In a DM (``channel_id`` from :meth:`open_dm`) the interaction has Discord's BOT_DM shape;
+        ``ValueError`` if the client would not offer the command there (its ``contexts``).
+        """
+        channel = channel_id or self.channel_id
+        rec = self.core.interactions.slash(name, options or {}, channel, user_id or self._default_user(channel))
         await asyncio.sleep(0)
         return rec
 
@@ -212,8 +237,9 @@ class DiscordEmulator:
         user_id: int | None = None,
     ) -> list[dict[str, Any]]:
         """Send an autocomplete interaction for option ``focused``; return the bot's choices."""
+        channel = channel_id or self.channel_id
         rec = self.core.interactions.slash(
-            name, options, channel_id or self.channel_id, user_id or self.user_id, focused=focused
+            name, options, channel, user_id or self._default_user(channel), focused=focused
         )
         callback = await rec.wait_for_response(timeout)
         if callback.type != 8 or rec.choices is None:
@@ -229,7 +255,11 @@ class DiscordEmulator:
         flags: int = 0,
         reply_to: int | None = None,
     ) -> MessageRecord:
-        """A member posts a message (stored, then MESSAGE_CREATE is dispatched)."""
+        """A member posts a message (stored, then MESSAGE_CREATE is dispatched).
+
+        ``channel_id`` may be a DM from :meth:`open_dm`; the author must then be its recipient
+        (``user_id`` defaults to that recipient).
+        """
         specs = attachments or []
         files = [UploadedFile(i, f"files[{i}]", s.filename, s.content_type, s.data) for i, s in enumerate(specs)]
         payload: dict[str, Any] = {
@@ -252,11 +282,28 @@ class DiscordEmulator:
         }
         if reply_to is not None:
             payload["message_reference"] = {"message_id": str(reply_to)}
-        author = user_id or self.user_id
-        self.core.world.require_member(author)
+        author = self._author_in(channel_id or self.channel_id, user_id)
         msg = self.core.messages.create(channel_id or self.channel_id, payload, files, Origin(author, "user"))
         await asyncio.sleep(0)
         return msg
+
+    def _default_user(self, channel_id: int) -> int:
+        """Alice, or in a DM the only user who can act there: its recipient."""
+        dm = self.core.world.dm_channels.get(channel_id)
+        return dm.recipient_id if dm is not None else self.user_id
+
+    def _clicker(self, message_id: int, user_id: int | None) -> int:
+        msg = self.core.world.messages.get(message_id)
+        return user_id or (self._default_user(msg.channel_id) if msg is not None else self.user_id)
+
+    def _author_in(self, channel_id: int, user_id: int | None) -> int:
+        """Who posts: ``user_id`` (default :meth:`_default_user`), who must be able to be there."""
+        dm = self.core.world.dm_channels.get(channel_id)
+        author = user_id or self._default_user(channel_id)
+        self.core.world.require_member(author)
+        if dm is not None and dm.recipient_id != author:
+            raise ValueError(f"user {author} cannot post in DM {channel_id}, which belongs to {dm.recipient_id}")
+        return author
 
     async def create_thread(
         self,
@@ -280,16 +327,16 @@ class DiscordEmulator:
         return thread
 
     async def click_button(self, message_id: int, custom_id: str, user_id: int | None = None) -> InteractionRecord:
-        """Click a button on a message (type-3 interaction)."""
-        rec = self.core.interactions.component(message_id, custom_id, user_id or self.user_id)
+        """Click a button on a message (type-3 interaction); in a DM, as its recipient by default."""
+        rec = self.core.interactions.component(message_id, custom_id, self._clicker(message_id, user_id))
         await asyncio.sleep(0)
         return rec
 
     async def select_option(
         self, message_id: int, custom_id: str, values: list[str], user_id: int | None = None
     ) -> InteractionRecord:
-        """Choose values in a select menu (type-3 interaction)."""
-        rec = self.core.interactions.component(message_id, custom_id, user_id or self.user_id, values)
+        """Choose values in a select menu (type-3 interaction); in a DM, as its recipient by default."""
+        rec = self.core.interactions.component(message_id, custom_id, self._clicker(message_id, user_id), values)
         await asyncio.sleep(0)
         return rec
 

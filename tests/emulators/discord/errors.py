@@ -133,6 +133,14 @@ def invalid_webhook_token() -> ApiError:
     return ApiError(401, 50027, "Invalid Webhook Token")
 
 
+def invalid_recipients() -> ApiError:
+    return ApiError(400, 50033, "Invalid Recipient(s)")
+
+
+def cannot_execute_on_dm() -> ApiError:
+    return ApiError(403, 50003, "Cannot execute action on a DM channel")
+
+
 def wrong_channel_type() -> ApiError:
     return ApiError(400, 50024, "Cannot execute action on this channel type")
 

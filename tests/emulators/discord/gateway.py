@@ -54,6 +54,11 @@ class GatewaySession:
     history: list[dict[str, Any]] = field(default_factory=list)
     connection: Connection | None = None
 
+    @property
+    def gets_guildless_events(self) -> bool:
+        """Events without a ``guild_id`` (DMs, DM interactions) go to shard 0 only."""
+        return not self.shard or self.shard[0] == 0
+
     def next_dispatch(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
         payload = {"op": OP_DISPATCH, "t": event, "s": self.seq, "d": data}

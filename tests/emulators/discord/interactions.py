@@ -1,5 +1,6 @@
 """Simulated users' interactions (slash commands, autocomplete, buttons, selects, modals) and the
-bot's responses to them: callbacks (once, within 3 s) and the 15-minute interaction webhook."""
+bot's responses to them: callbacks (once, within 3 s) and the 15-minute interaction webhook.
+The guild-or-DM shape of each interaction comes from :mod:`.interaction_context`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 from . import errors, payloads
 from .commands import CHAT_INPUT, OptionBuilder
 from .gateway import Gateway
+from .interaction_context import find_offered_command, locate
 from .messaging import MessageService, Origin
 from .notifier import Notifier
 from .records import EPHEMERAL_FLAG, LOADING_FLAG, AttachmentSpec, CallbackRecord, InteractionRecord, MessageRecord
 from .validation import UploadedFile
-from .world import GENEROUS_PERMISSIONS, World
+from .world import World
 
 PING, APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
 ALLOWED_CALLBACKS = {
@@ -50,11 +52,10 @@ class InteractionService:
         self, name: str, options: dict[str, Any], channel_id: int, user_id: int, *, focused: str | None = None
     ) -> InteractionRecord:
         parts = name.split()
-        command = self.world.find_command(parts[0], CHAT_INPUT)
-        if command is None:
-            known = sorted(c["name"] for c in self.world.all_commands())
-            raise ValueError(f"/{parts[0]} is not registered (registered: {known})")
-        builder = OptionBuilder(self.world, lambda spec: self._upload(channel_id, spec))
+        location = locate(self.world, channel_id, user_id)
+        command = find_offered_command(self.world, parts[0], CHAT_INPUT, location.context)
+        in_dm = location.guild_id is None
+        builder = OptionBuilder(self.world, lambda spec: self._upload(channel_id, spec), in_dm=in_dm)
         data: dict[str, Any] = {
             "id": command["id"],
             "name": command["name"],
@@ -145,9 +146,7 @@ class InteractionService:
         self, kind: int, data: dict[str, Any], channel_id: int, user_id: int, *, message: MessageRecord | None = None
     ) -> InteractionRecord:
         world = self.world
-        world.require_member(user_id)
-        channel = payloads.any_channel_payload(world, world.channel_or_thread(channel_id))
-        channel["permissions"] = str(GENEROUS_PERMISSIONS)
+        location = locate(world, channel_id, user_id)
         iid = world.ids.next()
         token = world.new_token()
         body: dict[str, Any] = {
@@ -155,20 +154,13 @@ class InteractionService:
             "application_id": str(world.application_id),
             "type": kind,
             "data": data,
-            "guild_id": str(world.guild_id),
-            "guild": {"id": str(world.guild_id), "locale": "en-US", "features": []},
             "channel_id": str(channel_id),
-            "channel": channel,
-            "member": payloads.interaction_member_payload(world, user_id),
             "token": token,
             "version": 1,
-            "app_permissions": str(GENEROUS_PERMISSIONS),
             "locale": "en-US",
-            "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(world.guild_id)},
-            "context": 0,
             "attachment_size_limit": self.messages.max_file_size,
+            **location.fields,
         }
         if message is not None:
             body["message"] = payloads.message_payload(world, message)
@@ -177,7 +169,7 @@ class InteractionService:
             token=token,
             type=kind,
             application_id=world.application_id,
-            guild_id=world.guild_id,
+            guild_id=location.guild_id,
             channel_id=channel_id,
             user_id=user_id,
             data=data,
@@ -186,7 +178,10 @@ class InteractionService:
         )
         world.interactions[iid] = rec
         world.interactions_by_token[token] = rec
-        self.gateway.dispatch("INTERACTION_CREATE", body)
+        if location.guild_id is None:  # guild-less events reach shard 0 only
+            self.gateway.dispatch("INTERACTION_CREATE", lambda s: body if s.gets_guildless_events else None)
+        else:
+            self.gateway.dispatch("INTERACTION_CREATE", body)
         self.notifier.notify()
         return rec
 

@@ -1,7 +1,9 @@
 """Creating, editing and deleting messages, and the gateway events Discord emits for them.
 
 Shared by channel routes, interaction callbacks/webhooks and simulated users, so the limits,
-mention rules and MESSAGE_CONTENT gating are applied identically everywhere.
+mention rules and MESSAGE_CONTENT gating are applied identically everywhere. Messages in a DM
+carry no ``guild_id``/``member``, skip guild permission checks, and reach only sessions with the
+DIRECT_MESSAGES intent (on shard 0), with content even without MESSAGE_CONTENT.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from .validation import (
     check_voice_message,
     validate_message_fields,
 )
-from .world import INTENT_GUILD_MESSAGES, INTENT_GUILDS, INTENT_MESSAGE_CONTENT, SEND_VOICE_MESSAGES, World
+from .world import (
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MESSAGES,
+    INTENT_GUILDS,
+    INTENT_MESSAGE_CONTENT,
+    SEND_VOICE_MESSAGES,
+    World,
+)
 
 SUPPRESS_EMBEDS_FLAG = 1 << 2
 CREATE_FLAGS = SUPPRESS_EMBEDS_FLAG | SUPPRESS_NOTIFICATIONS_FLAG | VOICE_MESSAGE_FLAG | COMPONENTS_V2_FLAG
@@ -82,6 +91,7 @@ class MessageService:
     ) -> MessageRecord:
         world = self.world
         channel = world.channel_or_thread(channel_id)
+        guild_id = world.message_guild_id(channel_id)
         allowed = CREATE_FLAGS | (EPHEMERAL_FLAG if origin.kind == "interaction" else 0)
         flags = (int(payload.get("flags") or 0) & allowed) | extra_flags
         validate_message_fields(payload, flags=flags)
@@ -92,7 +102,7 @@ class MessageService:
         embeds = list(payload.get("embeds") or [])
         components = list(payload.get("components") or [])
         if flags & VOICE_MESSAGE_FLAG:
-            if not world.guild_permissions(origin.author_id) & SEND_VOICE_MESSAGES:
+            if guild_id is not None and not world.guild_permissions(origin.author_id) & SEND_VOICE_MESSAGES:
                 raise errors.ApiError(403, 50013, "Missing Permissions")
             check_voice_message(content, embeds, [payloads.attachment_payload(a) for a in attachments])
         if not allow_empty:
@@ -105,7 +115,7 @@ class MessageService:
         msg = MessageRecord(
             id=msg_id,
             channel_id=channel_id,
-            guild_id=world.guild_id,
+            guild_id=guild_id,
             author_id=origin.author_id,
             content=content,
             embeds=embeds,
@@ -182,8 +192,10 @@ class MessageService:
         msg.deleted = True
         msg.deleted_at = time.monotonic()
         if not msg.ephemeral:
-            data = {"id": str(msg.id), "channel_id": str(msg.channel_id), "guild_id": str(msg.guild_id)}
-            self.gateway.dispatch("MESSAGE_DELETE", lambda s: data if s.intents & INTENT_GUILD_MESSAGES else None)
+            data = {"id": str(msg.id), "channel_id": str(msg.channel_id)}
+            if msg.guild_id is not None:
+                data["guild_id"] = str(msg.guild_id)
+            self.gateway.dispatch("MESSAGE_DELETE", lambda s: data if _receives(s, msg) else None)
         thread = self.world.threads.get(msg.channel_id)
         if thread is not None:
             thread.message_count = max(0, thread.message_count - 1)
@@ -198,12 +210,13 @@ class MessageService:
         default: frozenset[str],
         replied_to: int | None,
     ) -> Pings:
+        in_guild = msg.guild_id is not None
         return resolve_pings(
             content,
             am,
             default_parse=default,
             known_users=self.world.member_ids(),
-            known_roles=[r for r in self.world.roles if r != self.world.guild_id],
+            known_roles=[r for r in self.world.roles if r != self.world.guild_id] if in_guild else [],
             replied_user_id=replied_to,
         )
 
@@ -224,12 +237,9 @@ class MessageService:
                     ("message_reference",), "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
                 )
             return None, None
-        out = {
-            "type": 0,
-            "message_id": str(target.id),
-            "channel_id": str(target.channel_id),
-            "guild_id": str(target.guild_id),
-        }
+        out = {"type": 0, "message_id": str(target.id), "channel_id": str(target.channel_id)}
+        if target.guild_id is not None:
+            out["guild_id"] = str(target.guild_id)
         return out, target.author_id
 
     def _touch_thread(self, thread: ThreadRecord, author_id: int) -> None:
@@ -301,14 +311,15 @@ class MessageService:
         return record
 
     def message_event(self, msg: MessageRecord) -> Callable[[GatewaySession], dict[str, Any] | None]:
-        """MESSAGE_CREATE/UPDATE body per session, blanking content without MESSAGE_CONTENT."""
+        """MESSAGE_CREATE/UPDATE body per session, blanking content without MESSAGE_CONTENT
+        (except the bot's own messages, mentions of the bot and DMs)."""
         full = payloads.message_payload(self.world, msg, gateway=True)
         bot_id = self.world.bot_user_id
 
         def for_session(session: GatewaySession) -> dict[str, Any] | None:
-            if not session.intents & INTENT_GUILD_MESSAGES:
+            if not _receives(session, msg):
                 return None
-            exempt = msg.author_id == bot_id or bot_id in msg.mentions.users
+            exempt = msg.guild_id is None or msg.author_id == bot_id or bot_id in msg.mentions.users
             if session.intents & INTENT_MESSAGE_CONTENT or exempt:
                 return full
             stripped = dict(full)
@@ -322,3 +333,10 @@ class MessageService:
         body = payloads.thread_payload(self.world, thread, member_for=self.world.bot_user_id)
         body.update(extra)
         return lambda s: body if s.intents & INTENT_GUILDS else None
+
+
+def _receives(session: GatewaySession, msg: MessageRecord) -> bool:
+    """Guild message events need GUILD_MESSAGES; DM ones DIRECT_MESSAGES and shard 0."""
+    if msg.guild_id is None:
+        return bool(session.intents & INTENT_DIRECT_MESSAGES) and session.gets_guildless_events
+    return bool(session.intents & INTENT_GUILD_MESSAGES)

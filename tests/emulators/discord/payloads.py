@@ -1,4 +1,4 @@
-"""JSON payloads (users, members, channels, threads, guild, messages) in Discord's v10 shapes,
+"""JSON payloads (users, members, channels, threads, DMs, guild, messages) in Discord's v10 shapes,
 with every key discord.py reads when it parses them."""
 
 from __future__ import annotations
@@ -7,7 +7,16 @@ from typing import Any
 
 from .records import AttachmentRecord, MessageRecord, ThreadRecord
 from .snowflakes import snowflake_iso
-from .world import INTENT_GUILD_MEMBERS, ChannelInfo, MemberInfo, RoleInfo, UserInfo, World
+from .world import (
+    DM_CHANNEL,
+    INTENT_GUILD_MEMBERS,
+    ChannelInfo,
+    DMChannelInfo,
+    MemberInfo,
+    RoleInfo,
+    UserInfo,
+    World,
+)
 
 
 def user_payload(user: UserInfo) -> dict[str, Any]:
@@ -59,8 +68,7 @@ def member_payload(world: World, member: MemberInfo, *, with_user: bool = True) 
 def interaction_member_payload(world: World, user_id: int) -> dict[str, Any]:
     """Interactions carry the invoking member plus their channel permissions."""
     out = member_payload(world, world.members[user_id])
-    everything = (1 << 51) - 1
-    out["permissions"] = str(everything if user_id == world.owner_id else world.guild_permissions(user_id))
+    out["permissions"] = str(world.guild_permissions(user_id))
     return out
 
 
@@ -142,9 +150,25 @@ def thread_payload(world: World, thread: ThreadRecord, *, member_for: int | None
     return out
 
 
-def any_channel_payload(world: World, obj: ChannelInfo | ThreadRecord) -> dict[str, Any]:
+def dm_channel_payload(world: World, dm: DMChannelInfo) -> dict[str, Any]:
+    """A DM channel as the bot sees it: ``recipients`` lists the other user only, and there is no
+    ``guild_id``, ``name`` or ``permissions``."""
+    last = world.last_message_id(dm.id)
+    return {
+        "id": str(dm.id),
+        "type": DM_CHANNEL,
+        "last_message_id": str(last) if last else None,
+        "recipients": [user_payload(world.users[dm.recipient_id])],
+        "flags": dm.flags,
+        "recipient_flags": 0,
+    }
+
+
+def any_channel_payload(world: World, obj: ChannelInfo | ThreadRecord | DMChannelInfo) -> dict[str, Any]:
     if isinstance(obj, ThreadRecord):
         return thread_payload(world, obj, member_for=world.bot_user_id)
+    if isinstance(obj, DMChannelInfo):
+        return dm_channel_payload(world, obj)
     return channel_payload(world, obj)
 
 
@@ -271,16 +295,25 @@ def attachment_payload(att: AttachmentRecord) -> dict[str, Any]:
     return out
 
 
-def _mentioned_user(world: World, user_id: int) -> dict[str, Any]:
+def _mentioned_user(world: World, user_id: int, *, in_guild: bool) -> dict[str, Any]:
     out = user_payload(world.users[user_id])
-    member = world.members.get(user_id)
+    member = world.members.get(user_id) if in_guild else None
     if member is not None:
         out["member"] = member_payload(world, member, with_user=False)
     return out
 
 
+def _integration_owners(world: World, interaction_id: int) -> dict[str, str]:
+    """The owners the interaction was authorized by: ``{"0": guild id}``, or ``{"0": "0"}`` in a bot DM."""
+    rec = world.interactions.get(interaction_id)
+    owners = rec.payload.get("authorizing_integration_owners") if rec is not None else None
+    return dict(owners) if isinstance(owners, dict) else {"0": str(world.guild_id)}
+
+
 def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) -> dict[str, Any]:
-    """A message object; ``gateway=True`` adds ``guild_id``/``member`` as MESSAGE_CREATE does."""
+    """A message object; ``gateway=True`` adds ``guild_id``/``member`` as MESSAGE_CREATE does
+    (never in a DM, where a message belongs to no guild)."""
+    in_guild = msg.guild_id is not None
     author = world.users[msg.author_id]
     out: dict[str, Any] = {
         "id": str(msg.id),
@@ -290,7 +323,7 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
         "author": user_payload(author),
         "attachments": [attachment_payload(a) for a in msg.attachments],
         "embeds": msg.embeds,
-        "mentions": [_mentioned_user(world, u) for u in sorted(msg.mentions.users)],
+        "mentions": [_mentioned_user(world, u, in_guild=in_guild) for u in sorted(msg.mentions.users)],
         "mention_roles": [str(r) for r in sorted(msg.mentions.roles)],
         "mention_everyone": msg.mentions.everyone,
         "pinned": False,
@@ -320,7 +353,7 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
             "id": str(msg.interaction_id),
             "type": msg.interaction_type,
             "user": user,
-            "authorizing_integration_owners": {"0": str(world.guild_id)},
+            "authorizing_integration_owners": _integration_owners(world, msg.interaction_id),
         }
         if msg.command_name is not None:
             out["interaction_metadata"]["name"] = msg.command_name
@@ -350,7 +383,7 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
             }
             for e, c in counts.items()
         ]
-    if gateway:
+    if gateway and in_guild:
         out["guild_id"] = str(msg.guild_id)
         member = world.members.get(msg.author_id)
         if member is not None and msg.webhook_id is None:

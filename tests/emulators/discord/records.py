@@ -75,7 +75,7 @@ class MessageRecord:
 
     id: int
     channel_id: int
-    guild_id: int
+    guild_id: int | None  # None in a DM
     author_id: int
     content: str
     embeds: list[dict[str, Any]] = field(default_factory=list)
@@ -214,7 +214,7 @@ class InteractionRecord:
     token: str
     type: int
     application_id: int
-    guild_id: int
+    guild_id: int | None  # None when invoked in a DM with the bot
     channel_id: int
     user_id: int
     data: dict[str, Any]

@@ -1,4 +1,4 @@
-"""REST routes for identity, gateway discovery, the guild, channels and application commands."""
+"""REST routes for identity, DMs, gateway discovery, the guild, channels and application commands."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from .commands import normalize_commands, stored_command
 from .core import Core
 from .http_utils import int_query, json_response, no_content, read_json, read_json_value, route, snowflake_param
 from .records import ThreadRecord
+from .world import DMChannelInfo
 
 
 class CoreRoutes:
@@ -19,6 +20,7 @@ class CoreRoutes:
     def register(self, router: web.UrlDispatcher, prefix: str) -> None:
         add = router.add_route
         add("GET", prefix + "/users/@me", self.get_me)
+        add("POST", prefix + "/users/@me/channels", self.create_dm)
         add("GET", prefix + "/users/{user_id}", self.get_user)
         add("GET", prefix + "/oauth2/applications/@me", self.get_application)
         add("GET", prefix + "/applications/@me", self.get_application)
@@ -50,6 +52,23 @@ class CoreRoutes:
     async def get_user(self, request: web.Request) -> web.Response:
         user = self.world.require_user(snowflake_param(request, "user_id"))
         return json_response(payloads.user_payload(user))
+
+    @route()
+    async def create_dm(self, request: web.Request) -> web.Response:
+        """Create DM: returns the existing DM with that user if there is one (no CHANNEL_CREATE is
+        dispatched; bots have not received it for DMs since gateway v8)."""
+        body = await read_json(request)
+        raw = body.get("recipient_id")
+        if raw is None:
+            raise errors.single_field_error(("recipient_id",), "BASE_TYPE_REQUIRED", "This field is required")
+        if not str(raw).isdigit():
+            raise errors.single_field_error(("recipient_id",), "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.')
+        recipient = int(raw)
+        if recipient not in self.world.users or recipient == self.world.bot_user_id:
+            raise errors.invalid_recipients()
+        dm = self.world.open_dm(recipient)
+        self.core.notifier.notify()
+        return json_response(payloads.dm_channel_payload(self.world, dm))
 
     @route()
     async def get_application(self, request: web.Request) -> web.Response:
@@ -119,6 +138,8 @@ class CoreRoutes:
     async def patch_channel(self, request: web.Request) -> web.Response:
         channel = self.world.channel_or_thread(snowflake_param(request, "channel_id"))
         body = await read_json(request)
+        if isinstance(channel, DMChannelInfo):
+            raise errors.cannot_execute_on_dm()
         if isinstance(channel, ThreadRecord):
             thread = self.core.threads.modify(channel, body)
             return json_response(payloads.thread_payload(self.world, thread, member_for=self.world.bot_user_id))

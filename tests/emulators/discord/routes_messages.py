@@ -88,6 +88,8 @@ class MessageRoutes:
     @route()
     async def delete(self, request: web.Request) -> web.Response:
         msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
+        if self.world.is_dm(msg.channel_id) and msg.author_id != self.world.bot_user_id:
+            raise errors.cannot_execute_on_dm()  # in a DM only the author may delete a message
         self.core.messages.delete(msg)
         return no_content()
 

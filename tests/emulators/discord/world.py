@@ -1,5 +1,6 @@
 """The emulated world: one guild with channels, threads, roles, members, a bot user and its
-application, plus every message and interaction. Pure state, no I/O."""
+application, DM channels between the bot and users, plus every message and interaction.
+Pure state, no I/O."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from .records import InteractionRecord, MessageRecord, ThreadRecord
 from .snowflakes import SnowflakeGenerator, snowflake_iso
 
 ADMINISTRATOR = 1 << 3
+ALL_PERMISSIONS = (1 << 51) - 1
 # Every permission bit except Administrator, so checks are evaluated yet always pass.
 GENEROUS_PERMISSIONS = ((1 << 51) - 1) & ~ADMINISTRATOR
 TEXT_CHANNEL = 0
+DM_CHANNEL = 1
 PUBLIC_THREAD = 11
 PRIVATE_THREAD = 12
 THREAD_TYPES = (10, PUBLIC_THREAD, PRIVATE_THREAD)
@@ -22,6 +25,7 @@ THREAD_TYPES = (10, PUBLIC_THREAD, PRIVATE_THREAD)
 INTENT_GUILDS = 1 << 0
 INTENT_GUILD_MEMBERS = 1 << 1
 INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
 INTENT_MESSAGE_CONTENT = 1 << 15
 
 
@@ -64,6 +68,15 @@ class ChannelInfo:
     last_message_id: int | None = None
 
 
+@dataclass
+class DMChannelInfo:
+    """A DM (type 1) between the bot and one user; Discord keeps exactly one per pair."""
+
+    id: int
+    recipient_id: int
+    flags: int = 0
+
+
 SEND_VOICE_MESSAGES = 1 << 46
 
 
@@ -71,12 +84,17 @@ class World:
     """All mutable state. Lookups raise :class:`~.errors.ApiError` the way Discord would answer."""
 
     def guild_permissions(self, user_id: int) -> int:
-        """@everyone's permissions plus the member's roles (no channel overwrites are modelled)."""
+        """@everyone's permissions plus the member's roles (no channel overwrites are modelled).
+
+        The owner and anyone with Administrator get every permission, as Discord computes it.
+        """
         member = self.members.get(user_id)
         permissions = self.roles[self.guild_id].permissions
         for role_id in member.roles if member else []:
             role = self.roles.get(role_id)
             permissions |= role.permissions if role else 0
+        if user_id == self.owner_id or permissions & ADMINISTRATOR:
+            return ALL_PERMISSIONS
         return permissions
 
     def __init__(self, ids: SnowflakeGenerator, *, guild_name: str = "Emulator Guild") -> None:
@@ -92,6 +110,8 @@ class World:
         }
         self.channels: dict[int, ChannelInfo] = {}
         self.threads: dict[int, ThreadRecord] = {}
+        self.dm_channels: dict[int, DMChannelInfo] = {}
+        self.dm_by_user: dict[int, int] = {}  # recipient id -> DM channel id
         self.messages: dict[int, MessageRecord] = {}
         self.channel_messages: dict[int, list[int]] = {}
         self.global_commands: dict[tuple[str, int], dict[str, Any]] = {}
@@ -120,10 +140,16 @@ class World:
         return uid
 
     def add_role(
-        self, name: str, *, mentionable: bool = True, managed: bool = False, tags: dict[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        mentionable: bool = True,
+        managed: bool = False,
+        tags: dict[str, Any] | None = None,
+        permissions: int = GENEROUS_PERMISSIONS,
     ) -> int:
         rid = self.ids.next()
-        self.roles[rid] = RoleInfo(rid, name, GENEROUS_PERMISSIONS, len(self.roles), mentionable, managed, tags)
+        self.roles[rid] = RoleInfo(rid, name, permissions, len(self.roles), mentionable, managed, tags)
         return rid
 
     def add_text_channel(self, name: str, *, topic: str | None = None) -> int:
@@ -131,6 +157,17 @@ class World:
         self.channels[cid] = ChannelInfo(cid, name, TEXT_CHANNEL, len(self.channels), topic)
         self.channel_messages[cid] = []
         return cid
+
+    def open_dm(self, user_id: int) -> DMChannelInfo:
+        """The bot's DM with ``user_id``, created on first use and then always the same one."""
+        existing = self.dm_by_user.get(user_id)
+        if existing is not None:
+            return self.dm_channels[existing]
+        dm = DMChannelInfo(self.ids.next(), user_id)
+        self.dm_channels[dm.id] = dm
+        self.dm_by_user[user_id] = dm.id
+        self.channel_messages[dm.id] = []
+        return dm
 
     def new_token(self) -> str:
         return "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
@@ -152,14 +189,24 @@ class World:
             raise errors.unknown_member()
         return member
 
-    def channel_or_thread(self, channel_id: int) -> ChannelInfo | ThreadRecord:
-        found: ChannelInfo | ThreadRecord | None = self.channels.get(channel_id) or self.threads.get(channel_id)
+    def channel_or_thread(self, channel_id: int) -> ChannelInfo | ThreadRecord | DMChannelInfo:
+        """Any channel messages can be posted in: guild text channel, thread or DM."""
+        found: ChannelInfo | ThreadRecord | DMChannelInfo | None = (
+            self.channels.get(channel_id) or self.threads.get(channel_id) or self.dm_channels.get(channel_id)
+        )
         if found is None:
             raise errors.unknown_channel()
         return found
 
+    def is_dm(self, channel_id: int) -> bool:
+        return channel_id in self.dm_channels
+
+    def message_guild_id(self, channel_id: int) -> int | None:
+        """Messages in DMs belong to no guild (no ``guild_id``, no ``member``)."""
+        return None if self.is_dm(channel_id) else self.guild_id
+
     def require_text_channel(self, channel_id: int) -> ChannelInfo:
-        if channel_id in self.threads:
+        if channel_id in self.threads or channel_id in self.dm_channels:
             raise errors.wrong_channel_type()
         channel = self.channels.get(channel_id)
         if channel is None:
@@ -169,7 +216,7 @@ class World:
     def require_thread(self, channel_id: int) -> ThreadRecord:
         thread = self.threads.get(channel_id)
         if thread is None:
-            if channel_id in self.channels:
+            if channel_id in self.channels or channel_id in self.dm_channels:
                 raise errors.wrong_channel_type()
             raise errors.unknown_channel()
         return thread
@@ -214,8 +261,12 @@ class World:
             out.extend(cmds.values())
         return out
 
-    def find_command(self, name: str, ctype: int = 1, guild_id: int | None = None) -> dict[str, Any] | None:
-        """Guild commands shadow global ones, as in the Discord client."""
+    def find_command(
+        self, name: str, ctype: int = 1, guild_id: int | None = None, *, in_dm: bool = False
+    ) -> dict[str, Any] | None:
+        """Guild commands shadow global ones, as in the Discord client; a DM offers only global ones."""
+        if in_dm:
+            return self.global_commands.get((name, ctype))
         gid = self.guild_id if guild_id is None else guild_id
         return self.guild_commands.get(gid, {}).get((name, ctype)) or self.global_commands.get((name, ctype))
 
