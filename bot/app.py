@@ -16,6 +16,7 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.conversation import Conversations
+from bot.gate import Gate
 from bot.pacing import ChannelPacers, RequestRate
 from bot.providers.polling import PollScheduler
 from bot.providers.registry import build_providers
@@ -24,7 +25,7 @@ from bot.token_vault import TokenKeeper, load_tokens
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.chat", "cogs.session", "cogs.offers", "cogs.bindings")
+EXTENSIONS = ("cogs.chat", "cogs.session", "cogs.offers", "cogs.bindings", "cogs.server_admin")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Services:
     store: Store
     conversations: Conversations
     pacers: ChannelPacers
+    gate: Gate
 
 
 class BridgeBot(commands.Bot):
@@ -83,7 +85,9 @@ class BridgeBot(commands.Bot):
             keep_agentverse_tokens=TokenKeeper(store, agentverse) if agentverse else None,
             scheduler=self._scheduler,
         )
-        self._services = Services(store, Conversations(store, providers), ChannelPacers())
+        names = {key: provider.display_name for key, provider in providers.items()}
+        gate = Gate(store, self.settings.community, names)
+        self._services = Services(store, Conversations(store, providers), ChannelPacers(), gate)
         log.info("providers: %s", ", ".join(p.display_name for p in providers.values()))
         for extension in EXTENSIONS:
             await self.load_extension(extension)

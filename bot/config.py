@@ -25,6 +25,8 @@ DEFAULT_AGENTVERSE_AUTH_URL = "https://accounts.fetch.ai"
 DEFAULT_AGENTVERSE_MODEL = "talkative-01"
 DEFAULT_AGENTVERSE_IDLE_S = 300.0
 DEFAULT_PROVIDER_TIMEOUT_S = 60.0
+DEFAULT_CONVERSATION_IDLE_S = 3600.0
+MAX_COOLDOWN_S = 3600.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -114,6 +116,19 @@ class AgentverseSettings:
 
 
 @dataclass(frozen=True)
+class CommunitySettings:
+    """Bot-wide defaults for every server (each server's managers may change theirs), and DMs."""
+
+    allow_dms: bool = False
+    cooldown_s: float = 0.0
+    """Seconds a member waits between messages to the AI; 0: no cooldown."""
+    max_conversations: int = 0
+    """Conversations a server may have going at once; 0: no cap."""
+    conversation_idle_s: float = DEFAULT_CONVERSATION_IDLE_S
+    """A conversation nobody spoke in for this long no longer counts towards the cap."""
+
+
+@dataclass(frozen=True)
 class Settings:
     discord_token: Secret
     discord_api_base_url: str = DEFAULT_DISCORD_API_BASE_URL
@@ -121,6 +136,7 @@ class Settings:
     database_path: Path = Path("data/bot.sqlite3")
     provider_timeout_s: float = DEFAULT_PROVIDER_TIMEOUT_S
     log_level: str = "INFO"
+    community: CommunitySettings = field(default_factory=CommunitySettings)
     ablt: AbltSettings | None = None
     magicai: MagicAISettings | None = None
     soundverse: SoundverseSettings | None = None
@@ -190,6 +206,7 @@ def inspect_settings(
             lambda: _positive_float(get, "PROVIDER_TIMEOUT_S", DEFAULT_PROVIDER_TIMEOUT_S), DEFAULT_PROVIDER_TIMEOUT_S
         ),
         log_level=attempt(lambda: _log_level(get("LOG_LEVEL") or "INFO"), "INFO"),
+        community=attempt(lambda: _community_settings(get), CommunitySettings()),
         ablt=ablt,
         magicai=magicai,
         soundverse=soundverse,
@@ -309,6 +326,30 @@ def _agentverse_settings(get: _Getter) -> AgentverseSettings | None:
         model=get("AGENTVERSE_MODEL") or DEFAULT_AGENTVERSE_MODEL,
         idle_limit_s=_positive_float(get, "AGENTVERSE_IDLE_S", DEFAULT_AGENTVERSE_IDLE_S),
     )
+
+
+def _community_settings(get: _Getter) -> CommunitySettings:
+    return CommunitySettings(
+        allow_dms=_flag(get, "ALLOW_DMS", default=False),
+        cooldown_s=_bounded_number(get, "DEFAULT_COOLDOWN_S", 0.0, MAX_COOLDOWN_S),
+        max_conversations=int(_bounded_number(get, "DEFAULT_MAX_CONVERSATIONS", 0, 10_000, whole=True)),
+        conversation_idle_s=_positive_float(get, "CONVERSATION_IDLE_S", DEFAULT_CONVERSATION_IDLE_S),
+    )
+
+
+def _bounded_number(get: _Getter, name: str, low: float, high: float, *, whole: bool = False) -> float:
+    """A number in [low, high]; `low` when unset."""
+    raw = get(name)
+    if raw is None:
+        return low
+    kind = "a whole number" if whole else "a number"
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {kind} from {low:g} to {high:g}, or left empty.") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{name} must be {kind} from {low:g} to {high:g}, or left empty.")
+    return value
 
 
 def _flag(get: _Getter, name: str, *, default: bool) -> bool:

@@ -1,4 +1,6 @@
-"""SQLite persistence: sessions per Discord channel or thread, their transcript, and small metadata."""
+"""SQLite persistence: sessions per Discord channel or thread, their transcript, bindings and small metadata.
+
+Each server's access rules and limits live in the same file (see `bot/server_rules_store.py`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any, Literal
 import aiosqlite
 
 from bot.providers.base import HistoryEntry
+from bot.server_rules_store import ServerRulesStore
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,28 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN last_active_at REAL;
+    UPDATE sessions SET last_active_at = COALESCE(
+        (SELECT MAX(created_at) FROM transcript WHERE transcript.session_id = sessions.id), started_at
+    );
+    CREATE INDEX open_sessions_by_guild ON sessions(guild_id, last_active_at) WHERE ended_at IS NULL;
+    CREATE TABLE server_settings (
+        guild_id INTEGER PRIMARY KEY,
+        default_provider TEXT,
+        cooldown_s REAL,
+        max_conversations INTEGER
+    );
+    CREATE TABLE access_grants (
+        guild_id INTEGER NOT NULL,
+        ability TEXT NOT NULL,
+        target_id INTEGER NOT NULL,
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('role', 'user')),
+        granted_by INTEGER NOT NULL,
+        granted_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, ability, target_id)
+    );
+    """,
 )
 
 
@@ -74,6 +99,7 @@ class SessionRecord:
     started_by: int
     started_at: float
     ended_at: float | None
+    last_active_at: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -97,6 +123,7 @@ class Store:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self.server_rules = ServerRulesStore(db)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -126,11 +153,12 @@ class Store:
     async def start_session(
         self, *, channel_id: int, guild_id: int | None, provider: str, state: dict[str, Any], started_by: int
     ) -> SessionRecord:
+        now = time.time()
         try:
             cursor = await self._db.execute(
-                "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (channel_id, guild_id, provider, json.dumps(state), started_by, time.time()),
+                "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at, last_active_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (channel_id, guild_id, provider, json.dumps(state), started_by, now, now),
             )
         except sqlite3.IntegrityError as exc:
             raise SessionExists(channel_id) from exc
@@ -173,12 +201,13 @@ class Store:
 
     async def restart_session(self, old: SessionRecord, state: dict[str, Any], started_by: int) -> SessionRecord:
         """End `old` and start its successor in the same channel, atomically."""
+        now = time.time()
         try:
-            await self._db.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time(), old.id))
+            await self._db.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (now, old.id))
             cursor = await self._db.execute(
-                "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (old.channel_id, old.guild_id, old.provider, json.dumps(state), started_by, time.time()),
+                "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at, last_active_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (old.channel_id, old.guild_id, old.provider, json.dumps(state), started_by, now, now),
             )
         except sqlite3.IntegrityError as exc:
             await self._db.rollback()
@@ -187,6 +216,20 @@ class Store:
         session = await self._session_where("id = ?", (cursor.lastrowid,))
         assert session is not None  # noqa: S101 - just inserted
         return session
+
+    async def touch_session(self, session_id: int) -> None:
+        """Someone spoke: the session counts as going (towards its server's cap) from now."""
+        await self._db.execute("UPDATE sessions SET last_active_at = ? WHERE id = ?", (time.time(), session_id))
+        await self._db.commit()
+
+    async def count_going(self, guild_id: int, since: float) -> int:
+        """Open sessions in a server that someone spoke in at or after `since`."""
+        async with self._db.execute(
+            "SELECT COUNT(*) AS n FROM sessions WHERE guild_id = ? AND ended_at IS NULL AND last_active_at >= ?",
+            (guild_id, since),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row["n"]) if row else 0
 
     async def _session_where(self, where: str, params: tuple[Any, ...]) -> SessionRecord | None:
         sql = f"SELECT * FROM sessions WHERE {where}"  # noqa: S608 - `where` is a literal from this class
@@ -203,6 +246,7 @@ class Store:
             started_by=row["started_by"],
             started_at=row["started_at"],
             ended_at=row["ended_at"],
+            last_active_at=row["last_active_at"] or row["started_at"],
         )
 
     # Transcript -----------------------------------------------------------------------------------

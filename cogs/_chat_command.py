@@ -34,8 +34,14 @@ def provider_param(providers: Iterable[Provider], description: str, *, required:
     return Param("provider", description, required, {p.key: p.display_name for p in providers})
 
 
+def usable_in_dms(command: app_commands.Command[Any, ..., Any] | app_commands.Group, allowed: bool) -> None:
+    """Offer a command in the bot's DMs too when the owner allows DMs; otherwise in servers only."""
+    command.guild_only = not allowed
+    command.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=allowed)
+
+
 def build_chat_command(
-    providers: Iterable[Provider], run: Run, suggest: Suggest
+    providers: Iterable[Provider], run: Run, suggest: Suggest, *, dms: bool = False
 ) -> app_commands.Command[Any, ..., None]:
     """`/chat prompt [provider] [option…]`; without a provider the channel's binding (or the only one) is used."""
     providers = list(providers)
@@ -43,9 +49,11 @@ def build_chat_command(
         Param("prompt", "Your first message", required=True, max_chars=PROMPT_MAX_CHARS),
         provider_param(providers, "Which AI service to talk to (default: this channel's)", required=False),
     ]
-    return build_command(
+    command = build_command(
         "chat", "Start a conversation with an AI service in a thread.", params, providers, run, suggest
     )
+    usable_in_dms(command, dms)
+    return command
 
 
 def build_command(
@@ -55,8 +63,6 @@ def build_command(
     providers: Iterable[Provider],
     run: Run,
     suggest: Suggest,
-    *,
-    default_permissions: discord.Permissions | None = None,
 ) -> app_commands.Command[Any, ..., None]:
     """A guild command with `params` then one optional parameter per provider option (deduplicated by name)."""
     options = _unique_options(providers)
@@ -79,8 +85,6 @@ def build_command(
     decorated: Any = app_commands.guild_only(
         app_commands.choices(**choices)(app_commands.describe(**descriptions)(callback))
     )
-    if default_permissions is not None:
-        decorated = app_commands.default_permissions(**dict(default_permissions))(decorated)
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
         name=name, description=description, callback=decorated
     )

@@ -31,8 +31,8 @@ def opening_line(user: discord.abc.User, description: str, prompt: str, notice: 
     return f"**{display(user)}** started a conversation with **{description}**:\n{quoted}{caveat}"
 
 
-def already_bound(description: str) -> str:
-    return f"This thread already has a conversation with {description}. Type here to continue, or `/end` it first."
+def already_bound(description: str, place: str = "thread") -> str:
+    return f"This {place} already has a conversation with {description}. Type here to continue, or `/end` it first."
 
 
 def display(user: discord.abc.User) -> str:

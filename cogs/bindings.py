@@ -8,16 +8,17 @@ import discord
 from discord.ext import commands
 
 from bot.conversation import UnusableOptions
+from bot.gate import Refused
 from bot.render import NO_PINGS
 from bot.store import Binding
 from cogs._chat_command import Param, build_command, provider_param
+from cogs._members import interaction_member
 from cogs._wording import display, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
 
 MODES = {"thread": "A thread per message", "channel": "The channel is one shared conversation"}
-MANAGERS_ONLY = "Only members who can manage this server may bind channels."
 
 
 class BindingsCog(commands.Cog):
@@ -30,21 +31,19 @@ class BindingsCog(commands.Cog):
         ]
         self._bind = build_command(
             "bind",
-            "Give this channel to an AI service (server managers).",
+            "Give this channel to an AI service (server managers, or whom they allow).",
             params,
             providers,
             self.run_bind,
             self.suggest,
-            default_permissions=discord.Permissions(manage_guild=True),
         )
         self._unbind = build_command(
             "unbind",
-            "Stop this channel answering with an AI service (server managers).",
+            "Stop this channel answering with an AI service (server managers, or whom they allow).",
             [],
             [],
             self.run_unbind,
             self.suggest,
-            default_permissions=discord.Permissions(manage_guild=True),
         )
 
     async def cog_load(self) -> None:
@@ -57,8 +56,7 @@ class BindingsCog(commands.Cog):
 
     async def run_bind(self, interaction: discord.Interaction, values: dict[str, str | None]) -> None:
         channel = interaction.channel
-        if not interaction.permissions.manage_guild:
-            await refuse(interaction, MANAGERS_ONLY)
+        if not await self._may_bind(interaction):
             return
         if not isinstance(channel, discord.TextChannel) or interaction.guild_id is None:
             await refuse(interaction, "Bind a text channel (threads follow their channel).")
@@ -80,8 +78,7 @@ class BindingsCog(commands.Cog):
         )
 
     async def run_unbind(self, interaction: discord.Interaction, values: dict[str, str | None]) -> None:
-        if not interaction.permissions.manage_guild:
-            await refuse(interaction, MANAGERS_ONLY)
+        if not await self._may_bind(interaction):
             return
         if not await self.bot.services.conversations.unbind(interaction.channel_id or 0):
             await refuse(interaction, "This channel is not bound to any provider.")
@@ -89,6 +86,18 @@ class BindingsCog(commands.Cog):
         await interaction.response.send_message(
             f"{display(interaction.user)} unbound this channel; use `/chat` to talk here.", allowed_mentions=NO_PINGS
         )
+
+    async def _may_bind(self, interaction: discord.Interaction) -> bool:
+        """Managers, and members the server's `/access` list allows (refused otherwise)."""
+        if interaction.guild_id is None:
+            await refuse(interaction, "Bind a channel of a server.")
+            return False
+        try:
+            await self.bot.services.gate.check_bind(interaction.guild_id, interaction_member(interaction))
+        except Refused as exc:
+            await refuse(interaction, str(exc))
+            return False
+        return True
 
     async def suggest(
         self, interaction: discord.Interaction, option: str, typed: str

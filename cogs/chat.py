@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Final
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, Final
 
 import discord
 from discord import app_commands
@@ -13,12 +14,14 @@ from discord.ext import commands
 
 from bot.audio import MAX_AUDIO_BYTES, AudioRejected, looks_like_audio, prepare_voice_note, too_large_message
 from bot.conversation import SessionExists, Speaker, UnusableOptions
+from bot.gate import DMS_OFF, Refused
 from bot.providers.base import VoiceInput
 from bot.render import NO_PINGS
 from bot.store import Binding, SessionRecord
 from cogs._chat_command import build_chat_command
+from cogs._members import interaction_member, message_member
 from cogs._turns import reply_in, speaker
-from cogs._wording import ENDED_HINT, already_bound, opening_line, refuse, thread_name
+from cogs._wording import ENDED_HINT, NO_CONVERSATION, already_bound, opening_line, refuse, thread_name
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -33,10 +36,10 @@ _CONVERSATION_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.
 class ChatCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
-        self._last_hint: dict[int, float] = {}
+        self._last_hint: dict[Hashable, float] = {}
         self._warned_no_content = False
         providers = bot.services.conversations.providers.values()
-        self._chat = build_chat_command(providers, self.run_chat, self.suggest)
+        self._chat = build_chat_command(providers, self.run_chat, self.suggest, dms=bot.services.gate.allow_dms)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._chat)
@@ -63,7 +66,8 @@ class ChatCog(commands.Cog):
         self.bot.tree.remove_command(self._chat.name)
 
     async def run_chat(self, interaction: discord.Interaction, values: dict[str, str | None]) -> None:
-        """`/chat`: the provider named, else the channel's binding (with its settings), else the only one."""
+        """`/chat`: the provider named, else the channel's binding (with its settings), the server's default,
+        or the only one configured."""
         options = dict(values)
         prompt, chosen = options.pop("prompt") or "", options.pop("provider", None)
         providers = self.bot.services.conversations.providers
@@ -71,10 +75,13 @@ class ChatCog(commands.Cog):
         if chosen is None and binding is not None:
             chosen = binding.provider
             options = {**binding.options, **{k: v for k, v in options.items() if v is not None}}
+        if chosen is None and interaction.guild_id is not None:
+            default = (await self.bot.services.gate.rules(interaction.guild_id)).default_provider
+            chosen = default if default in providers else None
         if chosen is None and len(providers) == 1:
             chosen = next(iter(providers))
         if chosen is None:
-            await refuse(interaction, "Pick a provider: this channel has no default one.")
+            await refuse(interaction, "Pick a provider: neither this channel nor this server has a default one.")
             return
         await self.start_chat(interaction, chosen, prompt, options)
 
@@ -91,28 +98,53 @@ class ChatCog(commands.Cog):
     ) -> None:
         conversations = self.bot.services.conversations
         channel = interaction.channel
-        if not isinstance(channel, discord.Thread | discord.TextChannel):
+        if isinstance(channel, discord.DMChannel) and not self.bot.services.gate.allow_dms:
+            await refuse(interaction, DMS_OFF)
+            return
+        if not isinstance(channel, discord.Thread | discord.TextChannel | discord.DMChannel):
             await refuse(interaction, "Use `/chat` in a server text channel or in a thread.")
             return
         if provider_key not in conversations.providers:
             await refuse(interaction, "That provider is not set up on this bot. Pick one from the list.")
             return
-        if isinstance(channel, discord.Thread) and (existing := await conversations.active(channel.id)):
-            await refuse(interaction, already_bound(conversations.describe(existing)))
+        if not isinstance(channel, discord.TextChannel) and (existing := await conversations.active(channel.id)):
+            await refuse(interaction, already_bound(conversations.describe(existing), _place(channel)))
             return
         try:
             state = conversations.prepare(provider_key, options)
         except UnusableOptions as exc:
             await refuse(interaction, str(exc))
             return
+        try:
+            async with self.bot.services.gate.new_conversation(
+                interaction.guild_id, interaction_member(interaction), provider_key
+            ):
+                opened = await self._open_conversation(interaction, channel, provider_key, state, prompt)
+        except Refused as exc:
+            await refuse(interaction, str(exc))
+            return
+        if opened is not None:
+            session, target = opened
+            await reply_in(self.bot, target, session, speaker(interaction.user), prompt)
+
+    async def _open_conversation(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.Thread | discord.TextChannel | discord.DMChannel,
+        provider_key: str,
+        state: dict[str, Any],
+        prompt: str,
+    ) -> tuple[SessionRecord, discord.Thread | discord.TextChannel | discord.DMChannel] | None:
+        """Post the opening line, open a thread off it in a text channel, and start the session there."""
+        conversations = self.bot.services.conversations
         provider = conversations.providers[provider_key]
         opening = opening_line(interaction.user, provider.describe(state), prompt, provider.opening_notice(state))
         callback = await interaction.response.send_message(opening, allowed_mentions=NO_PINGS)
-        target = (
-            channel if isinstance(channel, discord.Thread) else await self._open_thread(interaction, callback, prompt)
-        )
+        target: discord.Thread | discord.TextChannel | discord.DMChannel | None = channel
+        if isinstance(channel, discord.TextChannel):
+            target = await self._open_thread(interaction, callback, prompt)
         if target is None:
-            return
+            return None
         try:
             session = await conversations.open(
                 channel_id=target.id,
@@ -122,9 +154,9 @@ class ChatCog(commands.Cog):
                 by=interaction.user.id,
             )
         except SessionExists:
-            await interaction.followup.send(already_bound("another conversation"), ephemeral=True)
-            return
-        await reply_in(self.bot, target, session, speaker(interaction.user), prompt)
+            await interaction.followup.send(already_bound("another conversation", _place(target)), ephemeral=True)
+            return None
+        return session, target
 
     async def _open_thread(
         self,
@@ -163,38 +195,78 @@ class ChatCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.guild is None or message.type not in _CONVERSATION_MESSAGE_TYPES:
+        if message.author.bot or message.type not in _CONVERSATION_MESSAGE_TYPES:
+            return
+        if message.guild is None and not await self._direct_message_welcome(message):
             return
         conversations = self.bot.services.conversations
         session = await conversations.active(message.channel.id)
         if session is None and isinstance(message.channel, discord.TextChannel):
             binding = await conversations.binding(message.channel.id)
             if binding is not None:
-                opened = await self._open_bound(message, binding)
-                if opened is None:
-                    return
-                session, where = opened
-                if where is not message.channel:  # the message opened its own thread; answer there
-                    await reply_in(self.bot, where, session, speaker(message.author), message.content.strip())
-                    return
+                await self._bound_message(message, binding)
+                return
         if session is None:
-            if await conversations.latest(message.channel.id) is not None:
+            if message.guild is None:
+                await self._hint(message, NO_CONVERSATION)
+            elif await conversations.latest(message.channel.id) is not None:
                 await self._hint(message, ENDED_HINT)
             return
+        await self._next_turn(message, session)
+
+    async def _direct_message_welcome(self, message: discord.Message) -> bool:
+        """DMs are a conversation of their own when the owner allows them; otherwise say so (now and then)."""
+        if not isinstance(message.channel, discord.DMChannel):
+            return False
+        if not self.bot.services.gate.allow_dms:
+            await self._hint(message, DMS_OFF)
+            return False
+        return True
+
+    async def _next_turn(self, message: discord.Message, session: SessionRecord, *, admitted: bool = False) -> None:
+        """A message in a conversation: text, or a voice note for providers that listen."""
+        conversations = self.bot.services.conversations
         provider = conversations.providers.get(session.provider)
         audio = next((a for a in message.attachments if looks_like_audio(a.filename, a.content_type)), None)
-        if audio is not None and provider is not None and provider.accepts_audio:
-            await self._voice_turn(message, session, audio)
-            return
+        listens = audio is not None and provider is not None and provider.accepts_audio
         text = message.content.strip()
-        if not text:
+        if not text and not listens:
             if message.attachments:
                 await self._hint(message, f"{conversations.describe(session)} reads text only: type your message.")
             elif not self._warned_no_content:
                 self._warned_no_content = True
                 log.warning("a thread message arrived without content: is the Message Content intent enabled?")
             return
+        if not admitted:
+            try:
+                await self.bot.services.gate.admit_turn(message_member(message), session)
+            except Refused as exc:
+                await self._refuse_message(message, str(exc))
+                return
+        if listens and audio is not None:
+            await self._voice_turn(message, session, audio)
+            return
         await reply_in(self.bot, message.channel, session, speaker(message.author), text)
+
+    async def _bound_message(self, message: discord.Message, binding: Binding) -> None:
+        """A message in a bound channel with no conversation yet: it opens one (a thread, or the channel's)."""
+        if binding.mode == "thread" and not message.content.strip():
+            return
+        try:
+            async with self.bot.services.gate.new_conversation(
+                binding.guild_id, message_member(message), binding.provider
+            ):
+                opened = await self._open_bound(message, binding)
+        except Refused as exc:
+            await self._refuse_message(message, str(exc))
+            return
+        if opened is None:
+            return
+        session, where = opened
+        if where is message.channel:  # channel mode: the channel's shared conversation, this message its turn
+            await self._next_turn(message, session, admitted=True)
+        else:  # the message opened its own thread; answer there
+            await reply_in(self.bot, where, session, speaker(message.author), message.content.strip())
 
     async def _open_bound(
         self, message: discord.Message, binding: Binding
@@ -256,12 +328,18 @@ class ChatCog(commands.Cog):
         label = f"🎙️ voice note ({prepared.duration_s:.1f} s)"
         await reply_in(self.bot, message.channel, session, speaker(message.author), label, voice=voice)
 
-    async def _hint(self, message: discord.Message, text: str) -> None:
-        """A short reply, at most once a minute per channel so a chatty thread is not flooded."""
+    async def _refuse_message(self, message: discord.Message, text: str) -> None:
+        """A message the gate refused: say why to its author (once a minute each), as a reply."""
+        log.info("message %d from %d refused: %s", message.id, message.author.id, text)
+        await self._hint(message, text, key=(message.channel.id, message.author.id))
+
+    async def _hint(self, message: discord.Message, text: str, *, key: Hashable | None = None) -> None:
+        """A short reply, at most once a minute per channel (or `key`) so a chatty thread is not flooded."""
         now = time.monotonic()
-        if now - self._last_hint.get(message.channel.id, float("-inf")) < HINT_INTERVAL_S:
+        key = message.channel.id if key is None else key
+        if now - self._last_hint.get(key, float("-inf")) < HINT_INTERVAL_S:
             return
-        self._last_hint[message.channel.id] = now
+        self._last_hint[key] = now
         try:
             await message.reply(text, allowed_mentions=NO_PINGS, mention_author=False)
         except discord.HTTPException as exc:
@@ -270,3 +348,10 @@ class ChatCog(commands.Cog):
 
 async def setup(bot: BridgeBot) -> None:
     await bot.add_cog(ChatCog(bot))
+
+
+def _place(channel: object) -> str:
+    """How refusals name where the member is."""
+    if isinstance(channel, discord.DMChannel):
+        return "chat"
+    return "thread" if isinstance(channel, discord.Thread) else "channel"

@@ -10,8 +10,10 @@ import discord
 from discord.ext import commands
 
 from bot.conversation import UnusablePick
+from bot.gate import Refused
 from bot.providers.base import Pick
 from bot.render import NO_PINGS, OFFER_BUTTON_ID, OFFER_MENU_ID
+from cogs._members import interaction_member
 from cogs._turns import reply_in, speaker
 from cogs._wording import NO_CONVERSATION, display
 
@@ -86,9 +88,13 @@ class ReasonModal(discord.ui.Modal, title="Tell the agent why"):
 async def choose(interaction: discord.Interaction, token: str, index: int) -> None:
     """Check the choice is still open, ask for a reason if it needs one, then run it as a turn."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
+    conversations = bot.services.conversations
     try:
-        label, needs_reason = await bot.services.conversations.check_pick(interaction.channel_id or 0, token, index)
-    except UnusablePick as exc:
+        label, needs_reason = await conversations.check_pick(interaction.channel_id or 0, token, index)
+        session = await conversations.active(interaction.channel_id or 0)
+        if session is not None:  # a choice is the member talking to the AI, without the cooldown
+            await bot.services.gate.admit_turn(interaction_member(interaction), session, cooldown=False)
+    except (UnusablePick, Refused) as exc:
         await interaction.response.send_message(str(exc), ephemeral=True)
         return
     if needs_reason:

@@ -1,4 +1,4 @@
-"""Session commands in a thread (`/end`, `/reset`, `/action`), handed to the conversation core."""
+"""Session commands (`/end`, `/reset`, `/action`, `/session`, `/providers`), handed to the conversation core."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conversation import NoActiveSession, UnusableOptions
+from bot.gate import Refused
 from bot.render import NO_PINGS
+from cogs._chat_command import usable_in_dms
+from cogs._members import interaction_member
 from cogs._wording import NO_CONVERSATION, display, refuse
 
 if TYPE_CHECKING:
@@ -19,12 +22,28 @@ if TYPE_CHECKING:
 class SessionCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
+        for command in (self.end, self.reset, self.session, self.providers, self.action):
+            usable_in_dms(command, bot.services.gate.allow_dms)
+
+    async def _may_change(self, interaction: discord.Interaction) -> bool:
+        """Changing a conversation is for its starter or whoever may end others' (refused otherwise)."""
+        session = await self.bot.services.conversations.active(interaction.channel_id or 0)
+        if session is None:
+            await refuse(interaction, NO_CONVERSATION)
+            return False
+        try:
+            await self.bot.services.gate.check_manage(interaction_member(interaction), session)
+        except Refused as exc:
+            await refuse(interaction, str(exc))
+            return False
+        return True
 
     @app_commands.command(name="end", description="End the conversation in this thread.")
-    @app_commands.guild_only()
     async def end(self, interaction: discord.Interaction) -> None:
         conversations = self.bot.services.conversations
-        session = await conversations.end(interaction.channel_id) if interaction.channel_id else None
+        if not await self._may_change(interaction):
+            return
+        session = await conversations.end(interaction.channel_id or 0)
         if session is None:
             await refuse(interaction, NO_CONVERSATION)
             return
@@ -35,16 +54,14 @@ class SessionCog(commands.Cog):
         )
 
     @app_commands.command(name="reset", description="Start over with a fresh session here, keeping the settings.")
-    @app_commands.guild_only()
     async def reset(self, interaction: discord.Interaction) -> None:
         conversations = self.bot.services.conversations
+        if not await self._may_change(interaction):
+            return
         try:
             session = await conversations.reset(interaction.channel_id or 0, by=interaction.user.id)
-        except NoActiveSession:
-            await refuse(interaction, NO_CONVERSATION)
-            return
-        except UnusableOptions as exc:
-            await refuse(interaction, str(exc))
+        except (NoActiveSession, UnusableOptions) as exc:
+            await refuse(interaction, NO_CONVERSATION if isinstance(exc, NoActiveSession) else str(exc))
             return
         await interaction.response.send_message(
             f"{display(interaction.user)} started a fresh session with **{conversations.describe(session)}**:"
@@ -53,7 +70,6 @@ class SessionCog(commands.Cog):
         )
 
     @app_commands.command(name="session", description="Show what this thread's conversation is connected to.")
-    @app_commands.guild_only()
     async def session(self, interaction: discord.Interaction) -> None:
         info = await self.bot.services.conversations.info(interaction.channel_id or 0)
         if info is None:
@@ -67,7 +83,6 @@ class SessionCog(commands.Cog):
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     @app_commands.command(name="providers", description="List the AI services this bot offers and how they are doing.")
-    @app_commands.guild_only()
     async def providers(self, interaction: discord.Interaction) -> None:
         conversations = self.bot.services.conversations
         lines = []
@@ -84,16 +99,14 @@ class SessionCog(commands.Cog):
 
     @app_commands.command(name="action", description="Soundverse: change what kind of help this thread asks for.")
     @app_commands.describe(action="What Soundverse should help with from now on")
-    @app_commands.guild_only()
     async def action(self, interaction: discord.Interaction, action: str) -> None:
         conversations = self.bot.services.conversations
+        if not await self._may_change(interaction):
+            return
         try:
             session = await conversations.change_setting(interaction.channel_id or 0, "action", action)
-        except NoActiveSession:
-            await refuse(interaction, NO_CONVERSATION)
-            return
-        except UnusableOptions as exc:
-            await refuse(interaction, str(exc))
+        except (NoActiveSession, UnusableOptions) as exc:
+            await refuse(interaction, NO_CONVERSATION if isinstance(exc, NoActiveSession) else str(exc))
             return
         await interaction.response.send_message(
             f"{display(interaction.user)} switched this thread to **{conversations.describe(session)}**.",

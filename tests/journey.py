@@ -11,11 +11,17 @@ WAIT_S = 15.0
 
 
 async def chat(
-    discord: DiscordEmulator, prompt: str, *, channel_id: int | None = None, provider: str = "ablt", **options: Any
+    discord: DiscordEmulator,
+    prompt: str,
+    *,
+    channel_id: int | None = None,
+    provider: str = "ablt",
+    by: int | None = None,
+    **options: Any,
 ) -> InteractionRecord:
-    """Run `/chat provider:<provider> prompt:...` and wait for Discord to get the bot's acknowledgement."""
+    """Run `/chat provider:<provider> prompt:...` (as member `by`) and wait for the bot's acknowledgement."""
     interaction = await discord.run_slash_command(
-        "chat", {"provider": provider, "prompt": prompt, **options}, channel_id=channel_id
+        "chat", {"provider": provider, "prompt": prompt, **options}, channel_id=channel_id, user_id=by
     )
     await interaction.wait_for_response(WAIT_S)
     return interaction
@@ -68,15 +74,24 @@ def last_message_id(discord: DiscordEmulator, channel_id: int) -> int:
     return messages[-1].id if messages else 0
 
 
-async def command(discord: DiscordEmulator, name: str, channel_id: int, **options: Any) -> InteractionRecord:
-    """Run a slash command in a channel and wait for the bot's acknowledgement."""
-    interaction = await discord.run_slash_command(name, options, channel_id=channel_id)
+async def command(
+    discord: DiscordEmulator, name: str, channel_id: int, *, by: int | None = None, **options: Any
+) -> InteractionRecord:
+    """Run a slash command in a channel (as member `by`, default alice) and wait for the bot's acknowledgement."""
+    interaction = await discord.run_slash_command(name, options, channel_id=channel_id, user_id=by)
     await interaction.wait_for_response(WAIT_S)
     return interaction
 
 
-async def say(discord: DiscordEmulator, channel_id: int, text: str) -> int:
+async def say(discord: DiscordEmulator, channel_id: int, text: str, *, by: int | None = None) -> int:
     """A member posts `text`; returns the id to read the bot's answer after."""
     mark = last_message_id(discord, channel_id)
-    await discord.send_user_message(channel_id, text)
+    await discord.send_user_message(channel_id, text, user_id=by)
     return mark
+
+
+def refusal(interaction: InteractionRecord) -> str:
+    """The private answer the member got; fails the test if the answer was public."""
+    message = interaction.original_message or (interaction.followups[0] if interaction.followups else None)
+    assert message is not None and message.ephemeral, f"expected a private refusal, got {message}"
+    return message.content

@@ -44,11 +44,26 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({**BASE, "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
         ({**BASE, "PROVIDER_TIMEOUT_S": "-1"}, "PROVIDER_TIMEOUT_S"),
         ({**BASE, "ABLT_BOT_SLUG": "a", "ABLT_BOT_UID": "b"}, "ABLT_BOT_SLUG"),
+        ({**BASE, "ALLOW_DMS": "maybe"}, "ALLOW_DMS"),
+        ({**BASE, "DEFAULT_COOLDOWN_S": "-5"}, "DEFAULT_COOLDOWN_S"),
+        ({**BASE, "DEFAULT_COOLDOWN_S": "a while"}, "DEFAULT_COOLDOWN_S"),
+        ({**BASE, "DEFAULT_MAX_CONVERSATIONS": "2.5"}, "DEFAULT_MAX_CONVERSATIONS"),
+        ({**BASE, "CONVERSATION_IDLE_S": "0"}, "CONVERSATION_IDLE_S"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
         load_settings(env, tmp_path / "none")
+
+
+def test_community_defaults_refuse_dms_and_set_no_limits() -> None:
+    community = load_settings(BASE, None).community
+    assert (community.allow_dms, community.cooldown_s, community.max_conversations) == (False, 0.0, 0)
+    assert community.conversation_idle_s == 3600
+    chosen = load_settings(
+        {**BASE, "ALLOW_DMS": "yes", "DEFAULT_COOLDOWN_S": "12.5", "DEFAULT_MAX_CONVERSATIONS": "20"}, None
+    ).community
+    assert (chosen.allow_dms, chosen.cooldown_s, chosen.max_conversations) == (True, 12.5, 20)
 
 
 def test_secrets_never_show_in_repr() -> None:

@@ -58,11 +58,16 @@ async def test_every_slash_command_and_option_is_described_for_members(
     running_bot: BotProcess, discord_emulator: DiscordEmulator
 ) -> None:
     commands = {command["name"]: command for command in discord_emulator.commands}
-    assert set(commands) == {"chat", "end", "reset", "action", "session", "providers", "bind", "unbind"}
+    assert set(commands) == {
+        *("chat", "end", "reset", "action", "session", "providers", "bind", "unbind", "access", "settings")
+    }
     for command in commands.values():
         assert command["description"] and command.get("contexts") == [0], command["name"]  # guild only
-        for option in command.get("options", []):
+        options = list(command.get("options", []))
+        while options:  # subcommands' own options too
+            option = options.pop()
             assert option["description"], (command["name"], option["name"])
+            options.extend(option.get("options", []))
     provider = next(o for o in commands["chat"]["options"] if o["name"] == "provider")
     assert provider["choices"] == [
         {"name": "aBLT", "value": "ablt"},
