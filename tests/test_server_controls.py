@@ -15,10 +15,11 @@ import pytest
 from bot.gate import BIND_REFUSED, CHAT_REFUSED, MANAGE_REFUSED
 from cogs.server_admin import MANAGERS_ONLY
 from tests.emulators.ablt import AbltEmulator, Reply
+from tests.emulators.convai import ConvaiEmulator, StarterScript
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
 from tests.harness import BotProcess
-from tests.journey import chat, command, refusal, say, thread_for, wait_for_post, wait_for_reply
+from tests.journey import bot_posts, chat, command, refusal, say, thread_for, wait_for_post, wait_for_reply
 
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
@@ -107,7 +108,7 @@ async def test_by_default_everyone_chats_and_only_managers_change_the_rules(serv
 
 
 async def test_a_chat_allow_list_by_role_refuses_everyone_else_in_commands_messages_and_buttons(
-    server: Server, ablt: AbltEmulator
+    server: Server, ablt: AbltEmulator, convai: ConvaiEmulator
 ) -> None:
     changed = await server.as_manager("access allow", what="chat", who=server.patrons)
     assert f"<@&{server.patrons}>" in changed and "Added." in changed
@@ -122,8 +123,24 @@ async def test_a_chat_allow_list_by_role_refuses_everyone_else_in_commands_messa
     said = await server.discord.send_user_message(thread, "can I join in?", user_id=server.member)
     answer = await wait_for_post(server.discord, thread, "only some members", after=said.id)
     assert answer.message_reference is not None and answer.message_reference["message_id"] == str(said.id)
-    assert len(ablt.requests) == 1  # bob's message never reached aBLT
 
+    convai.enqueue_starters(StarterScript(suggestions=["Who are you?"]))
+    voiced = await started(server, server.patron, provider="convai")
+    await server.discord.wait_for(lambda: any(m.components for m in bot_posts(server.discord, voiced)), 15)
+    offer = next(m for m in bot_posts(server.discord, voiced) if m.components)
+    click = await server.discord.click_button(offer.id, offer.custom_ids()[0], user_id=server.member)
+    await click.wait_for_response(10)
+    assert refusal(click) == CHAT_REFUSED
+    assert not any(r.fields.get("userText") == "Who are you?" for r in convai.requests)
+
+    await command(server.discord, "bind", server.channel, by=server.manager, provider="ablt")
+    said = await server.discord.send_user_message(server.channel, "bound channel?", user_id=server.member)
+    await wait_for_post(server.discord, server.channel, "only some members", after=said.id)
+    assert len(ablt.requests) == 1  # neither of bob's messages reached aBLT
+
+    server.discord.set_member_roles(server.member, [server.patrons])  # a moderator gives bob the role
+    ablt.enqueue(Reply(text="Welcome, Bob."))
+    await wait_for_reply(server.discord, await started(server, server.member), "Welcome, Bob.")
     ablt.enqueue(Reply(text="Hello manager."))
     await wait_for_reply(server.discord, await started(server, server.manager), "Hello manager.")  # always passes
 
