@@ -87,6 +87,7 @@ class BridgeBot(commands.Bot):
         )
         names = {key: provider.display_name for key, provider in providers.items()}
         gate = Gate(store, self.settings.community, names)
+        await gate.load()
         self._services = Services(store, Conversations(store, providers), ChannelPacers(), gate)
         log.info("providers: %s", ", ".join(p.display_name for p in providers.values()))
         for extension in EXTENSIONS:

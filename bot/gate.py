@@ -15,7 +15,8 @@ from contextlib import asynccontextmanager
 
 from bot.config import MAX_COOLDOWN_S, CommunitySettings
 from bot.locks import KeyedLocks
-from bot.server_rules import BIND, CHAT, END_OTHERS, Member, ServerRules, use_provider
+from bot.server_rules import BIND, CHAT, END_OTHERS, Grant, Member, ServerRules, use_provider
+from bot.server_rules_store import Setting
 from bot.store import SessionRecord, Store
 
 DMS_OFF = "I only chat in servers. Use `/chat` in a server we share."
@@ -44,13 +45,44 @@ class Gate:
         self._last_spoke: dict[tuple[int, int], float] = {}
         self._opening: Counter[int] = Counter()
         self._counting = KeyedLocks()
+        self._rules: dict[int, ServerRules] = {}
+        """Every server's rules, loaded once (`load`): asked on every message, changed only through this gate."""
 
     @property
     def allow_dms(self) -> bool:
         return self._defaults.allow_dms
 
+    async def load(self) -> None:
+        """Read every server's rules once at start-up; servers without any follow the defaults."""
+        self._rules = await self._store.server_rules.load_all()
+
     async def rules(self, guild_id: int) -> ServerRules:
-        return await self._store.server_rules.load(guild_id)
+        return self._rules.get(guild_id) or ServerRules(guild_id)
+
+    async def change_setting(self, guild_id: int, setting: Setting, value: str | float | None) -> ServerRules:
+        """Set one of the server's settings (None: back to the bot-wide default)."""
+        await self._store.server_rules.set(guild_id, setting, value)
+        return await self._reload(guild_id)
+
+    async def grant(self, guild_id: int, ability: str, grant: Grant, *, by: int) -> bool:
+        """Add to an ability's allow-list; False if already there."""
+        added = await self._store.server_rules.grant(guild_id, ability, grant, by=by)
+        await self._reload(guild_id)
+        return added
+
+    async def revoke(self, guild_id: int, ability: str, target_id: int) -> bool:
+        removed = await self._store.server_rules.revoke(guild_id, ability, target_id)
+        await self._reload(guild_id)
+        return removed
+
+    async def clear(self, guild_id: int, ability: str) -> int:
+        removed = await self._store.server_rules.clear(guild_id, ability)
+        await self._reload(guild_id)
+        return removed
+
+    async def _reload(self, guild_id: int) -> ServerRules:
+        rules = self._rules[guild_id] = await self._store.server_rules.load(guild_id)
+        return rules
 
     def cooldown_s(self, rules: ServerRules | None) -> float:
         return self._defaults.cooldown_s if rules is None or rules.cooldown_s is None else rules.cooldown_s

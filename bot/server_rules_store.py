@@ -20,20 +20,32 @@ class ServerRulesStore:
         self._db = db
 
     async def load(self, guild_id: int) -> ServerRules:
-        async with self._db.execute("SELECT * FROM server_settings WHERE guild_id = ?", (guild_id,)) as cursor:
-            row = await cursor.fetchone()
-        async with self._db.execute(
-            "SELECT ability, target_id, target_kind FROM access_grants WHERE guild_id = ? ORDER BY granted_at",
-            (guild_id,),
-        ) as cursor:
-            grants = [(r["ability"], Grant(r["target_id"], r["target_kind"])) for r in await cursor.fetchall()]
-        return ServerRules(
-            guild_id=guild_id,
-            default_provider=row["default_provider"] if row else None,
-            cooldown_s=row["cooldown_s"] if row else None,
-            max_conversations=row["max_conversations"] if row else None,
-            grants=group_grants(grants),
-        )
+        return (await self._load_where("guild_id = ?", (guild_id,))).get(guild_id, ServerRules(guild_id))
+
+    async def load_all(self) -> dict[int, ServerRules]:
+        """Every server that set anything (the others follow the defaults)."""
+        return await self._load_where("1", ())
+
+    async def _load_where(self, where: str, params: tuple[int, ...]) -> dict[int, ServerRules]:
+        sql = f"SELECT * FROM server_settings WHERE {where}"  # noqa: S608 - `where` is a literal from this class
+        async with self._db.execute(sql, params) as cursor:
+            settings = {row["guild_id"]: row for row in await cursor.fetchall()}
+        grants: dict[int, list[tuple[str, Grant]]] = {}
+        sql = f"SELECT * FROM access_grants WHERE {where} ORDER BY granted_at"  # noqa: S608 - as above
+        async with self._db.execute(sql, params) as cursor:
+            for r in await cursor.fetchall():
+                grants.setdefault(r["guild_id"], []).append((r["ability"], Grant(r["target_id"], r["target_kind"])))
+        return {
+            guild_id: ServerRules(
+                guild_id=guild_id,
+                default_provider=row["default_provider"] if row else None,
+                cooldown_s=row["cooldown_s"] if row else None,
+                max_conversations=row["max_conversations"] if row else None,
+                grants=group_grants(grants.get(guild_id, [])),
+            )
+            for guild_id in settings.keys() | grants.keys()
+            for row in [settings.get(guild_id)]
+        }
 
     async def set(self, guild_id: int, setting: Setting, value: str | float | int | None) -> None:
         """Change one setting; None returns it to the bot-wide default."""

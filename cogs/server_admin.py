@@ -84,18 +84,17 @@ class ServerAdminCog(commands.Cog):
         guild_id = await self._managed_guild(interaction)
         if guild_id is None or ability not in self.abilities:
             return
-        grants = self.bot.services.store.server_rules
+        gate = self.bot.services.gate
         grant = Grant(who.id, "role" if isinstance(who, discord.Role) else "user")
         if add:
-            changed = await grants.grant(guild_id, ability, grant, by=interaction.user.id)
+            changed = await gate.grant(guild_id, ability, grant, by=interaction.user.id)
         else:
-            changed = await grants.revoke(guild_id, ability, who.id)
+            changed = await gate.revoke(guild_id, ability, who.id)
         log.info(
             "guild %d: %d %s %s %d for %s", guild_id, interaction.user.id, "allowed" if add else "removed",
             grant.kind, grant.target_id, ability,
         )  # fmt: skip
-        rules = await self.bot.services.gate.rules(guild_id)
-        current = describe_ability(ability, self.abilities[ability], rules)
+        current = describe_ability(ability, self.abilities[ability], await gate.rules(guild_id))
         if add:
             note = "Added." if changed else f"{who.mention} was already on that list."
         else:
@@ -106,7 +105,7 @@ class ServerAdminCog(commands.Cog):
         guild_id = await self._managed_guild(interaction)
         if guild_id is None or ability not in self.abilities:
             return
-        removed = await self.bot.services.store.server_rules.clear(guild_id, ability)
+        removed = await self.bot.services.gate.clear(guild_id, ability)
         log.info("guild %d: %d cleared the list for %s", guild_id, interaction.user.id, ability)
         rules = await self.bot.services.gate.rules(guild_id)
         current = describe_ability(ability, self.abilities[ability], rules)
@@ -149,20 +148,21 @@ class ServerAdminCog(commands.Cog):
         guild_id = await self._managed_guild(interaction)
         if guild_id is None:
             return
-        store = self.bot.services.store.server_rules
+        gate = self.bot.services.gate
         changed = []
         if default_provider is not None:
-            await store.set(guild_id, "default_provider", None if default_provider == NO_DEFAULT else default_provider)
+            await gate.change_setting(
+                guild_id, "default_provider", None if default_provider == NO_DEFAULT else default_provider
+            )
             changed.append("default provider")
         if cooldown is not None:
-            await store.set(guild_id, "cooldown_s", float(cooldown))
+            await gate.change_setting(guild_id, "cooldown_s", float(cooldown))
             changed.append("cooldown")
         if max_conversations is not None:
-            await store.set(guild_id, "max_conversations", int(max_conversations))
+            await gate.change_setting(guild_id, "max_conversations", int(max_conversations))
             changed.append("conversation limit")
         if changed:
             log.info("guild %d: %d changed the %s", guild_id, interaction.user.id, ", ".join(changed))
-        gate = self.bot.services.gate
         rules = await gate.rules(guild_id)
         view = describe_rules(rules, gate, self.names, self.abilities)
         heading = f"Changed the {' and '.join(changed)}.\n" if changed else ""
