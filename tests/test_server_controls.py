@@ -310,3 +310,19 @@ async def test_rules_and_limits_survive_a_restart(
     shown = await server.as_manager("settings")
     assert f"server managers, and <@&{server.patrons}>" in shown
     assert "Cooldown: 90 s" in shown and "at most 7" in shown and "(bot default)" not in shown
+
+
+async def test_two_members_racing_for_the_last_place_get_one_conversation(server: Server, ablt: AbltEmulator) -> None:
+    await server.as_manager("settings", max_conversations=1)
+    ablt.enqueue(Reply(text="ok"))
+    first = await server.discord.run_slash_command("chat", {"prompt": "a", "provider": "ablt"}, user_id=server.member)
+    second = await server.discord.run_slash_command("chat", {"prompt": "b", "provider": "ablt"}, user_id=server.patron)
+    await first.wait_for_response(10)
+    await second.wait_for_response(10)
+
+    outcomes = sorted(i.ephemeral for i in (first, second))
+    assert outcomes == [False, True]  # one opened, one was told the server is full
+    await server.discord.wait_for(lambda: len(server.discord.threads) == 1, 10, "one thread")
+    winner = first if not first.ephemeral else second
+    await wait_for_reply(server.discord, (await thread_for(server.discord, winner)).id, "ok")
+    assert len(server.discord.threads) == 1 and len(ablt.requests) == 1
