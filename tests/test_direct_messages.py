@@ -31,13 +31,17 @@ async def test_dms_are_refused_by_default_with_a_message_and_no_dm_commands(
         await discord_emulator.run_slash_command("chat", {"prompt": "hi", "provider": "ablt"}, channel_id=dm)
 
 
+async def bob_in_a_dm(make_bot: Callable[..., BotProcess], discord: DiscordEmulator, **env: str) -> tuple[int, int]:
+    """Start the bot with DMs on (and `env`); bob's id and his DM with the bot."""
+    bob = discord.add_member("bob")
+    await make_bot(ALLOW_DMS="on", **env).start()
+    return bob, discord.open_dm(bob)
+
+
 async def test_with_dms_allowed_a_dm_is_one_conversation(
     make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
-    bob = discord_emulator.add_member("bob")
-    bot = make_bot(ALLOW_DMS="on", PROVIDER_TIMEOUT_S="2")
-    await bot.start()
-    dm = discord_emulator.open_dm(bob)
+    bob, dm = await bob_in_a_dm(make_bot, discord_emulator, PROVIDER_TIMEOUT_S="2")
     registered = {c["name"]: c for c in discord_emulator.commands}
     assert registered["chat"]["contexts"] == [0, 1] and registered["bind"]["contexts"] == [0]
 
@@ -66,10 +70,7 @@ async def test_with_dms_allowed_a_dm_is_one_conversation(
 async def test_the_bot_wide_cooldown_applies_in_dms(
     make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
-    bob = discord_emulator.add_member("bob")
-    bot = make_bot(ALLOW_DMS="on", DEFAULT_COOLDOWN_S="60")
-    await bot.start()
-    dm = discord_emulator.open_dm(bob)
+    bob, dm = await bob_in_a_dm(make_bot, discord_emulator, DEFAULT_COOLDOWN_S="60")
     ablt.enqueue(Reply(text="First answer."))
     started = await command(discord_emulator, "chat", dm, by=bob, provider="ablt", prompt="one")
     await wait_for_reply(discord_emulator, dm, "First answer.", after=started.original_message.id)

@@ -15,10 +15,10 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from tests.emulator_clients import connected, fast_emulator
 from tests.emulators.discord import (
     EPHEMERAL_FLAG,
     VOICE_MESSAGE_FLAG,
@@ -129,40 +129,14 @@ async def admin_ping(interaction: discord.Interaction, loud: bool = False) -> No
 # ---- fixtures ----------------------------------------------------------------------------------------
 @pytest.fixture
 async def emu() -> AsyncIterator[DiscordEmulator]:
-    emulator = DiscordEmulator(
-        token=TOKEN, message_bucket_window_s=1.0, webhook_bucket_window_s=1.0, interaction_callback_timeout_s=3.0
-    )
-    await emulator.start()
-    try:
+    async with fast_emulator(TOKEN) as emulator:
         yield emulator
-    finally:
-        await emulator.close()
-    assert emulator.internal_errors == []
 
 
-@contextlib.asynccontextmanager
-async def running_bot(
+def running_bot(
     emu: DiscordEmulator, *, message_content: bool = True, members: bool = False
-) -> AsyncIterator[TinyBot]:
-    """Point discord.py at the emulator, connect, and always restore the class attributes."""
-    old_base = discord.http.Route.BASE
-    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = emu.api_base_url
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
-    bot = TinyBot(message_content=message_content, members=members)
-    task: asyncio.Task[None] | None = None
-    try:
-        await bot.login(emu.token)
-        task = asyncio.create_task(bot.connect())
-        await emu.wait_until_ready()
-        await asyncio.wait_for(bot.wait_until_ready(), timeout=5)
-        yield bot
-    finally:
-        await bot.close()
-        if task is not None:
-            await asyncio.wait_for(task, timeout=5)
-        discord.http.Route.BASE = old_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+) -> contextlib.AbstractAsyncContextManager[TinyBot]:
+    return connected(emu, TinyBot(message_content=message_content, members=members))
 
 
 def channel(bot: TinyBot, emu: DiscordEmulator, channel_id: int | None = None) -> discord.TextChannel:

@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from tests.emulator_clients import connected, fast_emulator
 from tests.emulators.discord import ApiError, DiscordEmulator
 from tests.emulators.discord.payloads import message_payload
 
@@ -126,37 +126,15 @@ async def whoami(interaction: discord.Interaction) -> None:
 # ---- fixtures ----------------------------------------------------------------------------------------
 @pytest.fixture
 async def emu() -> AsyncIterator[DiscordEmulator]:
-    emulator = DiscordEmulator(token=TOKEN, message_bucket_window_s=1.0, webhook_bucket_window_s=1.0)
-    await emulator.start()
-    try:
+    async with fast_emulator(TOKEN) as emulator:
         yield emulator
-    finally:
-        await emulator.close()
-    assert emulator.internal_errors == []
 
 
 @contextlib.asynccontextmanager
 async def running_bot(emu: DiscordEmulator, **intents: bool) -> AsyncIterator[DMBot]:
-    """Point discord.py at the emulator, connect, and always restore the class attributes."""
-    old_base = discord.http.Route.BASE
-    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = emu.api_base_url
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
-    bot = DMBot(**intents)
-    task: asyncio.Task[None] | None = None
-    try:
-        await bot.login(emu.token)
-        task = asyncio.create_task(bot.connect())
-        await emu.wait_until_ready()
-        await asyncio.wait_for(bot.wait_until_ready(), timeout=5)
+    async with connected(emu, DMBot(**intents)) as bot:
         await emu.wait_for_commands()
         yield bot
-    finally:
-        await bot.close()
-        if task is not None:
-            await asyncio.wait_for(task, timeout=5)
-        discord.http.Route.BASE = old_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
 
 
 def seen(bot: DMBot, interaction_id: int) -> discord.Interaction:

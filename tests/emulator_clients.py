@@ -1,0 +1,51 @@
+"""Plain discord.py clients against the Discord emulator, for the emulator's own tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import discord
+import yarl
+
+from tests.emulators.discord import DiscordEmulator
+
+ClientT = TypeVar("ClientT", bound=discord.Client)
+
+
+@contextlib.asynccontextmanager
+async def fast_emulator(token: str) -> AsyncIterator[DiscordEmulator]:
+    """An emulator with short rate-limit windows; fails the test if it logged an internal error."""
+    emulator = DiscordEmulator(
+        token=token, message_bucket_window_s=1.0, webhook_bucket_window_s=1.0, interaction_callback_timeout_s=3.0
+    )
+    await emulator.start()
+    try:
+        yield emulator
+    finally:
+        await emulator.close()
+    assert emulator.internal_errors == []
+
+
+@contextlib.asynccontextmanager
+async def connected(emu: DiscordEmulator, client: ClientT) -> AsyncIterator[ClientT]:
+    """Point discord.py at the emulator, connect `client`, and always restore discord.py's class attributes."""
+    old_base = discord.http.Route.BASE
+    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = emu.api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+    task: asyncio.Task[None] | None = None
+    try:
+        await client.login(emu.token)
+        task = asyncio.create_task(client.connect())
+        await emu.wait_until_ready()
+        await asyncio.wait_for(client.wait_until_ready(), timeout=5)
+        yield client
+    finally:
+        await client.close()
+        if task is not None:
+            await asyncio.wait_for(task, timeout=5)
+        discord.http.Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
