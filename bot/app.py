@@ -25,7 +25,7 @@ from bot.token_vault import TokenKeeper, load_tokens
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.chat", "cogs.session", "cogs.offers", "cogs.bindings", "cogs.server_admin")
+EXTENSIONS = ("cogs.chat", "cogs.messages", "cogs.session", "cogs.offers", "cogs.bindings", "cogs.server_admin")
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import discord
 
 THREAD_NAME_LIMIT = 100
+THREAD_ARCHIVE_MINUTES: Final = 1440
+"""Threads the bot opens hide after a day without messages (a message brings them back)."""
 OPENING_PROMPT_PREVIEW = 1500
 ENDED_HINT = "This conversation has ended. Start a new one with `/chat`."
 NO_CONVERSATION = "There is no conversation running here. Start one with `/chat`."
