@@ -8,6 +8,8 @@ from bot.gate import Gate
 from bot.server_rules import END_OTHERS, Grant, ServerRules, open_to_everyone
 
 _DEFAULTS = {END_OTHERS: "server managers and thread moderators"}
+SHOWN_PER_LIST = 40
+"""Mentions listed per ability, so one ability always fits in a message (about 1,000 characters)."""
 
 
 def describe_rules(rules: ServerRules, gate: Gate, names: Mapping[str, str], abilities: Mapping[str, str]) -> str:
@@ -35,8 +37,9 @@ def describe_ability(ability: str, label: str, rules: ServerRules) -> str:
     if not grants:
         who = "everyone" if open_to_everyone(ability) else _DEFAULTS.get(ability, "server managers")
         return f"{label}: {who} (default)"
-    listed = ", ".join(_mention(grant, rules.guild_id) for grant in grants)
-    return f"{label}: {_DEFAULTS.get(ability, 'server managers')}, and {listed}"
+    listed = ", ".join(_mention(grant, rules.guild_id) for grant in grants[:SHOWN_PER_LIST])
+    more = f" and {len(grants) - SHOWN_PER_LIST} more" if len(grants) > SHOWN_PER_LIST else ""
+    return f"{label}: {_DEFAULTS.get(ability, 'server managers')}, and {listed}{more}"
 
 
 def _mention(grant: Grant, guild_id: int) -> str:

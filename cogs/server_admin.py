@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.config import MAX_COOLDOWN_S
 from bot.server_rules import Grant, abilities
+from bot.splitting import split_message
 from cogs._chat_command import usable_in_dms
 from cogs._members import interaction_member
 from cogs._server_view import describe_ability, describe_rules
@@ -166,7 +167,10 @@ class ServerAdminCog(commands.Cog):
         rules = await gate.rules(guild_id)
         view = describe_rules(rules, gate, self.names, self.abilities)
         heading = f"Changed the {' and '.join(changed)}.\n" if changed else ""
-        await interaction.response.send_message(heading + view, ephemeral=True)
+        first, *rest = split_message(heading + view)  # long allow-lists run past one message
+        await interaction.response.send_message(first, ephemeral=True)
+        for more in rest:
+            await interaction.followup.send(more, ephemeral=True)
 
     async def _managed_guild(self, interaction: discord.Interaction) -> int | None:
         """The server's id when the member may manage it; otherwise refuse and None."""

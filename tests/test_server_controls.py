@@ -326,3 +326,24 @@ async def test_two_members_racing_for_the_last_place_get_one_conversation(server
     winner = first if not first.ephemeral else second
     await wait_for_reply(server.discord, (await thread_for(server.discord, winner)).id, "ok")
     assert len(server.discord.threads) == 1 and len(ablt.requests) == 1
+
+
+async def test_long_allow_lists_are_shown_within_discords_message_limit(
+    discord_emulator: DiscordEmulator, make_bot: Callable[..., BotProcess]
+) -> None:
+    people = build_server(discord_emulator)
+    roles = [discord_emulator.add_role(f"Tier {n}") for n in range(45)]
+    bot = make_bot()
+    await bot.start()
+    server = Server(discord_emulator, bot, **people)
+    for ability in ("chat", "bind", "end_others"):
+        for role in roles:
+            answer = await server.as_manager("access allow", what=ability, who=role)
+    assert answer.endswith(" and 5 more") and len(answer) <= 2000
+
+    shown = await command(server.discord, "settings", server.channel, by=server.manager)
+    await server.discord.wait_for(lambda: "End or reset" in shown.messages[-1].content, 10, "the last list")
+    parts = [m.content for m in shown.messages]
+    assert len(parts) > 1 and all(m.ephemeral for m in shown.messages)
+    assert parts[0].startswith("**AI settings for this server**") and all(len(p) <= 2000 for p in parts)
+    assert sum(p.count("and 5 more") for p in parts) == 3
