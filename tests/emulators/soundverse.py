@@ -18,7 +18,6 @@ Typical use::
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
-from tests.emulators.ablt.validation import Dropped, error, is_json_content_type, json_response, reason
+from tests.emulators.ablt.validation import Dropped, decode_fastapi_body, error, json_response, reason
 from tests.emulators.loopback import LoopbackServer
 
 DEFAULT_API_KEY = "soundverse-test-key"
@@ -173,22 +172,12 @@ class SoundverseEmulator(LoopbackServer[SoundverseReply, SoundverseRequest]):
         return response
 
     async def _answer(self, request: web.Request, record: SoundverseRequest) -> web.StreamResponse:
-        # FastAPI decodes the JSON body before it runs the auth dependency, so a decode error
-        # beats a 401, while field errors come after it.
-        body: Any = None
-        content_type = request.headers.get("Content-Type")
-        if raw := record.raw_body:
-            if content_type and not is_json_content_type(content_type):
-                body = raw  # FastAPI hands the bytes to pydantic, which rejects them as not a dict
-            else:
-                try:
-                    body = record.body = json.loads(raw)
-                except UnicodeDecodeError:
-                    return json_response(400, {"detail": "There was an error parsing the body"})
-                except json.JSONDecodeError as exc:
-                    ctx = {"msg": exc.msg, "doc": exc.doc, "pos": exc.pos, "lineno": exc.lineno, "colno": exc.colno}
-                    err = error(["body", exc.pos], str(exc), "value_error.jsondecode", ctx)
-                    return json_response(422, {"detail": [err]})
+        # FastAPI decodes the JSON body before it runs dependencies, so a decode error beats a 401.
+        body, undecodable = decode_fastapi_body(record.raw_body, request.headers.get("Content-Type"))
+        if undecodable is not None:
+            return undecodable
+        if not isinstance(body, bytes):
+            record.body = body
         if not record.auth_ok:
             return json_response(401, {"detail": "Invalid API key"}, {"WWW-Authenticate": "Bearer"})
         if errors := validate_body(body):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import random
 import time
 import uuid
@@ -20,8 +19,7 @@ from tests.emulators.loopback import LoopbackServer
 from .script import DEFAULT_API_KEY, DEFAULT_BOTS, MALFORMED_PAYLOAD, REQUEST_ID, Bot, ChatRequest, Emission, Reply
 from .validation import (
     Dropped,
-    error,
-    is_json_content_type,
+    decode_fastapi_body,
     json_bytes,
     json_response,
     reason,
@@ -119,26 +117,11 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
         self, request: web.Request, record: ChatRequest, index: int, auth_error: web.Response | None
     ) -> web.StreamResponse:
         # FastAPI decodes the JSON body before it runs dependencies, so a decode error beats a 401.
-        body: Any = None
-        content_type = request.headers.get("Content-Type")
-        if raw := record.raw_body:
-            if content_type and not is_json_content_type(content_type):
-                body = raw  # FastAPI hands the bytes to pydantic, which rejects them as not a dict
-            else:
-                try:
-                    body = record.body = json.loads(raw)
-                except UnicodeDecodeError:
-                    return json_response(400, {"detail": "There was an error parsing the body"})
-                except json.JSONDecodeError as exc:
-                    ctx = {
-                        "msg": exc.msg,
-                        "doc": exc.doc,
-                        "pos": exc.pos,
-                        "lineno": exc.lineno,
-                        "colno": exc.colno,
-                    }
-                    err = error(["body", exc.pos], str(exc), "value_error.jsondecode", ctx)
-                    return json_response(422, {"detail": [err]})
+        body, undecodable = decode_fastapi_body(record.raw_body, request.headers.get("Content-Type"))
+        if undecodable is not None:
+            return undecodable
+        if not isinstance(body, bytes):
+            record.body = body
         if auth_error is not None:
             return auth_error
         fields, errors = validate_chat_body(body)

@@ -193,3 +193,23 @@ def validate_chat_body(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]
 def is_json_content_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def decode_fastapi_body(raw: bytes, content_type: str | None) -> tuple[Any, web.Response | None]:
+    """The body as FastAPI hands it to pydantic, or the error FastAPI answers before any dependency runs.
+
+    Not JSON by content type: the raw bytes (pydantic then rejects them as not a dict). Bad UTF-8: 400.
+    Bad JSON: 422 with the `value_error.jsondecode` detail. No body at all: None.
+    """
+    if not raw:
+        return None, None
+    if content_type and not is_json_content_type(content_type):
+        return raw, None
+    try:
+        return json.loads(raw), None
+    except UnicodeDecodeError:
+        return None, json_response(400, {"detail": "There was an error parsing the body"})
+    except json.JSONDecodeError as exc:
+        ctx = {"msg": exc.msg, "doc": exc.doc, "pos": exc.pos, "lineno": exc.lineno, "colno": exc.colno}
+        err = error(["body", exc.pos], str(exc), "value_error.jsondecode", ctx)
+        return None, json_response(422, {"detail": [err]})
