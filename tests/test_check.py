@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator
@@ -35,8 +37,9 @@ async def check(env: dict[str, str], cwd: Path) -> tuple[int, str]:
     return process.returncode, out.decode()
 
 
+@pytest.fixture
 def every_service(
-    discord: DiscordEmulator,
+    discord_emulator: DiscordEmulator,
     ablt: AbltEmulator,
     magicai: MagicAIEmulator,
     soundverse: SoundverseEmulator,
@@ -44,8 +47,9 @@ def every_service(
     agentverse: AgentverseEmulator,
     tmp_path: Path,
 ) -> dict[str, str]:
+    """The `.env` of a set-up with every service, aimed at the emulators."""
     return bot_environment(
-        discord,
+        discord_emulator,
         ablt,
         tmp_path / "db.sqlite3",
         magicai=magicai,
@@ -55,33 +59,21 @@ def every_service(
     )
 
 
-async def test_all_services_answer_and_the_table_says_ok(
-    discord_emulator: DiscordEmulator,
-    ablt: AbltEmulator,
-    magicai: MagicAIEmulator,
-    soundverse: SoundverseEmulator,
-    convai: ConvaiEmulator,
-    agentverse: AgentverseEmulator,
-    tmp_path: Path,
-) -> None:
-    env = every_service(discord_emulator, ablt, magicai, soundverse, convai, agentverse, tmp_path)
-    code, out = await check(env, tmp_path)
+async def test_all_services_answer_and_the_table_says_ok(every_service: dict[str, str], tmp_path: Path) -> None:
+    code, out = await check(every_service, tmp_path)
     assert code == 0, out
     for service in ("Discord", "aBLT", "Magic AI", "Soundverse", "Convai", "Agentverse"):
         assert any(line.startswith(service) and " ok " in line for line in out.splitlines()), out
 
 
 async def test_refused_keys_and_unreachable_services_fail_with_reasons(
-    discord_emulator: DiscordEmulator,
-    ablt: AbltEmulator,
-    magicai: MagicAIEmulator,
-    soundverse: SoundverseEmulator,
-    convai: ConvaiEmulator,
-    agentverse: AgentverseEmulator,
-    tmp_path: Path,
+    every_service: dict[str, str], tmp_path: Path
 ) -> None:
-    env = every_service(discord_emulator, ablt, magicai, soundverse, convai, agentverse, tmp_path)
-    env |= {"ABLT_API_KEY": "wrong", "DISCORD_TOKEN": "wrong", "SOUNDVERSE_BASE_URL": "http://127.0.0.1:9"}
+    env = every_service | {
+        "ABLT_API_KEY": "wrong",
+        "DISCORD_TOKEN": "wrong",
+        "SOUNDVERSE_BASE_URL": "http://127.0.0.1:9",
+    }
     code, out = await check(env, tmp_path)
     assert code == 1
     rows = {line.split("  ")[0].strip(): line for line in out.splitlines()[1:]}
