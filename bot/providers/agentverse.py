@@ -115,15 +115,19 @@ class AgentverseProvider(Provider):
                 return
 
     async def _fresh(self, state: dict[str, Any]) -> list[AgentMessage]:
-        """Messages not seen before: the engine may deliver one twice, so ids are remembered."""
+        """Messages not seen before: the engine may deliver one twice (in one poll, in two, or again after a
+        restart; both SDKs dedupe by `message_id`), so ids are remembered in the session state."""
         messages = await self._client.messages(str(state["session_id"]), state.get("last_message_id"))
         seen: list[str] = list(state.get("seen") or [])
-        fresh = [m for m in messages if m.id not in seen]
+        fresh: dict[str, AgentMessage] = {}
+        for message in messages:
+            if message.id not in seen:
+                fresh.setdefault(message.id, message)
         real = [m for m in messages if m.type != UNREADABLE]
         if real:
             state["last_message_id"] = real[-1].id
-        state["seen"] = (seen + [m.id for m in fresh])[-SEEN_IDS_KEPT:]
-        return fresh
+        state["seen"] = (seen + list(fresh))[-SEEN_IDS_KEPT:]
+        return list(fresh.values())
 
     async def _interpret(self, message: AgentMessage, state: dict[str, Any]) -> tuple[list[Event], bool]:
         """The events one engine message means, and whether the turn now waits for the member."""

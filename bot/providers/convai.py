@@ -159,12 +159,23 @@ class ConvaiProvider(Provider):
                 if response.status != 200:
                     log.warning("Convai starters: %s", http.describe_error(response, await http.error_body(response)))
                     return []
-                return [s.data.strip() async for s in iter_sse(response.content.iter_any()) if s.data.strip()][
-                    :MAX_SUGGESTIONS
-                ]
+                said = [s.data.strip() async for s in iter_sse(response.content.iter_any()) if s.data.strip()]
+                return _distinct(said)[:MAX_SUGGESTIONS]
         except (ProviderError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Convai starters unavailable: %s", exc)
             return []
+
+
+def _distinct(suggestions: list[str]) -> list[str]:
+    """Each suggestion once (ignoring case and spacing): the stream may repeat one, a button must not."""
+    seen: set[str] = set()
+    out = []
+    for suggestion in suggestions:
+        key = " ".join(suggestion.lower().split())
+        if key not in seen:
+            seen.add(key)
+            out.append(suggestion)
+    return out
 
 
 def _starter_form(character_id: str, session_id: str) -> aiohttp.FormData:
