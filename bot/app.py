@@ -25,7 +25,26 @@ from bot.token_vault import TokenKeeper, load_tokens
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.chat", "cogs.messages", "cogs.session", "cogs.offers", "cogs.bindings", "cogs.server_admin")
+EXTENSIONS = (
+    "cogs.chat",
+    "cogs.messages",
+    "cogs.session",
+    "cogs.offers",
+    "cogs.bindings",
+    "cogs.server_admin",
+    "cogs.recovery",
+    "cogs.deletions",
+)
+
+
+REST_CONNECT_TIMEOUT_S = 10.0
+REST_READ_TIMEOUT_S = 20.0
+"""A Discord request that sends nothing back for this long has failed (writes are then tried again)."""
+
+
+def rest_timeout() -> aiohttp.ClientTimeout:
+    """Per-request limits for Discord's REST API: uploads may take long, silence may not."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=REST_CONNECT_TIMEOUT_S, sock_read=REST_READ_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -55,11 +74,13 @@ class BridgeBot(commands.Bot):
         self._scheduler: PollScheduler | None = None
 
     def _pace_rest_calls(self, rate: RequestRate) -> None:
-        """Every REST call waits for the global bucket (interaction callbacks use another path, unpaced)."""
+        """Every REST call waits for the global bucket (interaction callbacks use another path, unpaced),
+        and gives up waiting for an answer after `REST_READ_TIMEOUT_S` (discord.py's session would wait 5 min)."""
         send = self.http.request
 
         async def paced(route: Route, **kwargs: Any) -> Any:
             await rate.acquire()
+            kwargs.setdefault("timeout", rest_timeout())
             return await send(route, **kwargs)
 
         setattr(self.http, "request", paced)  # noqa: B010 - replaces the bound method on this instance only
@@ -73,9 +94,6 @@ class BridgeBot(commands.Bot):
     async def setup_hook(self) -> None:
         self._http_session = aiohttp.ClientSession()
         store = await Store.open(self.settings.database_path)
-        interrupted = await store.interrupt_unfinished()
-        if interrupted:
-            log.info("marked %d reply(ies) cut off by the last stop as interrupted", interrupted)
         self._scheduler = PollScheduler()
         agentverse = self.settings.agentverse
         providers = build_providers(

@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from bot.locks import KeyedLocks
-from bot.providers.base import Event, Heard, Pick, Provider, Said, StateSaved, TextDelta, Turn, VoiceInput
+from bot.providers.base import Pick, Provider, Turn, VoiceInput
 from bot.providers.errors import ProviderError
-from bot.store import Binding, EntryStatus, SessionExists, SessionRecord, Store
+from bot.store import Binding, DuplicateTurn, SessionExists, SessionRecord, Store, UnfinishedReply
+from bot.turns import LastCall, ReplySink, TurnRunner, Undeliverable
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 5.0
 """How long shutdown waits for interrupted replies to say so in Discord."""
-UNEXPECTED_ERROR_MESSAGE = "Something went wrong on the bot's side; the bot owner can find details in its log."
-
-
-class ReplySink(Protocol):
-    """Where a turn's events go; the Discord renderer implements it. Must not raise (but may be cancelled)."""
-
-    async def handle(self, event: Event) -> None: ...
-
-    async def finish(self) -> None: ...
-
-    async def fail(self, message: str) -> None: ...
-
-    async def interrupt(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class LastCall:
-    """How a provider's most recent turn went, for `/providers`."""
-
-    ok: bool
-    at: float
-    why: str = ""
+GONE_REMEMBERED = 10_000
+"""Deleted channels remembered (newest first), so nothing more is sent to them."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +52,8 @@ class UnusablePick(Exception):
 
 
 STALE_PICK = "These choices belong to a conversation that has ended or moved on. Type your message instead."
+ALREADY_YOURS = "You already made this choice; the answer is on its way."
+TAKEN = "Someone already made this choice."
 
 
 class Conversations:
@@ -81,7 +64,13 @@ class Conversations:
         self.providers = dict(providers)
         self._locks = KeyedLocks()
         self._running: set[asyncio.Task[object]] = set()
-        self.last_calls: dict[str, LastCall] = {}
+        self._turns = TurnRunner(store)
+        self._gone: OrderedDict[int, None] = OrderedDict()
+
+    @property
+    def last_calls(self) -> dict[str, LastCall]:
+        """How each provider's most recent turn went, by provider key."""
+        return self._turns.last_calls
 
     def prepare(self, provider_key: str, options: Mapping[str, str | None]) -> dict[str, Any]:
         """The initial session state for `/chat`'s options; raises UnusableOptions with a showable reason."""
@@ -117,11 +106,13 @@ class Conversations:
         return await self._store.latest_session(channel_id)
 
     async def end(self, channel_id: int) -> SessionRecord | None:
-        """End the channel's session at once; a reply already streaming still finishes and is recorded."""
+        """End the channel's session at once; a reply already streaming still finishes and is recorded.
+
+        Returns None when there is nothing to end, also when another `/end` got there first.
+        """
         session = await self._store.active_session(channel_id)
-        if session is None:
+        if session is None or not await self._store.end_session(session.id):
             return None
-        await self._store.end_session(session.id)
         log.info("session %d ended in channel %d", session.id, channel_id)
         provider = self.providers.get(session.provider)
         if provider is not None:
@@ -130,6 +121,29 @@ class Conversations:
             except ProviderError as exc:  # ended here either way; the vendor's side times out by itself
                 log.warning("session %d: could not close the %s session: %s", session.id, provider.key, exc)
         return session
+
+    async def channel_gone(self, channel_id: int) -> None:
+        """The channel or thread was deleted: end its conversation and any turn running there, sending nothing."""
+        self._gone[channel_id] = None
+        while len(self._gone) > GONE_REMEMBERED:
+            self._gone.popitem(last=False)
+        running = self._turns.running.get(channel_id)
+        if running is not None:
+            running.abandon(Undeliverable.GONE)
+        if await self.end(channel_id) is not None:
+            log.info("channel %d was deleted; its conversation ended", channel_id)
+
+    async def answered(self, message_id: int) -> bool:
+        """Whether a member's Discord message was already taken as a turn."""
+        return await self._store.answered(message_id)
+
+    def is_gone(self, channel_id: int) -> bool:
+        """Whether Discord said this channel was deleted (nothing should be sent there)."""
+        return channel_id in self._gone
+
+    async def take_unfinished(self) -> list[UnfinishedReply]:
+        """Replies the last run left streaming (it was killed): marked interrupted, keeping what was shown."""
+        return await self._store.take_unfinished()
 
     async def following(self) -> list[SessionRecord]:
         """Active sessions whose provider was still being followed when the bot stopped."""
@@ -148,7 +162,10 @@ class Conversations:
     async def reset(self, channel_id: int, *, by: int) -> SessionRecord:
         """Replace the channel's session with a fresh provider session keeping its settings."""
         session, provider = await self._configured_session(channel_id)
-        fresh = await self._store.restart_session(session, provider.reset_state(session.state), by)
+        try:
+            fresh = await self._store.restart_session(session, provider.reset_state(session.state), by)
+        except SessionExists as exc:  # another /reset or /end got there first
+            raise NoActiveSession(channel_id) from exc
         log.info("session %d reset as %d in channel %d", session.id, fresh.id, channel_id)
         return fresh
 
@@ -161,10 +178,6 @@ class Conversations:
             raise UnusableOptions(str(exc)) from exc
         state = await self._store.update_state(session.id, {name: changed[name]})
         return replace(session, state=state)
-
-    async def remember(self, session: SessionRecord, changes: Mapping[str, Any]) -> SessionRecord:
-        """Merge bookkeeping (such as which suggestion was taken) into the session's stored state."""
-        return replace(session, state=await self._store.update_state(session.id, changes))
 
     def setting_labels(self, name: str) -> dict[str, str]:
         """Values and labels of a choice setting across the configured providers."""
@@ -192,12 +205,27 @@ class Conversations:
         provider = self.providers.get(provider_key)
         return provider.describe(state) if provider else provider_key
 
-    async def check_pick(self, channel_id: int, token: str, index: int) -> tuple[str, bool]:
+    async def check_pick(self, channel_id: int, token: str, index: int, by: int) -> tuple[str, bool]:
         """(label, asks for a reason) of a choice still open here; raises UnusablePick with a reason to show."""
         session = await self._store.active_session(channel_id)
         state = session.state if session else {}
-        label = _open_choice(state, token, index)
+        label = _open_choice(state, token, index, by)
         return label, index in state["offer"].get("reason_for", [])
+
+    async def claim_pick(self, channel_id: int, token: str, index: int, by: int) -> str:
+        """Take a choice for member `by`, once: a repeat or a rival click raises UnusablePick (say it privately).
+
+        The claim is one conditional update in the store, so two clicks arriving together (even in two
+        processes) cannot both win; the turn that follows runs later, under the channel's lock.
+        """
+        session = await self._store.active_session(channel_id)
+        state = session.state if session else {}
+        label = _open_choice(state, token, index, by)
+        if session is None or not await self._store.claim_offer(session.id, token, by):
+            fresh = await self._store.active_session(channel_id)
+            _open_choice(fresh.state if fresh else {}, token, index, by)  # says who has it
+            raise UnusablePick(STALE_PICK)
+        return label
 
     async def take_turn(
         self,
@@ -209,11 +237,15 @@ class Conversations:
         voice: VoiceInput | None = None,
         pick: Pick | None = None,
         resume: bool = False,
-    ) -> None:
-        """Run one turn after any earlier turn in this channel; raises NoActiveSession.
+        message_id: int | None = None,
+    ) -> Undeliverable | None:
+        """Run one turn after any earlier turn in this channel.
 
-        For a voice note, `text` describes it until the provider says what it heard. A pick is
-        re-checked and marked taken under the channel's lock, so each offer is answered once.
+        For a voice note, `text` describes it until the provider says what it heard. `message_id` is
+        the Discord message the turn answers: the same message is answered once, however often Discord
+        delivers it. Raises NoActiveSession, and UnusablePick when a claimed choice is no longer open
+        (the conversation moved on meanwhile): tell the member privately. Returns why Discord could not
+        show the reply, when it could not (the turn ended early).
         """
         task = asyncio.current_task()
         if task is not None:
@@ -224,14 +256,11 @@ class Conversations:
                 if session is None:
                     raise NoActiveSession(channel_id)
                 if pick is not None:
-                    try:
-                        _open_choice(session.state, pick.token, pick.index)
-                    except UnusablePick as exc:
-                        await sink.fail(str(exc))
-                        return
-                    offer = dict(session.state["offer"])
-                    session = await self.remember(session, {"offer": {**offer, "taken_by": speaker.id}})
-                await self._run_turn(session, speaker, text, sink, voice, pick, resume)
+                    _claimed_choice(session.state, pick, speaker.id)
+                lost = await self._run_turn(session, speaker, text, sink, voice, pick, resume, message_id)
+            if lost is Undeliverable.GONE:
+                await self.channel_gone(channel_id)
+            return lost
         finally:
             if task is not None:
                 self._running.discard(task)
@@ -244,58 +273,28 @@ class Conversations:
         sink: ReplySink,
         voice: VoiceInput | None,
         pick: Pick | None,
-        resume: bool = False,
-    ) -> None:
+        resume: bool,
+        message_id: int | None,
+    ) -> Undeliverable | None:
         provider = self.providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
-        said_id = await self._store.add_entry(session.id, "user", text, author_id=speaker.id) if text else 0
+        try:
+            said_id = (
+                await self._store.add_entry(session.id, "user", text, author_id=speaker.id, message_id=message_id)
+                if text
+                else 0
+            )
+        except DuplicateTurn:
+            log.info("message %s was already answered; not answering it again", message_id)
+            return None
         if provider is None:
             await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
-            return
+            return None
         if voice is not None and not provider.accepts_audio:
             await sink.fail(f"{provider.display_name} reads text only: type your message.")
-            return
-        reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+            return None
         turn = Turn(text, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick, resume=resume)
-        parts: list[str] = []
-        outcome: EntryStatus = "complete"
-        failure: str | None = None
-        try:
-            await self._relay(provider, session, turn, said_id, parts, sink)
-        except ProviderError as exc:
-            log.warning("session %d: %s turn failed: %s", session.id, provider.key, exc)
-            outcome, failure = "failed", exc.user_message
-        except asyncio.CancelledError:
-            log.info("session %d: reply interrupted by shutdown", session.id)
-            await asyncio.shield(self._store.finish_entry(reply_id, "".join(parts), "interrupted"))
-            await sink.interrupt()
-            raise
-        except Exception:
-            log.exception("session %d: unexpected error in %s turn", session.id, provider.key)
-            outcome, failure = "failed", UNEXPECTED_ERROR_MESSAGE
-        self.last_calls[provider.key] = LastCall(failure is None, time.time(), failure or "")
-        # Shielded: a shutdown arriving now must not lose a reply the provider already finished.
-        await asyncio.shield(self._store.finish_entry(reply_id, "".join(parts), outcome))
-        if failure is None:
-            await sink.finish()
-            log.info("session %d: %s replied with %d characters", session.id, provider.key, len("".join(parts)))
-        else:
-            await sink.fail(failure)
-
-    async def _relay(
-        self, provider: Provider, session: SessionRecord, turn: Turn, said_id: int, parts: list[str], sink: ReplySink
-    ) -> None:
-        """Pass the provider's events to the sink, keeping the text, state changes and what was heard."""
-        async for event in provider.reply(turn):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, StateSaved):
-                await self._store.update_state(session.id, event.state)
-            elif isinstance(event, Heard):
-                await self._store.set_entry_content(said_id, event.text)
-            elif isinstance(event, Said):
-                parts.append(("\n\n" if parts else "") + event.text)
-            await sink.handle(event)
+        return await self._turns.run(session, provider, turn, said_id, sink)
 
     async def shutdown(self) -> None:
         """Cancel turns in flight and give them a moment to mark their replies interrupted."""
@@ -306,16 +305,26 @@ class Conversations:
             await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
 
 
-def _open_choice(state: Mapping[str, Any], token: str, index: int) -> str:
+def _open_choice(state: Mapping[str, Any], token: str, index: int, by: int) -> str:
+    """The label of choice `index` if that offer is still open; UnusablePick (private wording) if not."""
     offer = state.get("offer")
     labels = offer.get("labels") if isinstance(offer, dict) else None
     if not isinstance(offer, dict) or offer.get("token") != token or not isinstance(labels, list):
         raise UnusablePick(STALE_PICK)
     if not 0 <= index < len(labels):
         raise UnusablePick(STALE_PICK)
+    if offer.get("taken_by") == by:
+        raise UnusablePick(ALREADY_YOURS)
     if offer.get("taken_by"):
-        raise UnusablePick("Someone already made this choice.")
+        raise UnusablePick(TAKEN)
     return str(labels[index])
+
+
+def _claimed_choice(state: Mapping[str, Any], pick: Pick, by: int) -> None:
+    """Under the channel's lock: the offer `pick` came from is still the open one, claimed by `by`."""
+    offer = state.get("offer")
+    if not isinstance(offer, dict) or offer.get("token") != pick.token or offer.get("taken_by") != by:
+        raise UnusablePick(STALE_PICK)
 
 
 __all__ = [
@@ -326,6 +335,7 @@ __all__ = [
     "SessionExists",
     "SessionInfo",
     "Speaker",
+    "Undeliverable",
     "UnusableOptions",
     "UnusablePick",
 ]

@@ -1,35 +1,41 @@
-"""Turns provider events into Discord messages: one message edited as text streams, continued past 2,000."""
+"""Turns provider events into Discord messages: one message edited as text streams, continued past 2,000.
+
+Every write rides out Discord's bad moments (see bot/delivery.py): a transient failure is tried again
+with back-off, always with the newest text; a new message carries a nonce Discord enforces, so a retry
+after a lost response never posts twice; an archived thread is unarchived; and when Discord says the
+reply can never be shown there (thread deleted, locked, access or a permission taken away, Discord
+down for too long) the sink stops writing and tells the core, which ends the turn.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import discord
 
+from bot.delivery import OUTAGE_GIVE_UP_S, OUTAGE_NOTICE_S, WRITE_ERRORS, Outage, Trouble, classify
 from bot.pacing import WritePacer
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
-from bot.splitting import MESSAGE_LIMIT, open_fence, split_message
+from bot.splitting import MESSAGE_LIMIT, join_chunks, open_fence, split_message
+from bot.turns import TurnWatcher, Undeliverable
+from bot.widgets import offer_view, sources_embed
 
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
-MAX_WRITE_FAILURES = 3
 INTERRUPT_GRACE_S = 3.0
 EMPTY_REPLY = "-# {provider} sent an empty reply."
-OFFER_BUTTON_ID = "offer:{token}:{index}"
-OFFER_MENU_ID = "offer:{token}:menu{menu}"
-"""custom_ids of offer buttons and select menus; cogs/offers.py matches them, also after a restart."""
-BUTTON_LABEL_LIMIT = 80
-SELECT_LABEL_LIMIT = 100
-BUTTONS_PER_ROW = 5
-MAX_ROWS = 5
-MENU_SIZE = 25
-EMBED_DESCRIPTION_LIMIT = 4096
-SOURCE_TITLE_CHARS = 200
-SOURCES_COLOUR = discord.Colour.blurple()
 INTERRUPTED = "⏹️ This reply was cut off because the bot shut down. Send your message again once it is back."
+LATE = "-# ⚠️ Discord did not answer for {duration}, so this reply showed up late."
+MAX_UNARCHIVES = 3
+"""Unarchiving a thread that at once says archived again means it cannot be written in: stop trying."""
+REFUSED = "⚠️ Discord refused part of this reply; the bot owner can find details in the bot's log."
+T = TypeVar("T")
 
 
 class StreamingReply:
@@ -56,25 +62,48 @@ class StreamingReply:
         self._frozen_chars = 0
         self._messages: list[discord.Message] = []
         self._shown: list[str] = []
+        self._said_shown: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._failures = 0
-        self._gave_up = False
         self._sources: tuple[Source, ...] = ()
         self._said = False
         self._spoken: bytes | None = None
+        self._watcher: TurnWatcher | None = None
+        self._reported = ""
+        self._outage = Outage()
+        self._late_by_s = 0.0
+        self._nonce_prefix = secrets.token_hex(8)
+        self._nonce_numbers = itertools.count()
+        self._creating: dict[int, str] = {}  # message index -> the nonce its creation is being tried with
+        self._stalled = False  # Discord refused a streamed write (a bug): the stream stops where it is
+        self._text_dropped = False
+        self._stopped = False
+        self._unarchives = 0
+        self.lost: Undeliverable | None = None
+        self.trouble: Trouble | None = None
+        """What Discord answered when the reply was given up (a locked thread, a missing permission...)."""
 
     @property
-    def messages(self) -> list[discord.Message]:
-        return list(self._messages)
+    def shown_text(self) -> str:
+        streamed = join_chunks(self._shown) if self._shown else ""
+        return "\n\n".join(piece for piece in (streamed, *self._said_shown) if piece)
+
+    @property
+    def delivered_all(self) -> bool:
+        return not (self._stopped or self._stalled or self._text_dropped) and self._shown == self._chunks()
+
+    def watch(self, watcher: TurnWatcher) -> None:
+        self._watcher = watcher
 
     async def begin(self) -> None:
         """Show the typing indicator until the first text arrives."""
         try:
             await self._channel.typing()
-        except discord.HTTPException as exc:
+        except WRITE_ERRORS as exc:
             log.debug("typing indicator failed: %s", exc)
 
     async def handle(self, event: Event) -> None:
+        if self._stopped:
+            return
         if isinstance(event, TextDelta) and event.text:
             self._text += event.text
             self._kick()
@@ -91,18 +120,15 @@ class StreamingReply:
         elif isinstance(event, Said):
             await self._drain()
             self._said = True
-            for chunk in split_message(event.text):
-                if chunk.strip():
-                    await self._post(chunk)
-        elif isinstance(event, SessionEnded):
+            await self._say(event.text)
+        elif isinstance(event, SessionEnded | Notice):
             await self._drain()
-            await self._post(f"-# {event.reason}")
-        elif isinstance(event, Notice):
-            await self._drain()
-            await self._post(f"-# {event.text}")
+            await self._post(f"-# {event.reason if isinstance(event, SessionEnded) else event.text}")
 
     async def finish(self) -> None:
         await self._drain()
+        if self._stopped:
+            return
         if not self._text and not self._said:
             await self._post(EMPTY_REPLY.format(provider=self._provider_name))
         if self._sources:
@@ -110,37 +136,50 @@ class StreamingReply:
         if self._spoken and self._post_audio is not None:
             await self._pacer.slot(steady=False)
             await self._post_audio(self._spoken)
+        await self._closing_lines()
 
     async def fail(self, message: str) -> None:
         await self._drain()
-        await self._post(f"⚠️ {message}")
+        if not self._stopped:
+            await self._post(f"⚠️ {message}")
+            await self._closing_lines()
 
-    async def interrupt(self) -> None:
-        """Called from a cancelled turn: show what arrived and say it was cut off, within a short grace."""
+    async def interrupt(self, *, finished: bool) -> None:
         try:
             async with asyncio.timeout(INTERRUPT_GRACE_S):
                 await self._drain()
-                await self._post(INTERRUPTED)
+                if not self._stopped and not (finished and self.delivered_all):
+                    await self._post(INTERRUPTED)
         except TimeoutError:
             log.warning("could not mark an interrupted reply in time")
-            if self._flusher is not None:
-                self._flusher.cancel()
+            self.stop()
 
-    # Internals -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopped = True
+        if self._flusher is not None and self._flusher is not asyncio.current_task():
+            self._flusher.cancel()
+
+    # Streaming -------------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        if self._flusher is None or self._flusher.done():
+        if not self._stopped and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.create_task(self._flush_until_current(), name="stream-flusher")
 
     async def _drain(self) -> None:
-        """Return once Discord shows all text received so far."""
+        """Return once Discord shows all text received so far (or nothing more can be shown)."""
         while not self._current():
             self._kick()
-            assert self._flusher is not None  # noqa: S101 - _kick just set it
-            await asyncio.shield(self._flusher)
+            flusher = self._flusher
+            assert flusher is not None  # noqa: S101 - _kick just set it
+            try:
+                await asyncio.shield(flusher)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not flusher.cancelled() or (current is not None and current.cancelling()):
+                    raise  # we are being cancelled, not just the flusher (stopped from outside)
 
     def _current(self) -> bool:
-        return self._gave_up or self._shown == self._chunks()
+        return self._stopped or self._stalled or self._shown == self._chunks()
 
     def _chunks(self) -> list[str]:
         rest = self._text[self._frozen_chars :]
@@ -169,114 +208,160 @@ class StreamingReply:
             await self._write_next()
 
     async def _write_next(self) -> None:
-        """One create or edit: the first message that differs from what Discord should show."""
+        """One create or edit, with the newest text: the first message that differs from what Discord should show."""
         self._freeze_live_message_if_clean()
-        for index, chunk in enumerate(self._chunks()):
-            if index < len(self._shown) and self._shown[index] == chunk:
-                continue
-            try:
-                if index < len(self._messages):
-                    await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS)
-                    self._shown[index] = chunk
-                else:
-                    message = await self._channel.send(chunk, allowed_mentions=NO_PINGS)
-                    self._messages.append(message)
-                    self._shown.append(chunk)
-                self._failures = 0
-            except discord.NotFound:
+        differing = ((i, c) for i, c in enumerate(self._chunks()) if i >= len(self._shown) or self._shown[i] != c)
+        index, chunk = next(differing, (-1, ""))
+        if index < 0:
+            return
+        try:
+            if index < len(self._messages):
+                await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS)
+                self._shown[index] = chunk
+            else:
+                nonce = self._creating.setdefault(index, self._new_nonce())
+                message = await self._channel.send(chunk, allowed_mentions=NO_PINGS, nonce=nonce)
+                del self._creating[index]
+                self._messages.append(message)
+                self._shown.append(chunk)
+        except WRITE_ERRORS as exc:
+            if classify(exc) is Trouble.MESSAGE_GONE:
                 log.info("a streamed message was deleted; continuing in a new one")
                 del self._messages[index:], self._shown[index:]
-            except discord.HTTPException as exc:
-                self._note_failure(exc)
+            elif not await self._recover(exc):
+                self._stalled = True
             return
+        await self._written()
 
-    async def _post(self, content: str) -> None:
-        """A standalone line after the reply (notice, error), paced like the stream."""
-        await self._pacer.slot(steady=False)
-        try:
-            await self._channel.send(content, allowed_mentions=NO_PINGS)
-        except discord.HTTPException as exc:
-            log.warning("could not post %r: %s", content[:60], exc)
+    # Whole messages --------------------------------------------------------------------------
+
+    async def _say(self, text: str) -> None:
+        """A whole message of the provider's own, split past 2,000 characters."""
+        for chunk in split_message(text):
+            if chunk.strip() and await self._post(chunk) is None:
+                self._text_dropped = True
+                return
+        self._said_shown.append(text)
+        await self._report_shown()
+
+    async def _post(
+        self, content: str | None = None, *, embed: discord.Embed | None = None, view: discord.ui.View | None = None
+    ) -> discord.Message | None:
+        """A message of its own (a notice, a whole agent message), paced; tried again until Discord takes it."""
+        nonce = self._new_nonce()
+        extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
+        if view is not None:
+            extra["view"] = view
+        return await self._attempt(lambda: self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **extra))
 
     async def _attach(self, embed: discord.Embed) -> None:
         """Put an embed under the reply: on its last message, or on its own if nothing was shown."""
-        await self._pacer.slot(steady=False)
-        try:
-            if self._messages and not self._gave_up:
-                await self._messages[-1].edit(content=self._shown[-1], embed=embed, allowed_mentions=NO_PINGS)
-            else:
-                await self._channel.send(embed=embed, allowed_mentions=NO_PINGS)
-        except discord.HTTPException as exc:
-            log.warning("could not attach the sources: %s", exc)
+        if self._messages and not self._stalled:
+            last, content = self._messages[-1], self._shown[-1]
+            await self._attempt(lambda: last.edit(content=content, embed=embed, allowed_mentions=NO_PINGS))
+        else:
+            await self._post(embed=embed)
 
     async def _offer(self, offer: Offer) -> None:
         """Buttons (select menus past 25 choices) whose clicks are understood by id, even after a restart."""
-        await self._pacer.slot(steady=False)
         view = offer_view(offer)
         try:
-            await self._channel.send(offer.prompt[:2000], view=view, allowed_mentions=NO_PINGS)
-        except discord.HTTPException as exc:
-            log.warning("could not post the choices: %s", exc)
+            await self._post(offer.prompt[:MESSAGE_LIMIT], view=view)
         finally:
             view.stop()  # cogs/offers.py answers clicks; this view needs no listener
 
-    def _note_failure(self, exc: discord.HTTPException) -> None:
-        self._failures += 1
-        log.warning("streaming write failed (%d/%d): %s", self._failures, MAX_WRITE_FAILURES, exc)
-        if self._failures >= MAX_WRITE_FAILURES or isinstance(exc, discord.Forbidden):
-            self._gave_up = True
+    async def _closing_lines(self) -> None:
+        """Say so when Discord refused part of the reply, or held it back for long."""
+        if self._stalled:
+            await self._post(REFUSED)
+        if self._late_by_s:
+            await self._post(LATE.format(duration=_duration(self._late_by_s)))
+
+    # Discord's answers -----------------------------------------------------------------------
+
+    async def _attempt(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """One discrete write at a pacer slot, tried again while Discord's trouble is passing."""
+        while not self._stopped:
+            await self._pacer.slot(steady=False)
+            try:
+                result = await write()
+            except WRITE_ERRORS as exc:
+                if await self._recover(exc):
+                    continue
+                return None
+            await self._written()
+            return result
+        return None
+
+    async def _recover(self, exc: BaseException) -> bool:
+        """After a failed write: True to try it again (after waiting out Discord), False to drop it."""
+        trouble = classify(exc)
+        if trouble is Trouble.TRANSIENT:
+            return await self._back_off(exc)
+        if trouble is Trouble.ARCHIVED:
+            return await self._unarchive()
+        if trouble in (Trouble.REJECTED, Trouble.MESSAGE_GONE):
+            log.warning("Discord refused a write: %s", exc)
+            return False
+        self._lose(Undeliverable.GONE if trouble is Trouble.GONE else Undeliverable.BLOCKED, trouble, exc)
+        return False
+
+    async def _back_off(self, exc: BaseException) -> bool:
+        delay = self._outage.failed()
+        if self._outage.lasted_s + delay > OUTAGE_GIVE_UP_S:
+            self._lose(Undeliverable.UNREACHABLE, Trouble.TRANSIENT, exc)
+            return False
+        log.warning("Discord did not take a write (%s); trying again in %.0f s", _describe(exc), delay)
+        await asyncio.sleep(delay)
+        return not self._stopped
+
+    async def _unarchive(self) -> bool:
+        """Edits in an archived thread need it active again (sending a message would unarchive it too)."""
+        if not isinstance(self._channel, discord.Thread) or self._unarchives >= MAX_UNARCHIVES:
+            return False
+        self._unarchives += 1
+        try:
+            await self._channel.edit(archived=False)
+        except WRITE_ERRORS as exc:
+            trouble = classify(exc)
+            if trouble is Trouble.TRANSIENT:
+                return await self._back_off(exc)
+            self._lose(Undeliverable.GONE if trouble is Trouble.GONE else Undeliverable.BLOCKED, Trouble.LOCKED, exc)
+            return False
+        log.info("unarchived thread %d to finish a reply", self._channel.id)
+        return True
+
+    def _lose(self, why: Undeliverable, trouble: Trouble, exc: BaseException) -> None:
+        """Discord will not show this reply here: stop writing and let the core end the turn."""
+        log.warning("giving up a reply (%s): %s", trouble.value, _describe(exc))
+        self.lost, self.trouble = why, trouble
+        self._stopped = True
+        if self._watcher is not None:
+            self._watcher.undeliverable(why)
+
+    async def _written(self) -> None:
+        """Discord took a write: end any outage (remembering a long one) and save what members now see."""
+        lasted = self._outage.answered()
+        self._unarchives = 0
+        if lasted >= OUTAGE_NOTICE_S:
+            log.warning("Discord answered again after %.0f s", lasted)
+            self._late_by_s = max(self._late_by_s, lasted)
+        await self._report_shown()
+
+    async def _report_shown(self) -> None:
+        text = self.shown_text
+        if self._watcher is not None and text != self._reported:
+            self._reported = text
+            await self._watcher.shown(text)
+
+    def _new_nonce(self) -> str:
+        """Discord keeps one message per nonce for a few minutes (`enforce_nonce`): retries never post twice."""
+        return f"{self._nonce_prefix}{next(self._nonce_numbers)}"
 
 
-def sources_embed(sources: tuple[Source, ...]) -> discord.Embed:
-    """A numbered list of source links within Discord's embed description limit."""
-    lines: list[str] = []
-    used = 0
-    for number, source in enumerate(sources, start=1):
-        title = source.title.replace("[", "(").replace("]", ")")
-        title = title if len(title) <= SOURCE_TITLE_CHARS else title[: SOURCE_TITLE_CHARS - 1] + "…"
-        url = source.url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
-        line = f"{number}. [{title}]({url})" if url else f"{number}. {title}"
-        more = f"…and {len(sources) - number + 1} more"
-        if used + len(line) + 1 > EMBED_DESCRIPTION_LIMIT - len(more) - 1:
-            lines.append(more)
-            break
-        lines.append(line)
-        used += len(line) + 1
-    return discord.Embed(title="Sources", description="\n".join(lines), colour=SOURCES_COLOUR)
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
-def offer_view(offer: Offer) -> discord.ui.View:
-    """Up to 25 choices as buttons (5 per row); more as select menus of 25 (5 menus, 125 choices at most)."""
-    view = discord.ui.View(timeout=None)
-    labels = offer.labels
-    if len(labels) <= BUTTONS_PER_ROW * MAX_ROWS:
-        for index, label in enumerate(labels):
-            view.add_item(
-                discord.ui.Button(
-                    label=_clip(label, BUTTON_LABEL_LIMIT),
-                    custom_id=OFFER_BUTTON_ID.format(token=offer.token, index=index),
-                    style=discord.ButtonStyle.danger if index in offer.reason_for else discord.ButtonStyle.secondary,
-                    row=index // BUTTONS_PER_ROW,
-                )
-            )
-        return view
-    if len(labels) > MENU_SIZE * MAX_ROWS:
-        log.warning("offer has %d choices; showing the first %d", len(labels), MENU_SIZE * MAX_ROWS)
-    for menu, start in enumerate(range(0, min(len(labels), MENU_SIZE * MAX_ROWS), MENU_SIZE)):
-        chunk = labels[start : start + MENU_SIZE]
-        view.add_item(
-            discord.ui.Select(
-                custom_id=OFFER_MENU_ID.format(token=offer.token, menu=menu),
-                placeholder=f"Choices {start + 1} to {start + len(chunk)}",
-                options=[
-                    discord.SelectOption(label=_clip(label, SELECT_LABEL_LIMIT), value=str(start + i))
-                    for i, label in enumerate(chunk)
-                ],
-            )
-        )
-    return view
-
-
-def _clip(text: str, limit: int) -> str:
-    text = text.strip() or "…"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _duration(seconds: float) -> str:
+    return f"about {round(seconds)} seconds" if seconds < 90 else f"about {round(seconds / 60)} minutes"

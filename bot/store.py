@@ -82,11 +82,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (guild_id, ability, target_id)
     );
     """,
+    """
+    ALTER TABLE transcript ADD COLUMN message_id INTEGER;
+    CREATE UNIQUE INDEX transcript_by_message ON transcript(message_id) WHERE message_id IS NOT NULL;
+    CREATE INDEX transcript_unfinished ON transcript(status) WHERE status = 'streaming';
+    """,
 )
 
 
 class SessionExists(Exception):
     """The channel already has an active session."""
+
+
+class DuplicateTurn(Exception):
+    """That Discord message was already taken as a turn (Discord delivered it twice)."""
+
+
+@dataclass(frozen=True)
+class UnfinishedReply:
+    """A reply still marked streaming when the bot started: the last process stopped in the middle of it."""
+
+    entry_id: int
+    session_id: int
+    channel_id: int
+    content: str
 
 
 @dataclass(frozen=True)
@@ -183,11 +202,23 @@ class Store:
         sessions = [await self._session_where("id = ?", (session_id,)) for session_id in ids]
         return [session for session in sessions if session is not None]
 
-    async def end_session(self, session_id: int) -> None:
-        await self._db.execute(
+    async def end_session(self, session_id: int) -> bool:
+        """End a session; False if it had already ended (two `/end`s at once: only one ends it)."""
+        cursor = await self._db.execute(
             "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (time.time(), session_id)
         )
         await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def claim_offer(self, session_id: int, token: str, by: int) -> bool:
+        """Mark the session's open offer `token` as taken by `by`, unless it changed or was taken: one winner."""
+        cursor = await self._db.execute(
+            "UPDATE sessions SET state = json_set(state, '$.offer.taken_by', ?) WHERE id = ? AND ended_at IS NULL"
+            " AND json_extract(state, '$.offer.token') = ? AND json_extract(state, '$.offer.taken_by') IS NULL",
+            (by, session_id, token),
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
 
     async def update_state(self, session_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Merge `changes` into the stored state in one statement, so concurrent updates never lose keys."""
@@ -203,7 +234,11 @@ class Store:
         """End `old` and start its successor in the same channel, atomically."""
         now = time.time()
         try:
-            await self._db.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (now, old.id))
+            ended = await self._db.execute(
+                "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (now, old.id)
+            )
+            if ended.rowcount == 0:  # someone else ended or reset it a moment ago
+                raise sqlite3.IntegrityError("session already ended")
             cursor = await self._db.execute(
                 "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at, last_active_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -252,13 +287,24 @@ class Store:
     # Transcript -----------------------------------------------------------------------------------
 
     async def add_entry(
-        self, session_id: int, role: str, content: str, *, author_id: int | None, status: EntryStatus = "complete"
+        self,
+        session_id: int,
+        role: str,
+        content: str,
+        *,
+        author_id: int | None,
+        status: EntryStatus = "complete",
+        message_id: int | None = None,
     ) -> int:
-        cursor = await self._db.execute(
-            "INSERT INTO transcript (session_id, role, content, author_id, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, role, content, author_id, status, time.time()),
-        )
+        """Append to the transcript; `message_id` (the member's Discord message) may be taken once: DuplicateTurn."""
+        try:
+            cursor = await self._db.execute(
+                "INSERT INTO transcript (session_id, role, content, author_id, status, created_at, message_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, role, content, author_id, status, time.time(), message_id),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateTurn(message_id) from exc
         await self._db.commit()
         assert cursor.lastrowid is not None  # noqa: S101 - sqlite always assigns one
         return cursor.lastrowid
@@ -298,11 +344,24 @@ class Store:
             row = await cursor.fetchone()
         return int(row["n"]) if row else 0
 
-    async def interrupt_unfinished(self) -> int:
-        """Replies still marked streaming were cut off by a crash: mark them interrupted."""
-        cursor = await self._db.execute("UPDATE transcript SET status = 'interrupted' WHERE status = 'streaming'")
+    async def take_unfinished(self) -> list[UnfinishedReply]:
+        """Replies still marked streaming were cut off by a crash: mark them interrupted and list them.
+
+        Each keeps the text members last saw (saved as it was shown), so the next turn's history holds it.
+        """
+        async with self._db.execute(
+            "SELECT transcript.id, session_id, channel_id, content FROM transcript"
+            " JOIN sessions ON sessions.id = transcript.session_id WHERE status = 'streaming' ORDER BY transcript.id"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        await self._db.execute("UPDATE transcript SET status = 'interrupted' WHERE status = 'streaming'")
         await self._db.commit()
-        return cursor.rowcount
+        return [UnfinishedReply(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def answered(self, message_id: int) -> bool:
+        """Whether a member's Discord message was taken as a turn."""
+        async with self._db.execute("SELECT 1 FROM transcript WHERE message_id = ?", (message_id,)) as cursor:
+            return await cursor.fetchone() is not None
 
     # Bindings -------------------------------------------------------------------------------------
 

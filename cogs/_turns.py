@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import discord
 
-from bot.conversation import NoActiveSession, Speaker
+from bot.conversation import NoActiveSession, Speaker, Undeliverable, UnusablePick
+from bot.delivery import WRITE_ERRORS, Trouble, classify
+from bot.permissions import LOCKED, cannot_answer
 from bot.providers.base import Pick, VoiceInput
 from bot.render import NO_PINGS, StreamingReply
 from bot.store import SessionRecord
 from bot.voice_out import post_spoken_reply
+from cogs._private import PrivateNote
 from cogs._wording import ENDED_HINT
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
+
+log = logging.getLogger(__name__)
+
+NO_ACCESS = "I can no longer see {where} (I was removed from it, or lost **View Channel**), so I stopped the reply."
+TYPING_RENEW_S = 8.0
+STILL_CANNOT = "I couldn't finish the reply in {where}: Discord stopped letting me post there."
 
 
 async def reply_in(
@@ -26,10 +38,14 @@ async def reply_in(
     speaker: Speaker,
     text: str,
     *,
+    note: PrivateNote,
     voice: VoiceInput | None = None,
     pick: Pick | None = None,
     resume: bool = False,
+    message_id: int | None = None,
 ) -> None:
+    """Answer one turn in `channel`; what only the speaker should read (a stale choice, a reply Discord
+    stopped letting the bot finish) goes to `note`."""
     conversations = bot.services.conversations
     provider = conversations.providers.get(session.provider)
     sink = StreamingReply(
@@ -39,17 +55,69 @@ async def reply_in(
         post_audio=functools.partial(post_spoken_reply, channel, bot.http),
     )
     if provider is not None and provider.works_in_background:
-        typing: contextlib.AbstractAsyncContextManager[object] = channel.typing()
+        typing: contextlib.AbstractAsyncContextManager[object] = _typing(channel)
     else:
         typing = contextlib.nullcontext()
         await sink.begin()
     try:
         async with typing:  # polled providers: show that the agent is working until the turn ends
-            await conversations.take_turn(
-                session.channel_id, speaker, text, sink, voice=voice, pick=pick, resume=resume
+            lost = await conversations.take_turn(
+                session.channel_id, speaker, text, sink, voice=voice, pick=pick, resume=resume, message_id=message_id
             )
     except NoActiveSession:
-        await channel.send(ENDED_HINT, allowed_mentions=NO_PINGS)
+        if not conversations.is_gone(session.channel_id):
+            await _post_quietly(channel, ENDED_HINT)
+        return
+    except UnusablePick as exc:
+        await note(str(exc))
+        return
+    if lost is Undeliverable.BLOCKED:
+        await note(_why_blocked(channel, sink.trouble))
+
+
+def _why_blocked(channel: discord.abc.Messageable, trouble: Trouble | None) -> str:
+    """What stopped a reply midway, in the member's terms (the permission, as discord.py's cache now says)."""
+    where = _where(channel)
+    if trouble is Trouble.LOCKED:
+        return LOCKED.format(where=where)
+    if trouble is Trouble.NO_ACCESS:
+        return NO_ACCESS.format(where=where)
+    return cannot_answer(channel, where) or STILL_CANNOT.format(where=where)
+
+
+def _where(channel: discord.abc.Messageable) -> str:
+    channel_id = getattr(channel, "id", None)
+    return f"<#{channel_id}>" if channel_id else "this chat"
+
+
+@contextlib.asynccontextmanager
+async def _typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """The typing indicator while a polled agent works; failing to show it never stops the turn."""
+    task = asyncio.create_task(_keep_typing(channel), name="typing")
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+async def _keep_typing(channel: discord.abc.Messageable) -> None:
+    """Discord shows the indicator for 10 s (channel.mdx, Trigger Typing Indicator): renew it until cancelled,
+    riding out failures, and stop for good where the bot can no longer write."""
+    while True:
+        try:
+            await channel.typing()
+        except WRITE_ERRORS as exc:
+            if classify(exc) is not Trouble.TRANSIENT:
+                return
+            log.debug("typing indicator failed: %s", exc)
+        await asyncio.sleep(TYPING_RENEW_S)
+
+
+async def _post_quietly(channel: discord.abc.Messageable, text: str) -> None:
+    try:
+        await channel.send(text, allowed_mentions=NO_PINGS)
+    except WRITE_ERRORS as exc:
+        log.warning("could not post %r: %s", text[:40], exc)
 
 
 def speaker(user: discord.abc.User) -> Speaker:

@@ -1,9 +1,7 @@
-"""`/chat` opens a conversation (a thread off the opening line, the thread it is run in, or a DM); and after a
-restart, conversations whose provider was still working are followed again."""
+"""`/chat` opens a conversation: a thread off the opening line, the thread it is run in, or a DM."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -11,12 +9,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.conversation import SessionExists, Speaker, UnusableOptions
+from bot.conversation import SessionExists, UnusableOptions
 from bot.gate import DMS_OFF, Refused
+from bot.permissions import cannot_answer
 from bot.render import NO_PINGS
 from bot.store import Binding, SessionRecord
 from cogs._chat_command import build_chat_command
 from cogs._members import interaction_member
+from cogs._private import by_interaction
 from cogs._turns import reply_in, speaker
 from cogs._wording import THREAD_ARCHIVE_MINUTES, already_bound, opening_line, refuse, thread_name
 
@@ -34,24 +34,6 @@ class ChatCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._chat)
-        # Taken before connecting: sessions opened after this start are not "interrupted".
-        self._to_resume = await self.bot.services.conversations.following()
-        self._resumes: set[asyncio.Task[None]] = set()
-
-    @commands.Cog.listener()
-    async def on_ready(self) -> None:
-        """After a restart, pick up following the providers that were still working (polled agents)."""
-        to_resume, self._to_resume = self._to_resume, []
-        for session in to_resume:
-            channel = self.bot.get_channel(session.channel_id)
-            if not isinstance(channel, discord.Thread | discord.TextChannel):
-                log.warning("session %d: channel %d is gone; not resuming", session.id, session.channel_id)
-                continue
-            log.info("session %d: resuming after restart", session.id)
-            who = Speaker(id=session.started_by, name="")
-            task = asyncio.create_task(reply_in(self.bot, channel, session, who, "", resume=True))
-            self._resumes.add(task)
-            task.add_done_callback(self._resumes.discard)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self._chat.name)
@@ -75,6 +57,18 @@ class ChatCog(commands.Cog):
             await refuse(interaction, "Pick a provider: neither this channel nor this server has a default one.")
             return
         await self.start_chat(interaction, chosen, prompt, options)
+
+    @staticmethod
+    def _cannot_answer(interaction: discord.Interaction, channel: object) -> str | None:
+        """Checked before anything starts: the bot's permissions where it will answer, as Discord computed
+        them for this interaction (`app_permissions`, overwrites included)."""
+        where = "this thread" if isinstance(channel, discord.Thread) else f"<#{interaction.channel_id}>"
+        why = cannot_answer(
+            channel, where, granted=interaction.app_permissions, opens_thread=isinstance(channel, discord.TextChannel)
+        )
+        if why is not None:
+            log.warning("/chat refused in channel %s: %s", interaction.channel_id, why)
+        return why
 
     async def _binding_for(self, channel: object) -> Binding | None:
         conversations = self.bot.services.conversations
@@ -101,6 +95,9 @@ class ChatCog(commands.Cog):
         if not isinstance(channel, discord.TextChannel) and (existing := await conversations.active(channel.id)):
             await refuse(interaction, already_bound(conversations.describe(existing), _place(channel)))
             return
+        if why := self._cannot_answer(interaction, channel):
+            await refuse(interaction, why)
+            return
         try:
             state = conversations.prepare(provider_key, options)
         except UnusableOptions as exc:
@@ -116,7 +113,8 @@ class ChatCog(commands.Cog):
             return
         if opened is not None:
             session, target = opened
-            await reply_in(self.bot, target, session, speaker(interaction.user), prompt)
+            note = by_interaction(interaction)
+            await reply_in(self.bot, target, session, speaker(interaction.user), prompt, note=note)
 
     async def _open_conversation(
         self,

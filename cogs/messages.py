@@ -1,25 +1,32 @@
 """Messages members post: the next turn of their conversation, a new one in a bound channel, or a DM.
 
 Each is asked of the gate before it reaches a provider; a refusal is a short reply to the member.
+Messages from other bots and webhooks are ignored (two bots must not talk each other into a loop),
+and each Discord message is answered once, even when Discord delivers it twice.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
 
-from bot.audio import MAX_AUDIO_BYTES, AudioRejected, looks_like_audio, prepare_voice_note, too_large_message
+from bot.audio import MAX_AUDIO_BYTES, AudioRejected, prepare_voice_note, too_large_message
 from bot.conversation import SessionExists, UnusableOptions
+from bot.delivery import WRITE_ERRORS
 from bot.gate import DMS_OFF, Refused
+from bot.permissions import cannot_answer
 from bot.providers.base import VoiceInput
 from bot.render import NO_PINGS
 from bot.store import Binding, SessionRecord
+from cogs._input import MemberMessage, read_message
 from cogs._members import message_member
+from cogs._private import by_dm
 from cogs._turns import reply_in, speaker
 from cogs._wording import ENDED_HINT, NO_CONVERSATION, THREAD_ARCHIVE_MINUTES, thread_name
 
@@ -29,6 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HINT_INTERVAL_S = 60.0
+SEEN_MESSAGES_KEPT = 10_000
+EDITED_HINT = (
+    "I answered this message as you first sent it; edits don't reach the AI. Send the new version as a new message."
+)
 _CONVERSATION_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
@@ -36,11 +47,14 @@ class MessagesCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self._last_hint: dict[Hashable, float] = {}
-        self._warned_no_content = False
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.type not in _CONVERSATION_MESSAGE_TYPES:
+        if message.author.bot or message.webhook_id is not None or message.type not in _CONVERSATION_MESSAGE_TYPES:
+            return
+        if self._seen_before(message.id):
+            log.info("message %d delivered again; already taken", message.id)
             return
         if message.guild is None and not await self._direct_message_welcome(message):
             return
@@ -59,6 +73,24 @@ class MessagesCog(commands.Cog):
             return
         await self._next_turn(message, session)
 
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """A member edited a message the AI already answered: say once that edits are not sent."""
+        message = payload.message
+        if message.author.bot or not payload.data.get("edited_timestamp"):
+            return
+        if await self.bot.services.conversations.answered(message.id) and not self._seen_before(("edited", message.id)):
+            await self._reply(message, EDITED_HINT)
+
+    def _seen_before(self, key: Hashable) -> bool:
+        """Remember `key` (a message id, say); True if it was already remembered."""
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        while len(self._seen) > SEEN_MESSAGES_KEPT:
+            self._seen.popitem(last=False)
+        return False
+
     async def _direct_message_welcome(self, message: discord.Message) -> bool:
         """DMs are a conversation of their own when the owner allows them; otherwise say so (now and then)."""
         if not isinstance(message.channel, discord.DMChannel):
@@ -72,15 +104,11 @@ class MessagesCog(commands.Cog):
         """A message in a conversation: text, or a voice note for providers that listen."""
         conversations = self.bot.services.conversations
         provider = conversations.providers.get(session.provider)
-        audio = next((a for a in message.attachments if looks_like_audio(a.filename, a.content_type)), None)
-        listens = audio is not None and provider is not None and provider.accepts_audio
-        text = message.content.strip()
-        if not text and not listens:
-            if message.attachments:
-                await self._hint(message, f"{conversations.describe(session)} reads text only: type your message.")
-            elif not self._warned_no_content:
-                self._warned_no_content = True
-                log.warning("a thread message arrived without content: is the Message Content intent enabled?")
+        said = read_message(message)
+        listens = said.audio is not None and provider is not None and provider.accepts_audio
+        hint = said.hint(conversations.describe(session), listens=listens)
+        if hint is not None:
+            await self._hint(message, hint)
             return
         if not admitted:
             try:
@@ -88,20 +116,43 @@ class MessagesCog(commands.Cog):
             except Refused as exc:
                 await self._refuse_message(message, str(exc))
                 return
-        if listens and audio is not None:
-            await self._voice_turn(message, session, audio)
+        if await self._cannot_answer_in(message.channel, message):
             return
-        await reply_in(self.bot, message.channel, session, speaker(message.author), text)
+        if listens:
+            await self._voice_turn(message, session, said)
+            return
+        await reply_in(
+            self.bot,
+            message.channel,
+            session,
+            speaker(message.author),
+            said.text,
+            note=by_dm(message.author),
+            message_id=message.id,
+        )
+
+    async def _cannot_answer_in(self, where: discord.abc.Messageable, message: discord.Message) -> bool:
+        """Check the bot may post where it would answer; if not, tell the member privately (a DM) and log it."""
+        why = cannot_answer(where, f"<#{getattr(where, 'id', 0)}>")
+        if why is None:
+            return False
+        log.warning("cannot answer message %d in channel %s: %s", message.id, getattr(where, "id", "?"), why)
+        if self._may_hint(("cannot", message.channel.id, message.author.id)):
+            await by_dm(message.author)(why)
+        return True
 
     async def _bound_message(self, message: discord.Message, binding: Binding) -> None:
         """A message in a bound channel with no conversation yet: it opens one (a thread, or the channel's)."""
-        if binding.mode == "thread" and not message.content.strip():
+        said = read_message(message)
+        if binding.mode == "thread" and not said.text:
+            return
+        if binding.mode == "thread" and await self._cannot_open_thread(message):
             return
         try:
             async with self.bot.services.gate.new_conversation(
                 binding.guild_id, message_member(message), binding.provider
             ):
-                opened = await self._open_bound(message, binding)
+                opened = await self._open_bound(message, binding, said)
         except Refused as exc:
             await self._refuse_message(message, str(exc))
             return
@@ -111,14 +162,30 @@ class MessagesCog(commands.Cog):
         if where is message.channel:  # channel mode: the channel's shared conversation, this message its turn
             await self._next_turn(message, session, admitted=True)
         else:  # the message opened its own thread; answer there
-            await reply_in(self.bot, where, session, speaker(message.author), message.content.strip())
+            note = by_dm(message.author)
+            await reply_in(
+                self.bot, where, session, speaker(message.author), said.text, note=note, message_id=message.id
+            )
+
+    async def _cannot_open_thread(self, message: discord.Message) -> bool:
+        channel = message.channel
+        granted = channel.permissions_for(channel.guild.me) if isinstance(channel, discord.TextChannel) else None
+        if granted is None or (granted.create_public_threads and granted.send_messages_in_threads):
+            return False
+        why = (
+            f"I can't open a thread for you in <#{channel.id}>: I'm missing the **Create Public Threads** or"
+            " **Send Messages in Threads** permission there. A server manager can grant it."
+        )
+        log.warning("cannot open a thread in bound channel %d: missing permissions", channel.id)
+        if self._may_hint(("cannot", channel.id, message.author.id)):
+            await by_dm(message.author)(why)
+        return True
 
     async def _open_bound(
-        self, message: discord.Message, binding: Binding
+        self, message: discord.Message, binding: Binding, said: MemberMessage
     ) -> tuple[SessionRecord, discord.abc.Messageable] | None:
         """A message in a bound channel: a new thread with its own session, or the channel's shared one."""
         conversations = self.bot.services.conversations
-        text = message.content.strip()
         try:
             state = conversations.prepare(binding.provider, binding.options)
         except (UnusableOptions, KeyError):
@@ -129,11 +196,9 @@ class MessagesCog(commands.Cog):
             return None
         target: discord.Thread | discord.TextChannel = message.channel  # type: ignore[assignment]
         if binding.mode == "thread":
-            if not text:
-                return None
             try:
                 target = await message.create_thread(
-                    name=thread_name(text), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                    name=thread_name(said.text), auto_archive_duration=THREAD_ARCHIVE_MINUTES
                 )
             except discord.HTTPException as exc:
                 log.warning("could not open a thread for a bound channel: %s", exc)
@@ -153,8 +218,10 @@ class MessagesCog(commands.Cog):
             session = existing
         return session, target
 
-    async def _voice_turn(self, message: discord.Message, session: SessionRecord, audio: discord.Attachment) -> None:
+    async def _voice_turn(self, message: discord.Message, session: SessionRecord, said: MemberMessage) -> None:
         """Convert a voice note or audio file for the provider; a file it cannot take gets a clear reply."""
+        audio = said.audio
+        assert audio is not None  # noqa: S101 - only called for messages that carry audio
         try:
             if audio.size > MAX_AUDIO_BYTES:
                 raise AudioRejected(too_large_message(audio.size))
@@ -163,15 +230,24 @@ class MessagesCog(commands.Cog):
             )
         except AudioRejected as exc:
             log.info("voice note refused: %s", exc.user_message)
-            await message.reply(exc.user_message, allowed_mentions=NO_PINGS, mention_author=False)
+            await self._reply(message, exc.user_message)
             return
         except discord.HTTPException as exc:
             log.warning("could not download an audio attachment: %s", exc)
-            await message.reply("Discord would not hand me that file; try sending it again.", allowed_mentions=NO_PINGS)
+            await self._reply(message, "Discord would not hand me that file; try sending it again.")
             return
         voice = VoiceInput(wav=prepared.wav, sample_rate=prepared.sample_rate, duration_s=prepared.duration_s)
         label = f"🎙️ voice note ({prepared.duration_s:.1f} s)"
-        await reply_in(self.bot, message.channel, session, speaker(message.author), label, voice=voice)
+        await reply_in(
+            self.bot,
+            message.channel,
+            session,
+            speaker(message.author),
+            label,
+            note=by_dm(message.author),
+            voice=voice,
+            message_id=message.id,
+        )
 
     async def _refuse_message(self, message: discord.Message, text: str) -> None:
         """A message the gate refused: say why to its author (once a minute each), as a reply."""
@@ -180,15 +256,21 @@ class MessagesCog(commands.Cog):
 
     async def _hint(self, message: discord.Message, text: str, *, key: Hashable | None = None) -> None:
         """A short reply, at most once a minute per channel (or `key`) so a chatty thread is not flooded."""
+        if self._may_hint(message.channel.id if key is None else key):
+            await self._reply(message, text)
+
+    def _may_hint(self, key: Hashable) -> bool:
         now = time.monotonic()
-        key = message.channel.id if key is None else key
         if now - self._last_hint.get(key, float("-inf")) < HINT_INTERVAL_S:
-            return
+            return False
         self._last_hint[key] = now
+        return True
+
+    async def _reply(self, message: discord.Message, text: str) -> None:
         try:
             await message.reply(text, allowed_mentions=NO_PINGS, mention_author=False)
-        except discord.HTTPException as exc:
-            log.warning("could not post a hint: %s", exc)
+        except WRITE_ERRORS as exc:
+            log.warning("could not reply to message %d: %s", message.id, exc)
 
 
 async def setup(bot: BridgeBot) -> None:

@@ -11,11 +11,14 @@ from discord.ext import commands
 
 from bot.conversation import UnusablePick
 from bot.gate import Refused
+from bot.permissions import cannot_answer
 from bot.providers.base import Pick
-from bot.render import NO_PINGS, OFFER_BUTTON_ID, OFFER_MENU_ID
+from bot.render import NO_PINGS
+from bot.widgets import OFFER_BUTTON_ID, OFFER_MENU_ID
 from cogs._members import interaction_member
+from cogs._private import by_interaction
 from cogs._turns import reply_in, speaker
-from cogs._wording import NO_CONVERSATION, display
+from cogs._wording import NO_CONVERSATION, display, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -89,13 +92,19 @@ async def choose(interaction: discord.Interaction, token: str, index: int) -> No
     """Check the choice is still open, ask for a reason if it needs one, then run it as a turn."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     conversations = bot.services.conversations
+    channel_id = interaction.channel_id or 0
     try:
-        label, needs_reason = await conversations.check_pick(interaction.channel_id or 0, token, index)
-        session = await conversations.active(interaction.channel_id or 0)
+        label, needs_reason = await conversations.check_pick(channel_id, token, index, interaction.user.id)
+        session = await conversations.active(channel_id)
         if session is not None:  # a choice is the member talking to the AI, without the cooldown
             await bot.services.gate.admit_turn(interaction_member(interaction), session, cooldown=False)
     except (UnusablePick, Refused) as exc:
-        await interaction.response.send_message(str(exc), ephemeral=True)
+        await refuse(interaction, str(exc))
+        return
+    why = cannot_answer(interaction.channel, f"<#{channel_id}>", granted=interaction.app_permissions)
+    if why is not None:
+        log.warning("cannot answer a choice in channel %d: %s", channel_id, why)
+        await refuse(interaction, why)
         return
     if needs_reason:
         await interaction.response.send_modal(ReasonModal(token, index, label))
@@ -104,8 +113,16 @@ async def choose(interaction: discord.Interaction, token: str, index: int) -> No
 
 
 async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
-    """Close the offer in place (buttons disabled, who chose what) and answer it as the member's turn."""
+    """Take the choice (once, however often it is clicked), close the offer in place (buttons disabled,
+    who chose what) and answer it as the member's turn; a repeat click only gets a private note."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
+    try:
+        await bot.services.conversations.claim_pick(
+            interaction.channel_id or 0, pick.token, pick.index, interaction.user.id
+        )
+    except UnusablePick as exc:
+        await refuse(interaction, str(exc))
+        return
     chosen = f"✅ **{display(interaction.user)}** chose: {pick.label}" + (f"\n> {pick.reason}" if pick.reason else "")
     message = interaction.message
     if message is not None:
@@ -118,7 +135,8 @@ async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
     if session is None or not isinstance(channel, discord.abc.Messageable):
         await interaction.followup.send(NO_CONVERSATION, ephemeral=True)
         return
-    await reply_in(bot, channel, session, speaker(interaction.user), pick.reason or pick.label, pick=pick)
+    note = by_interaction(interaction)
+    await reply_in(bot, channel, session, speaker(interaction.user), pick.reason or pick.label, note=note, pick=pick)
 
 
 def _disabled(message: discord.Message) -> discord.ui.View:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from bot.app import BridgeBot
 
 
+ALREADY_ENDED = "This conversation has just been ended. Start a new one with `/chat`."
+
+
 class SessionCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
@@ -44,8 +47,8 @@ class SessionCog(commands.Cog):
         if not await self._may_change(interaction):
             return
         session = await conversations.end(interaction.channel_id or 0)
-        if session is None:
-            await refuse(interaction, NO_CONVERSATION)
+        if session is None:  # another /end got there a moment before this one
+            await refuse(interaction, ALREADY_ENDED)
             return
         await interaction.response.send_message(
             f"Conversation with **{conversations.describe(session)}** ended by {display(interaction.user)}."

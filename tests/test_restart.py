@@ -67,16 +67,20 @@ async def test_stop_mid_reply_marks_it_interrupted_in_thread_and_database(
     assert ablt.requests[-1].body["messages"][1] == {"role": "assistant", "content": "Long answer"}
 
 
-async def test_a_reply_left_streaming_by_a_crash_is_marked_interrupted_on_start(tmp_path: Path) -> None:
+async def test_a_reply_left_streaming_by_a_crash_is_listed_once_with_the_text_it_showed(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "bot.sqlite3")
     session = await store.start_session(channel_id=1, guild_id=2, provider="ablt", state={}, started_by=3)
     await store.add_entry(session.id, "user", "hi", author_id=3)
-    await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+    reply = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+    await store.set_entry_content(reply, "Half of the answ")  # saved as it was shown
     await store.close()  # the process dies here without finishing the reply
 
     reopened = await Store.open(tmp_path / "bot.sqlite3")
     try:
-        assert await reopened.interrupt_unfinished() == 1
+        unfinished = await reopened.take_unfinished()
+        assert [(u.channel_id, u.content) for u in unfinished] == [(1, "Half of the answ")]
+        assert await reopened.take_unfinished() == []  # listed once: the next start does not say it again
         assert [e["status"] for e in await reopened.entries(session.id)] == ["complete", "interrupted"]
+        assert [h.content for h in await reopened.history(session.id)] == ["hi", "Half of the answ"]
     finally:
         await reopened.close()

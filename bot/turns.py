@@ -1,0 +1,198 @@
+"""One turn, run: the provider's events go to a reply sink, and the transcript keeps what members saw.
+
+The provider is read in a task of its own (the relay), so the turn can be cut short from outside:
+when the sink finds that Discord can no longer show the reply (the thread was deleted, locked, the bot
+lost a permission, Discord stayed down), or when the thread is deleted under it, the relay is
+cancelled, which closes the provider's HTTP response at once. While the reply streams, every text the
+sink gets onto Discord is saved, so even a killed process leaves the transcript holding what members
+saw; the next start marks such a reply interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.providers.base import Event, Heard, Provider, Said, StateSaved, TextDelta, Turn
+from bot.providers.errors import ProviderError
+from bot.store import EntryStatus, SessionRecord, Store
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED_ERROR_MESSAGE = "Something went wrong on the bot's side; the bot owner can find details in its log."
+
+
+class Undeliverable(enum.Enum):
+    """Why Discord can no longer show a reply."""
+
+    GONE = "gone"
+    """The channel or thread was deleted: the conversation ends with it."""
+    BLOCKED = "blocked"
+    """The thread was locked, or the bot lost access or a permission there: the turn ends, the conversation stays."""
+    UNREACHABLE = "unreachable"
+    """Discord did not answer for too long: the turn ends."""
+
+
+class TurnWatcher(Protocol):
+    """What a sink reports to the core while a turn runs."""
+
+    async def shown(self, text: str) -> None:
+        """Members can now see `text` (the reply so far, as shown)."""
+
+    def undeliverable(self, why: Undeliverable) -> None:
+        """Nothing more of this reply can be shown; the turn should end now."""
+
+
+class ReplySink(Protocol):
+    """Where a turn's events go; the Discord renderer implements it. Must not raise (but may be cancelled)."""
+
+    @property
+    def shown_text(self) -> str:
+        """The reply as members can see it so far (streamed text, then whole messages, joined)."""
+
+    @property
+    def delivered_all(self) -> bool:
+        """Everything handed to the sink so far reached Discord."""
+
+    def watch(self, watcher: TurnWatcher) -> None: ...
+
+    async def handle(self, event: Event) -> None: ...
+
+    async def finish(self) -> None: ...
+
+    async def fail(self, message: str) -> None: ...
+
+    async def interrupt(self, *, finished: bool) -> None:
+        """The bot is stopping: show what arrived within a short grace, and say it was cut off unless
+        `finished` (the provider had answered in full) and all of it could be shown."""
+
+    def stop(self) -> None:
+        """Send nothing more (the turn was abandoned from outside)."""
+
+
+@dataclass(frozen=True)
+class LastCall:
+    """How a provider's most recent turn went, for `/providers`."""
+
+    ok: bool
+    at: float
+    why: str = ""
+
+
+@dataclass
+class RunningTurn:
+    """A turn in progress: its relay task, its sink, and why it was abandoned (if it was)."""
+
+    relay: asyncio.Task[None]
+    sink: ReplySink
+    abandoned: Undeliverable | None = None
+
+    def abandon(self, why: Undeliverable) -> None:
+        """End the turn now: stop reading the provider and stop writing to Discord."""
+        if self.abandoned is not None:
+            return
+        self.abandoned = why
+        self.relay.cancel()
+        self.sink.stop()
+
+
+class _Recorder:
+    """The core's side of a sink: saves what was shown, abandons the turn when nothing more can be."""
+
+    def __init__(self, store: Store, reply_id: int, running: RunningTurn) -> None:
+        self._store = store
+        self._reply_id = reply_id
+        self._running = running
+
+    async def shown(self, text: str) -> None:
+        await self._store.set_entry_content(self._reply_id, text)
+
+    def undeliverable(self, why: Undeliverable) -> None:
+        log.info("reply %d can no longer be shown (%s); ending the turn", self._reply_id, why.value)
+        self._running.abandon(why)
+
+
+class TurnRunner:
+    """Runs turns (one per channel at a time; the caller holds the channel's lock) and remembers them."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.running: dict[int, RunningTurn] = {}
+        self.last_calls: dict[str, LastCall] = {}
+
+    async def run(
+        self, session: SessionRecord, provider: Provider, turn: Turn, said_id: int, sink: ReplySink
+    ) -> Undeliverable | None:
+        """Answer `turn` into `sink`, recording the reply; returns why it was abandoned, if it was."""
+        reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+        parts: list[str] = []
+        relay = asyncio.create_task(self._relay(provider, session, turn, said_id, parts, sink), name="turn-relay")
+        running = RunningTurn(relay, sink)
+        self.running[session.channel_id] = running
+        sink.watch(_Recorder(self._store, reply_id, running))
+        try:
+            outcome, failure = await self._outcome(running, provider, session)
+            if running.abandoned is None:
+                self.last_calls[provider.key] = LastCall(failure is None, time.time(), failure or "")
+                await (sink.finish() if failure is None else sink.fail(failure))
+        except asyncio.CancelledError:
+            await self._cut_short_by_shutdown(running, reply_id, parts)
+            raise
+        finally:
+            if self.running.get(session.channel_id) is running:
+                del self.running[session.channel_id]
+        delivered = sink.delivered_all and running.abandoned is None
+        status: EntryStatus = outcome if delivered else "interrupted"
+        content = "".join(parts) if delivered else sink.shown_text
+        # Shielded: a shutdown arriving now must not lose a reply that was already shown.
+        await asyncio.shield(self._store.finish_entry(reply_id, content, status))
+        log.info("session %d: %s reply %s (%d characters)", session.id, provider.key, status, len(content))
+        return running.abandoned
+
+    async def _outcome(
+        self, running: RunningTurn, provider: Provider, session: SessionRecord
+    ) -> tuple[EntryStatus, str | None]:
+        """How the provider's part went: complete, failed (with what to tell members), or interrupted."""
+        try:
+            await running.relay
+        except ProviderError as exc:
+            log.warning("session %d: %s turn failed: %s", session.id, provider.key, exc)
+            return "failed", exc.user_message
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if running.abandoned is None or (current is not None and current.cancelling()):
+                raise  # the turn itself is being cancelled (shutdown), not just its relay
+            return "interrupted", None
+        except Exception:
+            log.exception("session %d: unexpected error in %s turn", session.id, provider.key)
+            return "failed", UNEXPECTED_ERROR_MESSAGE
+        return "complete", None
+
+    async def _cut_short_by_shutdown(self, running: RunningTurn, reply_id: int, parts: list[str]) -> None:
+        """Shutdown: show what arrived and say it was cut off, then record it (also if it had finished)."""
+        relay = running.relay
+        finished = relay.done() and not relay.cancelled() and relay.exception() is None
+        log.info("reply %d interrupted by shutdown", reply_id)
+        await running.sink.interrupt(finished=finished)
+        whole = finished and running.sink.delivered_all
+        content = "".join(parts) if whole else running.sink.shown_text
+        await asyncio.shield(self._store.finish_entry(reply_id, content, "complete" if whole else "interrupted"))
+
+    async def _relay(
+        self, provider: Provider, session: SessionRecord, turn: Turn, said_id: int, parts: list[str], sink: ReplySink
+    ) -> None:
+        """Pass the provider's events to the sink, keeping the text, state changes and what was heard."""
+        async for event in provider.reply(turn):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, StateSaved):
+                await self._store.update_state(session.id, event.state)
+            elif isinstance(event, Heard):
+                await self._store.set_entry_content(said_id, event.text)
+            elif isinstance(event, Said):
+                parts.append(("\n\n" if parts else "") + event.text)
+            await sink.handle(event)

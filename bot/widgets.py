@@ -1,0 +1,78 @@
+"""Embeds and components a reply carries: the sources embed and offered choices as buttons or menus."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from bot.providers.base import Offer, Source
+
+log = logging.getLogger(__name__)
+
+OFFER_BUTTON_ID = "offer:{token}:{index}"
+OFFER_MENU_ID = "offer:{token}:menu{menu}"
+"""custom_ids of offer buttons and select menus; cogs/offers.py matches them, also after a restart."""
+BUTTON_LABEL_LIMIT = 80
+SELECT_LABEL_LIMIT = 100
+BUTTONS_PER_ROW = 5
+MAX_ROWS = 5
+MENU_SIZE = 25
+EMBED_DESCRIPTION_LIMIT = 4096
+SOURCE_TITLE_CHARS = 200
+SOURCES_COLOUR = discord.Colour.blurple()
+
+
+def sources_embed(sources: tuple[Source, ...]) -> discord.Embed:
+    """A numbered list of source links within Discord's embed description limit."""
+    lines: list[str] = []
+    used = 0
+    for number, source in enumerate(sources, start=1):
+        title = source.title.replace("[", "(").replace("]", ")")
+        title = title if len(title) <= SOURCE_TITLE_CHARS else title[: SOURCE_TITLE_CHARS - 1] + "…"
+        url = source.url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+        line = f"{number}. [{title}]({url})" if url else f"{number}. {title}"
+        more = f"…and {len(sources) - number + 1} more"
+        if used + len(line) + 1 > EMBED_DESCRIPTION_LIMIT - len(more) - 1:
+            lines.append(more)
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return discord.Embed(title="Sources", description="\n".join(lines), colour=SOURCES_COLOUR)
+
+
+def offer_view(offer: Offer) -> discord.ui.View:
+    """Up to 25 choices as buttons (5 per row); more as select menus of 25 (5 menus, 125 choices at most)."""
+    view = discord.ui.View(timeout=None)
+    labels = offer.labels
+    if len(labels) <= BUTTONS_PER_ROW * MAX_ROWS:
+        for index, label in enumerate(labels):
+            view.add_item(
+                discord.ui.Button(
+                    label=_clip(label, BUTTON_LABEL_LIMIT),
+                    custom_id=OFFER_BUTTON_ID.format(token=offer.token, index=index),
+                    style=discord.ButtonStyle.danger if index in offer.reason_for else discord.ButtonStyle.secondary,
+                    row=index // BUTTONS_PER_ROW,
+                )
+            )
+        return view
+    if len(labels) > MENU_SIZE * MAX_ROWS:
+        log.warning("offer has %d choices; showing the first %d", len(labels), MENU_SIZE * MAX_ROWS)
+    for menu, start in enumerate(range(0, min(len(labels), MENU_SIZE * MAX_ROWS), MENU_SIZE)):
+        chunk = labels[start : start + MENU_SIZE]
+        view.add_item(
+            discord.ui.Select(
+                custom_id=OFFER_MENU_ID.format(token=offer.token, menu=menu),
+                placeholder=f"Choices {start + 1} to {start + len(chunk)}",
+                options=[
+                    discord.SelectOption(label=_clip(label, SELECT_LABEL_LIMIT), value=str(start + i))
+                    for i, label in enumerate(chunk)
+                ],
+            )
+        )
+    return view
+
+
+def _clip(text: str, limit: int) -> str:
+    text = text.strip() or "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

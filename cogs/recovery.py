@@ -1,0 +1,96 @@
+"""After a restart: threads whose reply the last run left unfinished say it was cut off, and conversations
+whose provider was still working (polled agents) are followed again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.conversation import Speaker
+from bot.delivery import WRITE_ERRORS
+from bot.render import NO_PINGS
+from bot.store import UnfinishedReply
+from cogs._private import to_log
+from cogs._turns import reply_in
+
+if TYPE_CHECKING:
+    from bot.app import BridgeBot
+
+log = logging.getLogger(__name__)
+
+CUT_OFF = (
+    "⏹️ The bot stopped while writing this reply, so it ends where it was cut off."
+    " Send your message again for a full answer."
+)
+
+
+class RecoveryCog(commands.Cog):
+    def __init__(self, bot: BridgeBot) -> None:
+        self.bot = bot
+        self._cut_off: list[UnfinishedReply] = []
+        self._to_resume: list[Any] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def cog_load(self) -> None:
+        # Read before connecting, so nothing started in this run counts as left over from the last one.
+        conversations = self.bot.services.conversations
+        self._cut_off = await conversations.take_unfinished()
+        self._to_resume = await conversations.following()
+        if self._cut_off:
+            log.info("%d reply(ies) were cut off when the bot last stopped", len(self._cut_off))
+
+    async def cog_unload(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        cut_off, self._cut_off = self._cut_off, []
+        to_resume, self._to_resume = self._to_resume, []
+        resumed = {session.id for session in to_resume}
+        for reply in cut_off:
+            if reply.session_id not in resumed:  # a resumed agent carries on in the thread by itself
+                self._spawn(self._say_cut_off(reply))
+        for session in to_resume:
+            channel = await self._channel(session.channel_id)
+            if channel is None:
+                log.warning("session %d: channel %d is gone; not resuming", session.id, session.channel_id)
+                continue
+            log.info("session %d: resuming after restart", session.id)
+            who = Speaker(id=session.started_by, name="")
+            self._spawn(reply_in(self.bot, channel, session, who, "", note=to_log(session.channel_id), resume=True))
+
+    async def _say_cut_off(self, reply: UnfinishedReply) -> None:
+        channel = await self._channel(reply.channel_id)
+        if channel is None:
+            return
+        await self.bot.services.pacers[reply.channel_id].slot(steady=False)
+        try:
+            await channel.send(CUT_OFF, allowed_mentions=NO_PINGS)
+        except WRITE_ERRORS as exc:
+            log.warning("could not mark the cut-off reply in channel %d: %s", reply.channel_id, exc)
+
+    async def _channel(self, channel_id: int) -> discord.Thread | discord.TextChannel | None:
+        """A conversation's channel from the cache, else from Discord (an archived thread is not cached)."""
+        channel = self.bot.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.bot.fetch_channel(channel_id)
+            except WRITE_ERRORS as exc:
+                log.info("channel %d unavailable after restart: %s", channel_id, exc)
+                return None
+        return channel if isinstance(channel, discord.Thread | discord.TextChannel) else None
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def setup(bot: BridgeBot) -> None:
+    await bot.add_cog(RecoveryCog(bot))
