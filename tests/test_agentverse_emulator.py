@@ -379,6 +379,19 @@ async def test_duplicate_delivery_repeats_each_message_once_more(client: Client,
     assert len(emu.sessions[sid].delivered) == 3
 
 
+async def test_repeat_in_poll_lists_one_message_twice_in_the_same_answer(
+    client: Client, emu: AgentverseEmulator
+) -> None:
+    """The same ``message_id`` twice within one poll's ``agent_response``; the next poll does not repeat it."""
+    emu.repeat_in_poll = True
+    sid = await client.create()
+    await client.start(sid)
+    batch = await client.choose(sid, "task_list", 0)
+    assert kinds(batch) == ["agent_info", "agent_json:options", "agent_info"]
+    assert batch[0]["message_id"] == batch[-1]["message_id"]
+    assert len(emu.sessions[sid].delivered) == 3
+
+
 async def test_objects_instead_of_strings_and_a_malformed_element() -> None:
     """``deliver_as_objects`` sends dicts; ``malformed_polls`` slips a broken string into a non-empty poll."""
     async with (

@@ -9,12 +9,13 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment
-from tests.journey import chat, shown_reply, thread_for, wait_for_reply
+from tests.journey import chat, shown_reply, thread_for, wait_for_post, wait_for_reply
 
 REPO = Path(__file__).resolve().parents[1]
 # Runs the bot the way `python -m bot` does, but with zstandard hidden so discord.py picks zlib-stream.
@@ -86,6 +87,42 @@ async def test_sigterm_mid_reply_marks_it_interrupted(
 
     assert process.returncode == 0, log
     assert any("cut off because the bot shut down" in m.content for m in discord_emulator.messages(thread.id))
+
+
+async def test_kill_9_mid_reply_is_marked_cut_off_at_the_next_start_and_its_shown_text_kept(
+    launch: Launcher, discord_emulator: DiscordEmulator, ablt: AbltEmulator, tmp_path: Path
+) -> None:
+    process = await launch()
+    ablt.enqueue(Reply(tokens=["Half", " of", " the", " answer", " and", " more"], hang_after_tokens=4))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "explain"))
+    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id) == "Half of the answer", 15)
+    await wait_for_saved_reply(tmp_path / "bot.sqlite3", "Half of the answer")
+
+    process.kill()  # no cleanup at all: SIGKILL
+    await process.wait()
+    second = await launch()
+    notice = await wait_for_post(discord_emulator, thread.id, "stopped while writing this reply")
+    assert notice.content.startswith("⏹️")
+    await discord_emulator.send_user_message(thread.id, "go on")
+    await wait_for_reply(discord_emulator, thread.id, "You said: go on", after=notice.id)
+    await stop(second)
+
+    assert ablt.requests[-1].body["messages"][:2] == [
+        {"role": "user", "content": "explain"},
+        {"role": "assistant", "content": "Half of the answer"},  # what members saw, kept through the crash
+    ]
+    assert sum("stopped while writing" in m.content for m in discord_emulator.messages(thread.id)) == 1
+
+
+async def wait_for_saved_reply(database: Path, text: str) -> None:
+    """Until the bot's SQLite file holds `text` as the reply being streamed (read as another process would)."""
+    for _ in range(100):
+        async with aiosqlite.connect(database) as db:
+            rows = await (await db.execute("SELECT content FROM transcript WHERE status = 'streaming'")).fetchall()
+        if [row[0] for row in rows] == [text]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the reply {text!r} was never saved as streaming")
 
 
 async def test_gateway_works_over_zlib_stream_when_zstandard_is_missing(

@@ -48,10 +48,16 @@ def unseen_by_responses(record: SessionRecord, now: float) -> list[dict[str, Any
     return fresh
 
 
-def hand_out(record: SessionRecord, fresh: list[dict[str, Any]], now: float, duplicates: bool) -> list[dict[str, Any]]:
-    """Book ``fresh`` as delivered; with ``duplicates`` also resend what the previous poll handed out first."""
+def hand_out(
+    record: SessionRecord, fresh: list[dict[str, Any]], now: float, duplicates: bool, *, repeat_in_poll: bool = False
+) -> list[dict[str, Any]]:
+    """Book ``fresh`` as delivered; with ``duplicates`` also resend what the previous poll handed out first,
+    and with ``repeat_in_poll`` list the batch's first message once more at its end (the same ``message_id``
+    twice in one answer: both SDKs dedupe by id because "a message may be delivered multiple times")."""
     fresh_ids = {m["message_id"] for m in fresh}
     out = [m for m in record.redeliver if m["message_id"] not in fresh_ids] + fresh if duplicates else fresh
+    if repeat_in_poll and out:
+        out = [*out, out[0]]
     first_time = [m for m in fresh if m["message_id"] not in record.delivered_at]
     for message in first_time:
         record.delivered.append(message)

@@ -44,6 +44,7 @@ class Handlers:
     new_messages_available: bool
     delay_s: float
     duplicate_delivery: bool
+    repeat_in_poll: bool
     deliver_as_objects: bool
     malformed_polls: int
     fail_polls: int
@@ -198,7 +199,7 @@ class Handlers:
             fresh = delivery.after(session, request.query.get("last_message_id") or None, now)
         else:
             fresh = delivery.unseen_by_responses(session, now)
-        out = delivery.hand_out(session, fresh, now, self.duplicate_delivery)
+        out = delivery.hand_out(session, fresh, now, self.duplicate_delivery, repeat_in_poll=self.repeat_in_poll)
         malformed = bool(out) and self.malformed_polls > 0
         if malformed:
             self.malformed_polls -= 1

@@ -27,6 +27,7 @@ class AgentverseEmulator(Handlers):
     """Fetch.ai's AI Engine chat API (``base_url``) and its token endpoint (``auth_url``) on 127.0.0.1.
 
     Knobs that are plain attributes may be changed at any time: ``delay_s``, ``duplicate_delivery``,
+    ``repeat_in_poll`` (a poll lists its first message twice),
     ``deliver_as_objects``, ``new_messages_available``, and the counters ``malformed_polls``
     (the next N non-empty polls carry a broken string element), ``fail_polls`` (the next N polls
     answer ``fail_status``) and ``hang_polls`` (the next N polls never answer; they end when the
@@ -42,6 +43,7 @@ class AgentverseEmulator(Handlers):
         default_flow: str | Flow = "default",
         delay_s: float = 0.0,
         duplicate_delivery: bool = False,
+        repeat_in_poll: bool = False,
         deliver_as_objects: bool = False,
         malformed_polls: int = 0,
         fail_polls: int = 0,
@@ -68,6 +70,7 @@ class AgentverseEmulator(Handlers):
         self.new_messages_available = new_messages_available
         self.delay_s = delay_s
         self.duplicate_delivery = duplicate_delivery
+        self.repeat_in_poll = repeat_in_poll
         self.deliver_as_objects = deliver_as_objects
         self.malformed_polls = malformed_polls
         self.fail_polls = fail_polls
