@@ -16,19 +16,46 @@ Usage::
     ...
     await bot.close(); await task; await emu.close()
 
-Module map: ``world`` (state), ``payloads`` (JSON shapes), ``gateway`` + ``compression``
-(websocket), ``server`` (middleware: auth, rate limits, errors, recording), ``routes_*``
-(REST), ``messaging`` / ``threads`` / ``interactions`` / ``commands`` / ``members`` (behaviour),
-``interaction_context`` (guild vs bot-DM interaction shape and which commands are offered where),
-``validation`` + ``mentions`` (Discord's rules), ``ratelimit``, ``records`` (what tests read).
+Module map:
+
+* facade: ``emulator`` (``DiscordEmulator``: lifecycle, world building, records) combining
+  ``facade_users`` (simulated members, other bots, webhooks, forwards, redelivery) and
+  ``facade_moderation`` (role permissions, channel overwrites, deleting/archiving/locking, faults);
+* state and shapes: ``world`` (state), ``records`` (what tests read), ``payloads`` +
+  ``guild_payloads`` (JSON shapes), ``snowflakes``;
+* transport: ``server`` (middleware: injected faults, auth, rate limits, channel access, errors,
+  recording), ``faults`` (``Fault``: proxy errors, 5xx, shared 429s, delays, lost responses,
+  dropped connections), ``routes_*`` (REST), ``gateway`` + ``compression`` (websocket),
+  ``ratelimit``, ``http_utils``;
+* behaviour: ``messaging`` (+ ``attachments``, ``forwards``), ``threads``, ``moderation``,
+  ``interactions`` + ``interaction_context`` (guild vs bot-DM shape, which commands are offered
+  where, permissions carried), ``commands``, ``members``;
+* Discord's rules: ``permissions`` (bits, overwrites, thread inheritance, implicit denials),
+  ``access`` (the checks and the errors they raise), ``validation``, ``mentions``, ``errors``.
 """
 
 from .core import EmulatorConfig
 from .emulator import DiscordEmulator
 from .errors import ApiError
+from .faults import ENVOY_RESET_BODY, Fault
+from .permissions import (
+    ADMINISTRATOR,
+    ATTACH_FILES,
+    CREATE_PRIVATE_THREADS,
+    CREATE_PUBLIC_THREADS,
+    GENEROUS_PERMISSIONS,
+    MANAGE_MESSAGES,
+    MANAGE_THREADS,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    VIEW_CHANNEL,
+    PermissionOverwrite,
+)
 from .records import (
     COMPONENTS_V2_FLAG,
     EPHEMERAL_FLAG,
+    HAS_SNAPSHOT_FLAG,
     LOADING_FLAG,
     SUPPRESS_NOTIFICATIONS_FLAG,
     VOICE_MESSAGE_FLAG,
@@ -44,10 +71,23 @@ from .records import (
 )
 
 __all__ = [
+    "ADMINISTRATOR",
+    "ATTACH_FILES",
     "COMPONENTS_V2_FLAG",
+    "CREATE_PRIVATE_THREADS",
+    "CREATE_PUBLIC_THREADS",
+    "ENVOY_RESET_BODY",
     "EPHEMERAL_FLAG",
+    "GENEROUS_PERMISSIONS",
+    "HAS_SNAPSHOT_FLAG",
     "LOADING_FLAG",
+    "MANAGE_MESSAGES",
+    "MANAGE_THREADS",
+    "READ_MESSAGE_HISTORY",
+    "SEND_MESSAGES",
+    "SEND_MESSAGES_IN_THREADS",
     "SUPPRESS_NOTIFICATIONS_FLAG",
+    "VIEW_CHANNEL",
     "VOICE_MESSAGE_FLAG",
     "ApiError",
     "AttachmentRecord",
@@ -55,9 +95,11 @@ __all__ = [
     "CallbackRecord",
     "DiscordEmulator",
     "EmulatorConfig",
+    "Fault",
     "GatewayEventRecord",
     "InteractionRecord",
     "MessageRecord",
+    "PermissionOverwrite",
     "Pings",
     "RequestRecord",
     "ThreadRecord",

@@ -6,10 +6,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from .access import Access
+from .faults import FaultInjector
 from .gateway import Gateway
 from .interactions import InteractionService
 from .members import MemberService
 from .messaging import MessageService
+from .moderation import ModerationService
 from .notifier import Notifier
 from .ratelimit import RateLimiter
 from .records import RequestRecord
@@ -57,8 +60,11 @@ class Core:
         )
         self.members = MemberService(self.world, self.gateway, self.notifier)
         self.messages = MessageService(self.world, self.gateway, self.notifier, max_file_size=config.max_file_size)
-        self.messages.cdn_base = lambda: self.base_url
+        self.messages.store.cdn_base = lambda: self.base_url
+        self.access: Access = self.messages.access
         self.threads = ThreadService(self.world, self.gateway, self.notifier, self.messages)
+        self.moderation = ModerationService(self.world, self.gateway, self.notifier, self.messages, self.threads)
+        self.faults = FaultInjector()
         self.interactions = InteractionService(
             self.world,
             self.gateway,

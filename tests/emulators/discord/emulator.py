@@ -1,8 +1,11 @@
-"""The test-facing facade: start/stop the server, drive simulated users, read the records."""
+"""The test-facing facade: start/stop the server, build the world, read the records.
+
+Simulated people live in :mod:`.facade_users`, permissions/moderation/faults in
+:mod:`.facade_moderation`; :class:`DiscordEmulator` combines them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +13,10 @@ from aiohttp import web
 
 from . import payloads
 from .core import MIB, Core, EmulatorConfig
-from .messaging import Origin
+from .facade_moderation import Moderation
+from .facade_users import SimulatedUsers
+from .permissions import GENEROUS_PERMISSIONS
 from .records import (
-    AttachmentSpec,
     GatewayEventRecord,
     InteractionRecord,
     MessageRecord,
@@ -20,11 +24,10 @@ from .records import (
     ThreadRecord,
 )
 from .server import API_PREFIX, build_app
-from .validation import UploadedFile
-from .world import GENEROUS_PERMISSIONS, INTENT_GUILDS
+from .world import INTENT_GUILDS
 
 
-class DiscordEmulator:
+class DiscordEmulator(SimulatedUsers, Moderation):
     """A loopback Discord (REST + gateway) for one guild, bot and application.
 
     Point discord.py at it with ``discord.http.Route.BASE = emu.api_base_url`` and
@@ -77,7 +80,8 @@ class DiscordEmulator:
         self.core.base_url = f"http://127.0.0.1:{self.port}"
 
     async def close(self) -> None:
-        """Close gateway connections and stop the server."""
+        """Close gateway connections and stop the server (delayed fault answers end at once)."""
+        self.core.faults.closing.set()
         await self.core.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -130,9 +134,15 @@ class DiscordEmulator:
         return self.core.world.owner_id
 
     # ---- world building --------------------------------------------------------------------------
-    def add_member(self, name: str, *, roles: list[int] | None = None) -> int:
-        """Add a human guild member (optionally with roles); bots with GUILD_MEMBERS get GUILD_MEMBER_ADD."""
-        return self.core.members.add(name, roles or [])
+    @property
+    def sticker_id(self) -> int:
+        """The guild's sticker ("wave", PNG), listed in GUILD_CREATE ``stickers``."""
+        return self.core.world.default_sticker_id
+
+    def add_member(self, name: str, *, roles: list[int] | None = None, bot: bool = False) -> int:
+        """Add a guild member (optionally with roles; ``bot=True`` for another bot account, whose
+        messages have ``author.bot``); bots with GUILD_MEMBERS get GUILD_MEMBER_ADD."""
+        return self.core.members.add(name, roles or [], bot=bot)
 
     def set_member_roles(self, user_id: int, role_ids: list[int]) -> None:
         """Replace a member's roles, as a moderator would; GUILD_MEMBER_UPDATE goes to bots with
@@ -147,19 +157,6 @@ class DiscordEmulator:
         body = payloads.channel_payload(world, world.channels[cid])
         self.core.gateway.dispatch("CHANNEL_CREATE", lambda s: body if s.intents & INTENT_GUILDS else None)
         return cid
-
-    def set_everyone_permissions(self, permissions: int) -> None:
-        """What members without roles may do (the bot keeps its own role's permissions)."""
-        self.core.world.roles[self.guild_id].permissions = permissions
-
-    def set_role_permissions(self, role_id: int, permissions: int) -> None:
-        self.core.world.roles[role_id].permissions = permissions
-
-    def set_bot_permissions(self, permissions: int) -> None:
-        """Give the bot exactly `permissions` (its role and @everyone), before it connects so its cache agrees."""
-        world = self.core.world
-        world.roles[self.guild_id].permissions = permissions
-        world.roles[world.bot_role_id].permissions = permissions
 
     def add_role(self, name: str, *, mentionable: bool = True, permissions: int | None = None) -> int:
         """Add a role (GUILD_ROLE_CREATE is dispatched to connected bots); ``permissions`` defaults to
@@ -192,161 +189,6 @@ class DiscordEmulator:
 
     async def wait_for_gateway_connections(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         await self.wait_for(lambda: self.gateway_connections == count, timeout, f"{count} gateway connection(s)")
-
-    # ---- simulated users -------------------------------------------------------------------------
-    def open_dm(self, user_id: int | None = None) -> int:
-        """The id of the DM between the bot and a member (default ``alice``), opened if needed.
-
-        Like a user opening the bot's DM: Discord sends bots no CHANNEL_CREATE for DMs, so the bot
-        learns of it from the first MESSAGE_CREATE or interaction there.
-        """
-        uid = user_id or self.user_id
-        self.core.world.require_member(uid)
-        dm = self.core.world.open_dm(uid)
-        self.core.notifier.notify()
-        return dm.id
-
-    def dm_channel_id(self, user_id: int | None = None) -> int | None:
-        """The DM between the bot and ``user_id`` if either side opened one."""
-        return self.core.world.dm_by_user.get(user_id or self.user_id)
-
-    async def run_slash_command(
-        self,
-        name: str,
-        options: dict[str, Any] | None = None,
-        channel_id: int | None = None,
-        user_id: int | None = None,
-    ) -> InteractionRecord:
-        """Invoke a *registered* slash command (``"group sub"`` for subcommands) as a user.
-
-        In a DM (``channel_id`` from :meth:`open_dm`) the interaction has Discord's BOT_DM shape;
-        ``ValueError`` if the client would not offer the command there (its ``contexts``).
-        """
-        channel = channel_id or self.channel_id
-        rec = self.core.interactions.slash(name, options or {}, channel, user_id or self._default_user(channel))
-        await asyncio.sleep(0)
-        return rec
-
-    async def autocomplete(
-        self,
-        name: str,
-        options: dict[str, Any],
-        focused: str,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the agreed test API
-        channel_id: int | None = None,
-        user_id: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Send an autocomplete interaction for option ``focused``; return the bot's choices."""
-        channel = channel_id or self.channel_id
-        rec = self.core.interactions.slash(
-            name, options, channel, user_id or self._default_user(channel), focused=focused
-        )
-        callback = await rec.wait_for_response(timeout)
-        if callback.type != 8 or rec.choices is None:
-            raise AssertionError(f"autocomplete answered with callback type {callback.type}, not 8")
-        return rec.choices
-
-    async def send_user_message(
-        self,
-        channel_id: int | None,
-        text: str,
-        user_id: int | None = None,
-        attachments: list[AttachmentSpec] | None = None,
-        flags: int = 0,
-        reply_to: int | None = None,
-    ) -> MessageRecord:
-        """A member posts a message (stored, then MESSAGE_CREATE is dispatched).
-
-        ``channel_id`` may be a DM from :meth:`open_dm`; the author must then be its recipient
-        (``user_id`` defaults to that recipient).
-        """
-        specs = attachments or []
-        files = [UploadedFile(i, f"files[{i}]", s.filename, s.content_type, s.data) for i, s in enumerate(specs)]
-        payload: dict[str, Any] = {
-            "content": text,
-            "flags": flags,
-            "attachments": [
-                {
-                    k: v
-                    for k, v in {
-                        "id": i,
-                        "filename": s.filename,
-                        "duration_secs": s.duration_secs,
-                        "waveform": s.waveform,
-                        "description": s.description,
-                    }.items()
-                    if v is not None
-                }
-                for i, s in enumerate(specs)
-            ],
-        }
-        if reply_to is not None:
-            payload["message_reference"] = {"message_id": str(reply_to)}
-        author = self._author_in(channel_id or self.channel_id, user_id)
-        msg = self.core.messages.create(channel_id or self.channel_id, payload, files, Origin(author, "user"))
-        await asyncio.sleep(0)
-        return msg
-
-    def _default_user(self, channel_id: int) -> int:
-        """Alice, or in a DM the only user who can act there: its recipient."""
-        dm = self.core.world.dm_channels.get(channel_id)
-        return dm.recipient_id if dm is not None else self.user_id
-
-    def _clicker(self, message_id: int, user_id: int | None) -> int:
-        msg = self.core.world.messages.get(message_id)
-        return user_id or (self._default_user(msg.channel_id) if msg is not None else self.user_id)
-
-    def _author_in(self, channel_id: int, user_id: int | None) -> int:
-        """Who posts: ``user_id`` (default :meth:`_default_user`), who must be able to be there."""
-        dm = self.core.world.dm_channels.get(channel_id)
-        author = user_id or self._default_user(channel_id)
-        self.core.world.require_member(author)
-        if dm is not None and dm.recipient_id != author:
-            raise ValueError(f"user {author} cannot post in DM {channel_id}, which belongs to {dm.recipient_id}")
-        return author
-
-    async def create_thread(
-        self,
-        name: str,
-        channel_id: int | None = None,
-        *,
-        private: bool = False,
-        message_id: int | None = None,
-        user_id: int | None = None,
-    ) -> ThreadRecord:
-        """A member opens a thread (from ``message_id`` if given); THREAD_CREATE is dispatched."""
-        author = user_id or self.user_id
-        self.core.world.require_member(author)
-        parent = channel_id or self.channel_id
-        if message_id is not None:
-            thread = self.core.threads.create_from_message(parent, message_id, {"name": name}, author)
-        else:
-            body = {"name": name, "type": 12 if private else 11}
-            thread = self.core.threads.create(parent, body, author)
-        await asyncio.sleep(0)
-        return thread
-
-    async def click_button(self, message_id: int, custom_id: str, user_id: int | None = None) -> InteractionRecord:
-        """Click a button on a message (type-3 interaction); in a DM, as its recipient by default."""
-        rec = self.core.interactions.component(message_id, custom_id, self._clicker(message_id, user_id))
-        await asyncio.sleep(0)
-        return rec
-
-    async def select_option(
-        self, message_id: int, custom_id: str, values: list[str], user_id: int | None = None
-    ) -> InteractionRecord:
-        """Choose values in a select menu (type-3 interaction); in a DM, as its recipient by default."""
-        rec = self.core.interactions.component(message_id, custom_id, self._clicker(message_id, user_id), values)
-        await asyncio.sleep(0)
-        return rec
-
-    async def submit_modal(
-        self, interaction: InteractionRecord, values: dict[str, str], user_id: int | None = None
-    ) -> InteractionRecord:
-        """Submit the modal the bot opened in response to ``interaction`` (type-5 interaction)."""
-        rec = self.core.interactions.modal_submit(interaction, values, user_id or interaction.user_id)
-        await asyncio.sleep(0)
-        return rec
 
     # ---- gateway control -------------------------------------------------------------------------
     @property
@@ -406,10 +248,16 @@ class DiscordEmulator:
 
     @property
     def threads(self) -> list[ThreadRecord]:
+        """Threads that exist now (deleted ones are left out; :meth:`thread` still finds them)."""
         return list(self.core.world.threads.values())
 
     def thread(self, thread_id: int) -> ThreadRecord:
-        return self.core.world.threads[thread_id]
+        """A thread's record, also after it was deleted (then ``deleted`` is true)."""
+        world = self.core.world
+        found = world.threads.get(thread_id) or world.deleted_threads.get(thread_id)
+        if found is None:
+            raise KeyError(thread_id)
+        return found
 
     @property
     def interactions(self) -> list[InteractionRecord]:

@@ -157,5 +157,31 @@ def thread_already_exists() -> ApiError:
     return ApiError(400, 160004, "A thread has already been created for this message")
 
 
-def thread_locked() -> ApiError:
+def missing_permissions() -> ApiError:
+    return ApiError(403, 50013, "Missing Permissions")
+
+
+def thread_archived() -> ApiError:
+    """400 50083: "Tried to perform an operation on an archived thread, such as editing a message or
+    adding a user to the thread" (topics/opcodes-and-status-codes.mdx, JSON error codes)."""
     return ApiError(400, 50083, "Thread is archived")
+
+
+thread_locked = thread_archived  # the emulator's original name for it
+
+
+def locked_thread_forbidden() -> ApiError:
+    """Writing in a *locked* thread without MANAGE_THREADS: Discord answers 403 with code 50083, as
+    observed in github.com/discord/discord-api-docs/issues/7707 and /issues/6884."""
+    return ApiError(403, 50083, "Thread is archived")
+
+
+def cannot_reply_without_history() -> ApiError:
+    """160002 "Cannot reply without permission to read message history" (opcodes-and-status-codes.mdx;
+    message.mdx Create Message "Limitations"). The docs give only the code: status 400 is inferred."""
+    return ApiError(400, 160002, "Cannot reply without permission to read message history")
+
+
+def unknown_sticker() -> ApiError:
+    """10060 Unknown sticker (opcodes-and-status-codes.mdx); status 400 inferred (a bad body field)."""
+    return ApiError(400, 10060, "Unknown Sticker")

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import payloads
+from . import guild_payloads, payloads
 from .compression import TransportEncoder, encoder_for
 from .notifier import Notifier
 from .records import GatewayEventRecord
@@ -227,7 +227,8 @@ class Gateway:
             "_trace": ["emulator"],
         }
         conn.queue.put_nowait(session.next_dispatch("READY", ready))
-        conn.queue.put_nowait(session.next_dispatch("GUILD_CREATE", payloads.guild_create_payload(world, intents)))
+        guild = guild_payloads.guild_create_payload(world, intents)
+        conn.queue.put_nowait(session.next_dispatch("GUILD_CREATE", guild))
 
     async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
         session = self.sessions.get(str(data.get("session_id")))

@@ -4,6 +4,11 @@ In a guild an interaction carries ``member``, ``guild_id``/``guild`` and ``conte
 bot's DM it carries ``user`` instead, no guild, the DM channel and ``context: 1`` (BOT_DM), and
 ``authorizing_integration_owners`` maps GUILD_INSTALL to ``"0"`` (receiving-and-responding.mdx).
 The emulated application is installed to the guild only (``integration_types_config {"0": {}}``).
+
+In a guild, ``app_permissions`` ("Bitwise set of permissions the app has in the source location"),
+``member.permissions`` and the partial ``channel.permissions`` / ``channel.app_permissions`` are
+computed for that channel or thread with its overwrites, without implicit permissions
+(resources/channel.mdx, Channel Structure: "This does not include implicit permissions").
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import payloads
-from .world import GENEROUS_PERMISSIONS, World
+from . import errors, payloads
+from .permissions import computed_permissions
+from .world import World
 
 GUILD_CONTEXT, BOT_DM_CONTEXT = 0, 1
 GUILD_INSTALL = 0
@@ -56,14 +62,20 @@ def locate(world: World, channel_id: int, user_id: int) -> Location:
             "context": BOT_DM_CONTEXT,
         }
         return Location(BOT_DM_CONTEXT, None, fields)
-    channel = payloads.any_channel_payload(world, world.channel_or_thread(channel_id))
-    channel["permissions"] = str(GENEROUS_PERMISSIONS)
+    try:
+        found = world.channel_or_thread(channel_id)
+    except errors.ApiError as exc:
+        raise ValueError(f"channel {channel_id} does not exist (deleted?); nobody can interact there") from exc
+    app_permissions = str(computed_permissions(world, world.bot_user_id, channel_id))
+    channel = payloads.any_channel_payload(world, found)
+    channel["permissions"] = str(computed_permissions(world, user_id, channel_id))
+    channel["app_permissions"] = app_permissions
     fields = {
         "guild_id": str(world.guild_id),
         "guild": {"id": str(world.guild_id), "locale": "en-US", "features": []},
         "channel": channel,
-        "member": payloads.interaction_member_payload(world, user_id),
-        "app_permissions": str(GENEROUS_PERMISSIONS),
+        "member": payloads.interaction_member_payload(world, user_id, channel_id),
+        "app_permissions": app_permissions,
         "guild_locale": "en-US",
         "authorizing_integration_owners": {str(GUILD_INSTALL): str(world.guild_id)},
         "context": GUILD_CONTEXT,

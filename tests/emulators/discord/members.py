@@ -21,10 +21,10 @@ class MemberService:
         self.gateway = gateway
         self.notifier = notifier
 
-    def add(self, name: str, roles: Iterable[int] = ()) -> int:
-        """A user joins the guild (with ``roles``, as if an onboarding bot assigned them at once)."""
+    def add(self, name: str, roles: Iterable[int] = (), *, bot: bool = False) -> int:
+        """A user (or another bot) joins the guild (with ``roles``, as if an onboarding bot assigned them)."""
         role_ids = self._assignable(roles)
-        uid = self.world.add_member(name, roles=role_ids)
+        uid = self.world.add_member(name, roles=role_ids, bot=bot)
         self.gateway.dispatch("GUILD_MEMBER_ADD", self._event(self.world.members[uid]))
         self.notifier.notify()
         return uid

@@ -1,26 +1,32 @@
 """Creating, editing and deleting messages, and the gateway events Discord emits for them.
 
-Shared by channel routes, interaction callbacks/webhooks and simulated users, so the limits,
-mention rules and MESSAGE_CONTENT gating are applied identically everywhere. Messages in a DM
-carry no ``guild_id``/``member``, skip guild permission checks, and reach only sessions with the
-DIRECT_MESSAGES intent (on shard 0), with content even without MESSAGE_CONTENT.
+Shared by channel routes, interaction callbacks/webhooks, simulated users and webhooks, so the
+limits, permission checks (:mod:`.access`), mention rules and MESSAGE_CONTENT gating are applied
+identically everywhere. Messages in a DM carry no ``guild_id``/``member``, skip guild permission
+checks, and reach only sessions with the DIRECT_MESSAGES intent (on shard 0), with content even
+without MESSAGE_CONTENT. Guild message events reach the bot only where it can view the channel
+(topics/threads.mdx: "Clients will not be informed of a thread through the gateway if they do not
+have permission to view that thread"; the same holds for channels).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors, payloads
-from .gateway import Gateway, GatewaySession
+from . import errors, forwards, payloads
+from .access import Access
+from .attachments import AttachmentStore
+from .gateway import DataFor, Gateway, GatewaySession
 from .mentions import ALL_PARSE, USERS_ONLY, resolve_pings
 from .notifier import Notifier
+from .permissions import SEND_VOICE_MESSAGES, computed_permissions
 from .records import (
     COMPONENTS_V2_FLAG,
     EPHEMERAL_FLAG,
+    HAS_SNAPSHOT_FLAG,
     LOADING_FLAG,
     SUPPRESS_NOTIFICATIONS_FLAG,
     VOICE_MESSAGE_FLAG,
@@ -42,13 +48,16 @@ from .world import (
     INTENT_GUILD_MESSAGES,
     INTENT_GUILDS,
     INTENT_MESSAGE_CONTENT,
-    SEND_VOICE_MESSAGES,
     World,
 )
 
 SUPPRESS_EMBEDS_FLAG = 1 << 2
 CREATE_FLAGS = SUPPRESS_EMBEDS_FLAG | SUPPRESS_NOTIFICATIONS_FLAG | VOICE_MESSAGE_FLAG | COMPONENTS_V2_FLAG
 MESSAGE_REPLY = 19
+# enforce_nonce: "checked for uniqueness in the past few minutes" (message.mdx, Create Message
+# params). How many minutes is not documented; 5 is inferred.
+NONCE_WINDOW_S = 5 * 60.0
+MAX_STICKERS = 3  # "IDs of up to 3 stickers in the server" (Create Message params)
 
 
 @dataclass
@@ -56,17 +65,25 @@ class Origin:
     """Who is sending and through which surface (decides defaults such as mention parsing)."""
 
     author_id: int
-    kind: str = "channel"  # "channel" (bot REST) | "interaction" (callback/webhook) | "user"
+    # "channel" (bot REST) | "interaction" (callback/webhook) | "user" (a member's client)
+    # | "webhook" (a channel webhook) | "system" (a message Discord itself adds, e.g. THREAD_CREATED)
+    kind: str = "channel"
     interaction_id: int | None = None
     interaction_type: int | None = None
     interaction_user_id: int | None = None
     command_name: str | None = None
     webhook_id: int | None = None
     message_type: int = 0
+    webhook_username: str | None = None
 
     @property
     def default_parse(self) -> frozenset[str]:
-        return USERS_ONLY if self.kind == "interaction" else ALL_PARSE
+        return USERS_ONLY if self.kind in ("interaction", "webhook") else ALL_PARSE
+
+    @property
+    def checked(self) -> bool:
+        """Whether the author's channel permissions apply (a bot's or member's own message)."""
+        return self.kind in ("channel", "user")
 
 
 class MessageService:
@@ -75,8 +92,13 @@ class MessageService:
         self.gateway = gateway
         self.notifier = notifier
         self.max_file_size = max_file_size
-        self.attachments: dict[int, AttachmentRecord] = {}
-        self.cdn_base: Callable[[], str] = lambda: "http://127.0.0.1"
+        self.access = Access(world)
+        self.store = AttachmentStore(world.ids)
+        self.attachments: dict[int, AttachmentRecord] = self.store.files
+        self.create_events: dict[int, DataFor] = {}  # message id -> its MESSAGE_CREATE (for redelivery)
+        self._nonces: dict[tuple[int, str], tuple[float, int]] = {}
+        # Set by the thread service: a user joined a thread by posting in it.
+        self.on_thread_join: Callable[[ThreadRecord, int], None] = lambda thread, user_id: None
 
     # ---- create ----------------------------------------------------------------------------------
     def create(
@@ -92,24 +114,41 @@ class MessageService:
         world = self.world
         channel = world.channel_or_thread(channel_id)
         guild_id = world.message_guild_id(channel_id)
+        ref = payload.get("message_reference")
+        forwarding = forwards.is_forward(ref)
+        if guild_id is not None:
+            self._check_create(channel_id, channel, ref, files, origin, forwarding=forwarding)
+        duplicate = self._nonce_duplicate(payload, origin)
+        if duplicate is not None:
+            return duplicate  # the earlier message, and nothing is created or dispatched
         allowed = CREATE_FLAGS | (EPHEMERAL_FLAG if origin.kind == "interaction" else 0)
         flags = (int(payload.get("flags") or 0) & allowed) | extra_flags
         validate_message_fields(payload, flags=flags)
         check_files(files, max_file_size=self.max_file_size)
+        stickers = self._stickers(payload.get("sticker_ids"))
+        snapshots: list[dict[str, Any]] = []
+        reference: dict[str, Any] | None
+        replied_to: int | None
+        if forwarding and isinstance(ref, dict):
+            reference, snapshots = forwards.forward(world, self.access, ref, origin.author_id)
+            replied_to = None
+            flags |= HAS_SNAPSHOT_FLAG
+        else:
+            reference, replied_to = self._reference(channel_id, ref)
         msg_id = world.ids.next()
-        attachments = self._build_attachments(channel_id, payload.get("attachments"), files, {})
-        content = payload.get("content") or ""
-        embeds = list(payload.get("embeds") or [])
+        attachments = self.store.build(channel_id, payload.get("attachments"), files, {})
+        # A forward carries only its snapshot (inferred: content sent alongside is not kept).
+        content = "" if forwarding else payload.get("content") or ""
+        embeds = [] if forwarding else list(payload.get("embeds") or [])
         components = list(payload.get("components") or [])
         if flags & VOICE_MESSAGE_FLAG:
-            if guild_id is not None and not world.guild_permissions(origin.author_id) & SEND_VOICE_MESSAGES:
-                raise errors.ApiError(403, 50013, "Missing Permissions")
+            if guild_id is not None and not computed_permissions(world, origin.author_id, channel_id) & (
+                SEND_VOICE_MESSAGES
+            ):
+                raise errors.missing_permissions()
             check_voice_message(content, embeds, [payloads.attachment_payload(a) for a in attachments])
-        if not allow_empty:
-            check_not_empty(
-                content, embeds, len(attachments), components, payload.get("sticker_ids") or [], payload.get("poll")
-            )
-        reference, replied_to = self._reference(channel_id, payload.get("message_reference"))
+        if not allow_empty and not forwarding:
+            check_not_empty(content, embeds, len(attachments), components, stickers, payload.get("poll"))
         if isinstance(channel, ThreadRecord):
             self._touch_thread(channel, origin.author_id)
         msg = MessageRecord(
@@ -123,7 +162,7 @@ class MessageService:
             flags=flags,
             attachments=attachments,
             allowed_mentions=payload.get("allowed_mentions"),
-            type=MESSAGE_REPLY if reference is not None and origin.message_type == 0 else origin.message_type,
+            type=MESSAGE_REPLY if replied_to is not None and origin.message_type == 0 else origin.message_type,
             webhook_id=origin.webhook_id,
             application_id=world.application_id if origin.kind == "interaction" else None,
             interaction_id=origin.interaction_id,
@@ -133,8 +172,10 @@ class MessageService:
             message_reference=reference,
             tts=bool(payload.get("tts")),
             nonce=payload.get("nonce"),
-            sticker_ids=[str(s) for s in payload.get("sticker_ids") or []],
+            sticker_ids=stickers,
             poll=payload.get("poll"),
+            message_snapshots=snapshots,
+            webhook_username=origin.webhook_username,
         )
         msg.edits.append((msg.created_at, content))
         msg.mentions = self._resolve(msg, content, msg.allowed_mentions, origin.default_parse, replied_to)
@@ -142,10 +183,57 @@ class MessageService:
         # @silent (SUPPRESS_NOTIFICATIONS) and ephemeral messages highlight but never notify.
         msg.pings = Pings() if flags & (SUPPRESS_NOTIFICATIONS_FLAG | EPHEMERAL_FLAG) else msg.mentions
         world.store_message(msg)
+        self._remember_nonce(payload, origin, msg)
         if not msg.ephemeral:
-            self.gateway.dispatch("MESSAGE_CREATE", self.message_event(msg))
+            event = self.message_event(msg)
+            self.create_events[msg.id] = event
+            self.gateway.dispatch("MESSAGE_CREATE", event)
         self.notifier.notify()
         return msg
+
+    def _check_create(
+        self,
+        channel_id: int,
+        channel: object,
+        ref: Any,
+        files: list[UploadedFile],
+        origin: Origin,
+        *,
+        forwarding: bool,
+    ) -> None:
+        if origin.checked:
+            reply = isinstance(ref, dict) and bool(ref.get("message_id")) and not forwarding
+            self.access.check_send(origin.author_id, channel_id, files=bool(files), reply=reply)
+        if isinstance(channel, ThreadRecord) and origin.kind != "webhook":
+            self.access.check_thread_write(origin.author_id, channel, editing=False)
+
+    def _nonce_duplicate(self, payload: dict[str, Any], origin: Origin) -> MessageRecord | None:
+        """message.mdx, Create Message ``enforce_nonce``: "If another message was created by the same
+        author with the same nonce, that message will be returned and no new message will be
+        created." A deleted earlier message does not count (inferred)."""
+        nonce = payload.get("nonce")
+        if nonce is None or not payload.get("enforce_nonce") or not origin.checked:
+            return None
+        seen = self._nonces.get((origin.author_id, str(nonce)))
+        if seen is None or time.monotonic() - seen[0] > NONCE_WINDOW_S:
+            return None
+        earlier = self.world.messages.get(seen[1])
+        return earlier if earlier is not None and not earlier.deleted else None
+
+    def _remember_nonce(self, payload: dict[str, Any], origin: Origin, msg: MessageRecord) -> None:
+        if payload.get("nonce") is not None and payload.get("enforce_nonce") and origin.checked:
+            self._nonces[(origin.author_id, str(payload["nonce"]))] = (msg.created_at, msg.id)
+
+    def _stickers(self, raw: Any) -> list[str]:
+        ids = raw if isinstance(raw, list) else []
+        if len(ids) > MAX_STICKERS:
+            raise errors.single_field_error(
+                ("sticker_ids",), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_STICKERS} or fewer in length."
+            )
+        for sid in ids:
+            if not str(sid).isdigit() or int(sid) not in self.world.stickers:
+                raise errors.unknown_sticker()
+        return [str(s) for s in ids]
 
     # ---- edit ------------------------------------------------------------------------------------
     def edit(
@@ -153,6 +241,9 @@ class MessageService:
     ) -> MessageRecord:
         if msg.author_id != origin.author_id:
             raise errors.cannot_edit_other_user()
+        thread = self.world.threads.get(msg.channel_id)
+        if thread is not None:
+            self.access.check_thread_write(origin.author_id, thread, editing=True)
         if msg.is_voice_message:
             raise errors.ApiError(400, 50162, "Voice messages cannot be edited.")
         flags = msg.flags & ~LOADING_FLAG
@@ -166,7 +257,7 @@ class MessageService:
         attachments = msg.attachments
         if "attachments" in payload or files:
             keep = {a.id: a for a in msg.attachments}
-            attachments = self._build_attachments(msg.channel_id, payload.get("attachments"), files, keep)
+            attachments = self.store.build(msg.channel_id, payload.get("attachments"), files, keep)
         check_not_empty(content, embeds, len(attachments), components, msg.sticker_ids, msg.poll)
         now = time.monotonic()
         msg.content, msg.embeds, msg.components, msg.attachments, msg.flags = (
@@ -195,7 +286,7 @@ class MessageService:
             data = {"id": str(msg.id), "channel_id": str(msg.channel_id)}
             if msg.guild_id is not None:
                 data["guild_id"] = str(msg.guild_id)
-            self.gateway.dispatch("MESSAGE_DELETE", lambda s: data if _receives(s, msg) else None)
+            self.gateway.dispatch("MESSAGE_DELETE", lambda s: data if self._receives(s, msg) else None)
         thread = self.world.threads.get(msg.channel_id)
         if thread is not None:
             thread.message_count = max(0, thread.message_count - 1)
@@ -221,7 +312,7 @@ class MessageService:
         )
 
     def _replied_author(self, reference: dict[str, Any] | None) -> int | None:
-        if not reference or not reference.get("message_id"):
+        if not reference or not reference.get("message_id") or reference.get("type") == forwards.FORWARD:
             return None
         ref = self.world.messages.get(int(reference["message_id"]))
         return ref.author_id if ref is not None else None
@@ -243,72 +334,38 @@ class MessageService:
         return out, target.author_id
 
     def _touch_thread(self, thread: ThreadRecord, author_id: int) -> None:
-        """Posting unarchives a thread (unless locked); public threads add the poster as member."""
-        if author_id != self.world.bot_user_id and thread.private and author_id not in thread.member_ids:
-            raise errors.missing_access()
+        """Posting unarchives a thread (threads.mdx "Active & Archived Threads"; a locked one only when
+        the poster has MANAGE_THREADS, checked before) and adds the poster as a member."""
         if thread.archived:
-            if thread.locked and author_id != self.world.bot_user_id:
-                raise errors.thread_locked()
             thread.archived = False
             thread.archive_timestamp = iso_timestamp()
-            self.gateway.dispatch("THREAD_UPDATE", self.thread_event(thread))
-        if author_id not in thread.member_ids:
+            self.dispatch_unarchived(thread)
+        if author_id not in thread.member_ids and author_id in self.world.members:
             thread.member_ids.append(author_id)
+            self.on_thread_join(thread, author_id)
 
-    def _build_attachments(
-        self,
-        channel_id: int,
-        meta: Any,
-        files: list[UploadedFile],
-        existing: dict[int, AttachmentRecord],
-    ) -> list[AttachmentRecord]:
-        """Pair ``attachments`` metadata with ``files[n]`` by id; keep listed existing ones on edit."""
-        by_index = {f.index: f for f in files}
-        out: list[AttachmentRecord] = []
-        used: set[int] = set()
-        for entry in meta if isinstance(meta, list) else []:
-            if not isinstance(entry, dict) or "id" not in entry:
-                continue
-            try:
-                ref = int(entry["id"])
-            except (TypeError, ValueError):
-                continue
-            if ref in existing:
-                out.append(existing[ref])
-            elif ref in by_index:
-                out.append(self.store_file(channel_id, by_index[ref], entry))
-                used.add(ref)
-        for f in files:
-            if f.index not in used:
-                out.append(self.store_file(channel_id, f, {}))
-        if len(out) > 10:
-            raise errors.single_field_error(("attachments",), "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
-        return out
+    def dispatch_unarchived(self, thread: ThreadRecord) -> None:
+        """threads.mdx "Unarchiving a Thread": THREAD_UPDATE, then THREAD_MEMBER_UPDATE to the
+        thread's members (here: the bot, if it is one; gateway-events.mdx "Thread Member Update")."""
+        self.gateway.dispatch("THREAD_UPDATE", self.thread_event(thread))
+        bot = self.world.bot_user_id
+        if bot in thread.member_ids:
+            body = {**payloads.thread_member_payload(thread, bot), "guild_id": str(thread.guild_id)}
+            self.gateway.dispatch("THREAD_MEMBER_UPDATE", lambda s: body if s.intents & INTENT_GUILDS else None)
 
     def store_file(self, channel_id: int, f: UploadedFile, meta: dict[str, Any]) -> AttachmentRecord:
-        att_id = self.world.ids.next()
-        filename = str(meta.get("filename") or f.filename)
-        sent_type = f.content_type
-        content_type = sent_type
-        if not content_type or content_type == "application/octet-stream":
-            # Discord sniffs the type from the name/bytes rather than trusting the part header.
-            content_type = mimetypes.guess_type(filename)[0] or sent_type
-        duration = meta.get("duration_secs")
-        record = AttachmentRecord(
-            id=att_id,
-            filename=filename,
-            content_type=content_type,
-            size=len(f.data),
-            data=f.data,
-            url=f"{self.cdn_base()}/attachments/{channel_id}/{att_id}/{filename}",
-            description=meta.get("description"),
-            duration_secs=float(duration) if duration is not None else None,
-            waveform=meta.get("waveform"),
-            title=meta.get("title"),
-            uploaded_content_type=sent_type,
-        )
-        self.attachments[att_id] = record
-        return record
+        return self.store.store(channel_id, f, meta)
+
+    def bot_can_view(self, channel_id: int) -> bool:
+        return self.world.bot_can_view(channel_id)
+
+    def _receives(self, session: GatewaySession, msg: MessageRecord) -> bool:
+        """Guild message events need GUILD_MESSAGES and a channel the bot can view; DM ones
+        DIRECT_MESSAGES and shard 0."""
+        if msg.guild_id is None:
+            return bool(session.intents & INTENT_DIRECT_MESSAGES) and session.gets_guildless_events
+        live = msg.channel_id in self.world.channels or msg.channel_id in self.world.threads
+        return bool(session.intents & INTENT_GUILD_MESSAGES) and live and self.bot_can_view(msg.channel_id)
 
     def message_event(self, msg: MessageRecord) -> Callable[[GatewaySession], dict[str, Any] | None]:
         """MESSAGE_CREATE/UPDATE body per session, blanking content without MESSAGE_CONTENT
@@ -317,7 +374,7 @@ class MessageService:
         bot_id = self.world.bot_user_id
 
         def for_session(session: GatewaySession) -> dict[str, Any] | None:
-            if not _receives(session, msg):
+            if not self._receives(session, msg):
                 return None
             exempt = msg.guild_id is None or msg.author_id == bot_id or bot_id in msg.mentions.users
             if session.intents & INTENT_MESSAGE_CONTENT or exempt:
@@ -325,18 +382,15 @@ class MessageService:
             stripped = dict(full)
             stripped.update(content="", embeds=[], attachments=[], components=[])
             stripped.pop("poll", None)
+            if "message_snapshots" in stripped:
+                stripped["message_snapshots"] = forwards.blank_snapshots(stripped["message_snapshots"])
             return stripped
 
         return for_session
 
     def thread_event(self, thread: ThreadRecord, **extra: Any) -> Callable[[GatewaySession], dict[str, Any] | None]:
+        """THREAD_CREATE/UPDATE for sessions with GUILDS, if the bot can see the thread (threads.mdx
+        "Permissions"; a private thread only as a member or moderator)."""
         body = payloads.thread_payload(self.world, thread, member_for=self.world.bot_user_id)
         body.update(extra)
-        return lambda s: body if s.intents & INTENT_GUILDS else None
-
-
-def _receives(session: GatewaySession, msg: MessageRecord) -> bool:
-    """Guild message events need GUILD_MESSAGES; DM ones DIRECT_MESSAGES and shard 0."""
-    if msg.guild_id is None:
-        return bool(session.intents & INTENT_DIRECT_MESSAGES) and session.gets_guildless_events
-    return bool(session.intents & INTENT_GUILD_MESSAGES)
+        return lambda s: body if s.intents & INTENT_GUILDS and self.bot_can_view(thread.id) else None

@@ -1,20 +1,21 @@
-"""JSON payloads (users, members, channels, threads, DMs, guild, messages) in Discord's v10 shapes,
-with every key discord.py reads when it parses them."""
+"""JSON payloads (users, members, roles, channels, threads, DMs, messages) in Discord's v10 shapes,
+with every key discord.py reads when it parses them. The guild itself: :mod:`.guild_payloads`."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .permissions import computed_permissions
 from .records import AttachmentRecord, MessageRecord, ThreadRecord
 from .snowflakes import snowflake_iso
 from .world import (
     DM_CHANNEL,
-    INTENT_GUILD_MEMBERS,
     ChannelInfo,
     DMChannelInfo,
     MemberInfo,
     RoleInfo,
     UserInfo,
+    WebhookInfo,
     World,
 )
 
@@ -65,10 +66,39 @@ def member_payload(world: World, member: MemberInfo, *, with_user: bool = True) 
     return out
 
 
-def interaction_member_payload(world: World, user_id: int) -> dict[str, Any]:
-    """Interactions carry the invoking member plus their channel permissions."""
+def interaction_member_payload(world: World, user_id: int, channel_id: int) -> dict[str, Any]:
+    """Interactions carry the invoking member plus "total permissions of the member in the channel,
+    including overwrites" (resources/guild.mdx, Guild Member Object ``permissions``)."""
     out = member_payload(world, world.members[user_id])
-    out["permissions"] = str(world.guild_permissions(user_id))
+    out["permissions"] = str(computed_permissions(world, user_id, channel_id))
+    return out
+
+
+def webhook_author_payload(hook: WebhookInfo, username: str | None) -> dict[str, Any]:
+    """A webhook message's ``author``: "the author object corresponds to the webhook's id, username,
+    and avatar" (resources/message.mdx, Message Structure note [1]). The "0000" discriminator and
+    ``bot: true`` are what Discord sends for webhook authors (github.com/Rapptz/discord.py/issues/2009,
+    github.com/DSharpPlus/DSharpPlus/pull/645); such messages have no ``member``
+    (github.com/discord/discord-api-docs/pull/3064)."""
+    return {
+        "id": str(hook.id),
+        "username": username or hook.name,
+        "avatar": None,
+        "discriminator": "0000",
+        "global_name": None,
+        "public_flags": 0,
+        "flags": 0,
+        "bot": True,
+    }
+
+
+def sticker_items(world: World, ids: list[str]) -> list[dict[str, Any]]:
+    """Sticker item objects: "id, name, format_type" (sticker.mdx "Sticker Item Object")."""
+    out = []
+    for sid in ids:
+        sticker = world.stickers.get(int(sid))
+        if sticker is not None:
+            out.append({"id": str(sticker.id), "name": sticker.name, "format_type": sticker.format_type})
     return out
 
 
@@ -100,7 +130,7 @@ def channel_payload(world: World, channel: ChannelInfo) -> dict[str, Any]:
         "guild_id": str(world.guild_id),
         "name": channel.name,
         "position": channel.position,
-        "permission_overwrites": [],
+        "permission_overwrites": [o.payload() for o in channel.permission_overwrites],
         "parent_id": None,
         "topic": channel.topic,
         "nsfw": channel.nsfw,
@@ -172,112 +202,6 @@ def any_channel_payload(world: World, obj: ChannelInfo | ThreadRecord | DMChanne
     return channel_payload(world, obj)
 
 
-def guild_payload(world: World) -> dict[str, Any]:
-    """``GET /guilds/{id}``: the guild without the gateway-only lists."""
-    return {
-        "id": str(world.guild_id),
-        "name": world.guild_name,
-        "icon": None,
-        "icon_hash": None,
-        "splash": None,
-        "discovery_splash": None,
-        "banner": None,
-        "description": None,
-        "owner_id": str(world.owner_id),
-        "region": "deprecated",
-        "afk_channel_id": None,
-        "afk_timeout": 300,
-        "widget_enabled": False,
-        "widget_channel_id": None,
-        "verification_level": 0,
-        "default_message_notifications": 1,
-        "explicit_content_filter": 0,
-        "roles": [role_payload(r) for r in world.roles.values()],
-        "emojis": [],
-        "stickers": [],
-        "features": [],
-        "mfa_level": 0,
-        "application_id": None,
-        "system_channel_id": str(world.default_channel_id),
-        "system_channel_flags": 0,
-        "rules_channel_id": None,
-        "public_updates_channel_id": None,
-        "safety_alerts_channel_id": None,
-        "max_presences": None,
-        "max_members": 500000,
-        "max_video_channel_users": 25,
-        "max_stage_video_channel_users": 50,
-        "vanity_url_code": None,
-        "premium_tier": 0,
-        "premium_subscription_count": 0,
-        "premium_progress_bar_enabled": False,
-        "preferred_locale": "en-US",
-        "nsfw_level": 0,
-        "nsfw": False,
-        "incidents_data": None,
-    }
-
-
-def guild_create_payload(world: World, intents: int) -> dict[str, Any]:
-    """The full GUILD_CREATE dispatch that fills discord.py's cache.
-
-    Like Discord, ``members`` lists everyone only with the GUILD_MEMBERS intent; otherwise just the bot.
-    """
-    out = guild_payload(world)
-    members = [m for m in world.members.values() if intents & INTENT_GUILD_MEMBERS or m.user_id == world.bot_user_id]
-    active_threads = [t for t in world.threads.values() if not t.archived]
-    out.update(
-        {
-            "unavailable": False,
-            "joined_at": world.members[world.bot_user_id].joined_at,
-            "large": False,
-            "lazy": True,
-            "member_count": len(world.members),
-            "voice_states": [],
-            "members": [member_payload(world, m) for m in members],
-            "channels": [channel_payload(world, c) for c in world.channels.values()],
-            "threads": [thread_payload(world, t, member_for=world.bot_user_id) for t in active_threads],
-            "presences": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-            "embedded_activities": [],
-            "activity_instances": [],
-            "application_command_counts": {},
-            "hub_type": None,
-        }
-    )
-    return out
-
-
-def application_payload(world: World) -> dict[str, Any]:
-    """``GET /oauth2/applications/@me``."""
-    owner = world.users[world.owner_id]
-    return {
-        "id": str(world.application_id),
-        "name": "EmulatorBot",
-        "icon": None,
-        "description": "Loopback Discord emulator application",
-        "summary": "",
-        "type": None,
-        "hook": True,
-        "bot_public": False,
-        "bot_require_code_grant": False,
-        "verify_key": "0" * 64,
-        "flags": 1 << 19 | 1 << 23,  # GATEWAY_MESSAGE_CONTENT_LIMITED, APPLICATION_COMMAND_BADGE
-        "owner": user_payload(owner),
-        "team": None,
-        "bot": user_payload(world.users[world.bot_user_id]),
-        "rpc_origins": [],
-        "tags": [],
-        "redirect_uris": [],
-        "interactions_endpoint_url": None,
-        "role_connections_verification_url": None,
-        "approximate_guild_count": 1,
-        "integration_types_config": {"0": {}},
-    }
-
-
 def attachment_payload(att: AttachmentRecord) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": str(att.id),
@@ -314,13 +238,14 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
     """A message object; ``gateway=True`` adds ``guild_id``/``member`` as MESSAGE_CREATE does
     (never in a DM, where a message belongs to no guild)."""
     in_guild = msg.guild_id is not None
-    author = world.users[msg.author_id]
+    hook = world.webhooks.get(msg.author_id)
+    author = webhook_author_payload(hook, msg.webhook_username) if hook else user_payload(world.users[msg.author_id])
     out: dict[str, Any] = {
         "id": str(msg.id),
         "channel_id": str(msg.channel_id),
         "type": msg.type,
         "content": msg.content,
-        "author": user_payload(author),
+        "author": author,
         "attachments": [attachment_payload(a) for a in msg.attachments],
         "embeds": msg.embeds,
         "mentions": [_mentioned_user(world, u, in_guild=in_guild) for u in sorted(msg.mentions.users)],
@@ -341,6 +266,10 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
         out["nonce"] = msg.nonce
     if msg.poll is not None:
         out["poll"] = msg.poll
+    if msg.sticker_ids:
+        out["sticker_items"] = sticker_items(world, msg.sticker_ids)
+    if msg.message_snapshots:
+        out["message_snapshots"] = msg.message_snapshots
     if msg.message_reference is not None:
         out["message_reference"] = msg.message_reference
         ref_id = msg.message_reference.get("message_id")

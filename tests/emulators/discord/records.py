@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .notifier import Notifier
+
+if TYPE_CHECKING:
+    from .faults import Fault
 
 EPHEMERAL_FLAG = 1 << 6
 LOADING_FLAG = 1 << 7
 SUPPRESS_NOTIFICATIONS_FLAG = 1 << 12
 VOICE_MESSAGE_FLAG = 1 << 13
+HAS_SNAPSHOT_FLAG = 1 << 14
 COMPONENTS_V2_FLAG = 1 << 15
 
 
@@ -106,6 +110,13 @@ class MessageRecord:
     deleted_at: float | None = None
     reactions: list[str] = field(default_factory=list)
     thread_id: int | None = None  # thread started from this message
+    # A forward's copy of the source message, taken when the forward was made (never updated).
+    message_snapshots: list[dict[str, Any]] = field(default_factory=list)
+    webhook_username: str | None = None  # the name a webhook posted under (author is the webhook)
+
+    @property
+    def is_forward(self) -> bool:
+        return bool(self.message_reference and self.message_reference.get("type") == 1)
 
     @property
     def ephemeral(self) -> bool:
@@ -165,6 +176,8 @@ class ThreadRecord:
     archive_timestamp: str = ""
     create_timestamp: str = ""
     renames: list[tuple[float, str]] = field(default_factory=list)
+    deleted: bool = False  # a moderator deleted it (or its channel); every request on it now gets 10003
+    deleted_at: float | None = None
 
     @property
     def private(self) -> bool:
@@ -183,7 +196,9 @@ class RequestRecord:
     route: str | None = None  # e.g. "POST /channels/{channel_id}/messages"
     query: str = ""
     json: Any = None  # the JSON body (or multipart payload_json), for debugging assertions
-    rate_limited: str | None = None  # "user" / "global" when answered with 429
+    rate_limited: str | None = None  # "user" / "global" (or "shared" from a fault) when answered with 429
+    channel_id: int | None = None  # the route's {channel_id}, to tell which channel a request touched
+    fault: Fault | None = None  # the injected fault that answered instead of (or after) the handler
 
 
 @dataclass

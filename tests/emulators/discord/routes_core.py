@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import errors, payloads
+from . import errors, guild_payloads, payloads
 from .commands import normalize_commands, stored_command
 from .core import Core
 from .http_utils import int_query, json_response, no_content, read_json, read_json_value, route, snowflake_param
+from .permissions import send_permission
 from .records import ThreadRecord
-from .world import DMChannelInfo
+from .world import INTENT_GUILDS, DMChannelInfo
 
 
 class CoreRoutes:
@@ -72,7 +73,7 @@ class CoreRoutes:
 
     @route()
     async def get_application(self, request: web.Request) -> web.Response:
-        return json_response(payloads.application_payload(self.world))
+        return json_response(guild_payloads.application_payload(self.world))
 
     @route(auth=False)
     async def get_gateway(self, request: web.Request) -> web.Response:
@@ -87,7 +88,7 @@ class CoreRoutes:
     @route()
     async def get_guild(self, request: web.Request) -> web.Response:
         self.world.require_guild(snowflake_param(request, "guild_id"))
-        body = payloads.guild_payload(self.world)
+        body = guild_payloads.guild_payload(self.world)
         if request.query.get("with_counts", "").lower() in ("1", "true"):
             body.update(approximate_member_count=len(self.world.members), approximate_presence_count=0)
         return json_response(body)
@@ -119,7 +120,8 @@ class CoreRoutes:
     @route()
     async def active_threads(self, request: web.Request) -> web.Response:
         self.world.require_guild(snowflake_param(request, "guild_id"))
-        threads = [t for t in self.world.threads.values() if not t.archived]
+        # "all active threads in a guild that the current user can access" (threads.mdx "Enumerating threads")
+        threads = [t for t in self.world.threads.values() if not t.archived and self.world.bot_can_view(t.id)]
         bot = self.world.bot_user_id
         return json_response(
             {
@@ -141,8 +143,9 @@ class CoreRoutes:
         if isinstance(channel, DMChannelInfo):
             raise errors.cannot_execute_on_dm()
         if isinstance(channel, ThreadRecord):
-            thread = self.core.threads.modify(channel, body)
+            thread = self.core.threads.modify(channel, body, actor_id=self.world.bot_user_id)
             return json_response(payloads.thread_payload(self.world, thread, member_for=self.world.bot_user_id))
+        self.core.access.check_modify_channel(self.world.bot_user_id, channel.id)
         form = errors.FormErrors()
         if "name" in body and (not isinstance(body["name"], str) or not 1 <= len(body["name"]) <= 100):
             form.bad_length(("name",), 1, 100)
@@ -154,14 +157,18 @@ class CoreRoutes:
         if "topic" in body:
             channel.topic = body["topic"]
         data = payloads.channel_payload(self.world, channel)
-        self.core.gateway.dispatch("CHANNEL_UPDATE", data)
+        self.core.gateway.dispatch("CHANNEL_UPDATE", lambda s: data if s.intents & INTENT_GUILDS else None)
         self.core.notifier.notify()
         return json_response(data)
 
     @route()
     async def typing(self, request: web.Request) -> web.Response:
+        """Typing needs the right to post there (inferred: the docs state no permission, but the
+        indicator announces a message the bot could not send); 403 50013 otherwise."""
         channel_id = snowflake_param(request, "channel_id")
         self.world.channel_or_thread(channel_id)
+        if not self.world.is_dm(channel_id):
+            self.core.access.require(self.world.bot_user_id, channel_id, send_permission(self.world, channel_id))
         self.core.record_typing(channel_id)
         return no_content()
 

@@ -1,4 +1,8 @@
-"""REST routes for channel messages, reactions, threads and thread members."""
+"""REST routes for channel messages, reactions, threads and thread members.
+
+The middleware has already answered 10003/50001 for unknown or invisible channels; the permission
+checks specific to each action live in :mod:`.access` and the services.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from . import errors, payloads
 from .core import Core
 from .http_utils import int_query, json_response, no_content, read_json, read_message_body, route, snowflake_param
 from .messaging import Origin
+from .permissions import READ_MESSAGE_HISTORY
 
 
 class MessageRoutes:
@@ -55,6 +60,9 @@ class MessageRoutes:
                 ("limit",), "NUMBER_TYPE_MAX", "int value should be less than or equal to 100."
             )
         msgs = [m for m in self.world.channel_history(channel_id) if not m.ephemeral]
+        if not self.core.access.has(self.world.bot_user_id, channel_id, READ_MESSAGE_HISTORY):
+            msgs = []  # "If the current user is missing the READ_MESSAGE_HISTORY permission in the
+            # channel, then no messages will be returned" (message.mdx, Get Channel Messages)
         before, after, around = (int_query(request, k) for k in ("before", "after", "around"))
         if before is not None:
             msgs = [m for m in msgs if m.id < before]
@@ -72,7 +80,10 @@ class MessageRoutes:
 
     @route()
     async def get(self, request: web.Request) -> web.Response:
-        msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
+        """message.mdx "Get Channel Message": requires VIEW_CHANNEL and READ_MESSAGE_HISTORY."""
+        channel_id = snowflake_param(request, "channel_id")
+        self.core.access.require(self.world.bot_user_id, channel_id, READ_MESSAGE_HISTORY)
+        msg = self.world.require_message(channel_id, snowflake_param(request, "message_id"))
         return json_response(payloads.message_payload(self.world, msg))
 
     @route(bucket="messages", major=("channel_id",))
@@ -90,6 +101,7 @@ class MessageRoutes:
         msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
         if self.world.is_dm(msg.channel_id) and msg.author_id != self.world.bot_user_id:
             raise errors.cannot_execute_on_dm()  # in a DM only the author may delete a message
+        self.core.access.check_delete_message(self.world.bot_user_id, msg)
         self.core.messages.delete(msg)
         return no_content()
 
@@ -97,6 +109,7 @@ class MessageRoutes:
     async def add_reaction(self, request: web.Request) -> web.Response:
         msg = self.world.require_message(snowflake_param(request, "channel_id"), snowflake_param(request, "message_id"))
         emoji = unquote(request.match_info["emoji"])
+        self.core.access.check_add_reaction(self.world.bot_user_id, msg, new_emoji=emoji not in msg.reactions)
         if emoji not in msg.reactions:
             msg.reactions.append(emoji)
             self.core.notifier.notify()
@@ -140,11 +153,11 @@ class MessageRoutes:
     @route()
     async def add_thread_member(self, request: web.Request) -> web.Response:
         thread = self.world.require_thread(snowflake_param(request, "channel_id"))
-        self.core.threads.add_member(thread, self._member_target(request))
+        self.core.threads.add_member(thread, self._member_target(request), actor_id=self.world.bot_user_id)
         return no_content()
 
     @route()
     async def remove_thread_member(self, request: web.Request) -> web.Response:
         thread = self.world.require_thread(snowflake_param(request, "channel_id"))
-        self.core.threads.remove_member(thread, self._member_target(request))
+        self.core.threads.remove_member(thread, self._member_target(request), actor_id=self.world.bot_user_id)
         return no_content()

@@ -1,4 +1,5 @@
-"""The aiohttp application: routing, auth, rate limiting, error shaping and request recording."""
+"""The aiohttp application: routing, injected faults, auth, rate limiting, channel access, error
+shaping and request recording."""
 
 from __future__ import annotations
 
@@ -31,20 +32,26 @@ class _RateLimited(Exception):
         self.decision = decision
 
 
-def _route_name(request: web.Request) -> str:
+def _route_template(request: web.Request) -> str:
+    """The matched route's canonical path without the API prefix, e.g. ``/channels/{channel_id}/messages``."""
     resource = request.match_info.route.resource
     template = resource.canonical if resource is not None else request.path
-    return f"{request.method} {template.removeprefix(API_PREFIX)}"
+    return template.removeprefix(API_PREFIX)
+
+
+def _route_name(request: web.Request) -> str:
+    return f"{request.method} {_route_template(request)}"
+
+
+def _channel_id(request: web.Request) -> int | None:
+    raw = request.match_info.get("channel_id", "")
+    return int(raw) if raw.isdigit() else None
 
 
 def build_app(core: Core) -> web.Application:
-    @web.middleware
-    async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX + "/"):
-            return await handler(request)
-        started = time.monotonic()
+    async def handle(request: web.Request, handler: Handler) -> tuple[web.StreamResponse, Decision | None, str | None]:
+        """Auth, rate limits, channel access, the handler, and Discord-shaped errors."""
         meta = route_meta(request.match_info.handler)
-        name = _route_name(request)
         decision: Decision | None = None
         limited: str | None = None
         try:
@@ -59,6 +66,10 @@ def build_app(core: Core) -> web.Application:
                 decision = core.limiter.take(meta.bucket, key)
                 if not decision.allowed:
                     raise _RateLimited(decision)
+            if meta.auth and "channel_id" in request.match_info:
+                # Every bot request on a channel: 10003 if it is unknown (or deleted), 50001 if the
+                # bot cannot view it (see access.Access.require_view).
+                core.access.require_view(core.world.bot_user_id, snowflake_param(request, "channel_id"))
             response = await handler(request)
         except _RateLimited as exc:
             limited = "global" if exc.decision.is_global else "user"
@@ -66,29 +77,48 @@ def build_app(core: Core) -> web.Application:
             headers = {"Content-Type": "application/json", **exc.decision.headers()}
             response = web.Response(body=exc.decision.body(), status=429, headers=headers)
             core.rate_limit_hits += 1
-            core.rate_limit_hits_by_route[name] += 1
+            core.rate_limit_hits_by_route[_route_name(request)] += 1
         except errors.ApiError as exc:
             response = json_response(exc.body(), exc.status)
         except web.HTTPException as exc:
             response = json_response({"message": f"{exc.status}: {exc.reason}", "code": 0}, exc.status)
         except Exception as exc:
             # A bug in the emulator: answer 400 (not 5xx, which discord.py retries slowly) and keep it.
-            core.internal_errors.append(f"{name}: {traceback.format_exc()}")
-            log.exception("discord emulator internal error on %s", name)
+            core.internal_errors.append(f"{_route_name(request)}: {traceback.format_exc()}")
+            log.exception("discord emulator internal error on %s", _route_name(request))
             response = json_response({"message": f"Emulator internal error: {exc!r}", "code": 0}, 400)
         if decision is not None and decision.allowed:
             response.headers.update(decision.headers())
+        return response, decision, limited
+
+    @web.middleware
+    async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(API_PREFIX + "/"):
+            return await handler(request)
+        started = time.monotonic()
+        channel_id = _channel_id(request)
+        # Faults are matched first: a proxy error never reaches the API's auth or rate limits.
+        fault = core.faults.take(request.method, _route_template(request), channel_id)
+        decision: Decision | None = None
+        limited: str | None = None
+        if fault is None or fault.after_handling:
+            response, decision, limited = await handle(request, handler)
+        if fault is not None:
+            response = await core.faults.answer(request, fault)
+            limited = "shared" if fault.status == 429 and not fault.drop_connection else None
         core.requests.append(
             RequestRecord(
                 t=started,
                 method=request.method,
                 path=request.path.removeprefix(API_PREFIX),
-                status=response.status,
+                status=fault.recorded_status if fault is not None else response.status,
                 bucket=decision.bucket if decision is not None else None,
-                route=name,
+                route=_route_name(request),
                 query=request.query_string,
                 json=request.get(REQUEST_JSON_KEY),
                 rate_limited=limited,
+                channel_id=channel_id,
+                fault=fault,
             )
         )
         core.notifier.notify()

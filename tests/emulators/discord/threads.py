@@ -1,7 +1,9 @@
 """Thread creation and modification with Discord's defaults and checks.
 
 Without a starter message, ``type`` defaults to PRIVATE_THREAD (12), exactly as Discord does;
-threads created from a message are public (11) and take the message's id.
+threads created from a message are public (11) and take the message's id. Who may create, edit,
+join or remove members is checked by :mod:`.access` when an ``actor_id`` is given (REST calls and
+simulated members); moderator actions from the facade pass none.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class ThreadService:
         self.gateway = gateway
         self.notifier = notifier
         self.messages = messages
+        self.access = messages.access
+        messages.on_thread_join = lambda thread, user_id: self._members_update(thread, added=[user_id])
 
     def create(self, parent_id: int, body: dict[str, Any], owner_id: int) -> ThreadRecord:
         """``POST /channels/{id}/threads`` (no starter message)."""
@@ -42,10 +46,11 @@ class ThreadService:
         if ttype not in (PUBLIC_THREAD, PRIVATE_THREAD):
             form.choices(("type",), "(11, 12)")
         form.raise_if_any()
+        self.access.check_create_thread(owner_id, parent_id, int(ttype))
         thread = self._new(self.world.ids.next(), parent_id, body, int(ttype), owner_id, None)
         if thread.type == PUBLIC_THREAD:
             # "X started a thread" system message in the parent, as the Discord client shows.
-            origin = Origin(author_id=owner_id, message_type=THREAD_CREATED_MESSAGE)
+            origin = Origin(author_id=owner_id, kind="system", message_type=THREAD_CREATED_MESSAGE)
             self.messages.create(parent_id, {"content": thread.name}, [], origin, allow_empty=True)
         return thread
 
@@ -59,6 +64,7 @@ class ThreadService:
         validate_thread_name(form, body.get("name"), required=True)
         validate_archive_duration(form, body.get("auto_archive_duration"))
         form.raise_if_any()
+        self.access.check_create_thread(owner_id, channel_id, PUBLIC_THREAD)
         if msg.thread_id is not None or message_id in self.world.threads:
             raise errors.thread_already_exists()
         thread = self._new(message_id, channel_id, body, PUBLIC_THREAD, owner_id, message_id)
@@ -93,12 +99,15 @@ class ThreadService:
         self.notifier.notify()
         return thread
 
-    def modify(self, thread: ThreadRecord, body: dict[str, Any]) -> ThreadRecord:
+    def modify(self, thread: ThreadRecord, body: dict[str, Any], actor_id: int | None = None) -> ThreadRecord:
         """``PATCH /channels/{thread_id}``: rename, (un)archive, lock, change archive duration."""
         form = errors.FormErrors()
         validate_thread_name(form, body.get("name"), required=False)
         validate_archive_duration(form, body.get("auto_archive_duration"))
         form.raise_if_any()
+        if actor_id is not None:
+            self.access.check_modify_thread(actor_id, thread, body)
+        was_archived = thread.archived
         if "name" in body and body["name"] != thread.name:
             thread.name = str(body["name"])
             thread.renames.append((time.monotonic(), thread.name))
@@ -112,20 +121,30 @@ class ThreadService:
             thread.auto_archive_duration = int(body["auto_archive_duration"])
         if body.get("rate_limit_per_user") is not None:
             thread.rate_limit_per_user = int(body["rate_limit_per_user"])
-        self.gateway.dispatch("THREAD_UPDATE", self.messages.thread_event(thread))
+        if was_archived and not thread.archived:
+            self.messages.dispatch_unarchived(thread)
+        else:
+            self.gateway.dispatch("THREAD_UPDATE", self.messages.thread_event(thread))
         self.notifier.notify()
         return thread
 
-    def add_member(self, thread: ThreadRecord, user_id: int) -> None:
+    def add_member(self, thread: ThreadRecord, user_id: int, actor_id: int | None = None) -> None:
         self.world.require_member(user_id)
+        if actor_id is not None:
+            self.access.check_add_thread_member(actor_id, thread, user_id)
         if thread.archived:
-            raise errors.thread_locked()
+            raise errors.thread_archived()
         if user_id in thread.member_ids:
             return
         thread.member_ids.append(user_id)
         self._members_update(thread, added=[user_id])
+        if user_id == self.world.bot_user_id:
+            # channel.mdx "Join Thread": "Fires a Thread Members Update and a Thread Create Gateway event".
+            self.gateway.dispatch("THREAD_CREATE", self.messages.thread_event(thread))
 
-    def remove_member(self, thread: ThreadRecord, user_id: int) -> None:
+    def remove_member(self, thread: ThreadRecord, user_id: int, actor_id: int | None = None) -> None:
+        if actor_id is not None:
+            self.access.check_remove_thread_member(actor_id, thread, user_id)
         if user_id in thread.member_ids:
             thread.member_ids.remove(user_id)
             self._members_update(thread, removed=[user_id])

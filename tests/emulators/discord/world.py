@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors
+from .permissions import (
+    ADMINISTRATOR,
+    ALL_PERMISSIONS,
+    GENEROUS_PERMISSIONS,
+    VIEW_CHANNEL,
+    PermissionOverwrite,
+    effective_permissions,
+)
 from .records import InteractionRecord, MessageRecord, ThreadRecord
 from .snowflakes import SnowflakeGenerator, snowflake_iso
 
-ADMINISTRATOR = 1 << 3
-ALL_PERMISSIONS = (1 << 51) - 1
-# Every permission bit except Administrator, so checks are evaluated yet always pass.
-GENEROUS_PERMISSIONS = ((1 << 51) - 1) & ~ADMINISTRATOR
 TEXT_CHANNEL = 0
 DM_CHANNEL = 1
 PUBLIC_THREAD = 11
@@ -66,6 +70,8 @@ class ChannelInfo:
     nsfw: bool = False
     rate_limit_per_user: int = 0
     last_message_id: int | None = None
+    permission_overwrites: list[PermissionOverwrite] = field(default_factory=list)
+    deleted: bool = False
 
 
 @dataclass
@@ -77,14 +83,32 @@ class DMChannelInfo:
     flags: int = 0
 
 
-SEND_VOICE_MESSAGES = 1 << 46
+@dataclass
+class StickerInfo:
+    """A guild sticker (resources/sticker.mdx, "Sticker Object"; type 2 GUILD, format 1 PNG)."""
+
+    id: int
+    name: str
+    format_type: int = 1
+    description: str | None = None
+    tags: str = "wave"
+
+
+@dataclass
+class WebhookInfo:
+    """A channel webhook (type 1 incoming); its messages carry ``webhook_id`` and a webhook author."""
+
+    id: int
+    channel_id: int
+    name: str
 
 
 class World:
     """All mutable state. Lookups raise :class:`~.errors.ApiError` the way Discord would answer."""
 
     def guild_permissions(self, user_id: int) -> int:
-        """@everyone's permissions plus the member's roles (no channel overwrites are modelled).
+        """@everyone's permissions plus the member's roles, before channel overwrites
+        (``compute_base_permissions`` in topics/permissions.mdx).
 
         The owner and anyone with Administrator get every permission, as Discord computes it.
         """
@@ -96,6 +120,18 @@ class World:
         if user_id == self.owner_id or permissions & ADMINISTRATOR:
             return ALL_PERMISSIONS
         return permissions
+
+    def channel_permissions(self, user_id: int, channel_id: int) -> int:
+        """What ``user_id`` may do in guild channel or thread ``channel_id``: base permissions, the
+        (parent) channel's overwrites in Discord's order, thread inheritance and the implicit rules
+        (see :mod:`.permissions`). 0 when the member cannot see it."""
+        return effective_permissions(self, user_id, channel_id)
+
+    def bot_can_view(self, channel_id: int) -> bool:
+        """Whether the bot sees ``channel_id`` (always for DMs)."""
+        if self.is_dm(channel_id):
+            return True
+        return bool(self.channel_permissions(self.bot_user_id, channel_id) & VIEW_CHANNEL)
 
     def __init__(self, ids: SnowflakeGenerator, *, guild_name: str = "Emulator Guild") -> None:
         self.ids = ids
@@ -110,6 +146,12 @@ class World:
         }
         self.channels: dict[int, ChannelInfo] = {}
         self.threads: dict[int, ThreadRecord] = {}
+        # Deleted channels/threads leave the live maps (every lookup then answers 10003 Unknown
+        # Channel) but stay here so tests can still read their records.
+        self.deleted_channels: dict[int, ChannelInfo] = {}
+        self.deleted_threads: dict[int, ThreadRecord] = {}
+        self.stickers: dict[int, StickerInfo] = {}
+        self.webhooks: dict[int, WebhookInfo] = {}
         self.dm_channels: dict[int, DMChannelInfo] = {}
         self.dm_by_user: dict[int, int] = {}  # recipient id -> DM channel id
         self.messages: dict[int, MessageRecord] = {}
@@ -127,6 +169,7 @@ class World:
         )
         self.owner_id = self.add_member("alice")
         self.default_channel_id = self.add_text_channel("general")
+        self.default_sticker_id = self.add_sticker("wave")
 
     # ---- creation -------------------------------------------------------------------------------
     def add_user(self, name: str, *, bot: bool = False) -> int:
@@ -134,8 +177,8 @@ class World:
         self.users[uid] = UserInfo(uid, name, name.capitalize(), bot=bot)
         return uid
 
-    def add_member(self, name: str, *, roles: list[int] | None = None) -> int:
-        uid = self.add_user(name)
+    def add_member(self, name: str, *, roles: list[int] | None = None, bot: bool = False) -> int:
+        uid = self.add_user(name, bot=bot)
         self.members[uid] = MemberInfo(uid, list(roles or []), snowflake_iso(self.ids.next()))
         return uid
 
@@ -157,6 +200,21 @@ class World:
         self.channels[cid] = ChannelInfo(cid, name, TEXT_CHANNEL, len(self.channels), topic)
         self.channel_messages[cid] = []
         return cid
+
+    def add_sticker(self, name: str, *, format_type: int = 1) -> int:
+        sid = self.ids.next()
+        self.stickers[sid] = StickerInfo(sid, name, format_type)
+        return sid
+
+    def webhook_for(self, channel_id: int, name: str = "Hook") -> WebhookInfo:
+        """The channel's webhook (one per text channel; a thread uses its parent's), made on first use."""
+        parent = self.threads[channel_id].parent_id if channel_id in self.threads else channel_id
+        for hook in self.webhooks.values():
+            if hook.channel_id == parent:
+                return hook
+        hook = WebhookInfo(self.ids.next(), parent, name)
+        self.webhooks[hook.id] = hook
+        return hook
 
     def open_dm(self, user_id: int) -> DMChannelInfo:
         """The bot's DM with ``user_id``, created on first use and then always the same one."""
