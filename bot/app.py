@@ -14,6 +14,7 @@ import discord
 from discord.ext import commands
 from discord.http import Route
 
+from bot.background import Background
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.gate import Gate
@@ -55,6 +56,7 @@ class Services:
     conversations: Conversations
     pacers: ChannelPacers
     gate: Gate
+    background: Background
 
 
 class BridgeBot(commands.Bot):
@@ -106,7 +108,7 @@ class BridgeBot(commands.Bot):
         names = {key: provider.display_name for key, provider in providers.items()}
         gate = Gate(store, self.settings.community, names)
         await gate.load()
-        self._services = Services(store, Conversations(store, providers), ChannelPacers(), gate)
+        self._services = Services(store, Conversations(store, providers), ChannelPacers(), gate, Background())
         log.info("providers: %s", ", ".join(p.display_name for p in providers.values()))
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -128,6 +130,7 @@ class BridgeBot(commands.Bot):
     async def close(self) -> None:
         if self._services is not None:
             await self._services.conversations.shutdown()
+            await self._services.background.close()
         if self._scheduler is not None:
             await self._scheduler.close()
         # discord.py fires on_ready from a task that waits ~2 s after the guilds arrive; stopped sooner, that

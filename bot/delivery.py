@@ -77,9 +77,9 @@ def classify(exc: BaseException) -> Trouble:
 class Outage:
     """A run of transient failures: how long to wait before the next try, and how long it has lasted."""
 
-    def __init__(self, first_s: float = RETRY_FIRST_S, max_s: float = RETRY_MAX_S) -> None:
-        self._first_s = first_s
-        self._max_s = max_s
+    def __init__(self, first_s: float | None = None, max_s: float | None = None) -> None:
+        self._first_s = RETRY_FIRST_S if first_s is None else first_s
+        self._max_s = RETRY_MAX_S if max_s is None else max_s
         self._delay_s = 0.0
         self.started_at: float | None = None
 

@@ -32,6 +32,9 @@ INTERRUPT_GRACE_S = 3.0
 EMPTY_REPLY = "-# {provider} sent an empty reply."
 INTERRUPTED = "⏹️ This reply was cut off because the bot shut down. Send your message again once it is back."
 LATE = "-# ⚠️ Discord did not answer for {duration}, so this reply showed up late."
+GAVE_UP = "⚠️ Discord could not be reached for {duration}, so this reply was cut off above. Send your message again."
+WAIT_FOR_DISCORD_S = 3600.0
+"""How long a reply given up on keeps waiting for Discord to come back, to say it was cut off."""
 MAX_UNARCHIVES = 3
 """Unarchiving a thread that at once says archived again means it cannot be written in: stop trying."""
 REFUSED = "⚠️ Discord refused part of this reply; the bot owner can find details in the bot's log."
@@ -154,6 +157,24 @@ class StreamingReply:
             log.warning("could not mark an interrupted reply in time")
             self.stop()
 
+    async def say_when_reachable(self) -> None:
+        """After Discord stayed down past the give-up limit: once it answers again, say the reply was cut off.
+
+        One message, tried with back-off for up to `WAIT_FOR_DISCORD_S`; its nonce keeps retries from posting twice.
+        """
+        nonce = self._new_nonce()
+        while self._outage.lasted_s < WAIT_FOR_DISCORD_S:
+            await asyncio.sleep(self._outage.failed())
+            await self._pacer.slot(steady=False)
+            notice = GAVE_UP.format(duration=_duration(self._outage.lasted_s))
+            try:
+                await self._channel.send(notice, nonce=nonce, allowed_mentions=NO_PINGS)
+                return
+            except WRITE_ERRORS as exc:
+                if classify(exc) is not Trouble.TRANSIENT:
+                    return
+        log.warning("Discord stayed unreachable; the cut-off reply was never marked")
+
     def stop(self) -> None:
         self._stopped = True
         if self._flusher is not None and self._flusher is not asyncio.current_task():
@@ -223,7 +244,8 @@ class StreamingReply:
                 message = await self._channel.send(chunk, allowed_mentions=NO_PINGS, nonce=nonce)
                 del self._creating[index]
                 self._messages.append(message)
-                self._shown.append(chunk)
+                # A retry with the same nonce gets back the message the lost attempt created, with its older text.
+                self._shown.append(message.content)
         except WRITE_ERRORS as exc:
             if classify(exc) is Trouble.MESSAGE_GONE:
                 log.info("a streamed message was deleted; continuing in a new one")

@@ -73,6 +73,8 @@ async def reply_in(
         return
     if lost is Undeliverable.BLOCKED:
         await note(_why_blocked(channel, sink.trouble))
+    elif lost is Undeliverable.UNREACHABLE:
+        bot.services.background.spawn(sink.say_when_reachable(), name=f"cut-off-{session.channel_id}")
 
 
 def _why_blocked(channel: discord.abc.Messageable, trouble: Trouble | None) -> str:

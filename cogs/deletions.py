@@ -25,11 +25,9 @@ class DeletionsCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
-        """CHANNEL_DELETE: the channel's own conversation, and those of its threads the bot knew of."""
-        conversations = self.bot.services.conversations
-        threads = [t.id for t in channel.guild.threads if t.parent_id == channel.id]
-        for channel_id in (channel.id, *threads):
-            await conversations.channel_gone(channel_id)
+        """CHANNEL_DELETE ends the channel's own conversation (a bound channel in channel mode). Discord
+        sends nothing for its threads, but discord.py dispatches a raw thread delete for each it had cached."""
+        await self.bot.services.conversations.channel_gone(channel.id)
 
 
 async def setup(bot: BridgeBot) -> None:

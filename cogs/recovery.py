@@ -3,10 +3,8 @@ whose provider was still working (polled agents) are followed again."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
@@ -14,7 +12,7 @@ from discord.ext import commands
 from bot.conversation import Speaker
 from bot.delivery import WRITE_ERRORS
 from bot.render import NO_PINGS
-from bot.store import UnfinishedReply
+from bot.store import SessionRecord, UnfinishedReply
 from cogs._private import to_log
 from cogs._turns import reply_in
 
@@ -33,8 +31,7 @@ class RecoveryCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self._cut_off: list[UnfinishedReply] = []
-        self._to_resume: list[Any] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._to_resume: list[SessionRecord] = []
 
     async def cog_load(self) -> None:
         # Read before connecting, so nothing started in this run counts as left over from the last one.
@@ -44,10 +41,6 @@ class RecoveryCog(commands.Cog):
         if self._cut_off:
             log.info("%d reply(ies) were cut off when the bot last stopped", len(self._cut_off))
 
-    async def cog_unload(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         cut_off, self._cut_off = self._cut_off, []
@@ -55,7 +48,7 @@ class RecoveryCog(commands.Cog):
         resumed = {session.id for session in to_resume}
         for reply in cut_off:
             if reply.session_id not in resumed:  # a resumed agent carries on in the thread by itself
-                self._spawn(self._say_cut_off(reply))
+                self.bot.services.background.spawn(self._say_cut_off(reply), name=f"cut-off-{reply.channel_id}")
         for session in to_resume:
             channel = await self._channel(session.channel_id)
             if channel is None:
@@ -63,7 +56,8 @@ class RecoveryCog(commands.Cog):
                 continue
             log.info("session %d: resuming after restart", session.id)
             who = Speaker(id=session.started_by, name="")
-            self._spawn(reply_in(self.bot, channel, session, who, "", note=to_log(session.channel_id), resume=True))
+            resuming = reply_in(self.bot, channel, session, who, "", note=to_log(session.channel_id), resume=True)
+            self.bot.services.background.spawn(resuming, name=f"resume-{session.id}")
 
     async def _say_cut_off(self, reply: UnfinishedReply) -> None:
         channel = await self._channel(reply.channel_id)
@@ -85,11 +79,6 @@ class RecoveryCog(commands.Cog):
                 log.info("channel %d unavailable after restart: %s", channel_id, exc)
                 return None
         return channel if isinstance(channel, discord.Thread | discord.TextChannel) else None
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 async def setup(bot: BridgeBot) -> None:
