@@ -9,12 +9,11 @@ from pathlib import Path
 
 import discord
 
-from bot.store import SessionRecord, Store
-from tests.emulators.ablt import AbltEmulator, Reply
+from tests.emulators.ablt import AbltEmulator
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
 from tests.journey import WAIT_S, bot_posts, chat, refusal, shown_reply, thread_for, wait_for_reply
-from tests.test_discord_outages import reply_entries, wait_for_reply_status, words
+from tests.streams import latest_session, reply_entries, streaming, wait_for_reply_status, words
 
 SEND_IN_THREADS = discord.Permissions(send_messages_in_threads=True).value
 WITHOUT_MANAGE_THREADS = ((1 << 51) - 1) & ~discord.Permissions(administrator=True, manage_threads=True).value
@@ -33,50 +32,36 @@ def private_notes(discord_emulator: DiscordEmulator, interaction_id: int) -> lis
 async def test_a_thread_deleted_mid_reply_ends_the_turn_and_the_conversation_without_more_requests(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
 ) -> None:
-    tokens = words(150)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "a long answer please"))
-    await discord_emulator.wait_for(lambda: len(shown_reply(discord_emulator, thread.id).split()) >= 10, WAIT_S)
-    other_tokens = words(40)
-    ablt.enqueue(Reply(tokens=other_tokens, token_interval_s=0.05))
-    other = await thread_for(discord_emulator, await chat(discord_emulator, "meanwhile, elsewhere"))
+    tokens, other_tokens = words(150), words(40)
+    _, thread_id = await streaming(discord_emulator, ablt, tokens, shown_words=10)
+    _, other_id = await streaming(discord_emulator, ablt, other_tokens, prompt="meanwhile, elsewhere")
 
     deleted_at = time.monotonic()
-    shown = shown_reply(discord_emulator, thread.id)
-    discord_emulator.delete_thread(thread.id)
-    await wait_for_reply_status(database, thread.id, "interrupted")
-    await wait_for_reply(discord_emulator, other.id, "".join(other_tokens))  # the other thread is not held up
+    shown = shown_reply(discord_emulator, thread_id)
+    discord_emulator.delete_thread(thread_id)
+    await wait_for_reply_status(database, thread_id, "interrupted")
+    await wait_for_reply(discord_emulator, other_id, "".join(other_tokens))  # the other thread is not held up
 
-    after = [r for r in discord_emulator.requests if r.channel_id == thread.id and r.t >= deleted_at]
+    after = [r for r in discord_emulator.requests if r.channel_id == thread_id and r.t >= deleted_at]
     assert len(after) <= 1 and all(r.status == 404 for r in after)  # at most the write already on its way
     assert len(emitted(ablt, 0)) < len(tokens)  # the aBLT stream was closed, not read to the end
-    [(content, status)] = await reply_entries(database, thread.id)
+    [(content, status)] = await reply_entries(database, thread_id)
     assert (content, status) == (shown, "interrupted")  # what members saw when the thread went
-    session = await latest_session(database, thread.id)
+    session = await latest_session(database, thread_id)
     assert session is not None and session.ended_at is not None  # the conversation is closed
     assert discord_emulator.rate_limit_hits == 0
-
-
-async def latest_session(database: Path, channel_id: int) -> SessionRecord | None:
-    store = await Store.open(database)
-    try:
-        return await store.latest_session(channel_id)
-    finally:
-        await store.close()
 
 
 async def test_a_thread_archived_mid_reply_is_unarchived_and_the_reply_finishes(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
     tokens = words(60)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "keep going"))
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, thread.id)), WAIT_S)
-    discord_emulator.archive_thread(thread.id)
+    _, thread_id = await streaming(discord_emulator, ablt, tokens)
+    discord_emulator.archive_thread(thread_id)
 
-    await wait_for_reply(discord_emulator, thread.id, "".join(tokens))
-    assert not discord_emulator.thread(thread.id).archived
-    assert not any("⚠️" in m.content for m in bot_posts(discord_emulator, thread.id))
+    await wait_for_reply(discord_emulator, thread_id, "".join(tokens))
+    assert not discord_emulator.thread(thread_id).archived
+    assert not any("⚠️" in m.content for m in bot_posts(discord_emulator, thread_id))
 
 
 async def test_a_thread_locked_mid_reply_ends_the_turn_and_tells_the_member_privately(
@@ -84,18 +69,15 @@ async def test_a_thread_locked_mid_reply_ends_the_turn_and_tells_the_member_priv
 ) -> None:
     discord_emulator.set_bot_permissions(WITHOUT_MANAGE_THREADS)
     tokens = words(100)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    interaction = await chat(discord_emulator, "a long answer")
-    thread = await thread_for(discord_emulator, interaction)
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, thread.id)), WAIT_S)
-    discord_emulator.lock_thread(thread.id)
+    interaction, thread_id = await streaming(discord_emulator, ablt, tokens)
+    discord_emulator.lock_thread(thread_id)
 
     await interaction.wait_for_followups(1, WAIT_S)
-    await wait_for_reply_status(database, thread.id, "interrupted")
+    await wait_for_reply_status(database, thread_id, "interrupted")
     notes = private_notes(discord_emulator, interaction.id)
     assert any("locked" in note for note in notes), notes
     assert len(emitted(ablt, 0)) < len(tokens)
-    session = await latest_session(database, thread.id)
+    session = await latest_session(database, thread_id)
     assert session is not None and session.ended_at is None  # unlocking lets the conversation go on
 
 
@@ -105,10 +87,7 @@ async def test_the_bot_removed_from_a_private_thread_mid_reply_stops_and_says_so
     discord_emulator.set_bot_permissions(WITHOUT_MANAGE_THREADS)
     private = await discord_emulator.create_thread("just us", private=True)
     discord_emulator.core.threads.add_member(private, discord_emulator.bot_user_id)
-    tokens = words(100)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    interaction = await chat(discord_emulator, "hello in private", channel_id=private.id)
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, private.id)), WAIT_S)
+    interaction, _ = await streaming(discord_emulator, ablt, words(100), channel_id=private.id)
     discord_emulator.remove_thread_member(private.id, discord_emulator.bot_user_id)
 
     await interaction.wait_for_followups(1, WAIT_S)
@@ -120,32 +99,27 @@ async def test_send_in_threads_denied_mid_reply_names_the_permission_privately(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
 ) -> None:
     tokens = words(700)  # past 2,000 characters: the reply needs a second message
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.005))
-    interaction = await chat(discord_emulator, "write a lot")
-    thread = await thread_for(discord_emulator, interaction)
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, thread.id)), WAIT_S)
+    interaction, thread_id = await streaming(discord_emulator, ablt, tokens, interval_s=0.005)
     bot_role = discord_emulator.core.world.bot_role_id
     discord_emulator.set_channel_overwrite(discord_emulator.channel_id, bot_role, deny=SEND_IN_THREADS)
 
     await interaction.wait_for_followups(1, WAIT_S)
     notes = private_notes(discord_emulator, interaction.id)
     assert any("**Send Messages in Threads**" in note for note in notes), notes
-    await wait_for_reply_status(database, thread.id, "interrupted")
-    [(content, _)] = await reply_entries(database, thread.id)
-    assert content == shown_reply(discord_emulator, thread.id)  # the transcript holds what members saw
+    await wait_for_reply_status(database, thread_id, "interrupted")
+    [(content, _)] = await reply_entries(database, thread_id)
+    assert content == shown_reply(discord_emulator, thread_id)  # the transcript holds what members saw
 
 
 async def test_a_deleted_reply_message_is_continued_in_a_new_one(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
     tokens = words(60)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "go on"))
-    await discord_emulator.wait_for(lambda: bool(bot_posts(discord_emulator, thread.id)), WAIT_S)
-    discord_emulator.delete_message(bot_posts(discord_emulator, thread.id)[0].id)
+    _, thread_id = await streaming(discord_emulator, ablt, tokens)
+    discord_emulator.delete_message(bot_posts(discord_emulator, thread_id)[0].id)
 
-    await wait_for_reply(discord_emulator, thread.id, "".join(tokens))
-    assert len(bot_posts(discord_emulator, thread.id)) == 1
+    await wait_for_reply(discord_emulator, thread_id, "".join(tokens))
+    assert len(bot_posts(discord_emulator, thread_id)) == 1
 
 
 async def test_chat_where_the_bot_cannot_post_in_threads_is_refused_privately_before_anything_starts(

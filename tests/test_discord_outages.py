@@ -6,65 +6,36 @@ twice, and only a long outage says so in the thread.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot.store import Store
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator, Fault
 from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, last_message_id, shown_reply, thread_for, wait_for_post, wait_for_reply
+from tests.streams import reply_entries, streaming, wait_for_reply_status, words
 
 EDIT = "/channels/{channel_id}/messages/{message_id}"
 CREATE = "/channels/{channel_id}/messages"
-
-
-def words(count: int) -> list[str]:
-    return [f" w{i}" if i else "w0" for i in range(count)]
-
-
-async def reply_entries(database: Path, channel_id: int) -> list[tuple[str, str]]:
-    """(content, status) of the assistant entries of the channel's latest session, read from the bot's file."""
-    store = await Store.open(database)
-    try:
-        session = await store.latest_session(channel_id)
-        assert session is not None
-        return [(e["content"], e["status"]) for e in await store.entries(session.id) if e["role"] == "assistant"]
-    finally:
-        await store.close()
-
-
-async def wait_for_reply_status(database: Path, channel_id: int, status: str, timeout_s: float = 15.0) -> None:
-    """Until the channel's latest reply has `status` in the bot's file (read as another process would)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        entries = await reply_entries(database, channel_id)
-        if entries and entries[-1][1] == status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the reply in {channel_id} never became {status}")
 
 
 async def test_three_plain_text_503s_on_edits_are_retried_and_the_newest_text_lands(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
 ) -> None:
     tokens = words(120)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "tell me a story"))
-    await discord_emulator.wait_for(lambda: len(shown_reply(discord_emulator, thread.id).split()) >= 15, 15)
-    outage = discord_emulator.inject_fault(Fault.proxy_503(method="PATCH", route=EDIT, channel_id=thread.id, times=3))
+    _, thread_id = await streaming(discord_emulator, ablt, tokens, shown_words=15)
+    outage = discord_emulator.inject_fault(Fault.proxy_503(method="PATCH", route=EDIT, channel_id=thread_id, times=3))
 
-    await wait_for_reply(discord_emulator, thread.id, "".join(tokens))
+    await wait_for_reply(discord_emulator, thread_id, "".join(tokens))
     await running_bot.stop()
 
     assert outage.hits == 3
-    posts = bot_posts(discord_emulator, thread.id)
+    posts = bot_posts(discord_emulator, thread_id)
     assert len(posts) == 1 and not any("⚠️" in p.content for p in posts)  # short outage: nothing to say
-    assert await reply_entries(database, thread.id) == [("".join(tokens), "complete")]
+    assert await reply_entries(database, thread_id) == [("".join(tokens), "complete")]
 
 
 async def test_a_long_outage_shows_the_reply_when_discord_is_back_and_says_it_was_late(
@@ -72,15 +43,13 @@ async def test_a_long_outage_shows_the_reply_when_discord_is_back_and_says_it_wa
 ) -> None:
     monkeypatch.setattr("bot.render.OUTAGE_NOTICE_S", 2.0)
     tokens = words(40)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "tell me more"))
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, thread.id)), 15)
-    down = Fault.proxy_503(channel_id=thread.id, until=time.monotonic() + 3.5)  # every write, for 3.5 s
+    _, thread_id = await streaming(discord_emulator, ablt, tokens)
+    down = Fault.proxy_503(channel_id=thread_id, until=time.monotonic() + 3.5)  # every write, for 3.5 s
     discord_emulator.inject_fault(down)
 
-    late = await wait_for_post(discord_emulator, thread.id, "Discord did not answer")
+    late = await wait_for_post(discord_emulator, thread_id, "Discord did not answer")
     assert late.content.startswith("-# ⚠️") and "showed up late" in late.content
-    assert shown_reply(discord_emulator, thread.id, after=0).startswith("".join(tokens))
+    assert shown_reply(discord_emulator, thread_id).startswith("".join(tokens))
     assert down.hits >= 2
 
 
@@ -96,21 +65,19 @@ async def test_discord_down_past_the_limit_ends_the_turn_and_says_so_once_it_is_
     bot = make_bot()
     await bot.start()
     tokens = words(200)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "a long one"))
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, thread.id)), 15)
-    shown_before = shown_reply(discord_emulator, thread.id)
-    down = discord_emulator.inject_fault(Fault.proxy_503(channel_id=thread.id))
+    _, thread_id = await streaming(discord_emulator, ablt, tokens)
+    shown_before = shown_reply(discord_emulator, thread_id)
+    down = discord_emulator.inject_fault(Fault.proxy_503(channel_id=thread_id))
 
-    await wait_for_reply_status(database, thread.id, "interrupted")  # the turn gave up on Discord
+    await wait_for_reply_status(database, thread_id, "interrupted")  # the turn gave up on Discord
     assert down.hits >= 3
     discord_emulator.clear_faults()  # Discord is back
-    notice = await wait_for_post(discord_emulator, thread.id, "could not be reached")
+    notice = await wait_for_post(discord_emulator, thread_id, "could not be reached")
     await bot.stop()
 
     assert notice.content.startswith("⚠️") and "cut off" in notice.content
     assert len(ablt.emitted) < len(tokens)  # the provider call was ended, not read to the end
-    [(content, status)] = await reply_entries(database, thread.id)
+    [(content, status)] = await reply_entries(database, thread_id)
     assert status == "interrupted" and content == shown_before  # what members saw, nothing more
 
 
@@ -133,33 +100,29 @@ async def test_shared_scope_429s_on_edits_are_waited_out(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
     tokens = words(60)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.04))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "go"))
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, thread.id)), 15)
+    _, thread_id = await streaming(discord_emulator, ablt, tokens, interval_s=0.04)
     limited = discord_emulator.inject_fault(
-        Fault.shared_429(retry_after=0.3, method="PATCH", route=EDIT, channel_id=thread.id, times=2)
+        Fault.shared_429(retry_after=0.3, method="PATCH", route=EDIT, channel_id=thread_id, times=2)
     )
 
-    await wait_for_reply(discord_emulator, thread.id, "".join(tokens))
+    await wait_for_reply(discord_emulator, thread_id, "".join(tokens))
     assert limited.hits == 2
-    assert len(bot_posts(discord_emulator, thread.id)) == 1
+    assert len(bot_posts(discord_emulator, thread_id)) == 1
 
 
 async def test_a_dropped_gateway_mid_reply_resumes_and_a_message_sent_meanwhile_is_answered_once(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
     tokens = words(60)
-    ablt.enqueue(Reply(tokens=tokens, token_interval_s=0.05))
-    thread = await thread_for(discord_emulator, await chat(discord_emulator, "stream on"))
-    await discord_emulator.wait_for(lambda: bool(shown_reply(discord_emulator, thread.id)), 15)
+    _, thread_id = await streaming(discord_emulator, ablt, tokens)
     resumes = discord_emulator.core.gateway.resume_count
 
     await discord_emulator.disconnect_gateway(4000)  # discord.py reconnects and RESUMEs
-    await discord_emulator.send_user_message(thread.id, "and then?")  # dispatched while the bot is away
+    await discord_emulator.send_user_message(thread_id, "and then?")  # dispatched while the bot is away
     await discord_emulator.wait_for(lambda: discord_emulator.core.gateway.resume_count > resumes, 15, "a RESUME")
-    await wait_for_reply(discord_emulator, thread.id, "".join(tokens))
-    mark = max(m.id for m in discord_emulator.messages(thread.id) if m.content == "and then?")
-    await wait_for_reply(discord_emulator, thread.id, "You said: and then?", after=mark)
+    await wait_for_reply(discord_emulator, thread_id, "".join(tokens))
+    mark = max(m.id for m in discord_emulator.messages(thread_id) if m.content == "and then?")
+    await wait_for_reply(discord_emulator, thread_id, "You said: and then?", after=mark)
 
     assert sum(1 for r in ablt.requests if r.body and r.body["messages"][-1]["content"] == "and then?") == 1
 

@@ -339,15 +339,19 @@ class MessageService:
         if thread.archived:
             thread.archived = False
             thread.archive_timestamp = iso_timestamp()
-            self.dispatch_unarchived(thread)
+            self.thread_changed(thread, was_archived=True)
         if author_id not in thread.member_ids and author_id in self.world.members:
             thread.member_ids.append(author_id)
             self.on_thread_join(thread, author_id)
 
-    def dispatch_unarchived(self, thread: ThreadRecord) -> None:
-        """threads.mdx "Unarchiving a Thread": THREAD_UPDATE, then THREAD_MEMBER_UPDATE to the
-        thread's members (here: the bot, if it is one; gateway-events.mdx "Thread Member Update")."""
+    def thread_changed(self, thread: ThreadRecord, *, was_archived: bool) -> None:
+        """THREAD_UPDATE for any change; unarchiving adds THREAD_MEMBER_UPDATE to the thread's members
+        (threads.mdx "Unarchiving a Thread"; here: the bot, if it is one; gateway-events.mdx "Thread
+        Member Update")."""
         self.gateway.dispatch("THREAD_UPDATE", self.thread_event(thread))
+        self.notifier.notify()
+        if not was_archived or thread.archived:
+            return
         bot = self.world.bot_user_id
         if bot in thread.member_ids:
             body = {**payloads.thread_member_payload(thread, bot), "guild_id": str(thread.guild_id)}

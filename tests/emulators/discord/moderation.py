@@ -145,11 +145,7 @@ class ModerationService:
             thread.archive_timestamp = iso_timestamp()
         if locked is not None:
             thread.locked = locked
-        if was_archived and not thread.archived:
-            self.messages.dispatch_unarchived(thread)
-        else:
-            self.gateway.dispatch("THREAD_UPDATE", self.messages.thread_event(thread))
-        self.notifier.notify()
+        self.messages.thread_changed(thread, was_archived=was_archived)
         return thread
 
     def remove_thread_member(self, thread_id: int, user_id: int) -> None:

@@ -121,11 +121,7 @@ class ThreadService:
             thread.auto_archive_duration = int(body["auto_archive_duration"])
         if body.get("rate_limit_per_user") is not None:
             thread.rate_limit_per_user = int(body["rate_limit_per_user"])
-        if was_archived and not thread.archived:
-            self.messages.dispatch_unarchived(thread)
-        else:
-            self.gateway.dispatch("THREAD_UPDATE", self.messages.thread_event(thread))
-        self.notifier.notify()
+        self.messages.thread_changed(thread, was_archived=was_archived)
         return thread
 
     def add_member(self, thread: ThreadRecord, user_id: int, actor_id: int | None = None) -> None:
