@@ -43,6 +43,10 @@ class NoActiveSession(Exception):
     """The channel has no active conversation."""
 
 
+class JustChanged(Exception):
+    """Another `/reset` or `/end` changed the conversation a moment before this one: nothing more to do."""
+
+
 class UnusableOptions(Exception):
     """`/chat` options the provider cannot start with; the message is safe to show."""
 
@@ -164,8 +168,8 @@ class Conversations:
         session, provider = await self._configured_session(channel_id)
         try:
             fresh = await self._store.restart_session(session, provider.reset_state(session.state), by)
-        except SessionExists as exc:  # another /reset or /end got there first
-            raise NoActiveSession(channel_id) from exc
+        except SessionExists as exc:
+            raise JustChanged(channel_id) from exc
         log.info("session %d reset as %d in channel %d", session.id, fresh.id, channel_id)
         return fresh
 
@@ -329,6 +333,7 @@ def _claimed_choice(state: Mapping[str, Any], pick: Pick, by: int) -> None:
 
 __all__ = [
     "Conversations",
+    "JustChanged",
     "LastCall",
     "NoActiveSession",
     "ReplySink",

@@ -231,14 +231,17 @@ class Store:
         return {} if row is None else dict(json.loads(row["state"]))
 
     async def restart_session(self, old: SessionRecord, state: dict[str, Any], started_by: int) -> SessionRecord:
-        """End `old` and start its successor in the same channel, atomically."""
+        """End `old` and start its successor in the same channel, atomically.
+
+        Raises SessionExists when `old` is no longer the active session (another `/reset` or `/end` won).
+        """
         now = time.time()
+        ended = await self._db.execute(
+            "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (now, old.id)
+        )
+        if ended.rowcount == 0:  # nothing changed, so nothing to roll back (which would undo others' statements)
+            raise SessionExists(old.channel_id)
         try:
-            ended = await self._db.execute(
-                "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (now, old.id)
-            )
-            if ended.rowcount == 0:  # someone else ended or reset it a moment ago
-                raise sqlite3.IntegrityError("session already ended")
             cursor = await self._db.execute(
                 "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at, last_active_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.conversation import NoActiveSession, UnusableOptions
+from bot.conversation import JustChanged, NoActiveSession, UnusableOptions
 from bot.gate import Refused
 from bot.render import NO_PINGS
 from cogs._chat_command import usable_in_dms
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 ALREADY_ENDED = "This conversation has just been ended. Start a new one with `/chat`."
+JUST_RESET = "Someone reset or ended this conversation a moment ago; nothing more to do."
 
 
 class SessionCog(commands.Cog):
@@ -63,6 +64,9 @@ class SessionCog(commands.Cog):
             return
         try:
             session = await conversations.reset(interaction.channel_id or 0, by=interaction.user.id)
+        except JustChanged:
+            await refuse(interaction, JUST_RESET)
+            return
         except (NoActiveSession, UnusableOptions) as exc:
             await refuse(interaction, NO_CONVERSATION if isinstance(exc, NoActiveSession) else str(exc))
             return

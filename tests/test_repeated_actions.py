@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bot.store import Store
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator, StarterScript
 from tests.emulators.discord import DiscordEmulator
@@ -55,6 +58,32 @@ async def test_two_ends_at_once_end_the_conversation_once(
     assert len(public) == 1 and public[0].original_message is not None
     assert "ended by" in public[0].original_message.content
     assert sum(1 for s in agentverse.latest_session.submits if s["type"] == "stop") == 1
+
+
+async def test_two_resets_at_once_start_one_fresh_session(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, database: Path
+) -> None:
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "hello"))
+    await wait_for_post(discord_emulator, thread.id, "You said: hello")
+
+    resets = [
+        await discord_emulator.run_slash_command("reset", {}, channel_id=thread.id),
+        await discord_emulator.run_slash_command("reset", {}, channel_id=thread.id),
+    ]
+    for reset in resets:
+        await reset.wait_for_response(WAIT_S)
+
+    public = [r for r in resets if not r.ephemeral]
+    assert len(public) == 1
+    assert [r.original_message.content for r in resets if r.ephemeral and r.original_message] == [
+        "Someone reset or ended this conversation a moment ago; nothing more to do."
+    ]
+    store = await Store.open(database)
+    try:
+        session = await store.active_session(thread.id)
+        assert session is not None and session.id == 2  # the first session, then exactly one fresh one
+    finally:
+        await store.close()
 
 
 async def test_an_engine_message_repeated_within_one_poll_is_shown_once(
