@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TypeVar
 
 import discord
@@ -49,3 +49,41 @@ async def connected(emu: DiscordEmulator, client: ClientT) -> AsyncIterator[Clie
             await asyncio.wait_for(task, timeout=5)
         discord.http.Route.BASE = old_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+@contextlib.contextmanager
+def pointed_at(emu: DiscordEmulator) -> Iterator[None]:
+    """Point discord.py's REST base and default gateway (class attributes, shared by every client in
+    the process) at the emulator; restore them afterwards."""
+    old_base = discord.http.Route.BASE
+    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = emu.api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+@contextlib.asynccontextmanager
+async def connected_clients(
+    emu: DiscordEmulator, clients: Sequence[ClientT], *, ready_timeout: float = 15.0
+) -> AsyncIterator[list[ClientT]]:
+    """Start several clients at once, as separate shard processes would (e.g. one
+    ``discord.AutoShardedClient(shard_count=n, shard_ids=[k])`` each), wait until every one is ready
+    (all its shards and guilds), and close them all afterwards."""
+    tasks: list[asyncio.Task[None]] = []
+    with pointed_at(emu):
+        try:
+            for client in clients:
+                await client.login(emu.token)
+                tasks.append(asyncio.create_task(client.connect()))
+            ready = asyncio.gather(*(client.wait_until_ready() for client in clients))
+            await asyncio.wait_for(ready, timeout=ready_timeout)
+            yield list(clients)
+        finally:
+            for client in clients:
+                await client.close()
+            if tasks:
+                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)

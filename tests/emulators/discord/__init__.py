@@ -3,6 +3,7 @@
 Usage::
 
     emu = DiscordEmulator(token="emulator-token", message_bucket_window_s=1.0)
+    other = emu.add_guild("Second", shard=1, shard_count=2)  # optional: more guilds, on chosen shards
     await emu.start()
     discord.http.Route.BASE = emu.api_base_url
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
@@ -16,17 +17,24 @@ Usage::
     ...
     await bot.close(); await task; await emu.close()
 
+Sharded bots: each ``discord.AutoShardedClient(shard_count=n, shard_ids=[k])`` identifies with
+``shard: [k, n]``, gets only the guilds ``(guild_id >> 22) % n == k`` and their events (DMs: shard 0);
+``emu.sessions_by_shard``, ``emu.identifies`` and ``emu.invalid_sessions`` show what happened.
+IDENTIFYs are admitted one per ``identify_interval_s`` (5 s, as on Discord) per ``max_concurrency``
+bucket; earlier ones get op 9, after which discord.py waits and identifies again.
+
 Module map:
 
-* facade: ``emulator`` (``DiscordEmulator``: lifecycle, world building, records) combining
-  ``facade_users`` (simulated members, other bots, webhooks, forwards, redelivery) and
-  ``facade_moderation`` (role permissions, channel overwrites, deleting/archiving/locking, faults);
-* state and shapes: ``world`` (state), ``records`` (what tests read), ``payloads`` +
-  ``guild_payloads`` (JSON shapes), ``snowflakes``;
+* facade: ``emulator`` (``DiscordEmulator``: lifecycle, gateway control, records) combining
+  ``facade_guilds`` (guilds, channels, roles, members; sharding records), ``facade_users``
+  (simulated members, other bots, webhooks, forwards, redelivery) and ``facade_moderation`` (role
+  permissions, channel overwrites, deleting/archiving/locking, faults);
+* state and shapes: ``world`` (state: guilds, channels, messages...) + ``world_types`` (its records),
+  ``records`` (what tests read), ``payloads`` + ``guild_payloads`` (JSON shapes, READY), ``snowflakes``;
 * transport: ``server`` (middleware: injected faults, auth, rate limits, channel access, errors,
   recording), ``faults`` (``Fault``: proxy errors, 5xx, shared 429s, delays, lost responses,
   dropped connections), ``routes_*`` (REST), ``gateway`` + ``compression`` (websocket),
-  ``ratelimit``, ``http_utils``;
+  ``sharding`` (shard routing, IDENTIFY buckets, session start limit), ``ratelimit``, ``http_utils``;
 * behaviour: ``messaging`` (+ ``attachments``, ``forwards``), ``threads``, ``moderation``,
   ``interactions`` + ``interaction_context`` (guild vs bot-DM shape, which commands are offered
   where, permissions carried), ``commands``, ``members``;
@@ -69,6 +77,7 @@ from .records import (
     RequestRecord,
     ThreadRecord,
 )
+from .sharding import IdentifyRecord
 
 __all__ = [
     "ADMINISTRATOR",
@@ -97,6 +106,7 @@ __all__ = [
     "EmulatorConfig",
     "Fault",
     "GatewayEventRecord",
+    "IdentifyRecord",
     "InteractionRecord",
     "MessageRecord",
     "PermissionOverwrite",

@@ -26,7 +26,8 @@ from .permissions import (
     send_permission,
 )
 from .records import MessageRecord, ThreadRecord
-from .world import PRIVATE_THREAD, World
+from .world import World
+from .world_types import PRIVATE_THREAD
 
 
 class Access:

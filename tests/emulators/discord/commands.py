@@ -137,11 +137,11 @@ class OptionBuilder:
     """
 
     def __init__(
-        self, world: World, store_attachment: Callable[[AttachmentSpec], dict[str, Any]], *, in_dm: bool = False
+        self, world: World, store_attachment: Callable[[AttachmentSpec], dict[str, Any]], *, guild_id: int | None
     ) -> None:
         self.world = world
         self.store_attachment = store_attachment
-        self.in_dm = in_dm  # a DM has no guild: no members, roles or guild channels to pick
+        self.guild_id = guild_id  # where the command runs; its members, roles and channels can be picked
         self.resolved: dict[str, dict[str, Any]] = {}
 
     def build(
@@ -211,23 +211,29 @@ class OptionBuilder:
 
         world = self.world
         otype = opt["type"]
+        guild = world.guilds.get(self.guild_id) if self.guild_id is not None else None
         if otype in (USER, MENTIONABLE) and ident in world.users:
             self.resolved.setdefault("users", {})[str(ident)] = payloads.user_payload(world.users[ident])
-            if ident in world.members and not self.in_dm:
-                member = payloads.member_payload(world, world.members[ident], with_user=False)
-                member["permissions"] = str(world.roles[world.guild_id].permissions)
+            if guild is not None and ident in guild.members:
+                member = payloads.member_payload(world, guild.members[ident], with_user=False)
+                member["permissions"] = str(guild.roles[guild.id].permissions)
                 self.resolved.setdefault("members", {})[str(ident)] = member
-        elif self.in_dm and otype in (ROLE, MENTIONABLE, CHANNEL):
+        elif guild is None and otype in (ROLE, MENTIONABLE, CHANNEL):
             raise ValueError(f"option {opt['name']!r}: a DM offers no guild roles or channels to pick")
-        elif otype in (ROLE, MENTIONABLE) and ident in world.roles:
-            self.resolved.setdefault("roles", {})[str(ident)] = payloads.role_payload(world.roles[ident])
-        elif otype == CHANNEL and (ident in world.channels or ident in world.threads):
+        elif guild is not None and otype in (ROLE, MENTIONABLE) and ident in guild.roles:
+            self.resolved.setdefault("roles", {})[str(ident)] = payloads.role_payload(guild.roles[ident])
+        elif guild is not None and otype == CHANNEL and self._live_guild_channel(ident, guild.id):
+            # the client offers only the channels and threads of the guild the command runs in
             channel = payloads.any_channel_payload(world, world.channel_or_thread(ident))
             allowed_types = opt.get("channel_types")
             if allowed_types and channel["type"] not in allowed_types:
                 raise ValueError(f"option {opt['name']!r}: channel type {channel['type']} not allowed")
-            channel["permissions"] = str(world.roles[world.guild_id].permissions)
+            channel["permissions"] = str(guild.roles[guild.id].permissions)
             self.resolved.setdefault("channels", {})[str(ident)] = channel
         else:
             raise ValueError(f"option {opt['name']!r}: unknown id {ident}")
         return str(ident)
+
+    def _live_guild_channel(self, ident: int, guild_id: int) -> bool:
+        live = ident in self.world.channels or ident in self.world.threads
+        return live and self.world.channel_guild_id(ident) == guild_id

@@ -39,6 +39,10 @@ class EmulatorConfig:
     interaction_token_ttl_s: float = 15 * 60.0
     max_file_size: int = 10 * MIB
     allow_privileged_intents: bool = True
+    # Gateway sharding (events/gateway.mdx "Get Gateway Bot", "Session Start Limit Object"):
+    recommended_shards: int = 1  # ``shards`` of GET /gateway/bot
+    max_concurrency: int = 1  # IDENTIFY buckets (``shard_id % max_concurrency``)
+    identify_interval_s: float = 5.0  # each bucket admits one IDENTIFY per this many seconds
 
 
 class Core:
@@ -57,6 +61,9 @@ class Core:
             heartbeat_interval_ms=config.heartbeat_interval_ms,
             url=lambda: self.base_url.replace("http://", "ws://", 1) + "/",
             allow_privileged_intents=config.allow_privileged_intents,
+            recommended_shards=config.recommended_shards,
+            max_concurrency=config.max_concurrency,
+            identify_interval_s=config.identify_interval_s,
         )
         self.members = MemberService(self.world, self.gateway, self.notifier)
         self.messages = MessageService(self.world, self.gateway, self.notifier, max_file_size=config.max_file_size)

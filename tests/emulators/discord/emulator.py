@@ -11,11 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from . import payloads
 from .core import MIB, Core, EmulatorConfig
+from .facade_guilds import Guilds
 from .facade_moderation import Moderation
 from .facade_users import SimulatedUsers
-from .permissions import GENEROUS_PERMISSIONS
 from .records import (
     GatewayEventRecord,
     InteractionRecord,
@@ -24,14 +23,17 @@ from .records import (
     ThreadRecord,
 )
 from .server import API_PREFIX, build_app
-from .world import INTENT_GUILDS
 
 
-class DiscordEmulator(SimulatedUsers, Moderation):
-    """A loopback Discord (REST + gateway) for one guild, bot and application.
+class DiscordEmulator(Guilds, SimulatedUsers, Moderation):
+    """A loopback Discord (REST + gateway) for one bot and application in one or more guilds.
 
     Point discord.py at it with ``discord.http.Route.BASE = emu.api_base_url`` and
     ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)``.
+
+    Gateway sharding: ``recommended_shards`` is what GET /gateway/bot recommends; IDENTIFYs are
+    admitted one per ``identify_interval_s`` (Discord: 5 s) in each of ``max_concurrency`` buckets,
+    others get op 9 Invalid Session (see :mod:`.sharding`).
     """
 
     def __init__(
@@ -49,6 +51,9 @@ class DiscordEmulator(SimulatedUsers, Moderation):
         interaction_token_ttl_s: float = 15 * 60.0,
         max_file_size: int = 10 * MIB,
         allow_privileged_intents: bool = True,
+        recommended_shards: int = 1,
+        max_concurrency: int = 1,
+        identify_interval_s: float = 5.0,
     ) -> None:
         self.config = EmulatorConfig(
             token=token,
@@ -63,6 +68,9 @@ class DiscordEmulator(SimulatedUsers, Moderation):
             interaction_token_ttl_s=interaction_token_ttl_s,
             max_file_size=max_file_size,
             allow_privileged_intents=allow_privileged_intents,
+            recommended_shards=recommended_shards,
+            max_concurrency=max_concurrency,
+            identify_interval_s=identify_interval_s,
         )
         self.core = Core(self.config)
         self._runner: web.AppRunner | None = None
@@ -113,11 +121,12 @@ class DiscordEmulator(SimulatedUsers, Moderation):
 
     @property
     def guild_id(self) -> int:
+        """The default guild (the first one)."""
         return self.core.world.guild_id
 
     @property
     def channel_id(self) -> int:
-        """The default text channel, ``#general``."""
+        """The default guild's default text channel, ``#general``."""
         return self.core.world.default_channel_id
 
     @property
@@ -130,43 +139,8 @@ class DiscordEmulator(SimulatedUsers, Moderation):
 
     @property
     def user_id(self) -> int:
-        """The default human member, ``alice`` (also the guild owner)."""
+        """The default human member, ``alice`` (owner and member of every guild)."""
         return self.core.world.owner_id
-
-    # ---- world building --------------------------------------------------------------------------
-    @property
-    def sticker_id(self) -> int:
-        """The guild's sticker ("wave", PNG), listed in GUILD_CREATE ``stickers``."""
-        return self.core.world.default_sticker_id
-
-    def add_member(self, name: str, *, roles: list[int] | None = None, bot: bool = False) -> int:
-        """Add a guild member (optionally with roles; ``bot=True`` for another bot account, whose
-        messages have ``author.bot``); bots with GUILD_MEMBERS get GUILD_MEMBER_ADD."""
-        return self.core.members.add(name, roles or [], bot=bot)
-
-    def set_member_roles(self, user_id: int, role_ids: list[int]) -> None:
-        """Replace a member's roles, as a moderator would; GUILD_MEMBER_UPDATE goes to bots with
-        GUILD_MEMBERS (always, when the member is the bot). Interactions and messages from then on
-        carry the new roles and the permissions they grant."""
-        self.core.members.set_roles(user_id, role_ids)
-
-    def add_text_channel(self, name: str, topic: str | None = None) -> int:
-        """Add a text channel (CHANNEL_CREATE is dispatched to connected bots)."""
-        world = self.core.world
-        cid = world.add_text_channel(name, topic=topic)
-        body = payloads.channel_payload(world, world.channels[cid])
-        self.core.gateway.dispatch("CHANNEL_CREATE", lambda s: body if s.intents & INTENT_GUILDS else None)
-        return cid
-
-    def add_role(self, name: str, *, mentionable: bool = True, permissions: int | None = None) -> int:
-        """Add a role (GUILD_ROLE_CREATE is dispatched to connected bots); ``permissions`` defaults to
-        every bit but Administrator."""
-        world = self.core.world
-        granted = GENEROUS_PERMISSIONS if permissions is None else permissions
-        rid = world.add_role(name, mentionable=mentionable, permissions=granted)
-        body = {"guild_id": str(world.guild_id), "role": payloads.role_payload(world.roles[rid])}
-        self.core.gateway.dispatch("GUILD_ROLE_CREATE", lambda s: body if s.intents & INTENT_GUILDS else None)
-        return rid
 
     # ---- waiting ---------------------------------------------------------------------------------
     async def wait_for(
@@ -179,7 +153,8 @@ class DiscordEmulator(SimulatedUsers, Moderation):
         await self.core.notifier.wait_for(predicate, timeout, description)
 
     async def wait_until_ready(self, timeout: float = 10.0, count: int = 1) -> None:  # noqa: ASYNC109
-        """Wait until ``count`` IDENTIFYs have been answered with READY + GUILD_CREATE."""
+        """Wait until ``count`` IDENTIFYs have been answered with READY + GUILD_CREATE (a session counts
+        once READY and the GUILD_CREATE of every guild on its shard went out)."""
         await self.wait_for(lambda: self.core.gateway.ready_count >= count, timeout, "READY + GUILD_CREATE")
 
     async def wait_for_commands(self, timeout: float = 10.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
@@ -203,7 +178,7 @@ class DiscordEmulator(SimulatedUsers, Moderation):
 
     @property
     def ready_count(self) -> int:
-        """How many IDENTIFYs were answered with READY + GUILD_CREATE (one per bot (re)start)."""
+        """How many IDENTIFYs were answered with READY + all their GUILD_CREATEs (one per session start)."""
         return self.core.gateway.ready_count
 
     @property
@@ -214,10 +189,13 @@ class DiscordEmulator(SimulatedUsers, Moderation):
     def gateway_events(self) -> list[GatewayEventRecord]:
         return self.core.gateway.events
 
-    async def disconnect_gateway(self, code: int = 4000, *, invalidate_session: bool = False) -> None:
-        """Drop every gateway connection. 4000 lets discord.py RESUME; ``invalidate_session``
-        forgets sessions so the RESUME gets op 9 and the client re-IDENTIFYs."""
-        await self.core.gateway.disconnect_all(code, invalidate=invalidate_session)
+    async def disconnect_gateway(
+        self, code: int = 4000, *, invalidate_session: bool = False, shard: int | None = None
+    ) -> None:
+        """Drop every gateway connection (or only those of sessions on ``shard``; unsharded sessions
+        count as shard 0). 4000 lets discord.py RESUME; ``invalidate_session`` forgets the sessions so
+        the RESUME gets op 9 and the client re-IDENTIFYs."""
+        await self.core.gateway.disconnect_all(code, invalidate=invalidate_session, shard=shard)
 
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT, as Discord does before maintenance; clients reconnect and RESUME."""

@@ -17,32 +17,36 @@ class Moderation:
     core: Core
 
     # ---- role permissions ------------------------------------------------------------------------
-    def set_everyone_permissions(self, permissions: int) -> None:
-        """What members without roles may do (the bot keeps its own role's permissions);
+    def set_everyone_permissions(self, permissions: int, *, guild_id: int | None = None) -> None:
+        """What members without roles may do in a guild (the bot keeps its own role's permissions);
         GUILD_ROLE_UPDATE for @everyone."""
-        world = self.core.world
-        world.roles[world.guild_id].permissions = permissions
-        self.core.moderation.role_updated(world.guild_id)
+        guild = self.core.world.guild(self.core.world.guild_id if guild_id is None else guild_id)
+        guild.roles[guild.id].permissions = permissions
+        self.core.moderation.role_updated(guild.id)
 
     def set_role_permissions(self, role_id: int, permissions: int) -> None:
-        """Change a role's permissions; GUILD_ROLE_UPDATE."""
-        self.core.world.roles[role_id].permissions = permissions
+        """Change a role's permissions (in whichever guild it belongs to); GUILD_ROLE_UPDATE."""
+        found = self.core.world.find_role(role_id)
+        if found is None:
+            raise ValueError(f"role {role_id} does not exist")
+        found[1].permissions = permissions
         self.core.moderation.role_updated(role_id)
 
-    def set_bot_permissions(self, permissions: int) -> None:
-        """Give the bot exactly ``permissions`` (its role and @everyone); GUILD_ROLE_UPDATE for both."""
-        world = self.core.world
-        world.roles[world.guild_id].permissions = permissions
-        world.roles[world.bot_role_id].permissions = permissions
-        self.core.moderation.role_updated(world.guild_id)
-        self.core.moderation.role_updated(world.bot_role_id)
+    def set_bot_permissions(self, permissions: int, *, guild_id: int | None = None) -> None:
+        """Give the bot exactly ``permissions`` in a guild (its role and @everyone); GUILD_ROLE_UPDATE
+        for both."""
+        guild = self.core.world.guild(self.core.world.guild_id if guild_id is None else guild_id)
+        guild.roles[guild.id].permissions = permissions
+        guild.roles[guild.bot_role_id].permissions = permissions
+        self.core.moderation.role_updated(guild.id)
+        self.core.moderation.role_updated(guild.bot_role_id)
 
     # ---- channel overwrites ----------------------------------------------------------------------
     def set_channel_overwrite(
         self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0
     ) -> PermissionOverwrite:
-        """Set the overwrite for a role (or @everyone: ``target_id`` = the guild id) or a member on a
-        text channel (its threads follow it); CHANNEL_UPDATE."""
+        """Set the overwrite for a role (or @everyone: ``target_id`` = the guild id) or a member of the
+        channel's guild on a text channel (its threads follow it); CHANNEL_UPDATE."""
         return self.core.moderation.set_overwrite(channel_id, target_id, allow, deny)
 
     def clear_channel_overwrite(self, channel_id: int, target_id: int) -> None:

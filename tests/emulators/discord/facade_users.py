@@ -166,7 +166,8 @@ class SimulatedUsers:
         msg = self.core.world.messages.get(message_id)
         if msg is None or msg.deleted:
             raise ValueError(f"message {message_id} does not exist")
-        if msg.author_id not in self.core.world.members or msg.author_id == self.core.world.bot_user_id:
+        world = self.core.world
+        if world.any_membership(msg.author_id) is None or msg.author_id == world.bot_user_id:
             raise ValueError(f"message {message_id} was not written by a simulated member")
         self.core.messages.edit(msg, {"content": text}, [], Origin(msg.author_id, "user"))
         await asyncio.sleep(0)
@@ -213,8 +214,8 @@ class SimulatedUsers:
     ) -> ThreadRecord:
         """A member opens a thread (from ``message_id`` if given); THREAD_CREATE is dispatched."""
         author = user_id or self.core.world.owner_id
-        self.core.world.require_member(author)
         parent = channel_id or self.core.world.default_channel_id
+        self.core.world.require_member(author, self.core.world.guild_for_channel(parent).id)
         if message_id is not None:
             thread = self.core.threads.create_from_message(parent, message_id, {"name": name}, author)
         else:
@@ -241,10 +242,12 @@ class SimulatedUsers:
         return user_id or (self._default_user(msg.channel_id) if msg is not None else self.core.world.owner_id)
 
     def _author_in(self, channel_id: int, user_id: int | None) -> int:
-        """Who posts: ``user_id`` (default :meth:`_default_user`), who must be able to be there."""
-        dm = self.core.world.dm_channels.get(channel_id)
+        """Who posts: ``user_id`` (default :meth:`_default_user`), who must be able to be there: a
+        member of the channel's guild, or in a DM its recipient."""
+        world = self.core.world
+        dm = world.dm_channels.get(channel_id)
         author = user_id or self._default_user(channel_id)
-        self.core.world.require_member(author)
+        world.require_member(author, None if dm is not None else world.guild_for_channel(channel_id).id)
         if dm is not None and dm.recipient_id != author:
             raise ValueError(f"user {author} cannot post in DM {channel_id}, which belongs to {dm.recipient_id}")
         return author

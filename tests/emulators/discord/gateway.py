@@ -3,6 +3,11 @@
 Each identified client gets a :class:`GatewaySession` that numbers dispatches and keeps them
 so a reconnecting client can RESUME and have missed events replayed, as on real Discord.
 Sends go through a per-connection queue so event order is preserved without awaiting.
+
+Sharding (:mod:`.sharding`): an IDENTIFY may carry ``shard: [shard_id, num_shards]``; READY then lists
+only that shard's guilds, one GUILD_CREATE follows per guild, and every dispatch is routed by the
+guild it names (events without a guild reach shard 0 only). IDENTIFYs are admitted per
+``max_concurrency`` bucket; one too early gets op 9 Invalid Session ``d: false`` and no session.
 """
 
 from __future__ import annotations
@@ -18,10 +23,19 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import guild_payloads, payloads
+from . import guild_payloads
 from .compression import TransportEncoder, encoder_for
 from .notifier import Notifier
 from .records import GatewayEventRecord
+from .sharding import (
+    MAX_GUILDS_PER_SESSION,
+    IdentifyLimiter,
+    IdentifyRecord,
+    InvalidShard,
+    Shard,
+    parse_shard,
+    receives,
+)
 from .world import World
 
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE, OP_VOICE = 0, 1, 2, 3, 4
@@ -53,11 +67,22 @@ class GatewaySession:
     seq: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     connection: Connection | None = None
+    # Sequence numbers of READY and the initial GUILD_CREATEs not yet written; the session counts as
+    # ready (``Gateway.ready_count``) once the last of them went out.
+    ready_pending: set[int] = field(default_factory=set)
+
+    @property
+    def shard_key(self) -> Shard | None:
+        return (self.shard[0], self.shard[1]) if self.shard else None
 
     @property
     def gets_guildless_events(self) -> bool:
         """Events without a ``guild_id`` (DMs, DM interactions) go to shard 0 only."""
-        return not self.shard or self.shard[0] == 0
+        return receives(self.shard_key, None)
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether events of ``guild_id`` (None: guild-less) are routed to this session."""
+        return receives(self.shard_key, guild_id)
 
     def next_dispatch(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
@@ -78,6 +103,9 @@ class Gateway:
         heartbeat_interval_ms: int,
         url: Callable[[], str],
         allow_privileged_intents: bool = True,
+        recommended_shards: int = 1,
+        max_concurrency: int = 1,
+        identify_interval_s: float = 5.0,
     ) -> None:
         self.world = world
         self.notifier = notifier
@@ -85,12 +113,17 @@ class Gateway:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self._url = url
         self.allow_privileged_intents = allow_privileged_intents
+        self.recommended_shards = recommended_shards
+        self.limiter = IdentifyLimiter(max_concurrency=max_concurrency, interval_s=identify_interval_s)
+        self.max_guilds_per_session = MAX_GUILDS_PER_SESSION
+        self.identifies: list[IdentifyRecord] = []
+        self.invalid_sessions = 0  # op 9 sent (refused IDENTIFYs and failed RESUMEs)
         self.connections: list[Connection] = []
         self.compressions_seen: list[str | None] = []  # the `compress` each connection asked for
         self.sessions: dict[str, GatewaySession] = {}
         self.events: list[GatewayEventRecord] = []
         self.identify_intents: int | None = None
-        self.identify_count = 0
+        self.identify_count = 0  # IDENTIFYs that started a session
         self.resume_count = 0
         self.ready_count = 0
         self.heartbeats = 0
@@ -101,21 +134,39 @@ class Gateway:
     def connected_count(self) -> int:
         return sum(1 for c in self.connections if c.session is not None and not c.ws.closed)
 
-    def dispatch(self, event: str, data: dict[str, Any] | DataFor) -> None:
-        """Send a dispatch to every identified session (buffered for sessions that are away)."""
+    @property
+    def sessions_by_shard(self) -> dict[Shard | None, list[str]]:
+        """Live (connected, identified) sessions by ``(shard_id, num_shards)``; None = unsharded."""
+        out: dict[Shard | None, list[str]] = {}
+        for conn in self.connections:
+            if conn.session is not None and not conn.ws.closed:
+                out.setdefault(conn.session.shard_key, []).append(conn.session.session_id)
+        return out
+
+    def dispatch(self, event: str, data: dict[str, Any] | DataFor, *, guild_id: int | None = None) -> None:
+        """Send a dispatch to every identified session it is routed to (buffered for sessions that are
+        away). Routing follows the body's ``guild_id`` (``guild_id=`` for events naming their guild
+        otherwise, such as GUILD_CREATE's ``id``); without one only shard 0 gets it (gateway.mdx
+        "Sharding")."""
         for session in list(self.sessions.values()):
             body = data(session) if callable(data) else data
             if body is None:
+                continue
+            if not session.receives(guild_id if guild_id is not None else _event_guild_id(body)):
                 continue
             payload = session.next_dispatch(event, body)
             if session.connection is not None:
                 session.connection.queue.put_nowait(payload)
 
-    async def disconnect_all(self, code: int = 4000, *, invalidate: bool = False) -> None:
-        """Close every connection (``code`` 4000 lets discord.py RESUME); optionally forget sessions."""
+    async def disconnect_all(self, code: int = 4000, *, invalidate: bool = False, shard: int | None = None) -> None:
+        """Close every connection, or those of sessions on ``shard`` (``code`` 4000 lets discord.py
+        RESUME); optionally forget their sessions."""
+        chosen = [c for c in self.connections if shard is None or _shard_id(c.session) == shard]
         if invalidate:
-            self.sessions.clear()
-        for conn in list(self.connections):
+            for sid, session in list(self.sessions.items()):
+                if shard is None or _shard_id(session) == shard:
+                    del self.sessions[sid]
+        for conn in chosen:
             await self._close(conn, code, "Emulator disconnect")
 
     async def send_reconnect(self) -> None:
@@ -188,52 +239,72 @@ class Gateway:
         self.notifier.notify()
 
     async def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
+        """IDENTIFY, checked in this order (the order is inferred; each answer is documented in
+        topics/opcodes-and-status-codes.mdx): already identified 4005, token 4004, intents 4013/4014,
+        ``shard`` 4010, more guilds than one session may hold 4011, identify concurrency op 9."""
+        raw_shard = data.get("shard")
+        recorded = _recorded_shard(raw_shard)
         if conn.session is not None:
-            await self._close(conn, 4005, "Already authenticated.")
+            await self._refuse(conn, recorded, 4005, "Already authenticated.")
             return
         if data.get("token") != self.token:
-            await self._close(conn, 4004, "Authentication failed.")
+            await self._refuse(conn, recorded, 4004, "Authentication failed.")
             return
+        self.limiter.charge()
         intents = data.get("intents")
         if not isinstance(intents, int) or intents < 0:
-            await self._close(conn, 4013, "Invalid intent(s).")
+            await self._refuse(conn, recorded, 4013, "Invalid intent(s).")
             return
         if intents & PRIVILEGED_INTENTS and not self.allow_privileged_intents:
-            await self._close(conn, 4014, "Disallowed intent(s).")
+            await self._refuse(conn, recorded, 4014, "Disallowed intent(s).")
             return
+        try:
+            shard = parse_shard(raw_shard)
+        except InvalidShard:
+            await self._refuse(conn, recorded, 4010, "Invalid shard.")
+            return
+        guild_ids = self.world.shard_guild_ids(list(shard) if shard else None)
+        if len(guild_ids) > self.max_guilds_per_session:
+            await self._refuse(conn, shard, 4011, "Sharding required.")
+            return
+        bucket = self.limiter.bucket(shard)
+        if not self.limiter.admit(bucket):
+            # gateway.mdx "Identifying": "If your app exceeds this limit, Discord will respond with a
+            # Invalid Session (opcode 9)"; ``d: false`` as nothing can be resumed (gateway-events.mdx
+            # "Invalid Session"). The socket stays open: discord.py closes it with 1000 and identifies
+            # again on a new one after ``before_identify_hook`` (discord/gateway.py received_message,
+            # discord/shard.py Shard.reidentify, discord/client.py Client.connect).
+            self.identifies.append(IdentifyRecord(time.monotonic(), shard, "invalid_session", bucket))
+            self._invalid_session(conn)
+            return
+        self.identifies.append(IdentifyRecord(time.monotonic(), shard, "ready", bucket))
         self.identify_intents = intents
         self.identify_count += 1
-        shard = data.get("shard")
-        session = GatewaySession(secrets.token_hex(16), intents, shard if isinstance(shard, list) else None)
+        session = GatewaySession(secrets.token_hex(16), intents, list(shard) if shard else None)
         self.sessions[session.session_id] = session
         self._attach(conn, session)
-        world = self.world
-        ready = {
-            "v": 10,
-            "user": payloads.bot_self_payload(world),
-            "user_settings": {},
-            "guilds": [{"id": str(world.guild_id), "unavailable": True}],
-            "session_id": session.session_id,
-            "session_type": "normal",
-            "resume_gateway_url": self._url(),
-            "shard": session.shard or [0, 1],
-            "application": {"id": str(world.application_id), "flags": 1 << 19 | 1 << 23},
-            "private_channels": [],
-            "relationships": [],
-            "presences": [],
-            "guild_join_requests": [],
-            "geo_ordered_rtc_regions": ["emulator"],
-            "auth": {},
-            "_trace": ["emulator"],
-        }
-        conn.queue.put_nowait(session.next_dispatch("READY", ready))
-        guild = guild_payloads.guild_create_payload(world, intents)
-        conn.queue.put_nowait(session.next_dispatch("GUILD_CREATE", guild))
+        ready = guild_payloads.ready_payload(self.world, session.session_id, guild_ids, shard, self._url())
+        ready_frame = session.next_dispatch("READY", ready)
+        conn.queue.put_nowait(ready_frame)
+        for gid in guild_ids:
+            frame = session.next_dispatch("GUILD_CREATE", guild_payloads.guild_create_payload(self.world, intents, gid))
+            session.ready_pending.add(frame["s"])
+            conn.queue.put_nowait(frame)
+        if not session.ready_pending:
+            session.ready_pending.add(ready_frame["s"])  # no guild on this shard: READY is all there is
+
+    async def _refuse(self, conn: Connection, shard: Shard | None, code: int, reason: str) -> None:
+        self.identifies.append(IdentifyRecord(time.monotonic(), shard, "closed", close_code=code))
+        await self._close(conn, code, reason)
+
+    def _invalid_session(self, conn: Connection) -> None:
+        self.invalid_sessions += 1
+        conn.queue.put_nowait({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
 
     async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
         session = self.sessions.get(str(data.get("session_id")))
         if session is None or data.get("token") != self.token:
-            conn.queue.put_nowait({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
+            self._invalid_session(conn)
             return
         old = session.connection
         if old is not None and old is not conn:
@@ -249,28 +320,8 @@ class Gateway:
         conn.queue.put_nowait(session.next_dispatch("RESUMED", {"_trace": ["emulator"]}))
 
     def _members_chunk(self, conn: Connection, data: dict[str, Any]) -> None:
-        world = self.world
-        members = list(world.members.values())
-        user_ids = data.get("user_ids")
-        if user_ids:
-            wanted = {int(u) for u in (user_ids if isinstance(user_ids, list) else [user_ids])}
-            members = [m for m in members if m.user_id in wanted]
-        query = data.get("query")
-        if query:
-            members = [m for m in members if world.users[m.user_id].username.lower().startswith(str(query).lower())]
-        limit = data.get("limit") or 0
-        if limit:
-            members = members[:limit]
-        chunk: dict[str, Any] = {
-            "guild_id": str(world.guild_id),
-            "members": [payloads.member_payload(world, m) for m in members],
-            "chunk_index": 0,
-            "chunk_count": 1,
-            "not_found": [],
-        }
-        if data.get("nonce") is not None:
-            chunk["nonce"] = data["nonce"]
         if conn.session is not None:
+            chunk = guild_payloads.members_chunk_payload(self.world, data)
             conn.queue.put_nowait(conn.session.next_dispatch("GUILD_MEMBERS_CHUNK", chunk))
 
     # ---- plumbing --------------------------------------------------------------------------------
@@ -294,8 +345,11 @@ class Gateway:
             session_id = conn.session.session_id if conn.session else None
             record = GatewayEventRecord(time.monotonic(), session_id, payload["op"], payload["t"], payload["s"])
             self.events.append(record)
-            if payload["t"] == "GUILD_CREATE":
-                self.ready_count += 1
+            session = conn.session
+            if session is not None and payload["s"] in session.ready_pending:
+                session.ready_pending.discard(payload["s"])
+                if not session.ready_pending:
+                    self.ready_count += 1
             self.notifier.notify()
 
     async def _close(self, conn: Connection, code: int, reason: str) -> None:
@@ -319,3 +373,20 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await conn.writer
         self.notifier.notify()
+
+
+def _event_guild_id(body: dict[str, Any]) -> int | None:
+    raw = body.get("guild_id")
+    return int(raw) if raw is not None else None
+
+
+def _shard_id(session: GatewaySession | None) -> int:
+    """The shard a session (or connection) is on; unsharded ones count as shard 0."""
+    return session.shard[0] if session is not None and session.shard else 0
+
+
+def _recorded_shard(raw: Any) -> Shard | None:
+    """What an IDENTIFY asked for, as far as it is a pair of integers (kept even when invalid)."""
+    if isinstance(raw, list) and len(raw) == 2 and all(type(v) is int for v in raw):
+        return raw[0], raw[1]
+    return None

@@ -47,11 +47,12 @@ class Location:
 def locate(world: World, channel_id: int, user_id: int) -> Location:
     """The keys Discord sends for an interaction by ``user_id`` in ``channel_id``.
 
-    Raises ``ValueError`` when the user could not be there (someone else's DM).
+    Raises ``ValueError`` when the user could not be there (someone else's DM). In a guild channel the
+    interaction carries that channel's guild, the member's roles there and permissions computed there.
     """
-    world.require_member(user_id)
     dm = world.dm_channels.get(channel_id)
     if dm is not None:
+        world.require_member(user_id)  # someone who shares a guild with the bot
         if dm.recipient_id != user_id:
             raise ValueError(f"user {user_id} is not the recipient of DM {channel_id}")
         fields: dict[str, Any] = {
@@ -66,34 +67,39 @@ def locate(world: World, channel_id: int, user_id: int) -> Location:
         found = world.channel_or_thread(channel_id)
     except errors.ApiError as exc:
         raise ValueError(f"channel {channel_id} does not exist (deleted?); nobody can interact there") from exc
+    guild_id = world.guild_for_channel(channel_id).id
+    world.require_member(user_id, guild_id)
     app_permissions = str(computed_permissions(world, world.bot_user_id, channel_id))
     channel = payloads.any_channel_payload(world, found)
     channel["permissions"] = str(computed_permissions(world, user_id, channel_id))
     channel["app_permissions"] = app_permissions
     fields = {
-        "guild_id": str(world.guild_id),
-        "guild": {"id": str(world.guild_id), "locale": "en-US", "features": []},
+        "guild_id": str(guild_id),
+        "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
         "channel": channel,
         "member": payloads.interaction_member_payload(world, user_id, channel_id),
         "app_permissions": app_permissions,
         "guild_locale": "en-US",
-        "authorizing_integration_owners": {str(GUILD_INSTALL): str(world.guild_id)},
+        "authorizing_integration_owners": {str(GUILD_INSTALL): str(guild_id)},
         "context": GUILD_CONTEXT,
     }
-    return Location(GUILD_CONTEXT, world.guild_id, fields)
+    return Location(GUILD_CONTEXT, guild_id, fields)
 
 
-def find_offered_command(world: World, name: str, ctype: int, context: int) -> dict[str, Any]:
-    """The command the client would offer for ``name`` in ``context``, else ``ValueError``.
+def find_offered_command(
+    world: World, name: str, ctype: int, context: int, guild_id: int | None = None
+) -> dict[str, Any]:
+    """The command the client would offer for ``name`` in ``context`` (in guild ``guild_id``), else
+    ``ValueError``.
 
     Guild commands exist only in their guild; ``contexts`` (or, when it is null, the deprecated
     ``dm_permission``) limits where a global command appears; ``integration_types`` must include
     GUILD_INSTALL because the emulated app is not installed to users.
     """
     in_dm = context == BOT_DM_CONTEXT
-    command = world.find_command(name, ctype, in_dm=in_dm)
+    command = world.find_command(name, ctype, guild_id, in_dm=in_dm)
     if command is None:
-        if in_dm and world.find_command(name, ctype) is not None:
+        if in_dm and any(name == c["name"] and ctype == c["type"] for c in world.all_commands()):
             raise ValueError(
                 f"/{name} is a guild command; in the bot's DM (context 1) the client offers only global ones"
             )

@@ -53,9 +53,8 @@ class InteractionService:
     ) -> InteractionRecord:
         parts = name.split()
         location = locate(self.world, channel_id, user_id)
-        command = find_offered_command(self.world, parts[0], CHAT_INPUT, location.context)
-        in_dm = location.guild_id is None
-        builder = OptionBuilder(self.world, lambda spec: self._upload(channel_id, spec), in_dm=in_dm)
+        command = find_offered_command(self.world, parts[0], CHAT_INPUT, location.context, location.guild_id)
+        builder = OptionBuilder(self.world, lambda spec: self._upload(channel_id, spec), guild_id=location.guild_id)
         data: dict[str, Any] = {
             "id": command["id"],
             "name": command["name"],
@@ -178,10 +177,9 @@ class InteractionService:
         )
         world.interactions[iid] = rec
         world.interactions_by_token[token] = rec
-        if location.guild_id is None:  # guild-less events reach shard 0 only
-            self.gateway.dispatch("INTERACTION_CREATE", lambda s: body if s.gets_guildless_events else None)
-        else:
-            self.gateway.dispatch("INTERACTION_CREATE", body)
+        # Routed by its guild_id to that guild's shard; a DM interaction has none and reaches shard 0
+        # only (events/gateway.mdx "Sharding").
+        self.gateway.dispatch("INTERACTION_CREATE", body)
         self.notifier.notify()
         return rec
 

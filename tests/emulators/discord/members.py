@@ -12,7 +12,8 @@ from typing import Any
 from . import payloads
 from .gateway import DataFor, Gateway, GatewaySession
 from .notifier import Notifier
-from .world import INTENT_GUILD_MEMBERS, MemberInfo, World
+from .world import World
+from .world_types import INTENT_GUILD_MEMBERS, GuildInfo, MemberInfo
 
 
 class MemberService:
@@ -21,39 +22,56 @@ class MemberService:
         self.gateway = gateway
         self.notifier = notifier
 
-    def add(self, name: str, roles: Iterable[int] = (), *, bot: bool = False) -> int:
-        """A user (or another bot) joins the guild (with ``roles``, as if an onboarding bot assigned them)."""
-        role_ids = self._assignable(roles)
-        uid = self.world.add_member(name, roles=role_ids, bot=bot)
-        self.gateway.dispatch("GUILD_MEMBER_ADD", self._event(self.world.members[uid]))
+    def add(self, name: str, roles: Iterable[int] = (), *, bot: bool = False, guild_id: int | None = None) -> int:
+        """A new user (or another bot) joins ``guild_id`` (default: the default guild), with ``roles``
+        as if an onboarding bot assigned them."""
+        guild = self.world.guild(self.world.guild_id if guild_id is None else guild_id)
+        role_ids = self._assignable(guild, roles)
+        uid = self.world.add_member(name, roles=role_ids, bot=bot, guild_id=guild.id)
+        self.gateway.dispatch("GUILD_MEMBER_ADD", self._event(guild, guild.members[uid]))
         self.notifier.notify()
         return uid
 
-    def set_roles(self, user_id: int, roles: Iterable[int]) -> MemberInfo:
-        """Replace a member's roles; managed roles (integrations, bots) they hold cannot be taken away."""
-        member = self.world.members.get(user_id)
-        if member is None:
-            raise ValueError(f"user {user_id} is not a guild member")
-        kept = [r for r in member.roles if r in self.world.roles and self.world.roles[r].managed]
-        member.roles = kept + [r for r in self._assignable(roles) if r not in kept]
-        self.gateway.dispatch("GUILD_MEMBER_UPDATE", self._event(member))
+    def join(self, user_id: int, guild_id: int, roles: Iterable[int] = ()) -> MemberInfo:
+        """An existing user joins another guild (GUILD_MEMBER_ADD carries that guild's id)."""
+        self.world.require_user(user_id)
+        guild = self.world.guild(guild_id)
+        if user_id in guild.members:
+            raise ValueError(f"user {user_id} is already a member of guild {guild_id}")
+        member = self.world.join_guild(user_id, guild.id, self._assignable(guild, roles))
+        self.gateway.dispatch("GUILD_MEMBER_ADD", self._event(guild, member))
         self.notifier.notify()
         return member
 
-    def _assignable(self, roles: Iterable[int]) -> list[int]:
+    def set_roles(self, user_id: int, roles: Iterable[int], guild_id: int | None = None) -> MemberInfo:
+        """Replace a member's roles in ``guild_id`` (default: the default guild); managed roles
+        (integrations, bots) they hold cannot be taken away."""
+        guild = self.world.guild(self.world.guild_id if guild_id is None else guild_id)
+        member = guild.members.get(user_id)
+        if member is None:
+            raise ValueError(f"user {user_id} is not a member of guild {guild.id}")
+        kept = [r for r in member.roles if r in guild.roles and guild.roles[r].managed]
+        member.roles = kept + [r for r in self._assignable(guild, roles) if r not in kept]
+        self.gateway.dispatch("GUILD_MEMBER_UPDATE", self._event(guild, member))
+        self.notifier.notify()
+        return member
+
+    def _assignable(self, guild: GuildInfo, roles: Iterable[int]) -> list[int]:
         out: list[int] = []
         for rid in roles:
-            role = self.world.roles.get(rid)
-            if role is None or rid == self.world.guild_id:
-                raise ValueError(f"role {rid} does not exist or is @everyone (which every member has implicitly)")
+            role = guild.roles.get(rid)
+            if role is None or rid == guild.id:
+                raise ValueError(
+                    f"role {rid} does not exist in guild {guild.id} or is @everyone (which every member has implicitly)"
+                )
             if role.managed:
                 raise ValueError(f"role {role.name!r} is managed by an integration and cannot be assigned")
             if rid not in out:
                 out.append(rid)
         return out
 
-    def _event(self, member: MemberInfo) -> DataFor:
-        body = {**payloads.member_payload(self.world, member), "guild_id": str(self.world.guild_id)}
+    def _event(self, guild: GuildInfo, member: MemberInfo) -> DataFor:
+        body = {**payloads.member_payload(self.world, member), "guild_id": str(guild.id)}
         is_bot = member.user_id == self.world.bot_user_id
 
         def for_session(session: GatewaySession) -> dict[str, Any] | None:

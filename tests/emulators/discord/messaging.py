@@ -43,13 +43,8 @@ from .validation import (
     check_voice_message,
     validate_message_fields,
 )
-from .world import (
-    INTENT_DIRECT_MESSAGES,
-    INTENT_GUILD_MESSAGES,
-    INTENT_GUILDS,
-    INTENT_MESSAGE_CONTENT,
-    World,
-)
+from .world import World
+from .world_types import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES, INTENT_GUILDS, INTENT_MESSAGE_CONTENT
 
 SUPPRESS_EMBEDS_FLAG = 1 << 2
 CREATE_FLAGS = SUPPRESS_EMBEDS_FLAG | SUPPRESS_NOTIFICATIONS_FLAG | VOICE_MESSAGE_FLAG | COMPONENTS_V2_FLAG
@@ -301,13 +296,13 @@ class MessageService:
         default: frozenset[str],
         replied_to: int | None,
     ) -> Pings:
-        in_guild = msg.guild_id is not None
+        guild = self.world.guilds.get(msg.guild_id) if msg.guild_id is not None else None
         return resolve_pings(
             content,
             am,
             default_parse=default,
-            known_users=self.world.member_ids(),
-            known_roles=[r for r in self.world.roles if r != self.world.guild_id] if in_guild else [],
+            known_users=self.world.member_ids(msg.guild_id),
+            known_roles=[r for r in guild.roles if r != guild.id] if guild is not None else [],
             replied_user_id=replied_to,
         )
 
@@ -340,7 +335,7 @@ class MessageService:
             thread.archived = False
             thread.archive_timestamp = iso_timestamp()
             self.thread_changed(thread, was_archived=True)
-        if author_id not in thread.member_ids and author_id in self.world.members:
+        if author_id not in thread.member_ids and self.world.member(author_id, thread.guild_id) is not None:
             thread.member_ids.append(author_id)
             self.on_thread_join(thread, author_id)
 

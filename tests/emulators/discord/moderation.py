@@ -16,7 +16,8 @@ from .permissions import MEMBER_OVERWRITE, ROLE_OVERWRITE, PermissionOverwrite
 from .records import ThreadRecord
 from .snowflakes import iso_timestamp
 from .threads import ThreadService
-from .world import INTENT_GUILDS, ChannelInfo, World
+from .world import World
+from .world_types import INTENT_GUILDS, ChannelInfo
 
 
 def _guilds_only(body: dict[str, Any]) -> DataFor:
@@ -36,7 +37,11 @@ class ModerationService:
     # ---- roles and overwrites --------------------------------------------------------------------
     def role_updated(self, role_id: int) -> None:
         """GUILD_ROLE_UPDATE {guild_id, role} (gateway-events.mdx "Guild Role Update"; GUILDS intent)."""
-        body = {"guild_id": str(self.world.guild_id), "role": payloads.role_payload(self.world.roles[role_id])}
+        found = self.world.find_role(role_id)
+        if found is None:
+            raise ValueError(f"role {role_id} does not exist")
+        guild, role = found
+        body = {"guild_id": str(guild.id), "role": payloads.role_payload(role)}
         self.gateway.dispatch("GUILD_ROLE_UPDATE", _guilds_only(body))
         self.notifier.notify()
 
@@ -49,15 +54,16 @@ class ModerationService:
 
     def set_overwrite(self, channel_id: int, target_id: int, allow: int, deny: int) -> PermissionOverwrite:
         """Create or replace the overwrite for a role (or @everyone, whose id is the guild's) or a
-        member; CHANNEL_UPDATE carries the new ``permission_overwrites`` (channel.mdx "Overwrite
+        member of the channel's guild; CHANNEL_UPDATE carries the new ``permission_overwrites`` (channel.mdx "Overwrite
         Object": type 0 role, 1 member)."""
         channel = self._text_channel(channel_id)
-        if target_id in self.world.roles:
+        guild = self.world.guild(channel.guild_id)
+        if target_id in guild.roles:
             kind = ROLE_OVERWRITE
-        elif target_id in self.world.members:
+        elif target_id in guild.members:
             kind = MEMBER_OVERWRITE
         else:
-            raise ValueError(f"{target_id} is neither a role nor a guild member")
+            raise ValueError(f"{target_id} is neither a role nor a member of the channel's guild {guild.id}")
         overwrite = PermissionOverwrite(target_id, kind, allow, deny)
         channel.permission_overwrites = [o for o in channel.permission_overwrites if o.id != target_id]
         channel.permission_overwrites.append(overwrite)

@@ -8,16 +8,8 @@ from typing import Any
 from .permissions import computed_permissions
 from .records import AttachmentRecord, MessageRecord, ThreadRecord
 from .snowflakes import snowflake_iso
-from .world import (
-    DM_CHANNEL,
-    ChannelInfo,
-    DMChannelInfo,
-    MemberInfo,
-    RoleInfo,
-    UserInfo,
-    WebhookInfo,
-    World,
-)
+from .world import World
+from .world_types import DM_CHANNEL, ChannelInfo, DMChannelInfo, MemberInfo, RoleInfo, UserInfo, WebhookInfo
 
 
 def user_payload(user: UserInfo) -> dict[str, Any]:
@@ -69,7 +61,7 @@ def member_payload(world: World, member: MemberInfo, *, with_user: bool = True) 
 def interaction_member_payload(world: World, user_id: int, channel_id: int) -> dict[str, Any]:
     """Interactions carry the invoking member plus "total permissions of the member in the channel,
     including overwrites" (resources/guild.mdx, Guild Member Object ``permissions``)."""
-    out = member_payload(world, world.members[user_id])
+    out = member_payload(world, world.require_member(user_id, world.guild_for_channel(channel_id).id))
     out["permissions"] = str(computed_permissions(world, user_id, channel_id))
     return out
 
@@ -127,7 +119,7 @@ def channel_payload(world: World, channel: ChannelInfo) -> dict[str, Any]:
     return {
         "id": str(channel.id),
         "type": channel.type,
-        "guild_id": str(world.guild_id),
+        "guild_id": str(channel.guild_id),
         "name": channel.name,
         "position": channel.position,
         "permission_overwrites": [o.payload() for o in channel.permission_overwrites],
@@ -219,19 +211,19 @@ def attachment_payload(att: AttachmentRecord) -> dict[str, Any]:
     return out
 
 
-def _mentioned_user(world: World, user_id: int, *, in_guild: bool) -> dict[str, Any]:
+def _mentioned_user(world: World, user_id: int, guild_id: int | None) -> dict[str, Any]:
     out = user_payload(world.users[user_id])
-    member = world.members.get(user_id) if in_guild else None
+    member = world.member(user_id, guild_id) if guild_id is not None else None
     if member is not None:
         out["member"] = member_payload(world, member, with_user=False)
     return out
 
 
-def _integration_owners(world: World, interaction_id: int) -> dict[str, str]:
+def _integration_owners(world: World, interaction_id: int, guild_id: int | None) -> dict[str, str]:
     """The owners the interaction was authorized by: ``{"0": guild id}``, or ``{"0": "0"}`` in a bot DM."""
     rec = world.interactions.get(interaction_id)
     owners = rec.payload.get("authorizing_integration_owners") if rec is not None else None
-    return dict(owners) if isinstance(owners, dict) else {"0": str(world.guild_id)}
+    return dict(owners) if isinstance(owners, dict) else {"0": str(guild_id or 0)}
 
 
 def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) -> dict[str, Any]:
@@ -248,7 +240,7 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
         "author": author,
         "attachments": [attachment_payload(a) for a in msg.attachments],
         "embeds": msg.embeds,
-        "mentions": [_mentioned_user(world, u, in_guild=in_guild) for u in sorted(msg.mentions.users)],
+        "mentions": [_mentioned_user(world, u, msg.guild_id) for u in sorted(msg.mentions.users)],
         "mention_roles": [str(r) for r in sorted(msg.mentions.roles)],
         "mention_everyone": msg.mentions.everyone,
         "pinned": False,
@@ -282,7 +274,7 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
             "id": str(msg.interaction_id),
             "type": msg.interaction_type,
             "user": user,
-            "authorizing_integration_owners": _integration_owners(world, msg.interaction_id),
+            "authorizing_integration_owners": _integration_owners(world, msg.interaction_id, msg.guild_id),
         }
         if msg.command_name is not None:
             out["interaction_metadata"]["name"] = msg.command_name
@@ -314,7 +306,7 @@ def message_payload(world: World, msg: MessageRecord, *, gateway: bool = False) 
         ]
     if gateway and in_guild:
         out["guild_id"] = str(msg.guild_id)
-        member = world.members.get(msg.author_id)
+        member = world.member(msg.author_id, msg.guild_id)
         if member is not None and msg.webhook_id is None:
             out["member"] = member_payload(world, member, with_user=False)
     return out

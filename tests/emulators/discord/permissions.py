@@ -66,17 +66,20 @@ def parent_channel_id(world: World, channel_id: int) -> int:
     return thread.parent_id if thread is not None else channel_id
 
 
-def apply_overwrites(world: World, base: int, user_id: int, overwrites: list[PermissionOverwrite]) -> int:
-    """``compute_overwrites`` from topics/permissions.mdx, step for step."""
+def apply_overwrites(
+    world: World, base: int, user_id: int, overwrites: list[PermissionOverwrite], guild_id: int
+) -> int:
+    """``compute_overwrites`` from topics/permissions.mdx, step for step, in guild ``guild_id`` (whose
+    id is also its @everyone role's)."""
     if base & ADMINISTRATOR:
         return ALL_PERMISSIONS
     by_id = {o.id: o for o in overwrites}
     permissions = base
-    everyone = by_id.get(world.guild_id)
+    everyone = by_id.get(guild_id)
     if everyone is not None:
         permissions &= ~everyone.deny
         permissions |= everyone.allow
-    member = world.members.get(user_id)
+    member = world.member(user_id, guild_id)
     allow = deny = 0
     for role_id in member.roles if member is not None else []:
         role_overwrite = by_id.get(role_id)
@@ -93,12 +96,14 @@ def apply_overwrites(world: World, base: int, user_id: int, overwrites: list[Per
 
 
 def computed_permissions(world: World, user_id: int, channel_id: int) -> int:
-    """Base guild permissions plus the (parent) channel's overwrites; in a thread SEND_MESSAGES is
-    dropped because threads do not inherit it ("Inherited Permissions (Threads)"). No implicit rules."""
-    base = world.guild_permissions(user_id)
+    """Base guild permissions plus the (parent) channel's overwrites, in the guild the channel belongs
+    to; in a thread SEND_MESSAGES is dropped because threads do not inherit it ("Inherited
+    Permissions (Threads)"). No implicit rules."""
+    guild_id = world.guild_for_channel(channel_id).id
+    base = world.guild_permissions(user_id, guild_id)
     channel = world.channels.get(parent_channel_id(world, channel_id))
     overwrites = channel.permission_overwrites if channel is not None else []
-    permissions = apply_overwrites(world, base, user_id, overwrites)
+    permissions = apply_overwrites(world, base, user_id, overwrites, guild_id)
     if channel_id in world.threads and not permissions & ADMINISTRATOR:
         permissions &= ~SEND_MESSAGES
     return permissions

@@ -10,7 +10,7 @@ from .core import Core
 from .http_utils import int_query, json_response, no_content, read_json, read_json_value, route, snowflake_param
 from .permissions import send_permission
 from .records import ThreadRecord
-from .world import INTENT_GUILDS, DMChannelInfo
+from .world_types import INTENT_GUILDS, DMChannelInfo
 
 
 class CoreRoutes:
@@ -81,47 +81,53 @@ class CoreRoutes:
 
     @route()
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
-        return json_response({"url": self.core.gateway._url(), "shards": 1, "session_start_limit": limit})
+        """events/gateway.mdx "Get Gateway Bot": ``shards`` is the recommended shard count;
+        ``session_start_limit`` the "Session Start Limit Object" (see :mod:`.sharding`)."""
+        gateway = self.core.gateway
+        limit = gateway.limiter.session_start_limit()
+        return json_response(
+            {"url": gateway._url(), "shards": gateway.recommended_shards, "session_start_limit": limit}
+        )
 
     # ---- guild -----------------------------------------------------------------------------------
     @route()
     async def get_guild(self, request: web.Request) -> web.Response:
-        self.world.require_guild(snowflake_param(request, "guild_id"))
-        body = guild_payloads.guild_payload(self.world)
+        """Any guild the bot is in; 404 10004 Unknown Guild otherwise (resources/guild.mdx "Get Guild")."""
+        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        body = guild_payloads.guild_payload(self.world, guild.id)
         if request.query.get("with_counts", "").lower() in ("1", "true"):
-            body.update(approximate_member_count=len(self.world.members), approximate_presence_count=0)
+            body.update(approximate_member_count=len(guild.members), approximate_presence_count=0)
         return json_response(body)
 
     @route()
     async def get_guild_channels(self, request: web.Request) -> web.Response:
-        self.world.require_guild(snowflake_param(request, "guild_id"))
-        return json_response([payloads.channel_payload(self.world, c) for c in self.world.channels.values()])
+        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        return json_response([payloads.channel_payload(self.world, c) for c in self.world.guild_channels(guild.id)])
 
     @route()
     async def get_roles(self, request: web.Request) -> web.Response:
-        self.world.require_guild(snowflake_param(request, "guild_id"))
-        return json_response([payloads.role_payload(r) for r in self.world.roles.values()])
+        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        return json_response([payloads.role_payload(r) for r in guild.roles.values()])
 
     @route()
     async def list_members(self, request: web.Request) -> web.Response:
-        self.world.require_guild(snowflake_param(request, "guild_id"))
+        guild = self.world.guild(snowflake_param(request, "guild_id"))
         after = int_query(request, "after", 0) or 0
         limit = int_query(request, "limit", 1) or 1
-        members = sorted((m for m in self.world.members.values() if m.user_id > after), key=lambda m: m.user_id)
+        members = sorted((m for m in guild.members.values() if m.user_id > after), key=lambda m: m.user_id)
         return json_response([payloads.member_payload(self.world, m) for m in members[:limit]])
 
     @route()
     async def get_member(self, request: web.Request) -> web.Response:
-        self.world.require_guild(snowflake_param(request, "guild_id"))
-        member = self.world.require_member(snowflake_param(request, "user_id"))
+        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        member = self.world.require_member(snowflake_param(request, "user_id"), guild.id)
         return json_response(payloads.member_payload(self.world, member))
 
     @route()
     async def active_threads(self, request: web.Request) -> web.Response:
-        self.world.require_guild(snowflake_param(request, "guild_id"))
+        guild = self.world.guild(snowflake_param(request, "guild_id"))
         # "all active threads in a guild that the current user can access" (threads.mdx "Enumerating threads")
-        threads = [t for t in self.world.threads.values() if not t.archived and self.world.bot_can_view(t.id)]
+        threads = [t for t in self.world.guild_threads(guild.id) if not t.archived and self.world.bot_can_view(t.id)]
         bot = self.world.bot_user_id
         return json_response(
             {

@@ -31,6 +31,20 @@ class SnowflakeGenerator:
         self._last = candidate
         return candidate
 
+    def next_on_shard(self, shard_id: int, num_shards: int) -> int:
+        """A new id that the sharding formula ``(id >> 22) % num_shards`` (events/gateway.mdx
+        "Sharding") puts on ``shard_id``: the ids in between are skipped, so the timestamp part runs
+        at most ``num_shards - 1`` ms ahead of the clock (ids still only increase)."""
+        if not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard {shard_id} is not in [0, {num_shards})")
+        at_ms = max(int(time.time() * 1000), (self._last >> 22) + DISCORD_EPOCH_MS)
+        while True:
+            at_ms += (shard_id - (at_ms - DISCORD_EPOCH_MS)) % num_shards
+            candidate = self.next(at_ms)
+            if (candidate >> 22) % num_shards == shard_id:
+                return candidate
+            at_ms = (candidate >> 22) + DISCORD_EPOCH_MS + 1
+
 
 def snowflake_time(snowflake: int) -> dt.datetime:
     """The UTC creation time encoded in ``snowflake``."""

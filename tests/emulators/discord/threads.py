@@ -19,7 +19,8 @@ from .payloads import thread_member_payload
 from .records import ThreadRecord
 from .snowflakes import iso_timestamp, snowflake_iso
 from .validation import validate_archive_duration, validate_thread_name
-from .world import INTENT_GUILD_MEMBERS, INTENT_GUILDS, PRIVATE_THREAD, PUBLIC_THREAD, World
+from .world import World
+from .world_types import INTENT_GUILD_MEMBERS, INTENT_GUILDS, PRIVATE_THREAD, PUBLIC_THREAD
 
 THREAD_CREATED_MESSAGE = 18
 HAS_THREAD_FLAG = 1 << 5
@@ -79,7 +80,7 @@ class ThreadService:
         now_iso = iso_timestamp()
         thread = ThreadRecord(
             id=thread_id,
-            guild_id=self.world.guild_id,
+            guild_id=self.world.guild_for_channel(parent_id).id,
             parent_id=parent_id,
             name=str(body["name"]),
             type=ttype,
@@ -125,7 +126,7 @@ class ThreadService:
         return thread
 
     def add_member(self, thread: ThreadRecord, user_id: int, actor_id: int | None = None) -> None:
-        self.world.require_member(user_id)
+        self.world.require_member(user_id, thread.guild_id)
         if actor_id is not None:
             self.access.check_add_thread_member(actor_id, thread, user_id)
         if thread.archived:

@@ -1,11 +1,16 @@
-"""The emulated world: one guild with channels, threads, roles, members, a bot user and its
-application, DM channels between the bot and users, plus every message and interaction.
-Pure state, no I/O."""
+"""The emulated world: the guilds the bot is in (each with channels, threads, roles and members), a
+bot user and its application, DM channels between the bot and users, plus every message and
+interaction. Pure state, no I/O.
+
+The first guild is the default one (``guild_id``, ``default_channel_id``; ``roles``/``members`` are
+its maps) so single-guild code and tests keep working; :meth:`World.add_guild` adds more. Channel,
+thread, role and message ids are unique across guilds (snowflakes), so channels and threads live in
+global maps and name their guild, and everything about a channel resolves against that guild.
+"""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors
@@ -14,117 +19,47 @@ from .permissions import (
     ALL_PERMISSIONS,
     GENEROUS_PERMISSIONS,
     VIEW_CHANNEL,
-    PermissionOverwrite,
     effective_permissions,
 )
 from .records import InteractionRecord, MessageRecord, ThreadRecord
-from .snowflakes import SnowflakeGenerator, snowflake_iso
-
-TEXT_CHANNEL = 0
-DM_CHANNEL = 1
-PUBLIC_THREAD = 11
-PRIVATE_THREAD = 12
-THREAD_TYPES = (10, PUBLIC_THREAD, PRIVATE_THREAD)
-
-INTENT_GUILDS = 1 << 0
-INTENT_GUILD_MEMBERS = 1 << 1
-INTENT_GUILD_MESSAGES = 1 << 9
-INTENT_DIRECT_MESSAGES = 1 << 12
-INTENT_MESSAGE_CONTENT = 1 << 15
-
-
-@dataclass
-class UserInfo:
-    id: int
-    username: str
-    global_name: str | None = None
-    bot: bool = False
-
-
-@dataclass
-class RoleInfo:
-    id: int
-    name: str
-    permissions: int = GENEROUS_PERMISSIONS
-    position: int = 0
-    mentionable: bool = False
-    managed: bool = False
-    tags: dict[str, Any] | None = None
-
-
-@dataclass
-class MemberInfo:
-    user_id: int
-    roles: list[int] = field(default_factory=list)
-    joined_at: str = ""
-    nick: str | None = None
-
-
-@dataclass
-class ChannelInfo:
-    id: int
-    name: str
-    type: int = TEXT_CHANNEL
-    position: int = 0
-    topic: str | None = None
-    nsfw: bool = False
-    rate_limit_per_user: int = 0
-    last_message_id: int | None = None
-    permission_overwrites: list[PermissionOverwrite] = field(default_factory=list)
-    deleted: bool = False
-
-
-@dataclass
-class DMChannelInfo:
-    """A DM (type 1) between the bot and one user; Discord keeps exactly one per pair."""
-
-    id: int
-    recipient_id: int
-    flags: int = 0
-
-
-@dataclass
-class StickerInfo:
-    """A guild sticker (resources/sticker.mdx, "Sticker Object"; type 2 GUILD, format 1 PNG)."""
-
-    id: int
-    name: str
-    format_type: int = 1
-    description: str | None = None
-    tags: str = "wave"
-
-
-@dataclass
-class WebhookInfo:
-    """A channel webhook (type 1 incoming); its messages carry ``webhook_id`` and a webhook author."""
-
-    id: int
-    channel_id: int
-    name: str
+from .snowflakes import SnowflakeGenerator, iso_timestamp, snowflake_iso
+from .world_types import (
+    TEXT_CHANNEL,
+    ChannelInfo,
+    DMChannelInfo,
+    GuildInfo,
+    MemberInfo,
+    RoleInfo,
+    StickerInfo,
+    UserInfo,
+    WebhookInfo,
+)
 
 
 class World:
     """All mutable state. Lookups raise :class:`~.errors.ApiError` the way Discord would answer."""
 
-    def guild_permissions(self, user_id: int) -> int:
-        """@everyone's permissions plus the member's roles, before channel overwrites
-        (``compute_base_permissions`` in topics/permissions.mdx).
+    def guild_permissions(self, user_id: int, guild_id: int | None = None) -> int:
+        """@everyone's permissions plus the member's roles in ``guild_id`` (default: the default
+        guild), before channel overwrites (``compute_base_permissions`` in topics/permissions.mdx).
 
         The owner and anyone with Administrator get every permission, as Discord computes it.
         """
-        member = self.members.get(user_id)
-        permissions = self.roles[self.guild_id].permissions
+        guild = self.guilds[self.guild_id if guild_id is None else guild_id]
+        member = guild.members.get(user_id)
+        permissions = guild.roles[guild.id].permissions
         for role_id in member.roles if member else []:
-            role = self.roles.get(role_id)
+            role = guild.roles.get(role_id)
             permissions |= role.permissions if role else 0
-        if user_id == self.owner_id or permissions & ADMINISTRATOR:
+        if user_id == guild.owner_id or permissions & ADMINISTRATOR:
             return ALL_PERMISSIONS
         return permissions
 
     def channel_permissions(self, user_id: int, channel_id: int) -> int:
-        """What ``user_id`` may do in guild channel or thread ``channel_id``: base permissions, the
-        (parent) channel's overwrites in Discord's order, thread inheritance and the implicit rules
-        (see :mod:`.permissions`). 0 when the member cannot see it."""
+        """What ``user_id`` may do in guild channel or thread ``channel_id`` (resolved in the guild the
+        channel belongs to): base permissions, the (parent) channel's overwrites in Discord's order,
+        thread inheritance and the implicit rules (see :mod:`.permissions`). 0 when the member cannot
+        see it."""
         return effective_permissions(self, user_id, channel_id)
 
     def bot_can_view(self, channel_id: int) -> bool:
@@ -135,15 +70,11 @@ class World:
 
     def __init__(self, ids: SnowflakeGenerator, *, guild_name: str = "Emulator Guild") -> None:
         self.ids = ids
-        self.guild_id = ids.next()
-        self.guild_name = guild_name
+        self.guild_id = ids.next()  # the default guild (first in ``guilds``)
         self.application_id = ids.next()
         self.bot_user_id = self.application_id  # Discord bots share the application's id
         self.users: dict[int, UserInfo] = {}
-        self.members: dict[int, MemberInfo] = {}
-        self.roles: dict[int, RoleInfo] = {
-            self.guild_id: RoleInfo(self.guild_id, "@everyone", GENEROUS_PERMISSIONS, 0, mentionable=True)
-        }
+        self.guilds: dict[int, GuildInfo] = {}
         self.channels: dict[int, ChannelInfo] = {}
         self.threads: dict[int, ThreadRecord] = {}
         # Deleted channels/threads leave the live maps (every lookup then answers 10003 Unknown
@@ -163,13 +94,57 @@ class World:
         self.interactions_by_token: dict[str, InteractionRecord] = {}
 
         self.users[self.bot_user_id] = UserInfo(self.bot_user_id, "EmulatorBot", None, bot=True)
-        self.bot_role_id = self.add_role("EmulatorBot", managed=True, tags={"bot_id": str(self.bot_user_id)})
-        self.members[self.bot_user_id] = MemberInfo(
-            self.bot_user_id, [self.bot_role_id], snowflake_iso(self.bot_user_id)
-        )
-        self.owner_id = self.add_member("alice")
-        self.default_channel_id = self.add_text_channel("general")
+        self.owner_id = 0  # alice, created with the default guild
+        self._setup_guild(GuildInfo(self.guild_id, guild_name), bot_joined_at=snowflake_iso(self.bot_user_id))
         self.default_sticker_id = self.add_sticker("wave")
+
+    def _setup_guild(self, guild: GuildInfo, *, bot_joined_at: str) -> None:
+        """@everyone (id = the guild's), the bot's managed role and membership, alice as owner and
+        member, and ``#general``: what every emulated guild starts with."""
+        self.guilds[guild.id] = guild
+        guild.roles[guild.id] = RoleInfo(guild.id, "@everyone", GENEROUS_PERMISSIONS, 0, mentionable=True)
+        tags = {"bot_id": str(self.bot_user_id)}
+        guild.bot_role_id = self.add_role("EmulatorBot", managed=True, tags=tags, guild_id=guild.id)
+        guild.members[self.bot_user_id] = MemberInfo(self.bot_user_id, [guild.bot_role_id], bot_joined_at)
+        if not self.owner_id:
+            self.owner_id = self.add_member("alice", guild_id=guild.id)
+        else:
+            self.join_guild(self.owner_id, guild.id)
+        guild.owner_id = self.owner_id
+        guild.default_channel_id = self.add_text_channel("general", guild_id=guild.id)
+
+    def add_guild(self, name: str, *, guild_id: int | None = None) -> GuildInfo:
+        """A guild the bot has joined (now), set up like the default one."""
+        guild = GuildInfo(self.ids.next() if guild_id is None else guild_id, name)
+        self._setup_guild(guild, bot_joined_at=iso_timestamp())
+        return guild
+
+    # ---- the default guild (single-guild API) -----------------------------------------------------
+    @property
+    def default_guild(self) -> GuildInfo:
+        return self.guilds[self.guild_id]
+
+    @property
+    def guild_name(self) -> str:
+        return self.default_guild.name
+
+    @property
+    def roles(self) -> dict[int, RoleInfo]:
+        """The default guild's roles."""
+        return self.default_guild.roles
+
+    @property
+    def members(self) -> dict[int, MemberInfo]:
+        """The default guild's members."""
+        return self.default_guild.members
+
+    @property
+    def bot_role_id(self) -> int:
+        return self.default_guild.bot_role_id
+
+    @property
+    def default_channel_id(self) -> int:
+        return self.default_guild.default_channel_id
 
     # ---- creation -------------------------------------------------------------------------------
     def add_user(self, name: str, *, bot: bool = False) -> int:
@@ -177,10 +152,19 @@ class World:
         self.users[uid] = UserInfo(uid, name, name.capitalize(), bot=bot)
         return uid
 
-    def add_member(self, name: str, *, roles: list[int] | None = None, bot: bool = False) -> int:
+    def add_member(
+        self, name: str, *, roles: list[int] | None = None, bot: bool = False, guild_id: int | None = None
+    ) -> int:
+        """A new user who is a member of ``guild_id`` (default: the default guild)."""
         uid = self.add_user(name, bot=bot)
-        self.members[uid] = MemberInfo(uid, list(roles or []), snowflake_iso(self.ids.next()))
+        self.join_guild(uid, self.guild_id if guild_id is None else guild_id, roles)
         return uid
+
+    def join_guild(self, user_id: int, guild_id: int, roles: list[int] | None = None) -> MemberInfo:
+        """``user_id`` becomes a member of ``guild_id`` (a user may be in several guilds)."""
+        member = MemberInfo(user_id, list(roles or []), snowflake_iso(self.ids.next()))
+        self.guild(guild_id).members[user_id] = member
+        return member
 
     def add_role(
         self,
@@ -190,20 +174,25 @@ class World:
         managed: bool = False,
         tags: dict[str, Any] | None = None,
         permissions: int = GENEROUS_PERMISSIONS,
+        guild_id: int | None = None,
     ) -> int:
+        roles = self.guild(self.guild_id if guild_id is None else guild_id).roles
         rid = self.ids.next()
-        self.roles[rid] = RoleInfo(rid, name, permissions, len(self.roles), mentionable, managed, tags)
+        roles[rid] = RoleInfo(rid, name, permissions, len(roles), mentionable, managed, tags)
         return rid
 
-    def add_text_channel(self, name: str, *, topic: str | None = None) -> int:
+    def add_text_channel(self, name: str, *, topic: str | None = None, guild_id: int | None = None) -> int:
+        gid = self.guild(self.guild_id if guild_id is None else guild_id).id
         cid = self.ids.next()
-        self.channels[cid] = ChannelInfo(cid, name, TEXT_CHANNEL, len(self.channels), topic)
+        position = len(self.guild_channels(gid))
+        self.channels[cid] = ChannelInfo(cid, name, TEXT_CHANNEL, position, topic, guild_id=gid)
         self.channel_messages[cid] = []
         return cid
 
-    def add_sticker(self, name: str, *, format_type: int = 1) -> int:
+    def add_sticker(self, name: str, *, format_type: int = 1, guild_id: int | None = None) -> int:
         sid = self.ids.next()
-        self.stickers[sid] = StickerInfo(sid, name, format_type)
+        gid = self.guild_id if guild_id is None else guild_id
+        self.stickers[sid] = StickerInfo(sid, name, format_type, guild_id=gid)
         return sid
 
     def webhook_for(self, channel_id: int, name: str = "Hook") -> WebhookInfo:
@@ -231,9 +220,15 @@ class World:
         return "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
 
     # ---- lookups ----------------------------------------------------------------------------------
-    def require_guild(self, guild_id: int) -> None:
-        if guild_id != self.guild_id:
+    def guild(self, guild_id: int) -> GuildInfo:
+        """The guild, or 404 10004 Unknown Guild (opcodes-and-status-codes.mdx JSON error codes)."""
+        guild = self.guilds.get(guild_id)
+        if guild is None:
             raise errors.unknown_guild()
+        return guild
+
+    def require_guild(self, guild_id: int) -> GuildInfo:
+        return self.guild(guild_id)
 
     def require_user(self, user_id: int) -> UserInfo:
         user = self.users.get(user_id)
@@ -241,11 +236,59 @@ class World:
             raise errors.unknown_user()
         return user
 
-    def require_member(self, user_id: int) -> MemberInfo:
-        member = self.members.get(user_id)
+    def require_member(self, user_id: int, guild_id: int | None = None) -> MemberInfo:
+        """``user_id``'s membership of ``guild_id``; without a guild, of any guild the bot shares with
+        them (what a DM needs). 404 10007 Unknown Member otherwise."""
+        member = self.member(user_id, guild_id) if guild_id is not None else self.any_membership(user_id)
         if member is None:
             raise errors.unknown_member()
         return member
+
+    def member(self, user_id: int, guild_id: int | None) -> MemberInfo | None:
+        guild = self.guilds.get(self.guild_id if guild_id is None else guild_id)
+        return guild.members.get(user_id) if guild is not None else None
+
+    def any_membership(self, user_id: int) -> MemberInfo | None:
+        for guild in self.guilds.values():
+            if user_id in guild.members:
+                return guild.members[user_id]
+        return None
+
+    def find_role(self, role_id: int) -> tuple[GuildInfo, RoleInfo] | None:
+        for guild in self.guilds.values():
+            if role_id in guild.roles:
+                return guild, guild.roles[role_id]
+        return None
+
+    def guild_channels(self, guild_id: int) -> list[ChannelInfo]:
+        return [c for c in self.channels.values() if c.guild_id == guild_id]
+
+    def guild_threads(self, guild_id: int) -> list[ThreadRecord]:
+        return [t for t in self.threads.values() if t.guild_id == guild_id]
+
+    def channel_guild_id(self, channel_id: int) -> int | None:
+        """The guild a (possibly deleted) channel or thread belongs to; None for DMs and unknown ids."""
+        found = (
+            self.channels.get(channel_id)
+            or self.threads.get(channel_id)
+            or self.deleted_channels.get(channel_id)
+            or self.deleted_threads.get(channel_id)
+        )
+        return found.guild_id if found is not None else None
+
+    def guild_for_channel(self, channel_id: int) -> GuildInfo:
+        """The guild whose roles, members and overwrites apply in ``channel_id``; the default guild for
+        ids that name no guild channel (the single-guild emulator's behaviour)."""
+        gid = self.channel_guild_id(channel_id)
+        return self.guilds[self.guild_id if gid is None else gid]
+
+    def shard_guild_ids(self, shard: list[int] | None) -> list[int]:
+        """The guilds a session identified with ``shard`` = ``[shard_id, num_shards]`` receives:
+        ``(guild_id >> 22) % num_shards == shard_id`` (events/gateway.mdx "Sharding Formula"); all
+        guilds without ``shard``."""
+        if not shard:
+            return list(self.guilds)
+        return [g for g in self.guilds if (g >> 22) % shard[1] == shard[0]]
 
     def channel_or_thread(self, channel_id: int) -> ChannelInfo | ThreadRecord | DMChannelInfo:
         """Any channel messages can be posted in: guild text channel, thread or DM."""
@@ -260,8 +303,8 @@ class World:
         return channel_id in self.dm_channels
 
     def message_guild_id(self, channel_id: int) -> int | None:
-        """Messages in DMs belong to no guild (no ``guild_id``, no ``member``)."""
-        return None if self.is_dm(channel_id) else self.guild_id
+        """Messages in DMs belong to no guild (no ``guild_id``, no ``member``); others to their channel's."""
+        return None if self.is_dm(channel_id) else self.guild_for_channel(channel_id).id
 
     def require_text_channel(self, channel_id: int) -> ChannelInfo:
         if channel_id in self.threads or channel_id in self.dm_channels:
@@ -328,5 +371,8 @@ class World:
         gid = self.guild_id if guild_id is None else guild_id
         return self.guild_commands.get(gid, {}).get((name, ctype)) or self.global_commands.get((name, ctype))
 
-    def member_ids(self) -> set[int]:
-        return set(self.members)
+    def member_ids(self, guild_id: int | None = None) -> set[int]:
+        """Members of ``guild_id``; without one, everyone who shares a guild with the bot."""
+        if guild_id is not None:
+            return set(self.guild(guild_id).members)
+        return {uid for guild in self.guilds.values() for uid in guild.members}
