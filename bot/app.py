@@ -1,4 +1,8 @@
-"""The discord.py Bot: opens the store and HTTP session, builds providers, loads cogs, closes cleanly."""
+"""The discord.py Bot: opens the store and HTTP session, builds providers, loads cogs, closes cleanly.
+
+It is an `AutoShardedBot`: by default one process runs every shard (Discord's recommended count); with
+SHARD_COUNT and SHARD_IDS it runs only its share, and the processes coordinate through the store.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,11 @@ from bot.background import Background
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.gate import Gate
+from bot.monitoring import Monitoring, shard_states
 from bot.pacing import ChannelPacers, RequestRate
 from bot.providers.polling import PollScheduler
 from bot.providers.registry import build_providers
+from bot.sharding import IdentifyGate, ShardPlan
 from bot.store import Store
 from bot.token_vault import TokenKeeper, load_tokens
 
@@ -57,23 +63,34 @@ class Services:
     pacers: ChannelPacers
     gate: Gate
     background: Background
+    shards: ShardPlan
+    monitoring: Monitoring
 
 
-class BridgeBot(commands.Bot):
+class BridgeBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: needed to read thread messages and attachments
+        self.settings = settings
+        self.plan = ShardPlan.from_settings(settings.scale)
+        scale = settings.scale
+        self.monitoring = Monitoring(list(settings.configured_providers), scale.health_port, scale.health_host)
+        sharding: dict[str, Any] = {"shard_count": self.plan.count}
+        if self.plan.ids is not None:
+            sharding["shard_ids"] = list(self.plan.ids)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            http_trace=self.monitoring.discord_trace(),
+            **sharding,
         )
-        self.settings = settings
-        self._pace_rest_calls(RequestRate())
+        self._pace_rest_calls(RequestRate(settings.scale.rest_rate_per_s))
         self._services: Services | None = None
         self._http_session: aiohttp.ClientSession | None = None
         self._scheduler: PollScheduler | None = None
+        self._identify: IdentifyGate | None = None
 
     def _pace_rest_calls(self, rate: RequestRate) -> None:
         """Every REST call waits for the global bucket (interaction callbacks use another path, unpaced),
@@ -95,8 +112,8 @@ class BridgeBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self._http_session = aiohttp.ClientSession()
-        store = await Store.open(self.settings.database_path)
-        self._scheduler = PollScheduler()
+        store = await Store.open(self.settings.database_url.reveal())
+        self._scheduler = PollScheduler(on_poll=self.monitoring.metrics.agentverse_poll)
         agentverse = self.settings.agentverse
         providers = build_providers(
             self.settings,
@@ -108,11 +125,22 @@ class BridgeBot(commands.Bot):
         names = {key: provider.display_name for key, provider in providers.items()}
         gate = Gate(store, self.settings.community, names)
         await gate.load()
-        self._services = Services(store, Conversations(store, providers), ChannelPacers(), gate, Background())
-        log.info("providers: %s", ", ".join(p.display_name for p in providers.values()))
+        conversations = Conversations(store, providers, metrics=self.monitoring.metrics)
+        self._services = Services(store, conversations, ChannelPacers(), gate, Background(), self.plan, self.monitoring)
+        log.info("providers: %s; database: %s", ", ".join(p.display_name for p in providers.values()), store.db.where)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self._sync_commands_if_changed(store)
+        if self.plan.syncs_commands:
+            await self._sync_commands_if_changed(store)
+        await self.monitoring.start(store, lambda: shard_states(self.shards), self.plan.serves)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Every IDENTIFY waits for its bucket's slot in the store (bot/sharding.py): processes started together,
+        and a process restarted within 5 s of its last IDENTIFY, never meet op 9 Invalid Session."""
+        if self._identify is None:
+            limits = await self.fetch_session_start_limits()
+            self._identify = IdentifyGate(self.services.store.coordination, limits.max_concurrency)
+        await self._identify.wait(shard_id)
 
     async def _sync_commands_if_changed(self, store: Store) -> None:
         """Register slash commands only when they changed: Discord limits how often that may happen."""
@@ -125,12 +153,19 @@ class BridgeBot(commands.Bot):
         log.info("registered %d slash command(s)", len(payload))
 
     async def on_ready(self) -> None:
-        log.info("connected to Discord as %s (%s guild(s))", self.user, len(self.guilds))
+        log.info(
+            "connected to Discord as %s: shard(s) %s of %s, %d guild(s)",
+            self.user,
+            ",".join(str(i) for i in sorted(self.shards)),
+            self.shard_count,
+            len(self.guilds),
+        )
 
     async def close(self) -> None:
         if self._services is not None:
             await self._services.conversations.shutdown()
             await self._services.background.close()
+        await self.monitoring.close()
         if self._scheduler is not None:
             await self._scheduler.close()
         # discord.py fires on_ready from a task that waits ~2 s after the guilds arrive; stopped sooner, that
@@ -139,9 +174,32 @@ class BridgeBot(commands.Bot):
         if isinstance(ready_task, asyncio.Task):
             ready_task.cancel()
         await super().close()
+        await _finish_event_handlers()  # before the store closes: a handler mid-query would strand a connection
         if self._http_session is not None:
             await self._http_session.close()
         if self._services is not None:
             await self._services.store.close()
             self._services = None
         log.info("stopped cleanly")
+
+
+HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker", "discord-ui-")
+"""Names discord.py gives the tasks that run event listeners, slash commands and component callbacks."""
+HANDLER_GRACE_S = 5.0
+
+
+async def _finish_event_handlers() -> None:
+    """Let event handlers still running finish (cancelling them after a grace), so none outlives the store."""
+    current = asyncio.current_task()
+    running = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and not task.done() and task.get_name().startswith(HANDLER_TASKS)
+    ]
+    if not running:
+        return
+    _, late = await asyncio.wait(running, timeout=HANDLER_GRACE_S)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late, timeout=HANDLER_GRACE_S)

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings, env_line, inspect_settings
+from bot.store import DatabaseUrlError, Store
 
 PROBE_TIMEOUT_S = 15.0
 
@@ -58,7 +60,25 @@ def _where(problem: ConfigError, environ: Mapping[str, str], env_file: Path) -> 
 
 async def _probe_all(settings: Settings) -> list[Outcome]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)) as session:
-        return list(await asyncio.gather(*(probe(session) for probe in _probes(settings))))
+        probes = [probe(session) for probe in _probes(settings)]
+        return list(await asyncio.gather(_database(settings), *probes))
+
+
+async def _database(settings: Settings) -> Outcome:
+    """Opens the database as the bot would (creating or upgrading its tables) and asks it one question."""
+    try:
+        store = await asyncio.wait_for(Store.open(settings.database_url.reveal()), PROBE_TIMEOUT_S)
+    except (OSError, TimeoutError, SQLAlchemyError, DatabaseUrlError) as exc:
+        return Outcome("Database", False, f"cannot open it ({type(exc).__name__})")
+    try:
+        where = store.db.where
+        ok = await store.db.ping()
+    finally:
+        await store.close()
+    scale = settings.scale
+    shards = "every shard" if scale.shard_ids is None else f"shards {','.join(map(str, scale.shard_ids))}"
+    of = f" of {scale.shard_count}" if scale.shard_count else ""
+    return Outcome("Database", ok, f"{where}; this process runs {shards}{of}")
 
 
 def _probes(settings: Settings) -> list[Probe]:

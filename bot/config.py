@@ -12,9 +12,17 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from bot.config_errors import ConfigError as ConfigError
+from bot.config_scale import (
+    DEFAULT_DATABASE_URL,
+    ScaleSettings,
+    database_password,
+    database_setting,
+    scale_settings,
+)
+
 DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
 DEFAULT_ABLT_BASE_URL = "https://api.ablt.ai"
 DEFAULT_MAGICAI_BASE_URL = "https://api.magicai.ai"
 DEFAULT_SOUNDVERSE_BASE_URL = "https://api.soundverse.ai"
@@ -33,18 +41,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 _Getter = Callable[[str], "str | None"]
-_VARIABLE = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
 _T = TypeVar("_T")
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable and the fix."""
-
-    @property
-    def variable(self) -> str | None:
-        """The first setting the message names (`DISCORD_TOKEN`), to point at its line in `.env`."""
-        match = _VARIABLE.search(str(self))
-        return match.group(0) if match else None
 
 
 class Secret:
@@ -133,7 +130,9 @@ class Settings:
     discord_token: Secret
     discord_api_base_url: str = DEFAULT_DISCORD_API_BASE_URL
     discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
-    database_path: Path = Path("data/bot.sqlite3")
+    database_url: Secret = field(default_factory=lambda: Secret(DEFAULT_DATABASE_URL))
+    """SQLite file or PostgreSQL database; a Secret because a PostgreSQL URL carries its password."""
+    scale: ScaleSettings = field(default_factory=ScaleSettings)
     provider_timeout_s: float = DEFAULT_PROVIDER_TIMEOUT_S
     log_level: str = "INFO"
     community: CommunitySettings = field(default_factory=CommunitySettings)
@@ -183,6 +182,7 @@ def inspect_settings(
             problems.append(exc)
             return fallback
 
+    database_url = attempt(lambda: database_setting(get), DEFAULT_DATABASE_URL)
     token = get("DISCORD_TOKEN")
     if token is None:
         problems.append(
@@ -201,7 +201,8 @@ def inspect_settings(
         discord_gateway_url=attempt(
             lambda: _url(get, "DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY_URL, ("ws", "wss")), ""
         ),
-        database_path=attempt(lambda: _database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL), Path()),
+        database_url=Secret(database_url),
+        scale=attempt(lambda: scale_settings(get, database_url), ScaleSettings()),
         provider_timeout_s=attempt(
             lambda: _positive_float(get, "PROVIDER_TIMEOUT_S", DEFAULT_PROVIDER_TIMEOUT_S), DEFAULT_PROVIDER_TIMEOUT_S
         ),
@@ -226,6 +227,9 @@ def inspect_settings(
     keys = [section.api_key for section in sections if section is not None]
     if agentverse is not None and agentverse.refresh_token is not None:
         keys.append(agentverse.refresh_token)
+    password = database_password(database_url)
+    if password:
+        keys.append(Secret(password))
     secrets = tuple(s for s in (settings.discord_token, *keys) if s.reveal())
     return replace(settings, secrets=secrets), []
 
@@ -369,13 +373,6 @@ def _url(get: _Getter, name: str, default: str, schemes: tuple[str, ...]) -> str
     if parsed.scheme not in schemes or not parsed.netloc:
         raise ConfigError(f"{name} must be a {' or '.join(schemes)} URL, for example {default}")
     return value.rstrip("/") if schemes[0] == "http" else value
-
-
-def _database_path(url: str) -> Path:
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ConfigError("DATABASE_URL must look like sqlite:///data/bot.sqlite3 (only SQLite is supported).")
-    return Path(url[len(prefix) :])
 
 
 def _positive_float(get: _Getter, name: str, default: float) -> float:

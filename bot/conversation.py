@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.leases import FollowLeases, process_identity
 from bot.locks import KeyedLocks
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
 from bot.providers.errors import ProviderError
 from bot.store import Binding, DuplicateTurn, SessionExists, SessionRecord, Store, UnfinishedReply
-from bot.turns import LastCall, ReplySink, TurnRunner, Undeliverable
+from bot.turns import LastCall, ReplySink, TurnMetrics, TurnRunner, Undeliverable
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 5.0
 """How long shutdown waits for interrupted replies to say so in Discord."""
+RESET_BY = "reset_by"
+"""State key: who made this session with `/reset` (a fresh reset has nothing to forget)."""
 GONE_REMEMBERED = 10_000
 """Deleted channels remembered (newest first), so nothing more is sent to them."""
 
@@ -51,6 +54,10 @@ class UnusableOptions(Exception):
     """`/chat` options the provider cannot start with; the message is safe to show."""
 
 
+class AlreadyHandled(Exception):
+    """This very interaction was already taken by another process of the bot (it reached both): say nothing."""
+
+
 class UnusablePick(Exception):
     """A click on choices that are gone (the conversation ended or moved on) or already taken."""
 
@@ -63,12 +70,20 @@ TAKEN = "Someone already made this choice."
 class Conversations:
     """Finds sessions, serialises each channel's turns, and records what was said."""
 
-    def __init__(self, store: Store, providers: Mapping[str, Provider]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        *,
+        owner: str | None = None,
+        metrics: TurnMetrics | None = None,
+    ) -> None:
         self._store = store
         self.providers = dict(providers)
+        self._leases = FollowLeases(store.coordination, owner or process_identity())
         self._locks = KeyedLocks()
         self._running: set[asyncio.Task[object]] = set()
-        self._turns = TurnRunner(store)
+        self._turns = TurnRunner(store, metrics)
         self._gone: OrderedDict[int, None] = OrderedDict()
 
     @property
@@ -98,7 +113,11 @@ class Conversations:
         log.info("channel %d bound to %s (%s mode)", binding.channel_id, binding.provider, binding.mode)
 
     async def unbind(self, channel_id: int) -> bool:
-        return await self._store.unbind(channel_id)
+        """Remove a channel's binding; a channel-mode conversation in the channel itself ends with it."""
+        if not await self._store.unbind(channel_id):
+            return False
+        await self.end(channel_id)
+        return True
 
     async def binding(self, channel_id: int) -> Binding | None:
         return await self._store.binding(channel_id)
@@ -145,9 +164,11 @@ class Conversations:
         """Whether Discord said this channel was deleted (nothing should be sent there)."""
         return channel_id in self._gone
 
-    async def take_unfinished(self) -> list[UnfinishedReply]:
-        """Replies the last run left streaming (it was killed): marked interrupted, keeping what was shown."""
-        return await self._store.take_unfinished()
+    async def take_unfinished(self, serves: Callable[[int | None], bool] | None = None) -> list[UnfinishedReply]:
+        """Replies the last run left streaming (it was killed): marked interrupted, keeping what was shown.
+
+        `serves(guild_id)` keeps this to the servers this process runs."""
+        return await self._store.take_unfinished(serves)
 
     async def following(self) -> list[SessionRecord]:
         """Active sessions whose provider was still being followed when the bot stopped."""
@@ -164,10 +185,17 @@ class Conversations:
         return session, provider
 
     async def reset(self, channel_id: int, *, by: int) -> SessionRecord:
-        """Replace the channel's session with a fresh provider session keeping its settings."""
+        """Replace the channel's session with a fresh provider session keeping its settings.
+
+        Raises JustChanged when there is nothing to forget: the session is itself a reset nobody spoke in yet
+        (two `/reset`s at once, or one right after another, take effect once).
+        """
         session, provider = await self._configured_session(channel_id)
+        if session.state.get(RESET_BY) and not await self._store.count_turns(session.id):
+            raise JustChanged(channel_id)
+        state = {**provider.reset_state(session.state), RESET_BY: by}
         try:
-            fresh = await self._store.restart_session(session, provider.reset_state(session.state), by)
+            fresh = await self._store.restart_session(session, state, by)
         except SessionExists as exc:
             raise JustChanged(channel_id) from exc
         log.info("session %d reset as %d in channel %d", session.id, fresh.id, channel_id)
@@ -209,25 +237,27 @@ class Conversations:
         provider = self.providers.get(provider_key)
         return provider.describe(state) if provider else provider_key
 
-    async def check_pick(self, channel_id: int, token: str, index: int, by: int) -> tuple[str, bool]:
-        """(label, asks for a reason) of a choice still open here; raises UnusablePick with a reason to show."""
+    async def check_pick(self, channel_id: int, token: str, index: int, by: int, via: int) -> tuple[str, bool]:
+        """(label, asks for a reason) of a choice still open here; raises UnusablePick with a reason to show, or
+        AlreadyHandled when interaction `via` itself took it (it reached two processes: stay quiet)."""
         session = await self._store.active_session(channel_id)
         state = session.state if session else {}
-        label = _open_choice(state, token, index, by)
+        label = _open_choice(state, token, index, by, via)
         return label, index in state["offer"].get("reason_for", [])
 
-    async def claim_pick(self, channel_id: int, token: str, index: int, by: int) -> str:
-        """Take a choice for member `by`, once: a repeat or a rival click raises UnusablePick (say it privately).
+    async def claim_pick(self, channel_id: int, token: str, index: int, by: int, via: int) -> str:
+        """Take a choice for member `by` through interaction `via`, once: a repeat or a rival click raises
+        UnusablePick (say it privately); the same interaction seen by a second process raises AlreadyHandled.
 
         The claim is one conditional update in the store, so two clicks arriving together (even in two
         processes) cannot both win; the turn that follows runs later, under the channel's lock.
         """
         session = await self._store.active_session(channel_id)
         state = session.state if session else {}
-        label = _open_choice(state, token, index, by)
-        if session is None or not await self._store.claim_offer(session.id, token, by):
+        label = _open_choice(state, token, index, by, via)
+        if session is None or not await self._store.claim_offer(session.id, token, by, via):
             fresh = await self._store.active_session(channel_id)
-            _open_choice(fresh.state if fresh else {}, token, index, by)  # says who has it
+            _open_choice(fresh.state if fresh else {}, token, index, by, via)  # says who has it
             raise UnusablePick(STALE_PICK)
         return label
 
@@ -298,7 +328,22 @@ class Conversations:
             await sink.fail(f"{provider.display_name} reads text only: type your message.")
             return None
         turn = Turn(text, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick, resume=resume)
-        return await self._turns.run(session, provider, turn, said_id, sink)
+        if not provider.works_in_background:
+            return await self._turns.run(session, provider, turn, said_id, sink)
+        async with self._leases.hold(session.id, lambda: self._moved(session.channel_id)) as held:
+            if not held:
+                return Undeliverable.MOVED
+            # Another process may have followed the session while this one waited for the lease: go on from
+            # where that one left it, or not at all if a resumed session no longer needs following.
+            fresh = await self._store.session(session.id)
+            if fresh is None or not fresh.active or (resume and not fresh.state.get("following")):
+                return None
+            return await self._turns.run(fresh, provider, replace(turn, state=fresh.state), said_id, sink)
+
+    def _moved(self, channel_id: int) -> None:
+        running = self._turns.running.get(channel_id)
+        if running is not None:
+            running.abandon(Undeliverable.MOVED)
 
     async def shutdown(self) -> None:
         """Cancel turns in flight and give them a moment to mark their replies interrupted."""
@@ -309,10 +354,12 @@ class Conversations:
             await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
 
 
-def _open_choice(state: Mapping[str, Any], token: str, index: int, by: int) -> str:
+def _open_choice(state: Mapping[str, Any], token: str, index: int, by: int, via: int = 0) -> str:
     """The label of choice `index` if that offer is still open; UnusablePick (private wording) if not."""
     offer = state.get("offer")
     labels = offer.get("labels") if isinstance(offer, dict) else None
+    if isinstance(offer, dict) and via and offer.get("via") == via:
+        raise AlreadyHandled(via)
     if not isinstance(offer, dict) or offer.get("token") != token or not isinstance(labels, list):
         raise UnusablePick(STALE_PICK)
     if not 0 <= index < len(labels):
@@ -332,6 +379,7 @@ def _claimed_choice(state: Mapping[str, Any], pick: Pick, by: int) -> None:
 
 
 __all__ = [
+    "AlreadyHandled",
     "Conversations",
     "JustChanged",
     "LastCall",

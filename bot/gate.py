@@ -1,20 +1,20 @@
 """The door to the AI: a server's allow-lists, its per-member cooldown and its cap on conversations.
 
 Every way a member reaches a provider (`/chat`, a message, a click) asks the gate first; a refusal is
-a `Refused` whose message is safe to show. Cooldowns are kept in memory (a restart forgets them);
-rules and the activity that the cap counts are in SQLite.
+a `Refused` whose message is safe to show. Cooldowns, the activity the cap counts and the places being
+opened live in the shared store and change atomically, so several shard processes (and restarts) agree.
+Each server's rules are read once and kept in memory by the process that serves it (a server's commands
+reach only that process).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from bot.config import MAX_COOLDOWN_S, CommunitySettings
-from bot.locks import KeyedLocks
+from bot.config import CommunitySettings
 from bot.server_rules import BIND, CHAT, END_OTHERS, Grant, Member, ServerRules, use_provider
 from bot.server_rules_store import Setting
 from bot.store import SessionRecord, Store
@@ -29,8 +29,8 @@ MANAGE_REFUSED = (
     "Only the member who started this conversation, or someone allowed to end other members'"
     " conversations, can do that."
 )
-_FORGET_AFTER = 10_000
-"""Cooldown entries kept before old ones are swept."""
+OPENING_TTL_S = 120.0
+"""A place held for a conversation being opened frees itself after this, should its process die meanwhile."""
 
 
 class Refused(Exception):
@@ -42,9 +42,6 @@ class Gate:
         self._store = store
         self._defaults = defaults
         self._names = dict(provider_names)
-        self._last_spoke: dict[tuple[int, int], float] = {}
-        self._opening: Counter[int] = Counter()
-        self._counting = KeyedLocks()
         self._rules: dict[int, ServerRules] = {}
         """Every server's rules, loaded once (`load`): asked on every message, changed only through this gate."""
 
@@ -101,85 +98,72 @@ class Gate:
     async def new_conversation(self, guild_id: int | None, member: Member, provider_key: str) -> AsyncIterator[None]:
         """Admit a new conversation and hold its place under the server's cap until the block ends.
 
-        Open the session inside the block: once it exists the cap counts it from the database.
+        Open the session inside the block: once it exists the cap counts it from the database. The place is
+        held in the shared store, so two processes racing for a server's last place give one conversation.
         """
         rules = await self._admit_talker(guild_id, member, provider_key)
         cap = self.max_conversations(rules) if rules else 0
-        if rules is None or not cap:
-            self._note_spoke(guild_id, member)
-            yield
-            return
-        async with self._counting[rules.guild_id]:
-            await self._refuse_if_full(rules.guild_id, cap)
-            self._opening[rules.guild_id] += 1
-        self._note_spoke(guild_id, member)
+        place = None
+        if rules is not None and cap:
+            since = time.time() - self.idle_s
+            place = await self._store.coordination.hold_place(rules.guild_id, cap, since, OPENING_TTL_S)
+            if place is None:
+                raise Refused(self._full(cap))
         try:
+            await self._cool_down(guild_id, member, rules)
             yield
         finally:
-            self._opening[rules.guild_id] -= 1
-            if not self._opening[rules.guild_id]:
-                del self._opening[rules.guild_id]
+            if place is not None:
+                await self._store.coordination.release_place(place)
 
     async def admit_turn(self, member: Member, session: SessionRecord, *, cooldown: bool = True) -> None:
         """A member speaks in a conversation (a message, or with `cooldown=False` a click on a choice)."""
         guild_id = session.guild_id
-        rules = await self._admit_talker(guild_id, member, session.provider, cooldown=cooldown)
+        rules = await self._admit_talker(guild_id, member, session.provider)
         cap = self.max_conversations(rules) if rules else 0
-        if rules is not None and cap and session.last_active_at < time.time() - self.idle_s:
-            async with self._counting[rules.guild_id]:  # waking a quiet conversation takes a place again
-                await self._refuse_if_full(rules.guild_id, cap)
-                await self._store.touch_session(session.id)
+        since = time.time() - self.idle_s
+        if rules is not None and cap and session.last_active_at < since:  # waking a quiet one takes a place again
+            if not await self._store.coordination.wake_session(session.id, rules.guild_id, cap, since):
+                raise Refused(self._full(cap))
         else:
             await self._store.touch_session(session.id)
         if cooldown:
-            self._note_spoke(guild_id, member)
+            await self._cool_down(guild_id, member, rules)
 
-    async def _admit_talker(
-        self, guild_id: int | None, member: Member, provider_key: str, *, cooldown: bool = True
-    ) -> ServerRules | None:
-        """The server's rules once the member may talk to this provider now; None in a DM."""
+    async def _admit_talker(self, guild_id: int | None, member: Member, provider_key: str) -> ServerRules | None:
+        """The server's rules once its allow-lists let the member talk to this provider; None in a DM."""
         if guild_id is None:
             if not self.allow_dms:
                 raise Refused(DMS_OFF)
-            rules = None
-        else:
-            rules = await self.rules(guild_id)
-            if not rules.allows(CHAT, member):
-                raise Refused(CHAT_REFUSED)
-            if not rules.allows(use_provider(provider_key), member):
-                name = self._names.get(provider_key, provider_key)
-                raise Refused(
-                    f"On this server **{name}** is for some members only, and you are not one of them."
-                    " Pick another provider, or ask a server manager (`/access`)."
-                )
-        if cooldown and not member.manages_server:
-            self._refuse_if_cooling(guild_id, member, self.cooldown_s(rules))
+            return None
+        rules = await self.rules(guild_id)
+        if not rules.allows(CHAT, member):
+            raise Refused(CHAT_REFUSED)
+        if not rules.allows(use_provider(provider_key), member):
+            name = self._names.get(provider_key, provider_key)
+            raise Refused(
+                f"On this server **{name}** is for some members only, and you are not one of them."
+                " Pick another provider, or ask a server manager (`/access`)."
+            )
         return rules
 
-    def _refuse_if_cooling(self, guild_id: int | None, member: Member, cooldown_s: float) -> None:
-        if cooldown_s <= 0:
+    async def _cool_down(self, guild_id: int | None, member: Member, rules: ServerRules | None) -> None:
+        """Let the member speak if their cooldown passed (and start the next one); managers are exempt."""
+        cooldown_s = self.cooldown_s(rules)
+        if cooldown_s <= 0 or member.manages_server:
             return
-        since = time.monotonic() - self._last_spoke.get((guild_id or 0, member.id), -math.inf)
-        if since < cooldown_s:
-            wait = max(1, math.ceil(cooldown_s - since))
+        wait = await self._store.coordination.cooldown(guild_id, member.id, cooldown_s)
+        if wait > 0:
             raise Refused(
                 f"Slow down a little: here you can send the AI one message every {_duration(cooldown_s)}."
-                f" Try again in {_duration(wait)}."
+                f" Try again in {_duration(max(1, math.ceil(wait)))}."
             )
 
-    def _note_spoke(self, guild_id: int | None, member: Member) -> None:
-        now = time.monotonic()
-        if len(self._last_spoke) >= _FORGET_AFTER:
-            self._last_spoke = {k: t for k, t in self._last_spoke.items() if now - t < MAX_COOLDOWN_S}
-        self._last_spoke[(guild_id or 0, member.id)] = now
-
-    async def _refuse_if_full(self, guild_id: int, cap: int) -> None:
-        going = await self._store.count_going(guild_id, time.time() - self.idle_s) + self._opening[guild_id]
-        if going >= cap:
-            raise Refused(
-                f"This server already has {cap} conversation{'s' if cap != 1 else ''} going, the most it allows."
-                f" Try again when one ends (`/end`) or has been quiet for {_duration(self.idle_s)}."
-            )
+    def _full(self, cap: int) -> str:
+        return (
+            f"This server already has {cap} conversation{'s' if cap != 1 else ''} going, the most it allows."
+            f" Try again when one ends (`/end`) or has been quiet for {_duration(self.idle_s)}."
+        )
 
     # ---- administration ------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import asyncio
 import enum
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.providers.base import Event, Heard, Provider, Said, StateSaved, TextDelta, Turn
@@ -35,6 +35,8 @@ class Undeliverable(enum.Enum):
     """The thread was locked, or the bot lost access or a permission there: the turn ends, the conversation stays."""
     UNREACHABLE = "unreachable"
     """Discord did not answer for too long: the turn ends."""
+    MOVED = "moved"
+    """Another process follows this session's provider now: this one stops without a word."""
 
 
 class TurnWatcher(Protocol):
@@ -74,6 +76,12 @@ class ReplySink(Protocol):
         """Send nothing more (the turn was abandoned from outside)."""
 
 
+class TurnMetrics(Protocol):
+    """Where finished turns are counted (bot/metrics.py `Metrics`)."""
+
+    def turn_finished(self, provider: str, outcome: str, first_byte_s: float | None, total_s: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class LastCall:
     """How a provider's most recent turn went, for `/providers`."""
@@ -84,11 +92,20 @@ class LastCall:
 
 
 @dataclass
+class TurnTiming:
+    """When a turn started and when the provider's first event arrived (monotonic seconds)."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    first_event_at: float | None = None
+
+
+@dataclass
 class RunningTurn:
     """A turn in progress: its relay task, its sink, and why it was abandoned (if it was)."""
 
     relay: asyncio.Task[None]
     sink: ReplySink
+    timing: TurnTiming
     abandoned: Undeliverable | None = None
 
     def abandon(self, why: Undeliverable) -> None:
@@ -119,8 +136,9 @@ class _Recorder:
 class TurnRunner:
     """Runs turns (one per channel at a time; the caller holds the channel's lock) and remembers them."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, metrics: TurnMetrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics
         self.running: dict[int, RunningTurn] = {}
         self.last_calls: dict[str, LastCall] = {}
 
@@ -130,8 +148,9 @@ class TurnRunner:
         """Answer `turn` into `sink`, recording the reply; returns why it was abandoned, if it was."""
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
         parts: list[str] = []
-        relay = asyncio.create_task(self._relay(provider, session, turn, said_id, parts, sink), name="turn-relay")
-        running = RunningTurn(relay, sink)
+        timing = TurnTiming()
+        relay = asyncio.create_task(self._relay(provider, session, turn, said_id, parts, sink, timing), name="relay")
+        running = RunningTurn(relay, sink, timing)
         self.running[session.channel_id] = running
         sink.watch(_Recorder(self._store, reply_id, running))
         try:
@@ -151,7 +170,15 @@ class TurnRunner:
         # Shielded: a shutdown arriving now must not lose a reply that was already shown.
         await asyncio.shield(self._store.finish_entry(reply_id, content, status))
         log.info("session %d: %s reply %s (%d characters)", session.id, provider.key, status, len(content))
+        self._count(provider.key, status, running)
         return running.abandoned
+
+    def _count(self, provider: str, status: EntryStatus, running: RunningTurn) -> None:
+        if self._metrics is None:
+            return
+        timing = running.timing
+        first = None if timing.first_event_at is None else timing.first_event_at - timing.started_at
+        self._metrics.turn_finished(provider, status, first, time.monotonic() - timing.started_at)
 
     async def _outcome(
         self, running: RunningTurn, provider: Provider, session: SessionRecord
@@ -183,10 +210,19 @@ class TurnRunner:
         await asyncio.shield(self._store.finish_entry(reply_id, content, "complete" if whole else "interrupted"))
 
     async def _relay(
-        self, provider: Provider, session: SessionRecord, turn: Turn, said_id: int, parts: list[str], sink: ReplySink
+        self,
+        provider: Provider,
+        session: SessionRecord,
+        turn: Turn,
+        said_id: int,
+        parts: list[str],
+        sink: ReplySink,
+        timing: TurnTiming,
     ) -> None:
         """Pass the provider's events to the sink, keeping the text, state changes and what was heard."""
         async for event in provider.reply(turn):
+            if timing.first_event_at is None:
+                timing.first_event_at = time.monotonic()
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, StateSaved):

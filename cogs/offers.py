@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.conversation import UnusablePick
+from bot.conversation import AlreadyHandled, UnusablePick
 from bot.gate import Refused
 from bot.permissions import cannot_answer
 from bot.providers.base import Pick
@@ -94,10 +94,14 @@ async def choose(interaction: discord.Interaction, token: str, index: int) -> No
     conversations = bot.services.conversations
     channel_id = interaction.channel_id or 0
     try:
-        label, needs_reason = await conversations.check_pick(channel_id, token, index, interaction.user.id)
+        label, needs_reason = await conversations.check_pick(
+            channel_id, token, index, interaction.user.id, interaction.id
+        )
         session = await conversations.active(channel_id)
         if session is not None:  # a choice is the member talking to the AI, without the cooldown
             await bot.services.gate.admit_turn(interaction_member(interaction), session, cooldown=False)
+    except AlreadyHandled:
+        return
     except (UnusablePick, Refused) as exc:
         await refuse(interaction, str(exc))
         return
@@ -118,8 +122,10 @@ async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     try:
         await bot.services.conversations.claim_pick(
-            interaction.channel_id or 0, pick.token, pick.index, interaction.user.id
+            interaction.channel_id or 0, pick.token, pick.index, interaction.user.id, interaction.id
         )
+    except AlreadyHandled:
+        return
     except UnusablePick as exc:
         await refuse(interaction, str(exc))
         return

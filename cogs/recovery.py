@@ -35,9 +35,9 @@ class RecoveryCog(commands.Cog):
 
     async def cog_load(self) -> None:
         # Read before connecting, so nothing started in this run counts as left over from the last one.
-        conversations = self.bot.services.conversations
-        self._cut_off = await conversations.take_unfinished()
-        self._to_resume = await conversations.following()
+        conversations, serves = self.bot.services.conversations, self.bot.services.shards.serves
+        self._cut_off = await conversations.take_unfinished(serves)  # only this process's shards' threads
+        self._to_resume = [s for s in await conversations.following() if serves(s.guild_id)]
         if self._cut_off:
             log.info("%d reply(ies) were cut off when the bot last stopped", len(self._cut_off))
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 ALREADY_ENDED = "This conversation has just been ended. Start a new one with `/chat`."
-JUST_RESET = "Someone reset or ended this conversation a moment ago; nothing more to do."
+JUST_RESET = "This conversation was just reset (nothing said since), so there is nothing more to forget."
 
 
 class SessionCog(commands.Cog):

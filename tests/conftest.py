@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
+from tests.databases import KINDS, postgres_database
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator
@@ -27,7 +28,20 @@ from tests.harness import (
     bot_environment,
 )
 
-SETTING_PREFIXES = ("DISCORD_", "ABLT_", "DATABASE_", "PROVIDER_", "LOG_LEVEL", "MAGICAI_", "SOUNDVERSE_")
+SETTING_PREFIXES = (
+    "DISCORD_",
+    "ABLT_",
+    "DATABASE_",
+    "PROVIDER_",
+    "LOG_LEVEL",
+    "MAGICAI_",
+    "SOUNDVERSE_",
+    "CONVAI_",
+    "AGENTVERSE_",
+    "SHARD_",
+    "REST_RATE",
+    "HEALTH_",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -91,9 +105,20 @@ async def agentverse() -> AsyncIterator[AgentverseEmulator]:
         yield emulator
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules that set `BOTH_STORES = True` run every test using `database` on SQLite and on PostgreSQL."""
+    if "database" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_STORES", False):
+        metafunc.parametrize("database", KINDS, indirect=True)
+
+
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "bot.sqlite3"
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The bot's DATABASE_URL for this test: a SQLite file (the default) or a throwaway PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        async with postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'data' / 'bot.sqlite3'}"
 
 
 @pytest.fixture
@@ -104,7 +129,7 @@ async def make_bot(
     soundverse: SoundverseEmulator,
     convai: ConvaiEmulator,
     agentverse: AgentverseEmulator,
-    database: Path,
+    database: str,
 ) -> AsyncIterator[Callable[..., BotProcess]]:
     """Build bots on demand (several share one database to prove restarts); all are stopped at the end."""
     bots: list[BotProcess] = []

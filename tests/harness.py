@@ -26,7 +26,7 @@ CONVAI_CHARACTER = "char-alpha"
 def bot_environment(
     discord: DiscordEmulator,
     ablt: AbltEmulator,
-    database: Path,
+    database: str | Path,
     *,
     magicai: MagicAIEmulator | None = None,
     soundverse: SoundverseEmulator | None = None,
@@ -63,7 +63,7 @@ def bot_environment(
         "DISCORD_TOKEN": BOT_TOKEN,
         "DISCORD_API_BASE_URL": discord.api_base_url,
         "DISCORD_GATEWAY_URL": discord.gateway_url,
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": database if isinstance(database, str) else f"sqlite:///{database}",
         "ABLT_API_KEY": ABLT_KEY,
         "ABLT_BASE_URL": ablt.base_url,
         "ABLT_BOT_SLUG": "taxson",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 from bot.store import SessionRecord, Store
 from tests.emulators.ablt import AbltEmulator, Reply
@@ -37,7 +36,7 @@ async def streaming(
     return interaction, target
 
 
-async def latest_session(database: Path, channel_id: int) -> SessionRecord | None:
+async def latest_session(database: str, channel_id: int) -> SessionRecord | None:
     """The channel's newest session as the bot's SQLite file has it (read as another process would)."""
     store = await Store.open(database)
     try:
@@ -46,7 +45,7 @@ async def latest_session(database: Path, channel_id: int) -> SessionRecord | Non
         await store.close()
 
 
-async def reply_entries(database: Path, channel_id: int) -> list[tuple[str, str]]:
+async def reply_entries(database: str, channel_id: int) -> list[tuple[str, str]]:
     """(content, status) of the assistant entries of the channel's latest session, from the bot's file."""
     store = await Store.open(database)
     try:
@@ -57,7 +56,7 @@ async def reply_entries(database: Path, channel_id: int) -> list[tuple[str, str]
         await store.close()
 
 
-async def wait_for_reply_status(database: Path, channel_id: int, status: str, timeout_s: float = WAIT_S) -> None:
+async def wait_for_reply_status(database: str, channel_id: int, status: str, timeout_s: float = WAIT_S) -> None:
     """Until the channel's latest reply has `status` in the bot's file."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

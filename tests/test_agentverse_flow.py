@@ -10,6 +10,8 @@ from tests.emulators.discord import DiscordEmulator, MessageRecord
 from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, last_message_id, say, thread_for, wait_for_post
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 WAIT_S = 15.0
 
 

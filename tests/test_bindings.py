@@ -9,6 +9,8 @@ from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
 from tests.journey import bot_posts, command, thread_for, wait_for_post, wait_for_reply
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 
 async def bind(discord: DiscordEmulator, **options: str) -> None:
     done = await command(discord, "bind", discord.channel_id, **options)
@@ -19,14 +21,14 @@ async def test_thread_mode_opens_a_thread_per_message_with_the_bound_settings(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
     await bind(discord_emulator, provider="ablt", bot="writer")
-    ablt.enqueue(Reply(text="A poem."), Reply(text="A story."))
     first = await discord_emulator.send_user_message(discord_emulator.channel_id, "Write me a poem")
     second = await discord_emulator.send_user_message(discord_emulator.channel_id, "Now a story")
 
     await discord_emulator.wait_for(lambda: len(discord_emulator.threads) == 2, 15, "two threads")
     by_starter = {t.starter_message_id: t for t in discord_emulator.threads}
-    await wait_for_reply(discord_emulator, by_starter[first.id].id, "A poem.")
-    await wait_for_reply(discord_emulator, by_starter[second.id].id, "A story.")
+    # Unscripted, aBLT echoes each prompt: the two threads' turns run at once, in either order.
+    await wait_for_reply(discord_emulator, by_starter[first.id].id, "You said: Write me a poem")
+    await wait_for_reply(discord_emulator, by_starter[second.id].id, "You said: Now a story")
     assert by_starter[first.id].name == "Write me a poem" and by_starter[first.id].type == 11
     assert [r.body["bot_slug"] for r in ablt.requests] == ["writer", "writer"]
     assert all(len(r.body["messages"]) == 1 for r in ablt.requests)  # each thread is its own conversation
@@ -66,9 +68,10 @@ async def test_unbind_stops_answers_and_the_binding_survives_a_restart_until_the
     await wait_for_post(discord_emulator, discord_emulator.channel_id, "Still bound.")
     unbound = await command(discord_emulator, "unbind", discord_emulator.channel_id)
     assert not unbound.ephemeral
-    await discord_emulator.send_user_message(discord_emulator.channel_id, "hello?")
+    mark = (await discord_emulator.send_user_message(discord_emulator.channel_id, "hello?")).id
+    await wait_for_post(discord_emulator, discord_emulator.channel_id, "has ended", after=mark)
     await second.stop()
-    assert len(ablt.requests) == 1  # after /unbind the channel no longer answers
+    assert len(ablt.requests) == 1  # after /unbind the channel no longer answers: its conversation ended
 
 
 async def test_chat_without_a_provider_uses_the_binding_or_asks(

@@ -5,7 +5,6 @@ member who asked hears why privately; the transcript keeps what members saw."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import discord
 
@@ -30,7 +29,7 @@ def private_notes(discord_emulator: DiscordEmulator, interaction_id: int) -> lis
 
 
 async def test_a_thread_deleted_mid_reply_ends_the_turn_and_the_conversation_without_more_requests(
-    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
     tokens, other_tokens = words(150), words(40)
     _, thread_id = await streaming(discord_emulator, ablt, tokens, shown_words=10)
@@ -65,7 +64,7 @@ async def test_a_thread_archived_mid_reply_is_unarchived_and_the_reply_finishes(
 
 
 async def test_a_thread_locked_mid_reply_ends_the_turn_and_tells_the_member_privately(
-    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
     discord_emulator.set_bot_permissions(WITHOUT_MANAGE_THREADS)
     tokens = words(100)
@@ -82,7 +81,7 @@ async def test_a_thread_locked_mid_reply_ends_the_turn_and_tells_the_member_priv
 
 
 async def test_the_bot_removed_from_a_private_thread_mid_reply_stops_and_says_so_privately(
-    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
     discord_emulator.set_bot_permissions(WITHOUT_MANAGE_THREADS)
     private = await discord_emulator.create_thread("just us", private=True)
@@ -96,7 +95,7 @@ async def test_the_bot_removed_from_a_private_thread_mid_reply_stops_and_says_so
 
 
 async def test_send_in_threads_denied_mid_reply_names_the_permission_privately(
-    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
     tokens = words(700)  # past 2,000 characters: the reply needs a second message
     interaction, thread_id = await streaming(discord_emulator, ablt, tokens, interval_s=0.005)

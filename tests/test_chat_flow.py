@@ -7,6 +7,8 @@ from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, last_message_id, thread_for, wait_for_post, wait_for_reply
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 PUBLIC_THREAD = 11
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator
@@ -62,8 +63,30 @@ def every_service(
 async def test_all_services_answer_and_the_table_says_ok(every_service: dict[str, str], tmp_path: Path) -> None:
     code, out = await check(every_service, tmp_path)
     assert code == 0, out
-    for service in ("Discord", "aBLT", "Magic AI", "Soundverse", "Convai", "Agentverse"):
+    for service in ("Database", "Discord", "aBLT", "Magic AI", "Soundverse", "Convai", "Agentverse"):
         assert any(line.startswith(service) and " ok " in line for line in out.splitlines()), out
+    assert "db.sqlite3; this process runs every shard" in out
+
+
+async def test_the_postgresql_database_and_this_processs_shards_are_reported(
+    every_service: dict[str, str], tmp_path: Path
+) -> None:
+    async with postgres_database() as url:
+        code, out = await check(every_service | {"DATABASE_URL": url, "SHARD_COUNT": "4", "SHARD_IDS": "2,3"}, tmp_path)
+    assert code == 0, out
+    row = next(line for line in out.splitlines() if line.startswith("Database"))
+    assert " ok " in row and "postgresql" in row and "runs shards 2,3 of 4" in row
+
+
+async def test_an_unreachable_postgresql_fails_its_row_without_showing_the_password(
+    every_service: dict[str, str], tmp_path: Path
+) -> None:
+    url = "postgresql://bot:hunter2-secret@127.0.0.1:9/bot"
+    code, out = await check(every_service | {"DATABASE_URL": url}, tmp_path)
+    assert code == 1
+    row = next(line for line in out.splitlines() if line.startswith("Database"))
+    assert "FAILED" in row and "cannot open it" in row
+    assert "hunter2-secret" not in out
 
 
 async def test_refused_keys_and_unreachable_services_fail_with_reasons(
@@ -92,3 +115,11 @@ async def test_bad_settings_are_all_listed_with_their_env_lines(tmp_path: Path) 
     assert code == 1
     assert ".env line 4: MAGICAI_PROJECT_ID" in out
     assert ".env line 5: PROVIDER_TIMEOUT_S" in out
+
+
+async def test_bad_shard_settings_stop_with_one_line_each(tmp_path: Path) -> None:
+    env = {"DISCORD_TOKEN": "t", "ABLT_API_KEY": "k", "DATABASE_URL": "postgresql://u@h/db"}
+    code, out = await check(env | {"SHARD_COUNT": "3", "SHARD_IDS": "1,3"}, tmp_path)
+    assert code == 1 and "SHARD_IDS lists shard 3, but with SHARD_COUNT=3 shards are numbered 0 to 2" in out
+    code, out = await check(env | {"SHARD_COUNT": "many"}, tmp_path)
+    assert code == 1 and "SHARD_COUNT must be a number of shards" in out

@@ -14,13 +14,16 @@ from bot.config import ConfigError, Secret, load_settings
 from bot.logs import RedactingFormatter
 
 BASE = {"DISCORD_TOKEN": "discord-secret-token", "ABLT_API_KEY": "ablt-secret-key"}
+PG = {**BASE, "DATABASE_URL": "postgresql://bot:pg-secret@db.example:5432/bot"}
 
 
 def test_defaults_point_at_the_real_services(tmp_path: Path) -> None:
     settings = load_settings(BASE, tmp_path / "missing.env")
     assert settings.discord_api_base_url == "https://discord.com/api/v10"
     assert settings.discord_gateway_url == "wss://gateway.discord.gg/"
-    assert settings.database_path == Path("data/bot.sqlite3")
+    assert settings.database_url.reveal() == "sqlite:///data/bot.sqlite3"
+    assert settings.scale.shard_count is None and settings.scale.shard_ids is None
+    assert settings.scale.rest_rate_per_s == 45 and settings.scale.health_port is None
     assert settings.ablt is not None and settings.ablt.base_url == "https://api.ablt.ai"
     assert settings.configured_providers == ("ablt",)
 
@@ -40,6 +43,17 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({"ABLT_API_KEY": "k"}, "DISCORD_TOKEN"),
         ({"DISCORD_TOKEN": "t"}, "ABLT_API_KEY"),
         ({**BASE, "DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
+        ({**BASE, "DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL"),
+        ({**BASE, "DATABASE_URL": "sqlite://"}, "DATABASE_URL"),
+        ({**BASE, "SHARD_COUNT": "four"}, "SHARD_COUNT"),
+        ({**BASE, "SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({**BASE, "SHARD_IDS": "0,1"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({**PG, "SHARD_COUNT": "4", "SHARD_IDS": "0,4"}, "shards are numbered 0 to 3"),
+        ({**PG, "SHARD_COUNT": "4", "SHARD_IDS": "0-2,1"}, "shard 1 more than once"),
+        ({**PG, "SHARD_COUNT": "4", "SHARD_IDS": "a,b"}, "SHARD_IDS must list shard numbers"),
+        ({**BASE, "SHARD_COUNT": "4", "SHARD_IDS": "0,1"}, "SQLite serves a single process"),
+        ({**BASE, "REST_RATE_PER_S": "60"}, "REST_RATE_PER_S"),
+        ({**BASE, "HEALTH_PORT": "70000"}, "HEALTH_PORT"),
         ({**BASE, "ABLT_BASE_URL": "not a url"}, "ABLT_BASE_URL"),
         ({**BASE, "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
         ({**BASE, "PROVIDER_TIMEOUT_S": "-1"}, "PROVIDER_TIMEOUT_S"),
@@ -54,6 +68,14 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
 def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
         load_settings(env, tmp_path / "none")
+
+
+def test_shards_of_a_process_and_its_rest_share_are_read_with_postgresql() -> None:
+    settings = load_settings({**PG, "SHARD_COUNT": "4", "SHARD_IDS": "2-3", "REST_RATE_PER_S": "22.5"}, None)
+    assert settings.scale.shard_count == 4 and settings.scale.shard_ids == (2, 3)
+    assert settings.scale.rest_rate_per_s == 22.5
+    assert "pg-secret" in [secret.reveal() for secret in settings.secrets]  # masked in every log line
+    assert "pg-secret" not in repr(settings)
 
 
 def test_community_defaults_refuse_dms_and_set_no_limits() -> None:

@@ -11,6 +11,8 @@ from tests.emulators.discord import VOICE_MESSAGE_FLAG, DiscordEmulator, Message
 from tests.harness import CONVAI_CHARACTER, BotProcess
 from tests.journey import bot_posts, chat, command, say, thread_for, wait_for_post, wait_for_reply
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 SEND_VOICE_MESSAGES = 1 << 46
 
 

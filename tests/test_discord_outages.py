@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ CREATE = "/channels/{channel_id}/messages"
 
 
 async def test_three_plain_text_503s_on_edits_are_retried_and_the_newest_text_lands(
-    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
     tokens = words(120)
     _, thread_id = await streaming(discord_emulator, ablt, tokens, shown_words=15)
@@ -57,7 +56,7 @@ async def test_discord_down_past_the_limit_ends_the_turn_and_says_so_once_it_is_
     make_bot: Callable[..., BotProcess],
     discord_emulator: DiscordEmulator,
     ablt: AbltEmulator,
-    database: Path,
+    database: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("bot.render.OUTAGE_GIVE_UP_S", 2.5)

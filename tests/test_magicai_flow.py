@@ -12,6 +12,8 @@ from tests.emulators.magicai import MagicAIEmulator, MagicReply
 from tests.harness import MAGICAI_PROJECT, BotProcess
 from tests.journey import bot_posts, chat, command, say, thread_for, wait_for_post, wait_for_reply
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 
 async def magic_chat(discord: DiscordEmulator, prompt: str) -> int:
     return (await thread_for(discord, await chat(discord, prompt, provider="magicai"))).id

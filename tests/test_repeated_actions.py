@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bot.store import Store
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator, StarterScript
@@ -11,6 +9,8 @@ from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
 from tests.journey import WAIT_S, bot_posts, chat, thread_for, wait_for_post
 from tests.test_agentverse_flow import custom_id, objective, offer_with
+
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
 
 
 async def test_a_double_click_on_an_option_reaches_the_engine_once_and_the_repeat_is_private(
@@ -61,7 +61,7 @@ async def test_two_ends_at_once_end_the_conversation_once(
 
 
 async def test_two_resets_at_once_start_one_fresh_session(
-    running_bot: BotProcess, discord_emulator: DiscordEmulator, database: Path
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, database: str
 ) -> None:
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "hello"))
     await wait_for_post(discord_emulator, thread.id, "You said: hello")
@@ -76,7 +76,7 @@ async def test_two_resets_at_once_start_one_fresh_session(
     public = [r for r in resets if not r.ephemeral]
     assert len(public) == 1
     assert [r.original_message.content for r in resets if r.ephemeral and r.original_message] == [
-        "Someone reset or ended this conversation a moment ago; nothing more to do."
+        "This conversation was just reset (nothing said since), so there is nothing more to forget."
     ]
     store = await Store.open(database)
     try:

@@ -11,6 +11,8 @@ from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
 from tests.journey import chat, last_message_id, shown_reply, thread_for, wait_for_post, wait_for_reply
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 
 async def test_thread_continues_with_its_history_after_a_restart(
     make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator
@@ -38,7 +40,7 @@ async def test_thread_continues_with_its_history_after_a_restart(
 
 
 async def test_stop_mid_reply_marks_it_interrupted_in_thread_and_database(
-    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: Path
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
     first = make_bot()
     await first.start()

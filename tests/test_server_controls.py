@@ -21,6 +21,8 @@ from tests.emulators.magicai import MagicAIEmulator
 from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, command, refusal, say, thread_for, wait_for_post, wait_for_reply
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 MANAGE_THREADS = 1 << 34
@@ -74,8 +76,10 @@ async def server(discord_emulator: DiscordEmulator, make_bot: Callable[..., BotP
 
 
 async def started(server: Server, by: int, prompt: str = "hello", **options: object) -> int:
-    """`/chat` as `by`; the thread it opened (the provider's reply is not awaited)."""
-    return (await thread_for(server.discord, await chat(server.discord, prompt, by=by, **options))).id
+    """`/chat` as `by`; the thread it opened, once the conversation's first reply began there."""
+    thread = (await thread_for(server.discord, await chat(server.discord, prompt, by=by, **options))).id
+    await server.discord.wait_for(lambda: bool(bot_posts(server.discord, thread)), 15, "the first reply")
+    return thread
 
 
 # ---- defaults -------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from tests.emulators.soundverse import SoundverseEmulator, SoundverseReply
 from tests.harness import BotProcess
 from tests.journey import bot_posts, chat, command, say, thread_for, wait_for_post, wait_for_reply
 
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 
 async def test_action_chosen_at_start_steers_every_turn_and_no_history_is_sent(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, soundverse: SoundverseEmulator

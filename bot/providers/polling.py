@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from bot.providers.errors import ProviderError, ProviderUnavailable
 
@@ -49,8 +49,19 @@ class _Waiter:
     failures: int = field(default=0, compare=False)
 
 
+PollResult = Literal["messages", "empty", "failed"]
+
+
 class PollScheduler:
-    def __init__(self, *, fast_s: float = FAST_POLL_S, max_s: float = MAX_POLL_S) -> None:
+    def __init__(
+        self,
+        *,
+        fast_s: float = FAST_POLL_S,
+        max_s: float = MAX_POLL_S,
+        on_poll: Callable[[PollResult], None] | None = None,
+    ) -> None:
+        """`on_poll` hears how each poll went (for metrics)."""
+        self._on_poll = on_poll or (lambda _result: None)
         self._fast_s = fast_s
         self._max_s = max_s
         self._queue: list[_Waiter] = []
@@ -119,6 +130,7 @@ class PollScheduler:
             try:
                 items = await waiter.fetch()
             except ProviderUnavailable as exc:
+                self._on_poll("failed")
                 waiter.failures += 1
                 log.warning("poll failed (%d/%d): %s", waiter.failures, MAX_FAILED_POLLS, exc)
                 if waiter.failures >= MAX_FAILED_POLLS:
@@ -126,8 +138,10 @@ class PollScheduler:
                     return
                 items = []
             except ProviderError as exc:
+                self._on_poll("failed")
                 _settle(waiter, exc)
                 return
+            self._on_poll("messages" if items else "empty")
         if waiter.future.done():
             return
         if items:

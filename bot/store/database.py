@@ -1,0 +1,225 @@
+"""The database behind the store: SQLite (embedded, one process) or PostgreSQL (shared by shard processes).
+
+One SQL code path serves both: SQLAlchemy 2's async Core runs the same `text()` statements with `:name`
+binds over aiosqlite or asyncpg; the few places where the two dialects differ (JSON, locks) ask `kind`.
+
+- SQLite: WAL, a 10 s busy timeout, foreign keys on. Writes go through one connection that starts every
+  transaction with `BEGIN IMMEDIATE`, so writers queue instead of meeting SQLITE_BUSY on lock upgrades
+  (sqlite.org/lang_transaction.html); reads use a small pool. Locks are in-process: SQLite is for one
+  process on one machine ("WAL does not work over a network filesystem", sqlite.org/wal.html).
+- PostgreSQL: one pool; every transaction on its own connection. Cross-process locks are
+  `pg_advisory_lock` on a dedicated connection (postgresql.org/docs/15/functions-admin.html), freed
+  when released or when the process dies with its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["sqlite", "postgresql"]
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_READERS = 4
+POSTGRES_POOL = 10
+CLOSE_GRACE_S = 5.0
+
+
+class DatabaseUrlError(ValueError):
+    """DATABASE_URL is not a SQLite or PostgreSQL URL this bot can use; the message says how to write one."""
+
+
+def database_url(raw: str | Path) -> URL:
+    """A SQLAlchemy URL for `sqlite:///relative/path`, `sqlite:////absolute/path`, `postgresql://...`
+    or `postgres://...` (asyncpg is the driver); a Path means a SQLite file. Raises DatabaseUrlError."""
+    if isinstance(raw, Path):
+        return URL.create("sqlite+aiosqlite", database=str(raw))
+    try:
+        url = make_url(raw)
+    except Exception as exc:
+        raise DatabaseUrlError(_EXPECTED) from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise DatabaseUrlError("DATABASE_URL must name a SQLite file, like sqlite:///data/bot.sqlite3.")
+        return url.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        if not url.database:
+            raise DatabaseUrlError("DATABASE_URL must name the PostgreSQL database, like postgresql://u:p@host/bot.")
+        return url.set(drivername="postgresql+asyncpg")
+    raise DatabaseUrlError(_EXPECTED)
+
+
+_EXPECTED = (
+    "DATABASE_URL must look like sqlite:///data/bot.sqlite3 (the default, nothing to install)"
+    " or postgresql://user:password@host:5432/dbname."
+)
+
+
+_C = TypeVar("_C", bound=type)
+
+
+def shielded(cls: _C) -> _C:
+    """Class decorator: every public coroutine method runs to its end even if its caller is cancelled.
+
+    Cancelling a task in the middle of a transaction can leave the connection mid-transaction and
+    abandoned (SQLAlchemy's asyncio docs warn about this), and an abandoned SQLite connection keeps the
+    write lock until it is garbage collected. Store operations are short, so each runs in a task of its
+    own, shielded; a cancelled caller stops waiting and the operation finishes (and `close` waits for it).
+    """
+    for name, method in list(vars(cls).items()):
+        if name.startswith("_") or name in {"open", "close"} or not inspect.iscoroutinefunction(method):
+            continue
+        setattr(cls, name, _shield(method))
+    return cls
+
+
+def _shield(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        task = asyncio.ensure_future(method(*args, **kwargs))
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    return run
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A shielded operation whose caller was cancelled still may fail: log it rather than lose it."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("store operation failed after its caller stopped waiting: %r", task.exception())
+
+
+class DatabaseClosed(RuntimeError):
+    """The store was closed (the bot is stopping); no more work is taken."""
+
+
+class Database:
+    """Transactions and cross-process locks over one SQLite file or one PostgreSQL database."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.kind: Kind = "postgresql" if url.get_backend_name() == "postgresql" else "sqlite"
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._in_use = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        if self.kind == "sqlite":
+            Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            self._writer = create_async_engine(url, pool_size=1, max_overflow=0)
+            self._reader = create_async_engine(url, pool_size=SQLITE_READERS, max_overflow=0)
+            _sqlite_setup(self._writer, begin="BEGIN IMMEDIATE")
+            _sqlite_setup(self._reader, begin="BEGIN")
+        else:
+            self._writer = self._reader = create_async_engine(url, pool_size=POSTGRES_POOL, max_overflow=POSTGRES_POOL)
+
+    @property
+    def where(self) -> str:
+        """Where the data lives, without credentials (for logs and `check`)."""
+        return self.url.render_as_string(hide_password=True)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that may write; committed when the block ends, rolled back if it raises.
+        Raises DatabaseClosed once `close` began."""
+        async with self._tracked(), self._writer.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (a consistent snapshot for the block). Raises DatabaseClosed once closing."""
+        async with self._tracked(), self._reader.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self) -> AsyncIterator[None]:
+        """Counts work in progress, so `close` can wait for it instead of stranding its connection."""
+        if self._closing:
+            raise DatabaseClosed("the store is closed")
+        self._in_use += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_use -= 1
+            if not self._in_use:
+                self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, key: int) -> AsyncIterator[None]:
+        """Hold lock `key` (a 64-bit number) against every process sharing this database, for the block."""
+        if self.kind == "sqlite":
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                yield
+            return
+        async with self._tracked(), self._writer.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                await conn.commit()
+
+    async def prepare(self) -> None:
+        """SQLite: switch the file to WAL once (the mode stays with the file). Switching needs a moment
+        alone with the file, which SQLite's busy timeout does not wait for, so it is retried here."""
+        if self.kind != "sqlite":
+            return
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        async with self._writer.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None  # noqa: S101 - a fresh connection always has its driver connection
+            while True:
+                try:
+                    await raw.execute("PRAGMA journal_mode=WAL")
+                    return
+                except sqlite3.OperationalError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.05)
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        async with self.read() as conn:
+            return (await conn.execute(text("SELECT 1"))).scalar() == 1
+
+    async def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Refuse new work, let work in progress finish (up to `grace_s`), then close every connection."""
+        self._closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+
+def _sqlite_setup(engine: AsyncEngine, *, begin: str) -> None:
+    """Pragmas on every new connection, and transactions begun by us rather than by pysqlite (the
+    SQLAlchemy recipe for SQLite transactions: dialects/sqlite "Serializable isolation")."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
