@@ -68,8 +68,12 @@ class RequestRate:
     discord.py learns per-route buckets from headers but only reacts to the global limit after a 429.
     """
 
-    def __init__(self, per_s: float = GLOBAL_REQUESTS_PER_S, burst: int = GLOBAL_BURST) -> None:
+    def __init__(self, per_s: float = GLOBAL_REQUESTS_PER_S, burst: int | None = None) -> None:
+        """`per_s` is this process's share of the bot's budget. The burst shrinks with the share, so that N
+        processes at 45/N each (a burst of about 5/N) never send more than 50 requests in any second."""
         self._per_s = per_s
+        if burst is None:
+            burst = max(1, int(GLOBAL_BURST * per_s / GLOBAL_REQUESTS_PER_S))
         self._burst = float(burst)
         self._tokens = float(burst)
         self._updated = time.monotonic()
