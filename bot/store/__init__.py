@@ -4,6 +4,7 @@ from bot.store.database import Database, DatabaseClosed, DatabaseUrlError, datab
 from bot.store.records import (
     Binding,
     DuplicateTurn,
+    Entry,
     EntryStatus,
     SessionExists,
     SessionRecord,
@@ -20,6 +21,7 @@ __all__ = [
     "DatabaseClosed",
     "DatabaseUrlError",
     "DuplicateTurn",
+    "Entry",
     "EntryStatus",
     "SessionExists",
     "SessionRecord",

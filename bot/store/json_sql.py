@@ -18,17 +18,20 @@ from bot.store.database import Kind
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def merge_state(kind: Kind, changes: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """SQL for `state` with each top-level key of `changes` replaced (a shallow merge), and its binds."""
+def merge_state(kind: Kind, changes: Mapping[str, Any], column: str = "state") -> tuple[str, dict[str, Any]]:
+    """SQL for the JSON object in `column` with each top-level key of `changes` replaced (a shallow merge),
+    and its binds."""
+    if not _KEY.match(column):
+        raise ValueError(column)
     if kind == "postgresql":
-        return "CAST(CAST(state AS jsonb) || CAST(:patch AS jsonb) AS text)", {"patch": json.dumps(dict(changes))}
+        return f"CAST(CAST({column} AS jsonb) || CAST(:patch AS jsonb) AS text)", {"patch": json.dumps(dict(changes))}
     parts, binds = [], {}
     for number, (key, value) in enumerate(changes.items()):
         if not _KEY.match(key):
             raise ValueError(f"state keys are identifiers, not {key!r}")
         parts.append(f"'$.{key}', json(:v{number})")
         binds[f"v{number}"] = json.dumps(value)
-    return f"json_set(state, {', '.join(parts)})", binds
+    return f"json_set({column}, {', '.join(parts)})", binds
 
 
 def flag_is_set(kind: Kind, key: str) -> str:

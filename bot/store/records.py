@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-EntryStatus = Literal["complete", "streaming", "interrupted", "failed"]
+EntryStatus = Literal["complete", "streaming", "interrupted", "failed", "stopped", "replaced"]
+"""complete; streaming (in progress); interrupted (cut off: a restart, or Discord could not show it); failed (the
+provider failed); stopped (a member pressed Stop); replaced (Retry or Regenerate made a newer one)."""
 
 
 class SessionExists(Exception):
@@ -62,6 +64,37 @@ class Binding:
     mode: Literal["thread", "channel"]
     options: dict[str, str | None]
     """The provider's `/bind` options (aBLT bot, Soundverse action, Convai character...), as /chat takes them."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One transcript entry: a member's turn or a reply, with its status and what it carried (`extras`:
+    `sources` [{title, url}], `voice` (a voice note; `content` is what was heard), `pick` (a choice's label),
+    `files` [names], `stopped_by` (a member's name), `forwarded`...)."""
+
+    id: int
+    session_id: int
+    role: Literal["user", "assistant"]
+    content: str
+    author_id: int | None
+    status: EntryStatus
+    created_at: float
+    message_id: int | None
+    extras: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Entry:
+        return cls(
+            id=row["id"],
+            session_id=row["session_id"],
+            role=row["role"],
+            content=row["content"],
+            author_id=row["author_id"],
+            status=row["status"],
+            created_at=row["created_at"],
+            message_id=row["message_id"],
+            extras=json.loads(row["extras"] or "{}"),
+        )
 
 
 @dataclass(frozen=True)

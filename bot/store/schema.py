@@ -29,6 +29,7 @@ class Migration:
 
 
 _STATUS = "status TEXT NOT NULL CHECK (status IN ('complete', 'streaming', 'interrupted', 'failed'))"
+_STATUSES_6 = "'complete', 'streaming', 'interrupted', 'failed', 'stopped', 'replaced'"
 _ROLE = "role TEXT NOT NULL CHECK (role IN ('user', 'assistant'))"
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -124,6 +125,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             " guild_id BIGINT NOT NULL, until DOUBLE PRECISION NOT NULL)",
             "CREATE INDEX opening_places_by_guild ON opening_places(guild_id, until)",
             "CREATE TABLE identify_slots (bucket INTEGER PRIMARY KEY, identified_at DOUBLE PRECISION NOT NULL)",
+        ),
+    ),
+    Migration(  # 6: stopped and replaced replies, what each entry carried (extras), the Discord messages of a reply
+        # SQLite cannot change a CHECK constraint in place: the table is rebuilt (sqlite.org/lang_altertable.html,
+        # "Making Other Kinds Of Table Schema Changes"), keeping every row and id.
+        sqlite=(
+            "CREATE TABLE transcript_6 (id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES sessions(id),"
+            f" {_ROLE}, content TEXT NOT NULL, author_id INTEGER,"
+            f" status TEXT NOT NULL CHECK (status IN ({_STATUSES_6})), created_at REAL NOT NULL,"
+            " message_id INTEGER, extras TEXT NOT NULL DEFAULT '{}')",
+            "INSERT INTO transcript_6 (id, session_id, role, content, author_id, status, created_at, message_id)"
+            " SELECT id, session_id, role, content, author_id, status, created_at, message_id FROM transcript",
+            "DROP TABLE transcript",
+            "ALTER TABLE transcript_6 RENAME TO transcript",
+            "CREATE INDEX transcript_by_session ON transcript(session_id, id)",
+            "CREATE UNIQUE INDEX transcript_by_message ON transcript(message_id) WHERE message_id IS NOT NULL",
+            "CREATE INDEX transcript_unfinished ON transcript(status) WHERE status = 'streaming'",
+            "CREATE TABLE reply_messages (message_id INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL)",
+            "CREATE INDEX reply_messages_by_entry ON reply_messages(entry_id)",
+        ),
+        postgresql=(
+            "ALTER TABLE transcript DROP CONSTRAINT transcript_status_check",
+            f"ALTER TABLE transcript ADD CONSTRAINT transcript_status_check CHECK (status IN ({_STATUSES_6}))",
+            "ALTER TABLE transcript ADD COLUMN extras TEXT NOT NULL DEFAULT '{}'",
+            "CREATE TABLE reply_messages (message_id BIGINT PRIMARY KEY, entry_id BIGINT NOT NULL)",
+            "CREATE INDEX reply_messages_by_entry ON reply_messages(entry_id)",
         ),
     ),
 )

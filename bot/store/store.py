@@ -10,27 +10,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from bot.providers.base import HistoryEntry
 from bot.server_rules_store import ServerRulesStore
 from bot.store.coordination import Coordination
 from bot.store.database import Database, database_url, shielded
 from bot.store.json_sql import flag_is_set, merge_state, offer_claim
 from bot.store.records import (
     Binding,
-    DuplicateTurn,
-    EntryStatus,
     SessionExists,
     SessionRecord,
-    UnfinishedReply,
 )
 from bot.store.schema import migrate
+from bot.store.transcript import TranscriptStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +38,7 @@ _NEW_SESSION = (
 
 
 @shielded
-class Store:
+class Store(TranscriptStore):
     """Sessions, transcript, bindings and metadata over one `Database`; every method is a short transaction."""
 
     def __init__(self, db: Database) -> None:
@@ -166,109 +163,6 @@ class Store:
         async with self.db.read() as conn:
             row = (await conn.execute(text(sql), binds)).mappings().first()
         return None if row is None else SessionRecord.from_row(row)
-
-    # Transcript -----------------------------------------------------------------------------------
-
-    async def add_entry(
-        self,
-        session_id: int,
-        role: str,
-        content: str,
-        *,
-        author_id: int | None,
-        status: EntryStatus = "complete",
-        message_id: int | None = None,
-    ) -> int:
-        """Append to the transcript; `message_id` (the member's Discord message) may be taken once: DuplicateTurn."""
-        try:
-            async with self.db.write() as conn:
-                result = await conn.execute(
-                    text(
-                        "INSERT INTO transcript (session_id, role, content, author_id, status, created_at, message_id)"
-                        " VALUES (:session_id, :role, :content, :author_id, :status, :now, :message_id) RETURNING id"
-                    ),
-                    {
-                        "session_id": session_id,
-                        "role": role,
-                        "content": content,
-                        "author_id": author_id,
-                        "status": status,
-                        "now": time.time(),
-                        "message_id": message_id,
-                    },
-                )
-                return int(result.scalar_one())
-        except sa_exc.IntegrityError as exc:
-            raise DuplicateTurn(message_id) from exc
-
-    async def finish_entry(self, entry_id: int, content: str, status: EntryStatus) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(
-                text("UPDATE transcript SET content = :content, status = :status WHERE id = :id"),
-                {"content": content, "status": status, "id": entry_id},
-            )
-
-    async def set_entry_content(self, entry_id: int, content: str) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(
-                text("UPDATE transcript SET content = :content WHERE id = :id"), {"content": content, "id": entry_id}
-            )
-
-    async def history(self, session_id: int) -> tuple[HistoryEntry, ...]:
-        """Every turn with text, oldest first; replies cut off by a restart keep what was shown."""
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                text("SELECT role, content FROM transcript WHERE session_id = :id AND content != '' ORDER BY id"),
-                {"id": session_id},
-            )
-            return tuple(HistoryEntry(role=row.role, content=row.content) for row in rows)
-
-    async def entries(self, session_id: int) -> list[dict[str, Any]]:
-        """The raw transcript with statuses, for diagnostics and tests."""
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                text("SELECT role, content, author_id, status FROM transcript WHERE session_id = :id ORDER BY id"),
-                {"id": session_id},
-            )
-            return [dict(row) for row in rows.mappings()]
-
-    async def count_turns(self, session_id: int) -> int:
-        """How many times members spoke in this session."""
-        async with self.db.read() as conn:
-            result = await conn.execute(
-                text("SELECT COUNT(*) FROM transcript WHERE session_id = :id AND role = 'user'"), {"id": session_id}
-            )
-            return int(result.scalar_one())
-
-    async def take_unfinished(self, serves: Callable[[int | None], bool] | None = None) -> list[UnfinishedReply]:
-        """Replies still marked streaming were cut off by a crash: mark them interrupted and list them.
-
-        Each keeps the text members last saw (saved as it was shown), so the next turn's history holds it.
-        `serves(guild_id)` limits this to the servers this process serves (a shard process takes its own).
-        """
-        async with self.db.write() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT transcript.id, session_id, channel_id, guild_id, content FROM transcript"
-                        " JOIN sessions ON sessions.id = transcript.session_id"
-                        " WHERE status = 'streaming' ORDER BY transcript.id"
-                    )
-                )
-            ).all()
-            taken = [row for row in rows if serves is None or serves(row.guild_id)]
-            for row in taken:
-                await conn.execute(
-                    text("UPDATE transcript SET status = 'interrupted' WHERE id = :id AND status = 'streaming'"),
-                    {"id": row.id},
-                )
-        return [UnfinishedReply(row.id, row.session_id, row.channel_id, row.content) for row in taken]
-
-    async def answered(self, message_id: int) -> bool:
-        """Whether a member's Discord message was taken as a turn."""
-        async with self.db.read() as conn:
-            found = await conn.execute(text("SELECT 1 FROM transcript WHERE message_id = :m"), {"m": message_id})
-            return found.first() is not None
 
     # Bindings -------------------------------------------------------------------------------------
 

@@ -1,0 +1,224 @@
+"""The transcript: what members said and what the bot replied, with statuses, extras and the reply's messages."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+
+from bot.providers.base import HistoryEntry
+from bot.store.database import Database, shielded
+from bot.store.json_sql import merge_state
+from bot.store.records import DuplicateTurn, Entry, EntryStatus, UnfinishedReply
+
+
+@shielded
+class TranscriptStore:
+    """The transcript's queries; part of `Store` (each method one short transaction)."""
+
+    db: Database
+
+    async def add_entry(
+        self,
+        session_id: int,
+        role: str,
+        content: str,
+        *,
+        author_id: int | None,
+        status: EntryStatus = "complete",
+        message_id: int | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append to the transcript; `message_id` (the member's Discord message) may be taken once: DuplicateTurn."""
+        try:
+            async with self.db.write() as conn:
+                result = await conn.execute(
+                    text(
+                        "INSERT INTO transcript"
+                        " (session_id, role, content, author_id, status, created_at, message_id, extras) VALUES"
+                        " (:session_id, :role, :content, :author_id, :status, :now, :message_id, :extras) RETURNING id"
+                    ),
+                    {
+                        "session_id": session_id,
+                        "role": role,
+                        "content": content,
+                        "author_id": author_id,
+                        "status": status,
+                        "now": time.time(),
+                        "message_id": message_id,
+                        "extras": json.dumps(dict(extras or {})),
+                    },
+                )
+                return int(result.scalar_one())
+        except sa_exc.IntegrityError as exc:
+            raise DuplicateTurn(message_id) from exc
+
+    async def finish_entry(self, entry_id: int, content: str, status: EntryStatus) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                text("UPDATE transcript SET content = :content, status = :status WHERE id = :id"),
+                {"content": content, "status": status, "id": entry_id},
+            )
+
+    async def set_entry_content(self, entry_id: int, content: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                text("UPDATE transcript SET content = :content WHERE id = :id"), {"content": content, "id": entry_id}
+            )
+
+    async def history(self, session_id: int, *, before: int | None = None) -> tuple[HistoryEntry, ...]:
+        """Every turn with text, oldest first (only those before entry `before`, if given); replies cut off or
+        stopped keep what was shown; replaced replies are left out."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT role, content FROM transcript WHERE session_id = :id AND content != ''"
+                    " AND status != 'replaced' AND id < :before ORDER BY id"
+                ),
+                {"id": session_id, "before": before if before is not None else 2**62},
+            )
+            return tuple(HistoryEntry(role=row.role, content=row.content) for row in rows)
+
+    async def transcript(self, session_id: int) -> list[Entry]:
+        """Every entry of a session, oldest first, with statuses and extras (for /export)."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                text("SELECT * FROM transcript WHERE session_id = :id ORDER BY id"), {"id": session_id}
+            )
+            return [Entry.from_row(row) for row in rows.mappings()]
+
+    async def entry(self, entry_id: int) -> Entry | None:
+        async with self.db.read() as conn:
+            row = (
+                (await conn.execute(text("SELECT * FROM transcript WHERE id = :id"), {"id": entry_id}))
+                .mappings()
+                .first()
+            )
+        return None if row is None else Entry.from_row(row)
+
+    async def turn_before(self, reply_id: int) -> Entry | None:
+        """The member's turn a reply answered: the last user entry before it in its session."""
+        async with self.db.read() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT * FROM transcript WHERE role = 'user' AND session_id ="
+                            " (SELECT session_id FROM transcript WHERE id = :id) AND id < :id ORDER BY id DESC LIMIT 1"
+                        ),
+                        {"id": reply_id},
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else Entry.from_row(row)
+
+    async def is_latest_reply(self, reply_id: int) -> bool:
+        """Whether no member spoke after this reply in its session (so it may be regenerated)."""
+        async with self.db.read() as conn:
+            later = await conn.execute(
+                text(
+                    "SELECT 1 FROM transcript WHERE role = 'user' AND id > :id AND session_id ="
+                    " (SELECT session_id FROM transcript WHERE id = :id) LIMIT 1"
+                ),
+                {"id": reply_id},
+            )
+            return later.first() is None
+
+    async def change_status(self, entry_id: int, expected: tuple[EntryStatus, ...], status: EntryStatus) -> bool:
+        """Move an entry from one of `expected` to `status`, once: two presses race, one wins."""
+        placeholders = ", ".join(f":s{i}" for i in range(len(expected)))
+        sql = f"UPDATE transcript SET status = :status WHERE id = :id AND status IN ({placeholders})"  # noqa: S608
+        binds = {f"s{i}": value for i, value in enumerate(expected)}
+        async with self.db.write() as conn:
+            result = await conn.execute(text(sql), {**binds, "status": status, "id": entry_id})
+        return result.rowcount > 0
+
+    async def add_extras(self, entry_id: int, changes: Mapping[str, Any]) -> None:
+        """Set top-level keys of an entry's extras (sources, voice, stopped_by...)."""
+        merged, binds = merge_state(self.db.kind, changes, column="extras")
+        sql = f"UPDATE transcript SET extras = {merged} WHERE id = :id"  # noqa: S608
+        async with self.db.write() as conn:
+            await conn.execute(text(sql), {**binds, "id": entry_id})
+
+    async def note_reply_messages(self, entry_id: int, message_ids: list[int]) -> None:
+        """The Discord messages that show a reply (so a context-menu command on one finds the reply)."""
+        async with self.db.write() as conn:
+            for message_id in message_ids:
+                await conn.execute(
+                    text(
+                        "INSERT INTO reply_messages (message_id, entry_id) VALUES (:m, :e)"
+                        " ON CONFLICT (message_id) DO NOTHING"
+                    ),
+                    {"m": message_id, "e": entry_id},
+                )
+
+    async def reply_shown_in(self, message_id: int) -> Entry | None:
+        """The reply a Discord message belongs to, if it is one of the bot's replies."""
+        async with self.db.read() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT transcript.* FROM transcript JOIN reply_messages ON reply_messages.entry_id ="
+                            " transcript.id WHERE reply_messages.message_id = :m"
+                        ),
+                        {"m": message_id},
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else Entry.from_row(row)
+
+    async def entries(self, session_id: int) -> list[dict[str, Any]]:
+        """The raw transcript with statuses, for diagnostics and tests."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                text("SELECT role, content, author_id, status FROM transcript WHERE session_id = :id ORDER BY id"),
+                {"id": session_id},
+            )
+            return [dict(row) for row in rows.mappings()]
+
+    async def count_turns(self, session_id: int) -> int:
+        """How many times members spoke in this session."""
+        async with self.db.read() as conn:
+            result = await conn.execute(
+                text("SELECT COUNT(*) FROM transcript WHERE session_id = :id AND role = 'user'"), {"id": session_id}
+            )
+            return int(result.scalar_one())
+
+    async def take_unfinished(self, serves: Callable[[int | None], bool] | None = None) -> list[UnfinishedReply]:
+        """Replies still marked streaming were cut off by a crash: mark them interrupted and list them.
+
+        Each keeps the text members last saw (saved as it was shown), so the next turn's history holds it.
+        `serves(guild_id)` limits this to the servers this process serves (a shard process takes its own).
+        """
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT transcript.id, session_id, channel_id, guild_id, content FROM transcript"
+                        " JOIN sessions ON sessions.id = transcript.session_id"
+                        " WHERE status = 'streaming' ORDER BY transcript.id"
+                    )
+                )
+            ).all()
+            taken = [row for row in rows if serves is None or serves(row.guild_id)]
+            for row in taken:
+                await conn.execute(
+                    text("UPDATE transcript SET status = 'interrupted' WHERE id = :id AND status = 'streaming'"),
+                    {"id": row.id},
+                )
+        return [UnfinishedReply(row.id, row.session_id, row.channel_id, row.content) for row in taken]
+
+    async def answered(self, message_id: int) -> bool:
+        """Whether a member's Discord message was taken as a turn."""
+        async with self.db.read() as conn:
+            found = await conn.execute(text("SELECT 1 FROM transcript WHERE message_id = :m"), {"m": message_id})
+            return found.first() is not None
