@@ -314,7 +314,9 @@ class Conversations:
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
         try:
             said_id = (
-                await self._store.add_entry(session.id, "user", text, author_id=speaker.id, message_id=message_id)
+                await self._store.add_entry(
+                    session.id, "user", text, author_id=speaker.id, message_id=message_id, extras=_said(voice, pick)
+                )
                 if text
                 else 0
             )
@@ -369,6 +371,16 @@ def _open_choice(state: Mapping[str, Any], token: str, index: int, by: int, via:
     if offer.get("taken_by"):
         raise UnusablePick(TAKEN)
     return str(labels[index])
+
+
+def _said(voice: VoiceInput | None, pick: Pick | None) -> dict[str, Any]:
+    """What the transcript notes about a member's turn besides its text."""
+    extras: dict[str, Any] = {}
+    if voice is not None:
+        extras["voice"] = round(voice.duration_s, 1)
+    if pick is not None:
+        extras["pick"] = pick.label
+    return extras
 
 
 def _claimed_choice(state: Mapping[str, Any], pick: Pick, by: int) -> None:

@@ -91,6 +91,10 @@ class StreamingReply:
         return "\n\n".join(piece for piece in (streamed, *self._said_shown) if piece)
 
     @property
+    def message_ids(self) -> list[int]:
+        return [message.id for message in self._messages]
+
+    @property
     def delivered_all(self) -> bool:
         return not (self._stopped or self._stalled or self._text_dropped) and self._shown == self._chunks()
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.providers.base import Event, Heard, Provider, Said, StateSaved, TextDelta, Turn
+from bot.providers.base import Event, Heard, Provider, Said, Sources, StateSaved, TextDelta, Turn
 from bot.providers.errors import ProviderError
 from bot.store import EntryStatus, SessionRecord, Store
 
@@ -59,6 +59,10 @@ class ReplySink(Protocol):
     @property
     def delivered_all(self) -> bool:
         """Everything handed to the sink so far reached Discord."""
+
+    @property
+    def message_ids(self) -> list[int]:
+        """The Discord messages showing the reply (for commands on them later)."""
 
     def watch(self, watcher: TurnWatcher) -> None: ...
 
@@ -149,7 +153,9 @@ class TurnRunner:
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
         parts: list[str] = []
         timing = TurnTiming()
-        relay = asyncio.create_task(self._relay(provider, session, turn, said_id, parts, sink, timing), name="relay")
+        relay = asyncio.create_task(
+            self._relay(provider, session, turn, (said_id, reply_id), parts, sink, timing), name="relay"
+        )
         running = RunningTurn(relay, sink, timing)
         self.running[session.channel_id] = running
         sink.watch(_Recorder(self._store, reply_id, running))
@@ -169,6 +175,8 @@ class TurnRunner:
         content = "".join(parts) if delivered else sink.shown_text
         # Shielded: a shutdown arriving now must not lose a reply that was already shown.
         await asyncio.shield(self._store.finish_entry(reply_id, content, status))
+        if sink.message_ids:
+            await self._store.note_reply_messages(reply_id, sink.message_ids)
         log.info("session %d: %s reply %s (%d characters)", session.id, provider.key, status, len(content))
         self._count(provider.key, status, running)
         return running.abandoned
@@ -214,12 +222,14 @@ class TurnRunner:
         provider: Provider,
         session: SessionRecord,
         turn: Turn,
-        said_id: int,
+        entries: tuple[int, int],
         parts: list[str],
         sink: ReplySink,
         timing: TurnTiming,
     ) -> None:
-        """Pass the provider's events to the sink, keeping the text, state changes and what was heard."""
+        """Pass the provider's events to the sink, keeping the text, state changes, what was heard and the
+        sources (`entries`: the member's entry and the reply's)."""
+        said_id, reply_id = entries
         async for event in provider.reply(turn):
             if timing.first_event_at is None:
                 timing.first_event_at = time.monotonic()
@@ -229,6 +239,9 @@ class TurnRunner:
                 await self._store.update_state(session.id, event.state)
             elif isinstance(event, Heard):
                 await self._store.set_entry_content(said_id, event.text)
+            elif isinstance(event, Sources):
+                sources = [{"title": source.title, "url": source.url} for source in event.items]
+                await self._store.add_extras(reply_id, {"sources": sources})
             elif isinstance(event, Said):
                 parts.append(("\n\n" if parts else "") + event.text)
             await sink.handle(event)
