@@ -121,6 +121,9 @@ class ChatRequest:
     """The ``x-request-id`` sent back with the response."""
     status: int | None = None
     """Status sent; ``None`` while pending or if the connection was dropped before headers."""
+    client_closed_at: float | None = None
+    """``time.monotonic()`` when the client closed the connection before the reply was complete (a stream the
+    bot stopped reading: aiohttp's ``handler_cancellation`` cancels the handler, or a write finds it closed)."""
 
 
 class Emission(NamedTuple):

@@ -109,7 +109,11 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
         )
         index = len(self.requests)
         await self._record(record)
-        response = await self._answer_chat(request, record, index, auth_error)
+        try:
+            response = await self._answer_chat(request, record, index, auth_error)
+        except asyncio.CancelledError:  # the client disconnected (handler_cancellation)
+            record.client_closed_at = time.monotonic()
+            raise
         record.status = None if isinstance(response, Dropped) else response.status
         return response
 
@@ -191,8 +195,8 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
                 text += tokens[sent]
                 self.emitted.append(Emission(time.monotonic(), text, index))
             await self._write(response, frame("[DONE]"), reply.split_frames)
-        except ConnectionError:
-            pass  # the client went away mid-stream; aiohttp logs nothing for this
+        except ConnectionError:  # the client went away mid-stream; aiohttp logs nothing for this
+            self.requests[index].client_closed_at = time.monotonic()
         return response
 
     async def _full(self, request: web.Request, reply: Reply, tokens: list[str], index: int) -> web.StreamResponse:

@@ -16,6 +16,7 @@ class AttachmentStore:
     def __init__(self, ids: SnowflakeGenerator) -> None:
         self.ids = ids
         self.files: dict[int, AttachmentRecord] = {}
+        self.downloads: list[int] = []  # attachment ids, in the order the fake CDN served them
         self.cdn_base: Callable[[], str] = lambda: "http://127.0.0.1"
 
     def build(

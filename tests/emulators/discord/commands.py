@@ -25,7 +25,7 @@ SUBCOMMAND, GROUP, STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, N
     10,
     11,
 )
-CHAT_INPUT = 1
+CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3  # application command types
 
 
 def _validate_options(form: FormErrors, path: tuple[str | int, ...], options: Any, depth: int) -> None:

@@ -255,6 +255,11 @@ class DiscordEmulator(Guilds, SimulatedUsers, Moderation):
         return dict(self.core.rate_limit_hits_by_route)
 
     @property
+    def downloaded_attachments(self) -> list[int]:
+        """Ids of the attachments the fake CDN served, in order (a file checked and left alone is not here)."""
+        return self.core.messages.store.downloads
+
+    @property
     def typing_events(self) -> list[tuple[float, int]]:
         """``(monotonic t, channel_id)`` for every typing indicator the bot triggered."""
         return self.core.typing

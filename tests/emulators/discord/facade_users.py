@@ -56,6 +56,17 @@ class SimulatedUsers:
         await asyncio.sleep(0)
         return rec
 
+    async def run_message_command(self, name: str, message_id: int, user_id: int | None = None) -> InteractionRecord:
+        """Run a *registered* message command (type 3) from a message's Apps menu, in that message's
+        channel, as a member (default alice; in a DM its recipient). ``ValueError`` if the client would
+        not offer it there (its ``contexts``) or the message is gone or ephemeral."""
+        msg = self.core.world.messages.get(message_id)
+        if msg is None or msg.deleted:
+            raise ValueError(f"message {message_id} does not exist")
+        rec = self.core.interactions.message_command(name, message_id, user_id or self._default_user(msg.channel_id))
+        await asyncio.sleep(0)
+        return rec
+
     async def autocomplete(
         self,
         name: str,

@@ -1,5 +1,5 @@
-"""Simulated users' interactions (slash commands, autocomplete, buttons, selects, modals) and the
-bot's responses to them: callbacks (once, within 3 s) and the 15-minute interaction webhook.
+"""Simulated users' interactions (slash commands, message commands, autocomplete, buttons, selects,
+modals) and the bot's responses to them: callbacks (once, within 3 s) and the 15-minute interaction webhook.
 The guild-or-DM shape of each interaction comes from :mod:`.interaction_context`."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from . import errors, payloads
-from .commands import CHAT_INPUT, OptionBuilder
+from .commands import CHAT_INPUT, MESSAGE_COMMAND, OptionBuilder
 from .gateway import Gateway
 from .interaction_context import find_offered_command, locate
 from .messaging import MessageService, Origin
@@ -25,7 +25,7 @@ ALLOWED_CALLBACKS = {
     AUTOCOMPLETE: {8},
     MODAL_SUBMIT: {4, 5, 6, 7},
 }
-CHAT_INPUT_COMMAND_MESSAGE = 20
+CHAT_INPUT_COMMAND_MESSAGE, CONTEXT_MENU_COMMAND_MESSAGE = 20, 23
 
 
 class InteractionService:
@@ -67,6 +67,32 @@ class InteractionService:
             data["resolved"] = builder.resolved
         kind = AUTOCOMPLETE if focused is not None else APPLICATION_COMMAND
         return self._dispatch(kind, data, channel_id, user_id)
+
+    def message_command(self, name: str, message_id: int, user_id: int) -> InteractionRecord:
+        """A message command (Apps menu on ``message_id``) run where that message is.
+
+        As Discord sends it (application-commands.mdx "Message Commands", its example interaction;
+        receiving-and-responding.mdx "Application Command Data Structure"): ``data`` carries the
+        command's ``id``/``name``/``type`` 3, ``target_id`` (the message) and the message itself in
+        ``resolved.messages``; message commands take no options.
+        """
+        msg = self.world.messages.get(message_id)
+        if msg is None or msg.deleted:
+            raise ValueError(f"message {message_id} does not exist")
+        if msg.ephemeral:
+            raise ValueError("an ephemeral message has no Apps menu; a user cannot run a message command on it")
+        location = locate(self.world, msg.channel_id, user_id)
+        command = find_offered_command(self.world, name, MESSAGE_COMMAND, location.context, location.guild_id)
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": MESSAGE_COMMAND,
+            "target_id": str(message_id),
+            "resolved": {"messages": {str(message_id): payloads.message_payload(self.world, msg)}},
+        }
+        if "guild_id" in command:
+            data["guild_id"] = command["guild_id"]
+        return self._dispatch(APPLICATION_COMMAND, data, msg.channel_id, user_id)
 
     def component(
         self, message_id: int, custom_id: str, user_id: int, values: list[str] | None = None
@@ -314,6 +340,8 @@ class InteractionService:
 
     def _origin(self, rec: InteractionRecord) -> Origin:
         command = rec.data.get("name") if rec.type == APPLICATION_COMMAND else None
+        chat_input = rec.data.get("type", CHAT_INPUT) == CHAT_INPUT
+        kind = CHAT_INPUT_COMMAND_MESSAGE if chat_input else CONTEXT_MENU_COMMAND_MESSAGE
         return Origin(
             author_id=self.world.bot_user_id,
             kind="interaction",
@@ -322,7 +350,7 @@ class InteractionService:
             interaction_user_id=rec.user_id,
             command_name=command,
             webhook_id=self.world.application_id,
-            message_type=CHAT_INPUT_COMMAND_MESSAGE if rec.type == APPLICATION_COMMAND else 0,
+            message_type=kind if rec.type == APPLICATION_COMMAND else 0,
         )
 
     def _bot_origin(self) -> Origin:

@@ -128,6 +128,8 @@ def build_app(core: Core) -> web.Application:
         att = core.messages.attachments.get(snowflake_param(request, "attachment_id"))
         if att is None or att.filename != request.match_info["filename"]:
             raise web.HTTPNotFound()
+        core.messages.store.downloads.append(att.id)
+        core.notifier.notify()
         return web.Response(body=att.data, content_type=att.content_type or "application/octet-stream")
 
     app = web.Application(middlewares=[api_middleware], client_max_size=MAX_BODY_BYTES)
