@@ -34,9 +34,12 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = (
     "cogs.chat",
+    "cogs.ask",
     "cogs.messages",
     "cogs.session",
+    "cogs.export",
     "cogs.offers",
+    "cogs.controls",
     "cogs.bindings",
     "cogs.server_admin",
     "cogs.recovery",

@@ -13,8 +13,8 @@ from bot.leases import FollowLeases, process_identity
 from bot.locks import KeyedLocks
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
 from bot.providers.errors import ProviderError
-from bot.store import Binding, DuplicateTurn, SessionExists, SessionRecord, Store, UnfinishedReply
-from bot.turns import LastCall, ReplySink, TurnMetrics, TurnRunner, Undeliverable
+from bot.store import Binding, DuplicateTurn, Entry, EntryStatus, SessionExists, SessionRecord, Store, UnfinishedReply
+from bot.turns import LastCall, ReplySink, Stopper, TurnMetrics, TurnRunner, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,35 @@ class UnusablePick(Exception):
     """A click on choices that are gone (the conversation ended or moved on) or already taken."""
 
 
+class CannotReplay(Exception):
+    """Retry or Regenerate cannot run (the reply was already retried, the conversation moved on...); `str(exc)`
+    says why in a sentence to show privately."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A member's turn to send again (Retry after a failure, Regenerate): the reply it replaces (already marked
+    replaced, once) and the member's transcript entry it answered."""
+
+    reply_id: int
+    previous_status: EntryStatus
+    asked: Entry
+
+
 STALE_PICK = "These choices belong to a conversation that has ended or moved on. Type your message instead."
 ALREADY_YOURS = "You already made this choice; the answer is on its way."
+REPLY_ENDED = "This reply has already ended."
+ALREADY_RETRIED = "This turn was already sent again; its new answer is on the way or above."
+ALREADY_REPLACED = "This reply was already replaced by a newer answer."
+MOVED_ON = "The conversation has moved on since this reply; only the last reply can be asked for again."
+NOT_A_REPLY = "That message is not one of my replies in a conversation that is still open here."
+NO_REGENERATE = (
+    "{provider} replies can't be regenerated: the agent's engine works through its own steps and cannot take one"
+    " back. Send a new message instead."
+)
+NOTHING_TO_REPLAY = "There is no member message before this reply to send again."
+RETRYABLE: tuple[EntryStatus, ...] = ("failed",)
+REGENERABLE: tuple[EntryStatus, ...] = ("complete", "stopped", "interrupted", "failed")
 TAKEN = "Someone already made this choice."
 
 
@@ -155,6 +182,59 @@ class Conversations:
             running.abandon(Undeliverable.GONE)
         if await self.end(channel_id) is not None:
             log.info("channel %d was deleted; its conversation ended", channel_id)
+
+    def asker_of(self, channel_id: int, reply_id: int) -> int | None:
+        """The member whose turn reply `reply_id` answers, while this process is still writing it; else None."""
+        running = self._turns.find(channel_id, reply_id)
+        return None if running is None else running.asker_id
+
+    def stop(self, channel_id: int, reply_id: int, by: Speaker) -> bool:
+        """Stop writing reply `reply_id` (a member's Stop): the provider's response is closed at once and the reply
+        keeps what was shown, marked stopped. False when it is not being written here any more."""
+        running = self._turns.find(channel_id, reply_id)
+        return running is not None and running.stop(Stopper(by.id, by.name))
+
+    async def transcript(self, session_id: int) -> list[Entry]:
+        """Every entry of a session, oldest first, with statuses and extras (for `/export`)."""
+        return await self._store.transcript(session_id)
+
+    async def reply_status(self, reply_id: int) -> EntryStatus | None:
+        entry = await self._store.entry(reply_id)
+        return None if entry is None else entry.status
+
+    async def reply_in_message(self, channel_id: int, message_id: int) -> Entry | None:
+        """The reply of this channel's open conversation that Discord message `message_id` shows, if any."""
+        entry = await self._store.reply_shown_in(message_id)
+        session = await self._store.active_session(channel_id)
+        return entry if entry is not None and session is not None and entry.session_id == session.id else None
+
+    async def claim_replay(self, channel_id: int, reply_id: int, *, regenerate: bool) -> Replay:
+        """Take reply `reply_id` to be answered again, once however often it is asked: Retry (a failed reply) or
+        Regenerate (any finished reply, not for agents that work in the background). The reply is marked replaced
+        at once; `give_back` undoes that if the turn cannot run after all. Raises CannotReplay."""
+        reply = await self._store.entry(reply_id)
+        session = await self._store.active_session(channel_id)
+        if reply is None or session is None or reply.session_id != session.id or reply.role != "assistant":
+            raise CannotReplay(NOT_A_REPLY if regenerate else MOVED_ON)
+        provider = self.providers.get(session.provider)
+        if regenerate and provider is not None and provider.works_in_background:
+            raise CannotReplay(NO_REGENERATE.format(provider=provider.display_name))
+        allowed = REGENERABLE if regenerate else RETRYABLE
+        if reply.status not in allowed:
+            raise CannotReplay(_why_not_replayable(reply.status, regenerate))
+        if not await self._store.is_latest_reply(reply_id) or await self._store.last_reply_id(session.id) != reply_id:
+            raise CannotReplay(MOVED_ON)
+        asked = await self._store.turn_before(reply_id)
+        if asked is None:
+            raise CannotReplay(NOTHING_TO_REPLAY)
+        if not await self._store.change_status(reply_id, (reply.status,), "replaced"):
+            raise CannotReplay(ALREADY_RETRIED if not regenerate else ALREADY_REPLACED)
+        log.info("reply %d in session %d will be answered again", reply_id, session.id)
+        return Replay(reply_id, reply.status, asked)
+
+    async def give_back(self, replay: Replay) -> None:
+        """A claimed replay that did not run: the reply is as it was, so Retry or Regenerate can be tried again."""
+        await self._store.change_status(replay.reply_id, ("replaced",), replay.previous_status)
 
     async def answered(self, message_id: int) -> bool:
         """Whether a member's Discord message was already taken as a turn."""
@@ -272,14 +352,18 @@ class Conversations:
         pick: Pick | None = None,
         resume: bool = False,
         message_id: int | None = None,
+        replay: Replay | None = None,
+        files: tuple[str, ...] = (),
     ) -> Undeliverable | None:
         """Run one turn after any earlier turn in this channel.
 
         For a voice note, `text` describes it until the provider says what it heard. `message_id` is
         the Discord message the turn answers: the same message is answered once, however often Discord
-        delivers it. Raises NoActiveSession, and UnusablePick when a claimed choice is no longer open
-        (the conversation moved on meanwhile): tell the member privately. Returns why Discord could not
-        show the reply, when it could not (the turn ended early).
+        delivers it. `files` names the text files whose contents `text` carries (for the transcript).
+        A `replay` (from `claim_replay`) sends the member's turn it names again, with the history it had.
+        Raises NoActiveSession; UnusablePick when a claimed choice is no longer open; CannotReplay when
+        the conversation moved on before a replay's turn came: tell the member privately. Returns why
+        Discord could not show the reply, when it could not (the turn ended early).
         """
         task = asyncio.current_task()
         if task is not None:
@@ -289,9 +373,14 @@ class Conversations:
                 session = await self._store.active_session(channel_id)
                 if session is None:
                     raise NoActiveSession(channel_id)
-                if pick is not None:
+                if pick is not None and replay is None:
                     _claimed_choice(session.state, pick, speaker.id)
-                lost = await self._run_turn(session, speaker, text, sink, voice, pick, resume, message_id)
+                if replay is not None:
+                    await self._still_replayable(session, replay)
+                    lost = await self._replay_turn(session, replay, speaker, sink, voice, pick)
+                else:
+                    said = _said(voice, pick, files)
+                    lost = await self._run_turn(session, speaker, text, sink, voice, pick, resume, message_id, said)
             if lost is Undeliverable.GONE:
                 await self.channel_gone(channel_id)
             return lost
@@ -309,13 +398,14 @@ class Conversations:
         pick: Pick | None,
         resume: bool,
         message_id: int | None,
+        said: dict[str, Any],
     ) -> Undeliverable | None:
         provider = self.providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
         try:
             said_id = (
                 await self._store.add_entry(
-                    session.id, "user", text, author_id=speaker.id, message_id=message_id, extras=_said(voice, pick)
+                    session.id, "user", text, author_id=speaker.id, message_id=message_id, extras=said
                 )
                 if text
                 else 0
@@ -330,6 +420,38 @@ class Conversations:
             await sink.fail(f"{provider.display_name} reads text only: type your message.")
             return None
         turn = Turn(text, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick, resume=resume)
+        return await self._run(session, provider, turn, said_id, sink)
+
+    async def _still_replayable(self, session: SessionRecord, replay: Replay) -> None:
+        """Under the channel's lock: nobody spoke since the replay was claimed (else it is given back)."""
+        if replay.asked.session_id == session.id and await self._store.is_latest_reply(replay.reply_id):
+            return
+        await self.give_back(replay)
+        raise CannotReplay(MOVED_ON)
+
+    async def _replay_turn(
+        self,
+        session: SessionRecord,
+        replay: Replay,
+        speaker: Speaker,
+        sink: ReplySink,
+        voice: VoiceInput | None,
+        pick: Pick | None,
+    ) -> Undeliverable | None:
+        """The member's turn again, with the history it had then (the replaced reply is left out of it)."""
+        provider = self.providers.get(session.provider)
+        if provider is None:
+            await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
+            return None
+        asked = replay.asked
+        history = await self._store.history(session.id, before=asked.id) if provider.needs_history else ()
+        turn = Turn(asked.content, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick)
+        return await self._run(session, provider, turn, asked.id, sink)
+
+    async def _run(
+        self, session: SessionRecord, provider: Provider, turn: Turn, said_id: int, sink: ReplySink
+    ) -> Undeliverable | None:
+        """Run a prepared turn; a provider that works in the background is followed under this process's lease."""
         if not provider.works_in_background:
             return await self._turns.run(session, provider, turn, said_id, sink)
         async with self._leases.hold(session.id, lambda: self._moved(session.channel_id)) as held:
@@ -338,7 +460,7 @@ class Conversations:
             # Another process may have followed the session while this one waited for the lease: go on from
             # where that one left it, or not at all if a resumed session no longer needs following.
             fresh = await self._store.session(session.id)
-            if fresh is None or not fresh.active or (resume and not fresh.state.get("following")):
+            if fresh is None or not fresh.active or (turn.resume and not fresh.state.get("following")):
                 return None
             return await self._turns.run(fresh, provider, replace(turn, state=fresh.state), said_id, sink)
 
@@ -373,9 +495,17 @@ def _open_choice(state: Mapping[str, Any], token: str, index: int, by: int, via:
     return str(labels[index])
 
 
-def _said(voice: VoiceInput | None, pick: Pick | None) -> dict[str, Any]:
+def _why_not_replayable(status: EntryStatus, regenerate: bool) -> str:
+    if status == "replaced":
+        return ALREADY_REPLACED if regenerate else ALREADY_RETRIED
+    if status == "streaming":
+        return "This reply is still being written; Stop it first, or wait for it to finish."
+    return MOVED_ON if regenerate else "Only a failed reply can be retried; use **Regenerate** on a finished one."
+
+
+def _said(voice: VoiceInput | None, pick: Pick | None, files: tuple[str, ...]) -> dict[str, Any]:
     """What the transcript notes about a member's turn besides its text."""
-    extras: dict[str, Any] = {}
+    extras: dict[str, Any] = {"files": list(files)} if files else {}
     if voice is not None:
         extras["voice"] = round(voice.duration_s, 1)
     if pick is not None:
@@ -392,10 +522,12 @@ def _claimed_choice(state: Mapping[str, Any], pick: Pick, by: int) -> None:
 
 __all__ = [
     "AlreadyHandled",
+    "CannotReplay",
     "Conversations",
     "JustChanged",
     "LastCall",
     "NoActiveSession",
+    "Replay",
     "ReplySink",
     "SessionExists",
     "SessionInfo",

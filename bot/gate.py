@@ -171,6 +171,11 @@ class Gate:
         if not (await self.rules(guild_id)).allows(BIND, member):
             raise Refused(BIND_REFUSED)
 
+    async def check_talk(self, member: Member, session: SessionRecord) -> None:
+        """Whether the allow-lists let the member talk to this conversation's provider (`/export` asks);
+        raises Refused. Nothing is spent: no cooldown starts and the cap is not consulted."""
+        await self._admit_talker(session.guild_id, member, session.provider)
+
     async def check_manage(self, member: Member, session: SessionRecord) -> None:
         """`/end`, `/reset`, `/action`: the conversation's starter, or whoever may end others' conversations."""
         if member.id == session.started_by or session.guild_id is None:

@@ -24,7 +24,7 @@ __all__ = [
     "Metrics",
 ]
 
-TURN_OUTCOMES = ("complete", "failed", "interrupted")
+TURN_OUTCOMES = ("complete", "failed", "interrupted", "stopped")
 WRITE_KINDS = ("create", "edit")
 RATE_LIMIT_SCOPES = ("user", "global", "shared")
 POLL_RESULTS = ("messages", "empty", "failed")

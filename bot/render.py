@@ -1,5 +1,11 @@
 """Turns provider events into Discord messages: one message edited as text streams, continued past 2,000.
 
+While the reply is being written it carries a Stop button, at no cost in writes: the button rides on the
+stream's own edits, and the newest delta is held back until the stream ends, so the stream's final write
+(which shows it) always exists to take the button away. A reply that shows nothing for a couple of
+seconds (Magic AI and Soundverse answer whole, the Agentverse engine works for a while) gets a short
+"working" notice with Stop instead, which its first output then replaces.
+
 Every write rides out Discord's bad moments (see bot/delivery.py): a transient failure is tried again
 with back-off, always with the newest text; a new message carries a nonce Discord enforces, so a retry
 after a lost response never posts twice; an archived thread is unarchived; and when Discord says the
@@ -13,6 +19,7 @@ import asyncio
 import itertools
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -23,7 +30,7 @@ from bot.pacing import WritePacer
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.splitting import MESSAGE_LIMIT, join_chunks, open_fence, split_message
 from bot.turns import TurnWatcher, Undeliverable
-from bot.widgets import offer_view, sources_embed
+from bot.widgets import offer_view, retry_view, sources_embed, stop_view
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,11 @@ WAIT_FOR_DISCORD_S = 3600.0
 MAX_UNARCHIVES = 3
 """Unarchiving a thread that at once says archived again means it cannot be written in: stop trying."""
 REFUSED = "⚠️ Discord refused part of this reply; the bot owner can find details in the bot's log."
+WORKING = "-# ⏳ {provider} is working on it…"
+QUIET_BEFORE_NOTICE_S = 2.0
+"""A reply that shows nothing new for this long (and has no Stop button in sight) posts the WORKING notice."""
+STOPPED = "-# ⏹️ Stopped by {by}."
+LET_GO = " I no longer follow the agent's work; send a message here to check on it again."
 T = TypeVar("T")
 
 
@@ -81,25 +93,46 @@ class StreamingReply:
         self._text_dropped = False
         self._stopped = False
         self._unarchives = 0
+        self._live = True  # the provider may still send text: the Stop button is offered, the newest delta held
+        self._settled = False  # a whole message followed the streamed text: it is shown in full, without Stop
+        self._offers: list[Offer] = []
+        self._posted: list[int] = []  # ids of the whole messages this reply posted (agent messages, notices)
+        self._held = 0  # characters of the newest delta, not shown while live
+        self._footer = ""  # a closing line under the streamed text (who stopped it)
+        self._buttoned: set[int] = set()  # messages whose last write carried the Stop button
+        self._notice: discord.Message | None = None  # the WORKING notice, replaced by the next output
+        self._notice_task: asyncio.Task[None] | None = None
+        self._notice_posting = False
+        self._last_activity = time.monotonic()
+        self._write_lock = asyncio.Lock()  # one message write at a time: a notice is never posted beside output
         self.lost: Undeliverable | None = None
         self.trouble: Trouble | None = None
         """What Discord answered when the reply was given up (a locked thread, a missing permission...)."""
 
     @property
     def shown_text(self) -> str:
-        streamed = join_chunks(self._shown) if self._shown else ""
+        shown = list(self._shown)
+        if self._footer and shown:
+            if shown[-1] == self._footer:
+                shown.pop()
+            else:
+                shown[-1] = shown[-1].removesuffix("\n" + self._footer)
+        streamed = join_chunks(shown) if shown else ""
         return "\n\n".join(piece for piece in (streamed, *self._said_shown) if piece)
 
     @property
     def message_ids(self) -> list[int]:
-        return [message.id for message in self._messages]
+        return sorted({*(message.id for message in self._messages), *self._posted})
 
     @property
     def delivered_all(self) -> bool:
         return not (self._stopped or self._stalled or self._text_dropped) and self._shown == self._chunks()
 
     def watch(self, watcher: TurnWatcher) -> None:
+        """Report to `watcher`; from now on the reply offers Stop (naming `watcher.reply_id`)."""
         self._watcher = watcher
+        if self._notice_task is None and self._live:
+            self._notice_task = asyncio.create_task(self._notice_when_quiet(), name="working-notice")
 
     async def begin(self) -> None:
         """Show the typing indicator until the first text arrives."""
@@ -111,8 +144,10 @@ class StreamingReply:
     async def handle(self, event: Event) -> None:
         if self._stopped:
             return
+        self._last_activity = time.monotonic()
         if isinstance(event, TextDelta) and event.text:
             self._text += event.text
+            self._held = len(event.text) if self._watcher is not None else 0
             self._kick()
         elif isinstance(event, Sources):
             self._sources = event.items
@@ -121,21 +156,22 @@ class StreamingReply:
         elif isinstance(event, SpokenReply):
             self._spoken = event.wav
         elif isinstance(event, Offer):
-            await self._drain()
+            self._offers.append(event)  # posted under the finished text, when the turn ends
             self._said = True
-            await self._offer(event)
         elif isinstance(event, Said):
-            await self._drain()
+            await self._settle_stream()
             self._said = True
             await self._say(event.text)
         elif isinstance(event, SessionEnded | Notice):
-            await self._drain()
+            await self._settle_stream()
             await self._post(f"-# {event.reason if isinstance(event, SessionEnded) else event.text}")
 
     async def finish(self) -> None:
+        self._end_live()
         await self._drain()
         if self._stopped:
             return
+        await self._post_offers()
         if not self._text and not self._said:
             await self._post(EMPTY_REPLY.format(provider=self._provider_name))
         if self._sources:
@@ -146,17 +182,30 @@ class StreamingReply:
         await self._closing_lines()
 
     async def fail(self, message: str) -> None:
+        """The failure line; it carries Retry when the member's turn can be sent again."""
+        self._end_live()
         await self._drain()
         if not self._stopped:
-            await self._post(f"⚠️ {message}")
+            retryable = self._watcher is not None and self._watcher.retryable
+            await self._post_offers()
+            await self._post(f"⚠️ {message}", view=retry_view(self._reply_id) if retryable else None)
+            await self._closing_lines()
+
+    async def stopped(self, by: str, *, following: bool) -> None:
+        self._end_live()
+        self._footer = STOPPED.format(by=discord.utils.escape_markdown(by)) + (LET_GO if following else "")
+        await self._drain()
+        if not self._stopped:
             await self._closing_lines()
 
     async def interrupt(self, *, finished: bool) -> None:
+        self._end_live()
         try:
             async with asyncio.timeout(INTERRUPT_GRACE_S):
                 await self._drain()
                 if not self._stopped and not (finished and self.delivered_all):
                     await self._post(INTERRUPTED)
+                await self._drop_notice()
         except TimeoutError:
             log.warning("could not mark an interrupted reply in time")
             self.stop()
@@ -181,8 +230,70 @@ class StreamingReply:
 
     def stop(self) -> None:
         self._stopped = True
-        if self._flusher is not None and self._flusher is not asyncio.current_task():
-            self._flusher.cancel()
+        self._live = False
+        for task in (self._flusher, self._notice_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+
+    # The Stop button -------------------------------------------------------------------------
+
+    def _end_live(self) -> None:
+        """No more text will come: the next writes show all of it and take the Stop button away."""
+        self._live = False
+        task = self._notice_task
+        if task is not None and not self._notice_posting and task is not asyncio.current_task():
+            task.cancel()  # a notice being posted completes, and the closing writes replace it
+
+    @property
+    def _reply_id(self) -> int:
+        return self._watcher.reply_id if self._watcher is not None else 0
+
+    def _offers_stop(self) -> bool:
+        return self._live and self._watcher is not None and not self._stopped and not self._settled
+
+    async def _settle_stream(self) -> None:
+        """A whole message is about to follow the streamed text: show all of it first, without Stop."""
+        if self._text:
+            self._held = 0
+            self._settled = True
+            await self._drain()
+
+    def _stop_index(self, chunks: list[str]) -> int:
+        """The message that should carry Stop now (the one still growing), or -1."""
+        return len(chunks) - 1 if self._offers_stop() else -1
+
+    async def _notice_when_quiet(self) -> None:
+        """While the reply is live, post the WORKING notice (with Stop) whenever nothing was shown for a while
+        and no Stop button is in sight; the next output replaces it."""
+        while self._live:
+            wait = self._last_activity + QUIET_BEFORE_NOTICE_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if self._notice is not None or self._buttoned or not self._current():
+                self._last_activity = time.monotonic()
+                continue
+            async with self._write_lock:
+                if not self._offers_stop() or self._notice is not None or self._buttoned:
+                    continue
+                self._notice_posting = True
+                try:
+                    await self._post_notice()
+                finally:
+                    self._notice_posting = False
+                    self._last_activity = time.monotonic()
+
+    async def _post_notice(self) -> None:
+        text, view, nonce = WORKING.format(provider=self._provider_name), stop_view(self._reply_id), self._new_nonce()
+        self._notice = await self._attempt(
+            lambda: self._channel.send(text, nonce=nonce, view=view, allowed_mentions=NO_PINGS)
+        )
+
+    async def _drop_notice(self) -> None:
+        """A WORKING notice nothing replaced (the provider said nothing more) is deleted at the end."""
+        notice, self._notice = self._notice, None
+        if notice is not None:
+            await self._attempt(notice.delete)
 
     # Streaming -------------------------------------------------------------------------------
 
@@ -204,11 +315,25 @@ class StreamingReply:
                     raise  # we are being cancelled, not just the flusher (stopped from outside)
 
     def _current(self) -> bool:
-        return self._stopped or self._stalled or self._shown == self._chunks()
+        if self._stopped or self._stalled:
+            return True
+        chunks = self._chunks()
+        return self._shown == chunks and not self._buttoned - {self._stop_index(chunks)}
+
+    def _visible(self) -> str:
+        """The text Discord should show now: all of it, less the newest delta while Stop is offered on it."""
+        return self._text[: len(self._text) - self._held] if self._offers_stop() else self._text
 
     def _chunks(self) -> list[str]:
-        rest = self._text[self._frozen_chars :]
-        return self._frozen + (split_message(rest) if rest else [])
+        rest = self._visible()[self._frozen_chars :]
+        chunks = self._frozen + (split_message(rest) if rest else [])
+        if self._footer:
+            last = chunks[-1] if len(chunks) > len(self._frozen) else None
+            if last is not None and len(last) + 1 + len(self._footer) <= MESSAGE_LIMIT and not open_fence(last):
+                chunks[-1] = f"{last}\n{self._footer}"
+            else:
+                chunks.append(self._footer)
+        return chunks
 
     def _freeze_live_message_if_clean(self) -> None:
         """Keep an overflowing message as last shown when that already ends at a word boundary.
@@ -217,9 +342,9 @@ class StreamingReply:
         appears; freezing lets the very next write create the new message instead.
         """
         live = len(self._frozen)
-        rest = self._text[self._frozen_chars :]
-        if live >= len(self._shown) or len(rest) <= MESSAGE_LIMIT:
-            return
+        rest = self._visible()[self._frozen_chars :]
+        if live >= len(self._shown) or len(rest) <= MESSAGE_LIMIT or live in self._buttoned:
+            return  # a message showing Stop is sealed by an edit instead, which also takes the button away
         shown = self._shown[live]
         after = rest[len(shown) : len(shown) + 1]
         at_word_boundary = shown[-1:].isspace() or after.isspace()
@@ -233,30 +358,56 @@ class StreamingReply:
             await self._write_next()
 
     async def _write_next(self) -> None:
-        """One create or edit, with the newest text: the first message that differs from what Discord should show."""
-        self._freeze_live_message_if_clean()
-        differing = ((i, c) for i, c in enumerate(self._chunks()) if i >= len(self._shown) or self._shown[i] != c)
-        index, chunk = next(differing, (-1, ""))
-        if index < 0:
-            return
-        try:
-            if index < len(self._messages):
-                await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS)
-                self._shown[index] = chunk
+        """One create or edit, with the newest text: the first message that differs from what Discord should
+        show (its text, or a Stop button it should no longer carry)."""
+        async with self._write_lock:
+            self._freeze_live_message_if_clean()
+            chunks = self._chunks()
+            stop_at = self._stop_index(chunks)
+            differing = (
+                (i, c)
+                for i, c in enumerate(chunks)
+                if i >= len(self._shown) or self._shown[i] != c or (i in self._buttoned and i != stop_at)
+            )
+            index, chunk = next(differing, (-1, ""))
+            if index < 0:
+                return
+            with_stop = index == stop_at
+            buttons: dict[str, Any] = {"view": stop_view(self._reply_id)} if with_stop else {}
+            adopting = index >= len(self._messages) and self._notice is not None
+            try:
+                if index < len(self._messages):
+                    if not with_stop and index in self._buttoned:
+                        buttons["view"] = None
+                    await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS, **buttons)
+                    self._shown[index] = chunk
+                elif adopting:  # the first output replaces the WORKING notice, in place
+                    assert self._notice is not None  # noqa: S101 - checked just above
+                    await self._notice.edit(content=chunk, allowed_mentions=NO_PINGS, view=buttons.get("view"))
+                    self._messages.append(self._notice)
+                    self._shown.append(chunk)
+                    self._notice = None
+                else:
+                    nonce = self._creating.setdefault(index, self._new_nonce())
+                    message = await self._channel.send(chunk, allowed_mentions=NO_PINGS, nonce=nonce, **buttons)
+                    del self._creating[index]
+                    self._messages.append(message)
+                    # A retry with the same nonce gets back the message the lost attempt created, with its older text.
+                    self._shown.append(message.content)
+            except WRITE_ERRORS as exc:
+                if classify(exc) is Trouble.MESSAGE_GONE:
+                    log.info("a streamed message was deleted; continuing in a new one")
+                    if adopting:
+                        self._notice = None
+                    del self._messages[index:], self._shown[index:]
+                    self._buttoned = {i for i in self._buttoned if i < index}
+                elif not await self._recover(exc):
+                    self._stalled = True
+                return
+            if with_stop:
+                self._buttoned.add(index)
             else:
-                nonce = self._creating.setdefault(index, self._new_nonce())
-                message = await self._channel.send(chunk, allowed_mentions=NO_PINGS, nonce=nonce)
-                del self._creating[index]
-                self._messages.append(message)
-                # A retry with the same nonce gets back the message the lost attempt created, with its older text.
-                self._shown.append(message.content)
-        except WRITE_ERRORS as exc:
-            if classify(exc) is Trouble.MESSAGE_GONE:
-                log.info("a streamed message was deleted; continuing in a new one")
-                del self._messages[index:], self._shown[index:]
-            elif not await self._recover(exc):
-                self._stalled = True
-            return
+                self._buttoned.discard(index)
         await self._written()
 
     # Whole messages --------------------------------------------------------------------------
@@ -273,12 +424,27 @@ class StreamingReply:
     async def _post(
         self, content: str | None = None, *, embed: discord.Embed | None = None, view: discord.ui.View | None = None
     ) -> discord.Message | None:
-        """A message of its own (a notice, a whole agent message), paced; tried again until Discord takes it."""
-        nonce = self._new_nonce()
-        extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
-        if view is not None:
-            extra["view"] = view
-        return await self._attempt(lambda: self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **extra))
+        """A message of its own (a notice, a whole agent message), paced; tried again until Discord takes it.
+
+        A WORKING notice on screen becomes this message (an edit), so the notice costs no write of its own."""
+        async with self._write_lock:
+            notice, self._notice = self._notice, None
+            posted = None
+            if notice is not None:
+                posted = await self._attempt(
+                    lambda: notice.edit(content=content, embed=embed, view=view, allowed_mentions=NO_PINGS)
+                )
+            if posted is None and not self._stopped:
+                nonce = self._new_nonce()
+                extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
+                if view is not None:
+                    extra["view"] = view
+                posted = await self._attempt(
+                    lambda: self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **extra)
+                )
+            if posted is not None:
+                self._posted.append(posted.id)
+            return posted
 
     async def _attach(self, embed: discord.Embed) -> None:
         """Put an embed under the reply: on its last message, or on its own if nothing was shown."""
@@ -287,6 +453,11 @@ class StreamingReply:
             await self._attempt(lambda: last.edit(content=content, embed=embed, allowed_mentions=NO_PINGS))
         else:
             await self._post(embed=embed)
+
+    async def _post_offers(self) -> None:
+        offers, self._offers = self._offers, []
+        for offer in offers:
+            await self._offer(offer)
 
     async def _offer(self, offer: Offer) -> None:
         """Buttons (select menus past 25 choices) whose clicks are understood by id, even after a restart."""
@@ -297,11 +468,12 @@ class StreamingReply:
             view.stop()  # cogs/offers.py answers clicks; this view needs no listener
 
     async def _closing_lines(self) -> None:
-        """Say so when Discord refused part of the reply, or held it back for long."""
+        """Say so when Discord refused part of the reply, or held it back for long; clear a WORKING notice."""
         if self._stalled:
             await self._post(REFUSED)
         if self._late_by_s:
             await self._post(LATE.format(duration=_duration(self._late_by_s)))
+        await self._drop_notice()
 
     # Discord's answers -----------------------------------------------------------------------
 
@@ -369,6 +541,7 @@ class StreamingReply:
         """Discord took a write: end any outage (remembering a long one) and save what members now see."""
         lasted = self._outage.answered()
         self._unarchives = 0
+        self._last_activity = time.monotonic()
         if lasted >= OUTAGE_NOTICE_S:
             log.warning("Discord answered again after %.0f s", lasted)
             self._late_by_s = max(self._late_by_s, lasted)

@@ -40,7 +40,15 @@ class Undeliverable(enum.Enum):
 
 
 class TurnWatcher(Protocol):
-    """What a sink reports to the core while a turn runs."""
+    """What a sink reports to the core while a turn runs, and what it may offer members on the reply."""
+
+    @property
+    def reply_id(self) -> int:
+        """The reply's transcript entry: its Stop and Retry buttons name it."""
+
+    @property
+    def retryable(self) -> bool:
+        """A member's turn can be sent again should this reply fail (it answers a message, not a resumption)."""
 
     async def shown(self, text: str) -> None:
         """Members can now see `text` (the reply so far, as shown)."""
@@ -71,6 +79,10 @@ class ReplySink(Protocol):
     async def finish(self) -> None: ...
 
     async def fail(self, message: str) -> None: ...
+
+    async def stopped(self, by: str, *, following: bool) -> None:
+        """A member pressed Stop (the provider is no longer read): show what arrived, say who stopped it (and, if
+        `following`, that the bot no longer follows the provider's work), and remove the Stop button."""
 
     async def interrupt(self, *, finished: bool) -> None:
         """The bot is stopping: show what arrived within a short grace, and say it was cut off unless
@@ -103,14 +115,35 @@ class TurnTiming:
     first_event_at: float | None = None
 
 
+@dataclass(frozen=True)
+class Stopper:
+    """Who pressed Stop on a reply."""
+
+    id: int
+    name: str
+
+
 @dataclass
 class RunningTurn:
-    """A turn in progress: its relay task, its sink, and why it was abandoned (if it was)."""
+    """A turn in progress: its relay task, its sink, and why it was abandoned or stopped (if it was)."""
 
     relay: asyncio.Task[None]
     sink: ReplySink
     timing: TurnTiming
+    reply_id: int = 0
+    asker_id: int = 0
+    """The member whose turn this answers (who may stop it besides moderators)."""
     abandoned: Undeliverable | None = None
+    stopped_by: Stopper | None = None
+
+    def stop(self, by: Stopper) -> bool:
+        """A member's Stop: stop reading the provider now (its HTTP response is closed); the sink still shows
+        what arrived. False if the turn was already stopped or abandoned."""
+        if self.abandoned is not None or self.stopped_by is not None or self.relay.done():
+            return False
+        self.stopped_by = by
+        self.relay.cancel()
+        return True
 
     def abandon(self, why: Undeliverable) -> None:
         """End the turn now: stop reading the provider and stop writing to Discord."""
@@ -124,10 +157,19 @@ class RunningTurn:
 class _Recorder:
     """The core's side of a sink: saves what was shown, abandons the turn when nothing more can be."""
 
-    def __init__(self, store: Store, reply_id: int, running: RunningTurn) -> None:
+    def __init__(self, store: Store, reply_id: int, running: RunningTurn, *, retryable: bool) -> None:
         self._store = store
         self._reply_id = reply_id
         self._running = running
+        self._retryable = retryable
+
+    @property
+    def reply_id(self) -> int:
+        return self._reply_id
+
+    @property
+    def retryable(self) -> bool:
+        return self._retryable
 
     async def shown(self, text: str) -> None:
         await self._store.set_entry_content(self._reply_id, text)
@@ -146,22 +188,31 @@ class TurnRunner:
         self.running: dict[int, RunningTurn] = {}
         self.last_calls: dict[str, LastCall] = {}
 
+    def find(self, channel_id: int, reply_id: int) -> RunningTurn | None:
+        """The turn writing reply `reply_id` in this process, if it is still running."""
+        running = self.running.get(channel_id)
+        return running if running is not None and running.reply_id == reply_id else None
+
     async def run(
         self, session: SessionRecord, provider: Provider, turn: Turn, said_id: int, sink: ReplySink
     ) -> Undeliverable | None:
-        """Answer `turn` into `sink`, recording the reply; returns why it was abandoned, if it was."""
+        """Answer `turn` into `sink`, recording the reply; returns why it was abandoned, if it was.
+
+        `said_id` is the member's transcript entry the reply answers (0 for none: a resumption)."""
         reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
         parts: list[str] = []
         timing = TurnTiming()
         relay = asyncio.create_task(
             self._relay(provider, session, turn, (said_id, reply_id), parts, sink, timing), name="relay"
         )
-        running = RunningTurn(relay, sink, timing)
+        running = RunningTurn(relay, sink, timing, reply_id=reply_id, asker_id=turn.user_id)
         self.running[session.channel_id] = running
-        sink.watch(_Recorder(self._store, reply_id, running))
+        sink.watch(_Recorder(self._store, reply_id, running, retryable=said_id > 0 and not turn.resume))
         try:
             outcome, failure = await self._outcome(running, provider, session)
-            if running.abandoned is None:
+            if running.stopped_by is not None:
+                await self._stopped(running, provider, session, reply_id)
+            elif running.abandoned is None:
                 self.last_calls[provider.key] = LastCall(failure is None, time.time(), failure or "")
                 await (sink.finish() if failure is None else sink.fail(failure))
         except asyncio.CancelledError:
@@ -170,8 +221,8 @@ class TurnRunner:
         finally:
             if self.running.get(session.channel_id) is running:
                 del self.running[session.channel_id]
-        delivered = sink.delivered_all and running.abandoned is None
-        status: EntryStatus = outcome if delivered else "interrupted"
+        delivered = sink.delivered_all and running.abandoned is None and running.stopped_by is None
+        status: EntryStatus = "stopped" if running.stopped_by else outcome if delivered else "interrupted"
         content = "".join(parts) if delivered else sink.shown_text
         # Shielded: a shutdown arriving now must not lose a reply that was already shown.
         await asyncio.shield(self._store.finish_entry(reply_id, content, status))
@@ -180,6 +231,17 @@ class TurnRunner:
         log.info("session %d: %s reply %s (%d characters)", session.id, provider.key, status, len(content))
         self._count(provider.key, status, running)
         return running.abandoned
+
+    async def _stopped(self, running: RunningTurn, provider: Provider, session: SessionRecord, reply_id: int) -> None:
+        """A member stopped the reply: the sink says so, and a provider followed in the background is let go."""
+        by = running.stopped_by
+        assert by is not None  # noqa: S101 - only called for stopped turns
+        log.info("session %d: reply %d stopped by member %d", session.id, reply_id, by.id)
+        await self._store.add_extras(reply_id, {"stopped_by": by.id})
+        let_go = provider.state_after_stop(session.state)
+        if let_go:
+            await self._store.update_state(session.id, let_go)
+        await running.sink.stopped(by.name, following=bool(let_go))
 
     def _count(self, provider: str, status: EntryStatus, running: RunningTurn) -> None:
         if self._metrics is None:
@@ -191,7 +253,7 @@ class TurnRunner:
     async def _outcome(
         self, running: RunningTurn, provider: Provider, session: SessionRecord
     ) -> tuple[EntryStatus, str | None]:
-        """How the provider's part went: complete, failed (with what to tell members), or interrupted."""
+        """How the provider's part went: complete, failed (with what to tell members), stopped or interrupted."""
         try:
             await running.relay
         except ProviderError as exc:
@@ -199,9 +261,10 @@ class TurnRunner:
             return "failed", exc.user_message
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if running.abandoned is None or (current is not None and current.cancelling()):
+            cut_short = running.abandoned is not None or running.stopped_by is not None
+            if not cut_short or (current is not None and current.cancelling()):
                 raise  # the turn itself is being cancelled (shutdown), not just its relay
-            return "interrupted", None
+            return ("stopped" if running.stopped_by is not None else "interrupted"), None
         except Exception:
             log.exception("session %d: unexpected error in %s turn", session.id, provider.key)
             return "failed", UNEXPECTED_ERROR_MESSAGE

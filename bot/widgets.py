@@ -13,6 +13,9 @@ log = logging.getLogger(__name__)
 OFFER_BUTTON_ID = "offer:{token}:{index}"
 OFFER_MENU_ID = "offer:{token}:menu{menu}"
 """custom_ids of offer buttons and select menus; cogs/offers.py matches them, also after a restart."""
+STOP_BUTTON_ID = "stop:{reply_id}"
+RETRY_BUTTON_ID = "retry:{reply_id}"
+"""custom_ids of a reply's Stop and Retry buttons (the reply's transcript entry): cogs/controls.py answers them."""
 BUTTON_LABEL_LIMIT = 80
 SELECT_LABEL_LIMIT = 100
 BUTTONS_PER_ROW = 5
@@ -39,6 +42,30 @@ def sources_embed(sources: tuple[Source, ...]) -> discord.Embed:
         lines.append(line)
         used += len(line) + 1
     return discord.Embed(title="Sources", description="\n".join(lines), colour=SOURCES_COLOUR)
+
+
+def stop_view(reply_id: int) -> discord.ui.View:
+    """The Stop button a reply carries while it is being written."""
+    return _reply_button("Stop", "⏹️", discord.ButtonStyle.secondary, STOP_BUTTON_ID.format(reply_id=reply_id))
+
+
+def retry_view(reply_id: int) -> discord.ui.View:
+    """The Retry button on a failure line: sends the member's turn again."""
+    return _reply_button("Retry", "🔁", discord.ButtonStyle.primary, RETRY_BUTTON_ID.format(reply_id=reply_id))
+
+
+def _reply_button(label: str, emoji: str, style: discord.ButtonStyle, custom_id: str) -> discord.ui.View:
+    return _sent_as_is(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id))
+
+
+def _sent_as_is(*items: discord.ui.Item[discord.ui.View]) -> discord.ui.View:
+    """A view discord.py sends without listening to it: clicks are answered by custom_id (DynamicItem) in a
+    cog, also after a restart, so no view is kept in memory per message."""
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    view.stop()
+    return view
 
 
 def offer_view(offer: Offer) -> discord.ui.View:

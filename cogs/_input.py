@@ -1,13 +1,14 @@
 """What a member's message says, whatever shape Discord delivers it in: text, a reply, a forward,
-attachments, stickers or embeds (discord-api-docs, resources/message.mdx)."""
+attachments (voice notes, text files), stickers or embeds (discord-api-docs, resources/message.mdx)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import discord
 
 from bot.audio import looks_like_audio
+from cogs._text_files import NOT_TEXT, Unused, not_used, read_files, sort_files, with_files
 
 FORWARDED = "[Forwarded message]"
 QUOTE_CHARS = 300
@@ -17,19 +18,41 @@ NOTHING_TO_READ = "I couldn't find any text in that message to answer; type your
 
 @dataclass(frozen=True)
 class MemberMessage:
-    """A message as a turn: its text for the provider, and a voice note or audio file if it carries one."""
+    """A message as a turn: the member's words, a voice note or audio file if it carries one, and its text
+    files: still to read (`text_files`), read (`files`, each a block for the turn), or left out (`unused`)."""
 
     text: str
     audio: discord.Attachment | None
     has_files: bool
     has_stickers: bool
+    text_files: tuple[discord.Attachment, ...] = ()
+    files: tuple[str, ...] = ()
+    file_names: tuple[str, ...] = ()
+    unused: tuple[Unused, ...] = ()
+
+    @property
+    def turn(self) -> str:
+        """What the provider receives: the member's words, then each file read as a block with its name."""
+        return with_files(self.text, self.files)
+
+    @property
+    def readable(self) -> bool:
+        """Whether anything in it is text the AI can read (files not read yet count)."""
+        return bool(self.text or self.files or self.text_files)
+
+    def text_only(self) -> MemberMessage:
+        """The message for a provider that does not listen: a recording it carries is listed as not used."""
+        if self.audio is None:
+            return self
+        return replace(self, unused=(*self.unused, Unused(self.audio.filename, NOT_TEXT)))
 
     def hint(self, provider_name: str, *, listens: bool) -> str | None:
         """The short reply a message gets when nothing in it can reach `provider_name`; None if it can."""
-        if self.text or (self.audio is not None and listens):
+        if self.readable or (self.audio is not None and listens):
             return None
         if self.audio is not None or self.has_files:
-            return f"{provider_name} reads text only: type your message."
+            reads = f"{provider_name} reads text only: type your message."
+            return f"{not_used(self.unused)} {reads}" if self.unused else reads
         if self.has_stickers:
             return f"I can't show stickers to {provider_name}; type your message."
         return NOTHING_TO_READ
@@ -58,7 +81,23 @@ def read_message(message: discord.Message) -> MemberMessage:
     if text and quoted:
         text = f"{quoted}\n\n{text}"
     audio = next((a for a in attachments if looks_like_audio(a.filename, a.content_type)), None)
-    return MemberMessage(text, audio, bool(attachments), stickers)
+    text_files, unused = sort_files(a for a in attachments if a is not audio)
+    return MemberMessage(text, audio, bool(attachments), stickers, text_files, unused=unused)
+
+
+async def read_text_files(said: MemberMessage) -> MemberMessage:
+    """`said` with its text files downloaded and read (after the size and type checks `read_message` made);
+    those that are not UTF-8 text join `unused`."""
+    if not said.text_files:
+        return said
+    read, unreadable = await read_files(said.text_files)
+    return replace(
+        said,
+        text_files=(),
+        files=(*said.files, *(block for _, block in read)),
+        file_names=(*said.file_names, *(name for name, _ in read)),
+        unused=(*said.unused, *unreadable),
+    )
 
 
 def embeds_text(embeds: list[discord.Embed]) -> str:

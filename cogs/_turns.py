@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.conversation import NoActiveSession, Speaker, Undeliverable, UnusablePick
+from bot.conversation import CannotReplay, NoActiveSession, Replay, Speaker, Undeliverable, UnusablePick
 from bot.delivery import WRITE_ERRORS, Trouble, classify
 from bot.permissions import LOCKED, cannot_answer
 from bot.providers.base import Pick, VoiceInput
@@ -43,9 +43,12 @@ async def reply_in(
     pick: Pick | None = None,
     resume: bool = False,
     message_id: int | None = None,
+    replay: Replay | None = None,
+    files: tuple[str, ...] = (),
 ) -> None:
-    """Answer one turn in `channel`; what only the speaker should read (a stale choice, a reply Discord
-    stopped letting the bot finish) goes to `note`."""
+    """Answer one turn in `channel` (or, with `replay`, a member's earlier turn again); what only the speaker
+    should read (a stale choice, a replay the conversation moved past, a reply Discord stopped letting the
+    bot finish) goes to `note`."""
     conversations = bot.services.conversations
     provider = conversations.providers.get(session.provider)
     sink = StreamingReply(
@@ -62,13 +65,22 @@ async def reply_in(
     try:
         async with typing:  # polled providers: show that the agent is working until the turn ends
             lost = await conversations.take_turn(
-                session.channel_id, speaker, text, sink, voice=voice, pick=pick, resume=resume, message_id=message_id
+                session.channel_id,
+                speaker,
+                text,
+                sink,
+                voice=voice,
+                pick=pick,
+                resume=resume,
+                message_id=message_id,
+                replay=replay,
+                files=files,
             )
     except NoActiveSession:
         if not conversations.is_gone(session.channel_id):
             await _post_quietly(channel, ENDED_HINT)
         return
-    except UnusablePick as exc:
+    except (UnusablePick, CannotReplay) as exc:
         await note(str(exc))
         return
     if lost is Undeliverable.BLOCKED:

@@ -16,18 +16,19 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.audio import MAX_AUDIO_BYTES, AudioRejected, prepare_voice_note, too_large_message
+from bot.audio import AudioRejected
 from bot.conversation import SessionExists, UnusableOptions
 from bot.delivery import WRITE_ERRORS
 from bot.gate import DMS_OFF, Refused
 from bot.permissions import cannot_answer
-from bot.providers.base import VoiceInput
 from bot.render import NO_PINGS
 from bot.store import Binding, SessionRecord
-from cogs._input import MemberMessage, read_message
+from cogs._input import MemberMessage, read_message, read_text_files
 from cogs._members import message_member
 from cogs._private import by_dm
+from cogs._text_files import not_used
 from cogs._turns import reply_in, speaker
+from cogs._voice import voice_input, voice_label
 from cogs._wording import ENDED_HINT, NO_CONVERSATION, THREAD_ARCHIVE_MINUTES, thread_name
 
 if TYPE_CHECKING:
@@ -101,11 +102,13 @@ class MessagesCog(commands.Cog):
         return True
 
     async def _next_turn(self, message: discord.Message, session: SessionRecord, *, admitted: bool = False) -> None:
-        """A message in a conversation: text, or a voice note for providers that listen."""
+        """A message in a conversation: text (with any text files), or a voice note for providers that listen."""
         conversations = self.bot.services.conversations
         provider = conversations.providers.get(session.provider)
         said = read_message(message)
         listens = said.audio is not None and provider is not None and provider.accepts_audio
+        if not listens:
+            said = await read_text_files(said.text_only())
         hint = said.hint(conversations.describe(session), listens=listens)
         if hint is not None:
             await self._hint(message, hint)
@@ -121,15 +124,31 @@ class MessagesCog(commands.Cog):
         if listens:
             await self._voice_turn(message, session, said)
             return
+        await self._say_unused(message, message.channel, said)
         await reply_in(
             self.bot,
             message.channel,
             session,
             speaker(message.author),
-            said.text,
+            said.turn,
             note=by_dm(message.author),
             message_id=message.id,
+            files=said.file_names,
         )
+
+    async def _say_unused(self, message: discord.Message, where: discord.abc.Messageable, said: MemberMessage) -> None:
+        """One short line naming the files the AI will not see, and why: a reply to the message, or in the
+        thread it opened."""
+        if not said.unused:
+            return
+        text = not_used(said.unused)
+        if where is message.channel:
+            await self._reply(message, text)
+            return
+        try:
+            await where.send(text, allowed_mentions=NO_PINGS)
+        except WRITE_ERRORS as exc:
+            log.warning("could not say which files were not used: %s", exc)
 
     async def _cannot_answer_in(self, where: discord.abc.Messageable, message: discord.Message) -> bool:
         """Check the bot may post where it would answer; if not, tell the member privately (a DM) and log it."""
@@ -144,8 +163,12 @@ class MessagesCog(commands.Cog):
     async def _bound_message(self, message: discord.Message, binding: Binding) -> None:
         """A message in a bound channel with no conversation yet: it opens one (a thread, or the channel's)."""
         said = read_message(message)
-        if binding.mode == "thread" and not said.text:
-            return
+        if binding.mode == "thread":
+            if not said.readable:
+                return
+            said = await read_text_files(said)
+            if not said.turn:
+                return
         if binding.mode == "thread" and await self._cannot_open_thread(message):
             return
         try:
@@ -162,9 +185,17 @@ class MessagesCog(commands.Cog):
         if where is message.channel:  # channel mode: the channel's shared conversation, this message its turn
             await self._next_turn(message, session, admitted=True)
         else:  # the message opened its own thread; answer there
+            await self._say_unused(message, where, said)
             note = by_dm(message.author)
             await reply_in(
-                self.bot, where, session, speaker(message.author), said.text, note=note, message_id=message.id
+                self.bot,
+                where,
+                session,
+                speaker(message.author),
+                said.turn,
+                note=note,
+                message_id=message.id,
+                files=said.file_names,
             )
 
     async def _cannot_open_thread(self, message: discord.Message) -> bool:
@@ -197,8 +228,9 @@ class MessagesCog(commands.Cog):
         target: discord.Thread | discord.TextChannel = message.channel  # type: ignore[assignment]
         if binding.mode == "thread":
             try:
+                title = said.text or ", ".join(said.file_names)
                 target = await message.create_thread(
-                    name=thread_name(said.text), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                    name=thread_name(title), auto_archive_duration=THREAD_ARCHIVE_MINUTES
                 )
             except discord.HTTPException as exc:
                 log.warning("could not open a thread for a bound channel: %s", exc)
@@ -223,11 +255,7 @@ class MessagesCog(commands.Cog):
         audio = said.audio
         assert audio is not None  # noqa: S101 - only called for messages that carry audio
         try:
-            if audio.size > MAX_AUDIO_BYTES:
-                raise AudioRejected(too_large_message(audio.size))
-            prepared = await prepare_voice_note(
-                await audio.read(), filename=audio.filename, expected_duration_s=audio.duration
-            )
+            voice = await voice_input(audio)
         except AudioRejected as exc:
             log.info("voice note refused: %s", exc.user_message)
             await self._reply(message, exc.user_message)
@@ -236,14 +264,12 @@ class MessagesCog(commands.Cog):
             log.warning("could not download an audio attachment: %s", exc)
             await self._reply(message, "Discord would not hand me that file; try sending it again.")
             return
-        voice = VoiceInput(wav=prepared.wav, sample_rate=prepared.sample_rate, duration_s=prepared.duration_s)
-        label = f"🎙️ voice note ({prepared.duration_s:.1f} s)"
         await reply_in(
             self.bot,
             message.channel,
             session,
             speaker(message.author),
-            label,
+            voice_label(voice),
             note=by_dm(message.author),
             voice=voice,
             message_id=message.id,

@@ -46,6 +46,11 @@ def bot_posts(discord: DiscordEmulator, channel_id: int) -> list[MessageRecord]:
     return [m for m in discord.messages(channel_id) if m.author_id == discord.bot_user_id]
 
 
+def offer_posts(discord: DiscordEmulator, channel_id: int) -> list[MessageRecord]:
+    """The bot's messages carrying offered choices (not a reply's Stop or Retry button)."""
+    return [m for m in bot_posts(discord, channel_id) if any(i.startswith("offer:") for i in m.custom_ids())]
+
+
 def shown_reply(discord: DiscordEmulator, channel_id: int, *, after: int = 0) -> str:
     """The reply text a reader reassembles from the bot's messages after message id `after`."""
     return join_chunks([m.content for m in bot_posts(discord, channel_id) if m.id > after])

@@ -8,7 +8,7 @@ from typing import Any
 from tests.emulators.agentverse import AgentMessage, AgentverseEmulator, Step, agent_info, stop_message
 from tests.emulators.discord import DiscordEmulator, MessageRecord
 from tests.harness import BotProcess
-from tests.journey import bot_posts, chat, last_message_id, say, thread_for, wait_for_post
+from tests.journey import bot_posts, chat, last_message_id, offer_posts, say, thread_for, wait_for_post
 
 BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
 
@@ -252,10 +252,8 @@ async def test_suggestion_options_send_the_chosen_key_as_a_message(
 ) -> None:
     agentverse.use_flow("suggestions")
     thread_id = await objective(discord_emulator, "A city break")
-    await discord_emulator.wait_for(
-        lambda: any(m.components for m in bot_posts(discord_emulator, thread_id)), WAIT_S, "options"
-    )
-    offer = next(m for m in bot_posts(discord_emulator, thread_id) if m.components)
+    await discord_emulator.wait_for(lambda: offer_posts(discord_emulator, thread_id), WAIT_S, "options")
+    offer = offer_posts(discord_emulator, thread_id)[0]
     first_label = labels(offer)[0]
     await click(discord_emulator, offer, first_label)
     await wait_for_post(discord_emulator, thread_id, "ended the session", after=offer.id)

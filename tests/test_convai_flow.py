@@ -9,7 +9,7 @@ import pytest
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply, StarterScript
 from tests.emulators.discord import VOICE_MESSAGE_FLAG, DiscordEmulator, MessageRecord
 from tests.harness import CONVAI_CHARACTER, BotProcess
-from tests.journey import bot_posts, chat, command, say, thread_for, wait_for_post, wait_for_reply
+from tests.journey import bot_posts, chat, command, offer_posts, say, thread_for, wait_for_post, wait_for_reply
 
 BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
 
@@ -25,7 +25,7 @@ def voice_messages(discord: DiscordEmulator, channel_id: int) -> list[MessageRec
 
 
 def suggestion_posts(discord: DiscordEmulator, channel_id: int) -> list[MessageRecord]:
-    return [m for m in bot_posts(discord, channel_id) if m.components]
+    return offer_posts(discord, channel_id)
 
 
 async def test_text_turns_stream_keep_convai_session_and_answer_with_a_voice_message(

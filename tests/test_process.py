@@ -12,10 +12,11 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from bot.conversation import REPLY_ENDED
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment
-from tests.journey import chat, shown_reply, thread_for, wait_for_post, wait_for_reply
+from tests.journey import chat, refusal, shown_reply, thread_for, wait_for_post, wait_for_reply
 
 REPO = Path(__file__).resolve().parents[1]
 # Runs the bot the way `python -m bot` does, but with zstandard hidden so discord.py picks zlib-stream.
@@ -81,7 +82,8 @@ async def test_sigterm_mid_reply_marks_it_interrupted(
     process = await launch()
     ablt.enqueue(Reply(tokens=["Still", " going", " on"], hang_after_tokens=2))
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "talk"))
-    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id) == "Still going", 15)
+    # The newest piece is held back while the reply carries Stop (bot/render.py), so " going" shows at the end.
+    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id) == "Still", 15)
 
     log = await stop(process)
 
@@ -95,21 +97,28 @@ async def test_kill_9_mid_reply_is_marked_cut_off_at_the_next_start_and_its_show
     process = await launch()
     ablt.enqueue(Reply(tokens=["Half", " of", " the", " answer", " and", " more"], hang_after_tokens=4))
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "explain"))
-    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id) == "Half of the answer", 15)
-    await wait_for_saved_reply(tmp_path / "bot.sqlite3", "Half of the answer")
+    # While the reply carries Stop its newest piece (" answer") is held back (bot/render.py): members see this.
+    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id) == "Half of the", 15)
+    await wait_for_saved_reply(tmp_path / "bot.sqlite3", "Half of the")
 
     process.kill()  # no cleanup at all: SIGKILL
     await process.wait()
     second = await launch()
     notice = await wait_for_post(discord_emulator, thread.id, "stopped while writing this reply")
     assert notice.content.startswith("⏹️")
+    # The killed process never took its Stop button away; pressed now, it says the reply has ended.
+    (cut,) = [m for m in discord_emulator.messages(thread.id) if any(i.startswith("stop:") for i in m.custom_ids())]
+    pressed = await discord_emulator.click_button(cut.id, cut.custom_ids()[0])
+    await pressed.wait_for_response(15)
+    assert refusal(pressed) == REPLY_ENDED
+    mark = discord_emulator.messages(thread.id)[-1].id
     await discord_emulator.send_user_message(thread.id, "go on")
-    await wait_for_reply(discord_emulator, thread.id, "You said: go on", after=notice.id)
+    await wait_for_reply(discord_emulator, thread.id, "You said: go on", after=mark)
     await stop(second)
 
     assert ablt.requests[-1].body["messages"][:2] == [
         {"role": "user", "content": "explain"},
-        {"role": "assistant", "content": "Half of the answer"},  # what members saw, kept through the crash
+        {"role": "assistant", "content": "Half of the"},  # what members saw, kept through the crash
     ]
     assert sum("stopped while writing" in m.content for m in discord_emulator.messages(thread.id)) == 1
 

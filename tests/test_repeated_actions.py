@@ -7,7 +7,7 @@ from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator, StarterScript
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
-from tests.journey import WAIT_S, bot_posts, chat, thread_for, wait_for_post
+from tests.journey import WAIT_S, bot_posts, chat, offer_posts, thread_for, wait_for_post
 from tests.test_agentverse_flow import custom_id, objective, offer_with
 
 BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
@@ -99,7 +99,7 @@ async def test_an_engine_message_repeated_within_one_poll_is_shown_once(
     posts = [m.content for m in bot_posts(discord_emulator, thread_id)]
     assert sum("building the context" in p for p in posts) == 1
     assert sum("Flights/Flights" in p for p in posts if "Found tasks" in p) <= 1
-    assert len([m for m in bot_posts(discord_emulator, thread_id) if m.components]) == 1  # one task list
+    assert len(offer_posts(discord_emulator, thread_id)) == 1  # one task list
 
 
 async def test_a_repeated_convai_starter_becomes_one_button(
@@ -107,9 +107,7 @@ async def test_a_repeated_convai_starter_becomes_one_button(
 ) -> None:
     convai.enqueue_starters(StarterScript(suggestions=["What is your name?", "what is your  name?", "Why?"]))
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "Hi!", provider="convai"))
-    await discord_emulator.wait_for(
-        lambda: any(m.components for m in bot_posts(discord_emulator, thread.id)), WAIT_S, "starter buttons"
-    )
-    offer = next(m for m in bot_posts(discord_emulator, thread.id) if m.components)
+    await discord_emulator.wait_for(lambda: offer_posts(discord_emulator, thread.id), WAIT_S, "starter buttons")
+    offer = offer_posts(discord_emulator, thread.id)[0]
     labels = [b["label"] for row in offer.components for b in row["components"]]
     assert labels == ["What is your name?", "Why?"]

@@ -19,7 +19,7 @@ from tests.emulators.convai import ConvaiEmulator, StarterScript
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
 from tests.harness import BotProcess
-from tests.journey import bot_posts, chat, command, refusal, say, thread_for, wait_for_post, wait_for_reply
+from tests.journey import bot_posts, chat, command, offer_posts, refusal, say, thread_for, wait_for_post, wait_for_reply
 
 BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/conftest.py)
 
@@ -130,8 +130,8 @@ async def test_a_chat_allow_list_by_role_refuses_everyone_else_in_commands_messa
 
     convai.enqueue_starters(StarterScript(suggestions=["Who are you?"]))
     voiced = await started(server, server.patron, provider="convai")
-    await server.discord.wait_for(lambda: any(m.components for m in bot_posts(server.discord, voiced)), 15)
-    offer = next(m for m in bot_posts(server.discord, voiced) if m.components)
+    await server.discord.wait_for(lambda: offer_posts(server.discord, voiced), 15)
+    offer = offer_posts(server.discord, voiced)[0]
     click = await server.discord.click_button(offer.id, offer.custom_ids()[0], user_id=server.member)
     await click.wait_for_response(10)
     assert refusal(click) == CHAT_REFUSED

@@ -20,7 +20,7 @@ from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator, StarterScript
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BOT_TOKEN, bot_environment
-from tests.journey import bot_posts, chat, shown_reply, thread_for, wait_for_post, wait_for_reply
+from tests.journey import bot_posts, chat, offer_posts, shown_reply, thread_for, wait_for_post, wait_for_reply
 from tests.streams import words
 from tests.test_agentverse_flow import custom_id, offer_with
 
@@ -144,8 +144,8 @@ async def test_three_shard_processes_share_the_work_and_survive_a_kill(
     character = await thread_for(
         discord, await chat(discord, "Hi!", provider="convai", channel_id=discord.general_channel(guilds[2]))
     )
-    await discord.wait_for(lambda: any(m.components for m in bot_posts(discord, character.id)), 15, "starters")
-    offer = next(m for m in bot_posts(discord, character.id) if m.components)
+    await discord.wait_for(lambda: offer_posts(discord, character.id), 15, "starters")
+    offer = offer_posts(discord, character.id)[0]
     pick = await discord.click_button(offer.id, offer.components[0]["components"][0]["custom_id"])
     await pick.wait_for_response(15)
     await discord.wait_for(lambda: any(r.fields.get("userText") == "Who are you?" for r in convai.requests), 15)

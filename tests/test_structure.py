@@ -57,9 +57,9 @@ async def test_every_configured_provider_is_registered_with_a_name() -> None:
 async def test_every_slash_command_and_option_is_described_for_members(
     running_bot: BotProcess, discord_emulator: DiscordEmulator
 ) -> None:
-    commands = {command["name"]: command for command in discord_emulator.commands}
+    commands = {command["name"]: command for command in discord_emulator.commands if command["type"] == 1}
     assert set(commands) == {
-        *("chat", "end", "reset", "action", "session", "providers", "bind", "unbind", "access", "settings")
+        *("chat", "end", "reset", "action", "session", "export", "providers", "bind", "unbind", "access", "settings")
     }
     for command in commands.values():
         assert command["description"] and command.get("contexts") == [0], command["name"]  # guild only
@@ -79,3 +79,12 @@ async def test_every_slash_command_and_option_is_described_for_members(
     options = {o["name"]: o for o in commands["chat"]["options"]}
     assert options["bot"]["autocomplete"] is True
     assert len(options["action"]["choices"]) == 8
+
+
+async def test_ask_ai_and_regenerate_are_message_commands_offered_where_chat_is(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator
+) -> None:
+    menus = {command["name"]: command for command in discord_emulator.commands if command["type"] != 1}
+    assert set(menus) == {"Ask AI", "Regenerate"}
+    for menu in menus.values():
+        assert (menu["type"], menu["description"], menu.get("contexts")) == (3, "", [0])  # message commands

@@ -52,6 +52,10 @@ class AgentverseProvider(Provider):
         if state.get("session_id") and not state.get("finished"):
             await self._client.submit(str(state["session_id"]), {"type": "stop"})
 
+    def state_after_stop(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """A stopped turn is not followed again after a restart; the engine's session stays for the next message."""
+        return {"following": False}
+
     def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
         status = "finished" if state.get("finished") else ("working" if state.get("following") else "waiting for you")
         return [

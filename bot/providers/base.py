@@ -200,6 +200,11 @@ class Provider(ABC):
     async def close_session(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Tell the vendor a conversation ended (`/end`); most keep no session worth closing."""
 
+    def state_after_stop(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """State changes once a member stopped a reply midway (a provider followed in the background is let go);
+        empty when nothing needs to change."""
+        return {}
+
     def change_setting(self, state: Mapping[str, Any], name: str, value: str) -> dict[str, Any]:
         """The state with one conversation setting changed (`/action`); ValueError if it has none such."""
         raise ValueError(f"{self.display_name} conversations have no {name} setting.")

@@ -70,7 +70,7 @@ class Binding:
 class Entry:
     """One transcript entry: a member's turn or a reply, with its status and what it carried (`extras`:
     `sources` [{title, url}], `voice` (a voice note; `content` is what was heard), `pick` (a choice's label),
-    `files` [names], `stopped_by` (a member's name), `forwarded`...)."""
+    `files` [names], `stopped_by` (the member id who pressed Stop), `forwarded`...)."""
 
     id: int
     session_id: int

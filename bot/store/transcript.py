@@ -130,6 +130,15 @@ class TranscriptStore:
             )
             return later.first() is None
 
+    async def last_reply_id(self, session_id: int) -> int | None:
+        """The newest reply of a session (the one Retry and Regenerate may act on)."""
+        async with self.db.read() as conn:
+            result = await conn.execute(
+                text("SELECT MAX(id) FROM transcript WHERE session_id = :id AND role = 'assistant'"), {"id": session_id}
+            )
+            found = result.scalar_one()
+            return None if found is None else int(found)
+
     async def change_status(self, entry_id: int, expected: tuple[EntryStatus, ...], status: EntryStatus) -> bool:
         """Move an entry from one of `expected` to `status`, once: two presses race, one wins."""
         placeholders = ", ".join(f":s{i}" for i in range(len(expected)))
