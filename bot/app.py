@@ -89,19 +89,21 @@ class BridgeBot(commands.AutoShardedBot):
             http_trace=self.monitoring.discord_trace(),
             **sharding,
         )
-        self._pace_rest_calls(RequestRate(settings.scale.rest_rate_per_s))
+        self.rest_budget = RequestRate(settings.scale.rest_rate_per_s)
+        self._pace_rest_calls(self.rest_budget)
         self._services: Services | None = None
         self._http_session: aiohttp.ClientSession | None = None
         self._scheduler: PollScheduler | None = None
         self._identify: IdentifyGate | None = None
 
     def _pace_rest_calls(self, rate: RequestRate) -> None:
-        """Every REST call waits for the global bucket (interaction callbacks use another path, unpaced),
-        and gives up waiting for an answer after `REST_READ_TIMEOUT_S` (discord.py's session would wait 5 min)."""
+        """Every REST call waits for its slot in the global budget, by priority (bot/pacing.py; interaction
+        callbacks and follow-ups use another path, unpaced, as Discord exempts them), and gives up waiting for
+        an answer after `REST_READ_TIMEOUT_S` (discord.py's session would wait 5 min)."""
         send = self.http.request
 
         async def paced(route: Route, **kwargs: Any) -> Any:
-            await rate.acquire()
+            await rate.acquire_for_call()
             kwargs.setdefault("timeout", rest_timeout())
             return await send(route, **kwargs)
 
@@ -129,7 +131,8 @@ class BridgeBot(commands.AutoShardedBot):
         gate = Gate(store, self.settings.community, names)
         await gate.load()
         conversations = Conversations(store, providers, metrics=self.monitoring.metrics)
-        self._services = Services(store, conversations, ChannelPacers(), gate, Background(), self.plan, self.monitoring)
+        pacers = ChannelPacers(budget=self.rest_budget)
+        self._services = Services(store, conversations, pacers, gate, Background(), self.plan, self.monitoring)
         log.info("providers: %s; database: %s", ", ".join(p.display_name for p in providers.values()), store.db.where)
         for extension in EXTENSIONS:
             await self.load_extension(extension)

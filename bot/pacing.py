@@ -1,11 +1,32 @@
-"""Spacing of message creates and edits per channel, so streaming never meets Discord's 429s."""
+"""Discord's write budgets: the bot's global request rate, shared by priority, and each channel's write spacing.
+
+Discord allows a bot 50 requests per second in all (rate-limits.md, "Global Rate Limit"; interaction
+responses and follow-ups are exempt, and go another way in discord.py) and about 5 message writes per
+5 s in one channel (the per-route bucket the emulator models, learnt from X-RateLimit headers). When many
+replies stream at once the global budget is the scarce one, so it is handed out by priority instead of
+first come, first served:
+
+1. a reply's final text and whole messages (an agent's message, a failure line) go first;
+2. then every other request, oldest first: a streamed edit counts from when its oldest unshown text
+   arrived, anything else (a thread being opened, a fetch) from when it asked;
+3. typing indicators only when nobody else is waiting.
+
+A streamed edit asks for its slot *before* reading the text it will show (`WritePacer.turn`), so the
+text that goes out is the newest there is when the slot comes, not what was there when it queued.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import itertools
 import time
 import weakref
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
 
 GLOBAL_REQUESTS_PER_S = 45.0
 GLOBAL_BURST = 5
@@ -17,74 +38,214 @@ CHANNEL_WINDOW_S = 5.5
 """Discord allows about 5 creates+edits per 5 s per channel; counted over 5.5 s for margin."""
 
 
-class WritePacer:
-    """Write slots for one channel: never more than 5 in any window, and streamed edits evenly spaced.
+class Urgency(IntEnum):
+    """The classes of `RequestRate`'s queue, most urgent first."""
 
-    Discrete posts (a notice, an agent's next message) may go out back to back while the channel's
-    budget allows; a streaming edit also waits `interval_s` after the previous write, so a long reply
-    keeps a steady pace instead of bursting and then stalling.
-    """
-
-    def __init__(
-        self, interval_s: float = WRITE_INTERVAL_S, writes: int = CHANNEL_WRITES, window_s: float = CHANNEL_WINDOW_S
-    ) -> None:
-        self._interval_s = interval_s
-        self._window_s = window_s
-        self._recent: deque[float] = deque(maxlen=writes)
-        self._lock = asyncio.Lock()
-
-    async def slot(self, *, steady: bool = True) -> None:
-        """Wait until a write may go out, and claim it."""
-        async with self._lock:
-            now = time.monotonic()
-            wait = 0.0
-            if steady and self._recent:
-                wait = self._recent[-1] + self._interval_s - now
-            if len(self._recent) == self._recent.maxlen:
-                wait = max(wait, self._recent[0] + self._window_s - now)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._recent.append(time.monotonic())
+    FINAL = 0
+    """A reply's final text, or a whole message: what members would otherwise wait longest for."""
+    WAITING = 1
+    """Everything else, oldest first (streamed edits by the age of their oldest unshown text)."""
+    BACKGROUND = 2
+    """Nice to have (the typing indicator): only when no other request waits."""
 
 
-class ChannelPacers:
-    """One pacer per channel, shared by every reply in it and dropped when unused."""
+Priority = tuple[Urgency, float]
+"""(class, since): lower goes first; `since` is a `time.monotonic()` reading."""
+PriorityOf = Callable[[], Priority]
+"""Read when a slot is handed out, so a request waiting in the queue can become more urgent."""
 
-    def __init__(self, interval_s: float = WRITE_INTERVAL_S) -> None:
-        self._interval_s = interval_s
-        self._pacers: weakref.WeakValueDictionary[int, WritePacer] = weakref.WeakValueDictionary()
+_priority: contextvars.ContextVar[PriorityOf | None] = contextvars.ContextVar("rest_priority", default=None)
+_prepaid: contextvars.ContextVar[bool] = contextvars.ContextVar("rest_prepaid", default=False)
 
-    def __getitem__(self, channel_id: int) -> WritePacer:
-        pacer = self._pacers.get(channel_id)
-        if pacer is None:
-            pacer = WritePacer(self._interval_s)
-            self._pacers[channel_id] = pacer
-        return pacer
+
+@contextlib.contextmanager
+def requests_at(priority: PriorityOf) -> Iterator[None]:
+    """REST calls made inside this block (in this task) queue at `priority` instead of `Urgency.WAITING`."""
+    token = _priority.set(priority)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
+
+
+@contextlib.contextmanager
+def prepaid() -> Iterator[None]:
+    """The next REST call inside this block (in this task) has its global slot already (see `WritePacer.turn`)."""
+    token = _prepaid.set(True)
+    try:
+        yield
+    finally:
+        _prepaid.reset(token)
+
+
+def waiting_since(since: float | None = None) -> PriorityOf:
+    """A fixed `Urgency.WAITING` priority counted from `since` (default: now)."""
+    priority = (Urgency.WAITING, time.monotonic() if since is None else since)
+    return lambda: priority
+
+
+@dataclass(order=True)
+class _Waiter:
+    key: Priority
+    order: int
+    priority: PriorityOf = field(compare=False)
+    granted: asyncio.Future[None] = field(compare=False)
 
 
 class RequestRate:
-    """A token bucket for every REST call the bot makes, so busy moments queue instead of meeting 429s.
+    """A token bucket for every REST call the bot makes, handed out by priority (see the module's docstring).
 
-    discord.py learns per-route buckets from headers but only reacts to the global limit after a 429.
+    discord.py learns per-route buckets from headers but only reacts to the global limit after a 429, so
+    every call waits here first; busy moments then queue instead of meeting 429s.
     """
 
     def __init__(self, per_s: float = GLOBAL_REQUESTS_PER_S, burst: int | None = None) -> None:
-        """`per_s` is this process's share of the bot's budget. The burst shrinks with the share, so that N
-        processes at 45/N each (a burst of about 5/N) never send more than 50 requests in any second."""
+        """`per_s` is this process's share of the bot's budget (requests per second). The burst shrinks with
+        the share, so that N processes at 45/N each (a burst of about 5/N) never send more than 50 requests
+        in any second."""
         self._per_s = per_s
         if burst is None:
             burst = max(1, int(GLOBAL_BURST * per_s / GLOBAL_REQUESTS_PER_S))
         self._burst = float(burst)
         self._tokens = float(burst)
         self._updated = time.monotonic()
-        self._lock = asyncio.Lock()
+        self._waiting: list[_Waiter] = []
+        self._order = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
 
-    async def acquire(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._per_s)
-            self._updated = now
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot now."""
+        return len(self._waiting)
+
+    async def acquire(self, priority: PriorityOf | None = None) -> None:
+        """Wait for a slot: at once when the bucket has one and nobody waits, else in priority order.
+
+        `priority` defaults to the one set by `requests_at`, else `Urgency.WAITING` from now. Cancelling the
+        wait gives the place up (a slot already handed over is spent)."""
+        if priority is None:
+            priority = _priority.get() or waiting_since()
+        self._refill()
+        if not self._waiting and self._tokens >= 1:
+            self._tokens -= 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiter(priority(), next(self._order), priority, granted))
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="rest-budget")
+        self._arrived.set()
+        try:
+            await granted
+        except asyncio.CancelledError:
+            self._waiting = [w for w in self._waiting if w.granted is not granted]
+            raise
+
+    async def acquire_for_call(self) -> None:
+        """The slot of one REST call about to be sent: none if `prepaid()` covers it, else `acquire()`."""
+        if _prepaid.get():
+            _prepaid.set(False)
+            return
+        await self.acquire()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._per_s)
+        self._updated = now
+
+    async def _dispatch(self) -> None:
+        """Hand each slot, as the bucket refills, to the most urgent waiter (priorities read at that moment)."""
+        while True:
+            self._waiting = [w for w in self._waiting if not w.granted.done()]
+            if not self._waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            self._refill()
             if self._tokens < 1:
                 await asyncio.sleep((1 - self._tokens) / self._per_s)
-                self._tokens, self._updated = 1.0, time.monotonic()
+                continue
+            for waiter in self._waiting:
+                waiter.key = waiter.priority()
+            best = min(self._waiting)
+            self._waiting.remove(best)
             self._tokens -= 1
+            best.granted.set_result(None)
+            await asyncio.sleep(0)  # let the granted request go out before the next slot is handed over
+
+
+class WritePacer:
+    """Write slots for one channel: never more than 5 in any window, and streamed edits evenly spaced.
+
+    Discrete posts (a notice, an agent's next message) may go out back to back while the channel's
+    budget allows; a streaming edit also waits `interval_s` after the previous write, so a long reply
+    keeps a steady pace instead of bursting and then stalling. With a `RequestRate`, each slot also
+    holds its place in the bot's global budget.
+    """
+
+    def __init__(
+        self,
+        interval_s: float = WRITE_INTERVAL_S,
+        writes: int = CHANNEL_WRITES,
+        window_s: float = CHANNEL_WINDOW_S,
+        *,
+        budget: RequestRate | None = None,
+    ) -> None:
+        self._interval_s = interval_s
+        self._window_s = window_s
+        self._recent: deque[float] = deque(maxlen=writes)
+        self._lock = asyncio.Lock()
+        self._budget = budget
+
+    @property
+    def budget(self) -> RequestRate | None:
+        """The bot's global budget this channel's writes draw on, if any."""
+        return self._budget
+
+    async def slot(self, *, steady: bool = True) -> None:
+        """Wait until a write may go out in this channel, and claim it (the global budget is then met by the
+        REST call itself)."""
+        async with self._lock:
+            await self._wait(steady)
+            self._recent.append(time.monotonic())
+
+    @contextlib.asynccontextmanager
+    async def turn(self, priority: PriorityOf, *, steady: bool = True) -> AsyncIterator[None]:
+        """One write: the channel's spacing, then a global slot at `priority`; the first REST call inside the
+        block uses that slot (`prepaid`). Read what to write inside the block, so it is the newest."""
+        async with self._lock:
+            await self._wait(steady)
+            if self._budget is not None:
+                await self._budget.acquire(priority)
+            self._recent.append(time.monotonic())
+            if self._budget is None:
+                yield
+                return
+            with prepaid():
+                yield
+
+    async def _wait(self, steady: bool) -> None:
+        now = time.monotonic()
+        wait = 0.0
+        if steady and self._recent:
+            wait = self._recent[-1] + self._interval_s - now
+        if len(self._recent) == self._recent.maxlen:
+            wait = max(wait, self._recent[0] + self._window_s - now)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class ChannelPacers:
+    """One pacer per channel, shared by every reply in it and dropped when unused."""
+
+    def __init__(self, interval_s: float = WRITE_INTERVAL_S, *, budget: RequestRate | None = None) -> None:
+        self._interval_s = interval_s
+        self._budget = budget
+        self._pacers: weakref.WeakValueDictionary[int, WritePacer] = weakref.WeakValueDictionary()
+
+    def __getitem__(self, channel_id: int) -> WritePacer:
+        pacer = self._pacers.get(channel_id)
+        if pacer is None:
+            pacer = WritePacer(self._interval_s, budget=self._budget)
+            self._pacers[channel_id] = pacer
+        return pacer

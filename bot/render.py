@@ -20,13 +20,14 @@ import itertools
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import discord
 
 from bot.delivery import OUTAGE_GIVE_UP_S, OUTAGE_NOTICE_S, WRITE_ERRORS, Outage, Trouble, classify
-from bot.pacing import WritePacer
+from bot.pacing import Priority, PriorityOf, Urgency, WritePacer, requests_at, waiting_since
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.splitting import MESSAGE_LIMIT, join_chunks, open_fence, split_message
 from bot.turns import TurnWatcher, Undeliverable
@@ -105,6 +106,8 @@ class StreamingReply:
         self._notice_posting = False
         self._last_activity = time.monotonic()
         self._write_lock = asyncio.Lock()  # one message write at a time: a notice is never posted beside output
+        self._arrivals: deque[tuple[int, float]] = deque()  # (end offset in _text, monotonic time) per delta not shown
+        self._typing: asyncio.Task[None] | None = None
         self.lost: Undeliverable | None = None
         self.trouble: Trouble | None = None
         """What Discord answered when the reply was given up (a locked thread, a missing permission...)."""
@@ -135,11 +138,21 @@ class StreamingReply:
             self._notice_task = asyncio.create_task(self._notice_when_quiet(), name="working-notice")
 
     async def begin(self) -> None:
-        """Show the typing indicator until the first text arrives."""
+        """Show the typing indicator until the first text arrives, without holding the turn up: it is sent in the
+        background, only when no other request waits for the global budget, and dropped once text is ready."""
+        self._typing = asyncio.create_task(self._show_typing(), name="typing-indicator")
+
+    async def _show_typing(self) -> None:
         try:
-            await self._channel.typing()
+            with requests_at(lambda: (Urgency.BACKGROUND, 0.0)):
+                await self._channel.typing()
         except WRITE_ERRORS as exc:
             log.debug("typing indicator failed: %s", exc)
+
+    def _drop_typing(self) -> None:
+        """Text is about to show: a typing indicator still waiting for its slot is pointless now."""
+        if self._typing is not None and not self._typing.done():
+            self._typing.cancel()
 
     async def handle(self, event: Event) -> None:
         if self._stopped:
@@ -147,6 +160,7 @@ class StreamingReply:
         self._last_activity = time.monotonic()
         if isinstance(event, TextDelta) and event.text:
             self._text += event.text
+            self._arrivals.append((len(self._text), self._last_activity))
             self._held = len(event.text) if self._watcher is not None else 0
             self._kick()
         elif isinstance(event, Sources):
@@ -178,7 +192,8 @@ class StreamingReply:
             await self._attach(sources_embed(self._sources))
         if self._spoken and self._post_audio is not None:
             await self._pacer.slot(steady=False)
-            await self._post_audio(self._spoken)
+            with requests_at(_final_from(time.monotonic())):
+                await self._post_audio(self._spoken)
         await self._closing_lines()
 
     async def fail(self, message: str) -> None:
@@ -231,7 +246,7 @@ class StreamingReply:
     def stop(self) -> None:
         self._stopped = True
         self._live = False
-        for task in (self._flusher, self._notice_task):
+        for task in (self._flusher, self._notice_task, self._typing):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
 
@@ -286,7 +301,8 @@ class StreamingReply:
     async def _post_notice(self) -> None:
         text, view, nonce = WORKING.format(provider=self._provider_name), stop_view(self._reply_id), self._new_nonce()
         self._notice = await self._attempt(
-            lambda: self._channel.send(text, nonce=nonce, view=view, allowed_mentions=NO_PINGS)
+            lambda: self._channel.send(text, nonce=nonce, view=view, allowed_mentions=NO_PINGS),
+            priority=waiting_since(self._last_activity),
         )
 
     async def _drop_notice(self) -> None:
@@ -353,62 +369,85 @@ class StreamingReply:
             self._frozen_chars += len(shown)
 
     async def _flush_until_current(self) -> None:
+        self._drop_typing()
         while not self._current():
-            await self._pacer.slot(steady=True)
-            await self._write_next()
+            async with self._write_lock:
+                try:
+                    async with self._pacer.turn(self._stream_priority, steady=True):
+                        wrote = await self._write_next()
+                except WRITE_ERRORS as exc:  # waited out (or given up) outside the channel's turn
+                    wrote = False
+                    if not await self._recover(exc):
+                        self._stalled = True
+            if wrote:
+                await self._written()
 
-    async def _write_next(self) -> None:
+    def _stream_priority(self) -> Priority:
+        """The next streamed write's place in the global budget: by the age of the oldest text members cannot
+        see yet; final (no more text will come, or a whole message waits behind it) before intermediate."""
+        urgency = Urgency.WAITING if self._live and not self._settled else Urgency.FINAL
+        return urgency, self._arrivals[0][1] if self._arrivals else time.monotonic()
+
+    def _forget_shown(self) -> None:
+        """Drop the arrival times of text Discord now shows (streamed chunks and what is frozen)."""
+        shown_chars = sum(len(chunk) for chunk in self._shown)
+        while self._arrivals and self._arrivals[0][0] <= shown_chars:
+            self._arrivals.popleft()
+
+    async def _write_next(self) -> bool:
         """One create or edit, with the newest text: the first message that differs from what Discord should
-        show (its text, or a Stop button it should no longer carry)."""
-        async with self._write_lock:
-            self._freeze_live_message_if_clean()
-            chunks = self._chunks()
-            stop_at = self._stop_index(chunks)
-            differing = (
-                (i, c)
-                for i, c in enumerate(chunks)
-                if i >= len(self._shown) or self._shown[i] != c or (i in self._buttoned and i != stop_at)
-            )
-            index, chunk = next(differing, (-1, ""))
-            if index < 0:
-                return
-            with_stop = index == stop_at
-            buttons: dict[str, Any] = {"view": stop_view(self._reply_id)} if with_stop else {}
-            adopting = index >= len(self._messages) and self._notice is not None
-            try:
-                if index < len(self._messages):
-                    if not with_stop and index in self._buttoned:
-                        buttons["view"] = None
-                    await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS, **buttons)
-                    self._shown[index] = chunk
-                elif adopting:  # the first output replaces the WORKING notice, in place
-                    assert self._notice is not None  # noqa: S101 - checked just above
-                    await self._notice.edit(content=chunk, allowed_mentions=NO_PINGS, view=buttons.get("view"))
-                    self._messages.append(self._notice)
-                    self._shown.append(chunk)
-                    self._notice = None
-                else:
-                    nonce = self._creating.setdefault(index, self._new_nonce())
-                    message = await self._channel.send(chunk, allowed_mentions=NO_PINGS, nonce=nonce, **buttons)
-                    del self._creating[index]
-                    self._messages.append(message)
-                    # A retry with the same nonce gets back the message the lost attempt created, with its older text.
-                    self._shown.append(message.content)
-            except WRITE_ERRORS as exc:
-                if classify(exc) is Trouble.MESSAGE_GONE:
-                    log.info("a streamed message was deleted; continuing in a new one")
-                    if adopting:
-                        self._notice = None
-                    del self._messages[index:], self._shown[index:]
-                    self._buttoned = {i for i in self._buttoned if i < index}
-                elif not await self._recover(exc):
-                    self._stalled = True
-                return
-            if with_stop:
-                self._buttoned.add(index)
+        show (its text, or a Stop button it should no longer carry). True when Discord took it, False when
+        there was nothing to write or the message was deleted; raises Discord's other refusals (WRITE_ERRORS).
+
+        The caller holds the write lock and a pacer turn (whose global slot this write uses)."""
+        self._freeze_live_message_if_clean()
+        chunks = self._chunks()
+        stop_at = self._stop_index(chunks)
+        differing = (
+            (i, c)
+            for i, c in enumerate(chunks)
+            if i >= len(self._shown) or self._shown[i] != c or (i in self._buttoned and i != stop_at)
+        )
+        index, chunk = next(differing, (-1, ""))
+        if index < 0:
+            return False
+        with_stop = index == stop_at
+        buttons: dict[str, Any] = {"view": stop_view(self._reply_id)} if with_stop else {}
+        adopting = index >= len(self._messages) and self._notice is not None
+        try:
+            if index < len(self._messages):
+                if not with_stop and index in self._buttoned:
+                    buttons["view"] = None
+                await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS, **buttons)
+                self._shown[index] = chunk
+            elif adopting:  # the first output replaces the WORKING notice, in place
+                assert self._notice is not None  # noqa: S101 - checked just above
+                await self._notice.edit(content=chunk, allowed_mentions=NO_PINGS, view=buttons.get("view"))
+                self._messages.append(self._notice)
+                self._shown.append(chunk)
+                self._notice = None
             else:
-                self._buttoned.discard(index)
-        await self._written()
+                nonce = self._creating.setdefault(index, self._new_nonce())
+                message = await self._channel.send(chunk, allowed_mentions=NO_PINGS, nonce=nonce, **buttons)
+                del self._creating[index]
+                self._messages.append(message)
+                # A retry with the same nonce gets back the message the lost attempt created, with its older text.
+                self._shown.append(message.content)
+        except WRITE_ERRORS as exc:
+            if classify(exc) is Trouble.MESSAGE_GONE:
+                log.info("a streamed message was deleted; continuing in a new one")
+                if adopting:
+                    self._notice = None
+                del self._messages[index:], self._shown[index:]
+                self._buttoned = {i for i in self._buttoned if i < index}
+                return False
+            raise
+        if with_stop:
+            self._buttoned.add(index)
+        else:
+            self._buttoned.discard(index)
+        self._forget_shown()
+        return True
 
     # Whole messages --------------------------------------------------------------------------
 
@@ -477,12 +516,17 @@ class StreamingReply:
 
     # Discord's answers -----------------------------------------------------------------------
 
-    async def _attempt(self, write: Callable[[], Awaitable[T]]) -> T | None:
-        """One discrete write at a pacer slot, tried again while Discord's trouble is passing."""
+    async def _attempt(self, write: Callable[[], Awaitable[T]], *, priority: PriorityOf | None = None) -> T | None:
+        """One discrete write at a pacer turn, tried again while Discord's trouble is passing.
+
+        It goes before streamed edits in the global budget (`Urgency.FINAL`, from now) unless `priority` says."""
+        if priority is None:
+            priority = _final_from(time.monotonic())
+        self._drop_typing()
         while not self._stopped:
-            await self._pacer.slot(steady=False)
             try:
-                result = await write()
+                async with self._pacer.turn(priority, steady=False):
+                    result = await write()
             except WRITE_ERRORS as exc:
                 if await self._recover(exc):
                     continue
@@ -556,6 +600,11 @@ class StreamingReply:
     def _new_nonce(self) -> str:
         """Discord keeps one message per nonce for a few minutes (`enforce_nonce`): retries never post twice."""
         return f"{self._nonce_prefix}{next(self._nonce_numbers)}"
+
+
+def _final_from(since: float) -> PriorityOf:
+    priority = (Urgency.FINAL, since)
+    return lambda: priority
 
 
 def _describe(exc: BaseException) -> str:

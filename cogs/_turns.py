@@ -13,6 +13,7 @@ import discord
 
 from bot.conversation import CannotReplay, NoActiveSession, Replay, Speaker, Undeliverable, UnusablePick
 from bot.delivery import WRITE_ERRORS, Trouble, classify
+from bot.pacing import Urgency, requests_at
 from bot.permissions import LOCKED, cannot_answer
 from bot.providers.base import Pick, VoiceInput
 from bot.render import NO_PINGS, StreamingReply
@@ -116,10 +117,12 @@ async def _typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
 
 async def _keep_typing(channel: discord.abc.Messageable) -> None:
     """Discord shows the indicator for 10 s (channel.mdx, Trigger Typing Indicator): renew it until cancelled,
-    riding out failures, and stop for good where the bot can no longer write."""
+    riding out failures, and stop for good where the bot can no longer write. It waits behind every other
+    request for the global budget: under load the indicator is the first thing to go."""
     while True:
         try:
-            await channel.typing()
+            with requests_at(lambda: (Urgency.BACKGROUND, 0.0)):  # only when no other request waits
+                await channel.typing()
         except WRITE_ERRORS as exc:
             if classify(exc) is not Trouble.TRANSIENT:
                 return
