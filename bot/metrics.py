@@ -1,4 +1,4 @@
-"""Prometheus metrics for operators: turns, provider latency, Discord writes and 429s, polls, shards.
+"""Prometheus metrics for operators: turns, provider latency, Discord writes and 429s, polls, shards, loop lag.
 
 Each `Metrics` owns its own `CollectorRegistry` (never prometheus_client's global one), so several bots
 can live in one process. Label values come only from the fixed vocabularies below, provider keys and
@@ -31,6 +31,10 @@ POLL_RESULTS = ("messages", "empty", "failed")
 
 # From a fast first byte (50 ms) to the longest turn worth telling apart (5 min).
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+
+# Event-loop lag (bot/loop_lag.py): an idle loop is well under a millisecond; 50 ms is where members start
+# to notice (acknowledgements, typing, edits all wait on the loop), so the buckets are dense around it.
+LOOP_LAG_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # The shape of `Provider.key` ("ablt", "magicai", ...): no spaces, capitals or punctuation, so a
 # prompt or a token passed by mistake is refused.
@@ -119,6 +123,12 @@ class Metrics:
             ["shard"],
             registry=r,
         )
+        self._loop_lag = Histogram(
+            "bridgebot_event_loop_lag_seconds",
+            "Seconds the event loop ran a timer late, sampled every 50 ms (how long ready work waits for the loop).",
+            buckets=LOOP_LAG_BUCKETS_S,
+            registry=r,
+        )
         self._shards: set[str] = set()
         for kind in WRITE_KINDS:
             self._writes.labels(kind=kind)
@@ -161,6 +171,11 @@ class Metrics:
         if n < 0:
             raise ValueError("a conversation count is never negative")
         self._open.set(n)
+
+    def loop_lag(self, lag_s: float) -> None:
+        """Record one event-loop lag sample, in seconds (negative or non-finite values are ignored)."""
+        if math.isfinite(lag_s) and lag_s >= 0:
+            self._loop_lag.observe(lag_s)
 
     def shard_status(self, shard_id: int, connected: bool, latency_s: float | None) -> None:
         """Report one shard; a `latency_s` of None (or inf/NaN, as discord.py has before its first

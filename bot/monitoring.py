@@ -1,5 +1,6 @@
-"""What an operator can watch: this process's metrics, fed by a trace of Discord requests, and the optional
-`/healthz` + `/metrics` server on HEALTH_PORT (see bot/health.py and bot/metrics.py)."""
+"""What an operator can watch: this process's metrics, fed by a trace of Discord requests and an event-loop
+lag monitor, and the optional `/healthz` + `/metrics` server on HEALTH_PORT (see bot/health.py,
+bot/metrics.py and bot/loop_lag.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 import aiohttp
 
 from bot.health import HealthServer, ShardState
+from bot.loop_lag import LoopLagMonitor
 from bot.metrics import Metrics
 from bot.store import Store
 
@@ -24,7 +26,8 @@ _SCOPES = ("user", "global", "shared")
 
 
 class Monitoring:
-    """Metrics for one process, the aiohttp trace that counts Discord writes and 429s, and the health server."""
+    """Metrics for one process, the aiohttp trace that counts Discord writes and 429s, the event-loop lag
+    monitor, and the health server."""
 
     def __init__(self, providers: list[str], health_port: int | None, health_host: str = "127.0.0.1") -> None:
         self.metrics = Metrics(providers)
@@ -32,6 +35,7 @@ class Monitoring:
         self._health_host = health_host
         self._server: HealthServer | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._loop_lag = LoopLagMonitor(self.metrics.loop_lag)
 
     def discord_trace(self) -> aiohttp.TraceConfig:
         """Given to discord.py (`http_trace`): every message create/edit and every 429, by scope."""
@@ -56,7 +60,9 @@ class Monitoring:
         shards: Callable[[], Mapping[int, ShardState]],
         serves: Callable[[int | None], bool],
     ) -> None:
-        """Serve health and metrics when HEALTH_PORT is set, and keep the open-conversations gauge current."""
+        """Serve health and metrics when HEALTH_PORT is set, keep the open-conversations gauge current, and
+        sample the event loop's lag (always: it costs a timer every 50 ms)."""
+        self._loop_lag.start()
         self._refresher = asyncio.create_task(self._count_open(store, serves), name="open-conversations")
         if self._health_port is None:
             return
@@ -70,6 +76,7 @@ class Monitoring:
         return self._server.port if self._server is not None else None
 
     async def close(self) -> None:
+        self._loop_lag.stop()
         if self._refresher is not None:
             self._refresher.cancel()
             await asyncio.gather(self._refresher, return_exceptions=True)
