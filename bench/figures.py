@@ -30,3 +30,25 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
+    """The `q`-quantile (0 < q < 1) of a Prometheus histogram, estimated as PromQL's `histogram_quantile` does.
+
+    `buckets` are the cumulative `(le, count)` pairs in ascending `le` (seconds, say), `+Inf` last; counts may
+    be deltas between two scrapes. Within the bucket holding the quantile the value is interpolated linearly
+    (the first bucket starts at 0); a quantile in the `+Inf` bucket is the largest finite bound. NaN when empty.
+    """
+    if not buckets or buckets[-1][1] <= 0:
+        return float("nan")
+    rank = q * buckets[-1][1]
+    lower_le, lower_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return lower_le
+            if count == lower_count:
+                return le
+            return lower_le + (le - lower_le) * (rank - lower_count) / (count - lower_count)
+        lower_le, lower_count = le, count
+    return lower_le
