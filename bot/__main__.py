@@ -48,7 +48,7 @@ async def _run_until_signalled(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(settings, stop)
+    await serve(settings, stop, own_process=True)
 
 
 if __name__ == "__main__":

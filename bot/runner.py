@@ -22,10 +22,12 @@ def point_discord_at(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run until `stop` is set or the connection fails for good; always close the bot cleanly."""
+async def serve(settings: Settings, stop: asyncio.Event, *, own_process: bool = False) -> None:
+    """Run until `stop` is set or the connection fails for good; always close the bot cleanly.
+
+    `own_process`: nothing else runs in this process (`python -m bot`), see `BridgeBot`."""
     point_discord_at(settings)
-    bot = BridgeBot(settings)
+    bot = BridgeBot(settings, own_process=own_process)
     running = asyncio.create_task(bot.start(settings.discord_token.reveal()), name="discord-client")
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
