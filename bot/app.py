@@ -230,6 +230,7 @@ class BridgeBot(commands.AutoShardedBot):
             ready_task.cancel()
         await super().close()
         await _finish_event_handlers()  # before the store closes: a handler mid-query would strand a connection
+        await self.rest_budget.close()
         if self._http_session is not None:
             await self._http_session.close()
         if self._services is not None:

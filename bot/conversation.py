@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -19,6 +20,9 @@ from bot.turns import LastCall, ReplySink, Stopper, TurnMetrics, TurnRunner, Und
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 5.0
+RECORDING_GRACE_S = 2.0
+"""How long a Retry pressed on a failure line waits for its turn to record the failure (well within the 3 s
+an interaction has for its answer)."""
 """How long shutdown waits for interrupted replies to say so in Discord."""
 RESET_BY = "reset_by"
 """State key: who made this session with `/reset` (a fresh reset has nothing to forget)."""
@@ -213,6 +217,8 @@ class Conversations:
         Regenerate (any finished reply, not for agents that work in the background). The reply is marked replaced
         at once; `give_back` undoes that if the turn cannot run after all. Raises CannotReplay."""
         reply = await self._store.entry(reply_id)
+        if reply is not None:
+            reply = await self._once_recorded(channel_id, reply)
         session = await self._store.active_session(channel_id)
         if reply is None or session is None or reply.session_id != session.id or reply.role != "assistant":
             raise CannotReplay(NOT_A_REPLY if regenerate else MOVED_ON)
@@ -231,6 +237,23 @@ class Conversations:
             raise CannotReplay(ALREADY_RETRIED if not regenerate else ALREADY_REPLACED)
         log.info("reply %d in session %d will be answered again", reply_id, session.id)
         return Replay(reply_id, reply.status, asked)
+
+    async def _once_recorded(self, channel_id: int, reply: Entry) -> Entry:
+        """The reply as recorded once its turn, ending in this process, has said how it ended.
+
+        A failure line (and its Retry) shows a moment before the turn records the failure: a press in that
+        moment waits for it (up to RECORDING_GRACE_S) instead of being told the reply is still being written.
+        """
+        running = self._turns.find(channel_id, reply.id)
+        if reply.status != "streaming" or (running is not None and not running.relay.done()):
+            return reply
+        deadline = time.monotonic() + RECORDING_GRACE_S
+        while self._locks[channel_id].locked() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            recorded = await self._store.entry(reply.id)
+            if recorded is None or recorded.status != "streaming":
+                return recorded or reply
+        return await self._store.entry(reply.id) or reply
 
     async def give_back(self, replay: Replay) -> None:
         """A claimed replay that did not run: the reply is as it was, so Retry or Regenerate can be tried again."""

@@ -143,6 +143,16 @@ class RequestRate:
             self._waiting = [w for w in self._waiting if w.granted is not granted]
             raise
 
+    async def close(self) -> None:
+        """Stop handing out slots: waiters still queued are cancelled (the bot is closing)."""
+        dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            dispatcher.cancel()
+            await asyncio.gather(dispatcher, return_exceptions=True)
+        for waiter in self._waiting:
+            waiter.granted.cancel()
+        self._waiting.clear()
+
     async def acquire_for_call(self) -> None:
         """The slot of one REST call about to be sent: none if `prepaid()` covers it, else `acquire()`."""
         if _prepaid.get():

@@ -68,11 +68,15 @@ class StreamingReply:
         *,
         provider_name: str,
         post_audio: Callable[[bytes], Awaitable[None]] | None = None,
+        streamed: bool = False,
     ) -> None:
+        """`streamed`: the provider sends text as many deltas (`Provider.streams`), so the first write may show
+        everything at once; a whole answer (one delta) is held until it is final, so it is written once."""
         self._channel = channel
         self._post_audio = post_audio
         self._pacer = pacer
         self._provider_name = provider_name
+        self._streamed = streamed
         self._text = ""
         self._frozen: list[str] = []  # messages kept exactly as last shown when the text moved on
         self._frozen_chars = 0
@@ -99,6 +103,8 @@ class StreamingReply:
         self._offers: list[Offer] = []
         self._posted: list[int] = []  # ids of the whole messages this reply posted (agent messages, notices)
         self._held = 0  # characters of the newest delta, not shown while live
+        self._shown_chars = 0  # characters of _text the growing message showed at its last write
+        self._stop_due = False  # a stream went quiet after its first write (which had no Stop): add it
         self._footer = ""  # a closing line under the streamed text (who stopped it)
         self._buttoned: set[int] = set()  # messages whose last write carried the Stop button
         self._notice: discord.Message | None = None  # the WORKING notice, replaced by the next output
@@ -274,18 +280,32 @@ class StreamingReply:
             await self._drain()
 
     def _stop_index(self, chunks: list[str]) -> int:
-        """The message that should carry Stop now (the one still growing), or -1."""
-        return len(chunks) - 1 if self._offers_stop() else -1
+        """The message that should carry Stop now (the one still growing), or -1.
+
+        A stream's first write goes without it: it shows everything at once (nothing delays the first words),
+        and a reply that then ends needs no write to take a button away. Stop rides on the next write, or on
+        an edit of its own if the stream goes quiet first (`_stop_due`)."""
+        if not self._offers_stop() or (self._streamed and not self._messages):
+            return -1
+        return len(chunks) - 1
+
+    def _stop_missing(self, chunks: list[str]) -> bool:
+        """The stream went quiet after a first write without Stop: it needs the button now."""
+        index = self._stop_index(chunks)
+        return self._stop_due and index >= 0 and index not in self._buttoned
 
     async def _notice_when_quiet(self) -> None:
-        """While the reply is live, post the WORKING notice (with Stop) whenever nothing was shown for a while
-        and no Stop button is in sight; the next output replaces it."""
+        """While the reply is live and no Stop button is in sight for a while: put Stop on the streamed text if
+        some is shown, else post the WORKING notice (with Stop), which the next output replaces."""
         while self._live:
             wait = self._last_activity + QUIET_BEFORE_NOTICE_S - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            if self._notice is not None or self._buttoned or not self._current():
+            if self._messages and not self._buttoned and not self._stop_due:
+                self._stop_due = True
+                self._kick()
+            if self._notice is not None or self._buttoned or self._messages or not self._current():
                 self._last_activity = time.monotonic()
                 continue
             async with self._write_lock:
@@ -334,11 +354,20 @@ class StreamingReply:
         if self._stopped or self._stalled:
             return True
         chunks = self._chunks()
-        return self._shown == chunks and not self._buttoned - {self._stop_index(chunks)}
+        return self._shown == chunks and not self._stale_buttons(chunks) and not self._stop_missing(chunks)
+
+    def _stale_buttons(self, chunks: list[str]) -> set[int]:
+        """Messages carrying Stop that should no longer: none while the reply is live (a message the stream
+        moved on from keeps its button until then, so moving on costs no write), all but the growing one after."""
+        if self._offers_stop():
+            return set()
+        return self._buttoned - {self._stop_index(chunks)}
 
     def _visible(self) -> str:
         """The text Discord should show now: all of it, less the newest delta while Stop is offered on it."""
-        return self._text[: len(self._text) - self._held] if self._offers_stop() else self._text
+        if not self._offers_stop() or self._stop_index([""]) < 0:
+            return self._text  # a stream's first write shows everything: nothing delays the first words
+        return self._text[: max(len(self._text) - self._held, self._shown_chars)]
 
     def _chunks(self) -> list[str]:
         rest = self._visible()[self._frozen_chars :]
@@ -359,8 +388,8 @@ class StreamingReply:
         """
         live = len(self._frozen)
         rest = self._visible()[self._frozen_chars :]
-        if live >= len(self._shown) or len(rest) <= MESSAGE_LIMIT or live in self._buttoned:
-            return  # a message showing Stop is sealed by an edit instead, which also takes the button away
+        if live >= len(self._shown) or len(rest) <= MESSAGE_LIMIT:
+            return
         shown = self._shown[live]
         after = rest[len(shown) : len(shown) + 1]
         at_word_boundary = shown[-1:].isspace() or after.isspace()
@@ -401,14 +430,14 @@ class StreamingReply:
 
         The caller holds the write lock and a pacer turn (whose global slot this write uses)."""
         self._freeze_live_message_if_clean()
+        visible_chars = len(self._visible())
         chunks = self._chunks()
         stop_at = self._stop_index(chunks)
-        differing = (
-            (i, c)
-            for i, c in enumerate(chunks)
-            if i >= len(self._shown) or self._shown[i] != c or (i in self._buttoned and i != stop_at)
-        )
-        index, chunk = next(differing, (-1, ""))
+        new_text = ((i, c) for i, c in enumerate(chunks) if i >= len(self._shown) or self._shown[i] != c)
+        stale = sorted(self._stale_buttons(chunks))  # cleared once the text is all shown
+        if self._stop_missing(chunks):
+            stale.append(stop_at)
+        index, chunk = next(new_text, (stale[0], chunks[stale[0]]) if stale else (-1, ""))
         if index < 0:
             return False
         with_stop = index == stop_at
@@ -446,6 +475,8 @@ class StreamingReply:
             self._buttoned.add(index)
         else:
             self._buttoned.discard(index)
+        if index == len(chunks) - 1:
+            self._shown_chars = visible_chars
         self._forget_shown()
         return True
 

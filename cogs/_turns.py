@@ -57,6 +57,7 @@ async def reply_in(
         bot.services.pacers[session.channel_id],
         provider_name=provider.display_name if provider else session.provider,
         post_audio=functools.partial(post_spoken_reply, channel, bot.http),
+        streamed=provider is not None and provider.streams,
     )
     if provider is not None and provider.works_in_background:
         typing: contextlib.AbstractAsyncContextManager[object] = _typing(channel)

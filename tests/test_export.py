@@ -196,13 +196,16 @@ async def test_export_sends_the_whole_conversation_privately_with_every_status(
     await settled(database, thread)
 
     # A reply Bob stops, and one regenerated (the first answer is then replaced), through real clicks.
-    ablt.enqueue(Reply(tokens=["Roses", " are", " red"], hang_after_tokens=3))
+    # A stream's first write is bare; Stop rides on its next one (bot/render.py).
+    ablt.enqueue(Reply(tokens=["Roses", " are", " red", ",", " violets"], token_interval_s=0.3, hang_after_tokens=5))
     mark = await say(discord_emulator, thread, "Write a long poem")
     await discord_emulator.wait_for(lambda: stop_button(discord_emulator, thread, mark) is not None, WAIT_S)
     stopping = stop_button(discord_emulator, thread, mark)
     assert stopping is not None
     await (await discord_emulator.click_button(stopping[0], stopping[1], user_id=bob)).wait_for_response(WAIT_S)
-    await wait_for_post(discord_emulator, thread, "Stopped by", after=mark)
+    stopped = await wait_for_post(discord_emulator, thread, "Stopped by", after=mark)
+    poem = stopped.content.split("\n-# ⏹️")[0]
+    assert poem.startswith("Roses are red")
     await settled(database, thread)
     ablt.enqueue(Reply(text="First try"), Reply(text="Second try"))
     first_try = await wait_for_post(
@@ -250,7 +253,7 @@ async def test_export_sends_the_whole_conversation_privately_with_every_status(
         ("Bob", None, MEMBER_MARKDOWN, []),
         ("aBLT", "complete", REPLY_MARKDOWN, []),
         ("Alice", None, "Write a long poem", []),
-        ("aBLT", "stopped by Bob", "Roses are red", []),
+        ("aBLT", "stopped by Bob", poem, []),
         ("Bob", None, "Another try", []),
         ("aBLT", "replaced by a newer answer", "First try", []),
         ("aBLT", "complete", "Second try", []),

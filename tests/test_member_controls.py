@@ -392,7 +392,8 @@ async def test_a_normal_turn_makes_no_message_write_for_its_buttons(
     database: str,
 ) -> None:
     """Every write of a streamed reply shows new text (none exists only to add or remove Stop), Stop rides on the
-    stream's writes and the last write takes it away; a quick whole answer is one message write, as before."""
+    stream's writes after the first and the last write takes it away; a quick whole answer is one message
+    write, as before."""
     bot = make_bot()
     await bot.start()
     words = " ".join(f"word{n}" for n in range(40))
@@ -406,7 +407,8 @@ async def test_a_normal_turn_makes_no_message_write_for_its_buttons(
     contents = [content for _, content in message.edits]
     assert len(writes) == len(contents) >= 3
     assert all(before != after for before, after in itertools.pairwise(contents))
-    assert all(w.json.get("components") for w in writes[:-1])  # Stop rode on every write while streaming
+    assert not writes[0].json.get("components")  # the first words go out at once, bare
+    assert all(w.json.get("components") for w in writes[1:-1])  # then Stop rode on every write while streaming
     assert writes[-1].json.get("components") == [] and message.components == []  # the final write took it away
 
     magicai.enqueue(MagicReply(text="Whole answer.", sources=[]))
