@@ -9,6 +9,7 @@ answered gets the same answer again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -96,27 +97,46 @@ class AgentverseProvider(Provider):
         await self._client.submit(str(state["session_id"]), {**payload, "message_id": str(uuid.uuid4())})
 
     async def _follow(self, state: dict[str, Any]) -> AsyncIterator[Event]:
-        """Engine messages until the member is needed again, the session ends, or the engine goes quiet."""
-        while True:
-            try:
-                batch = await self._scheduler.wait(lambda: self._fresh(state), idle_limit_s=self._settings.idle_limit_s)
-            except IdleTimeout:
-                yield StateSaved({"following": False})
-                yield Notice(
-                    f"The engine has been quiet for {self._settings.idle_limit_s / 60:g} minutes, so I stopped"
-                    " waiting. Send a message here to check on it again."
-                )
-                return
-            yield StateSaved({"last_message_id": state["last_message_id"], "seen": state["seen"]})
-            member_needed = False
-            for message in batch:  # the whole batch: later messages still count after one that asks the member
-                events, needs_member = await self._interpret(message, state)
-                member_needed = member_needed or needs_member
-                for event in events:
+        """Engine messages until the member is needed again, the session ends, or the engine goes quiet.
+
+        A batch is read whole before its events go out; unless it needs the member, the wait for the next
+        one starts first, so the engine is polled (from right after any submit the batch made) while the
+        batch is being shown, rather than only once Discord took it all."""
+        waiting = self._next_batch(state)
+        try:
+            while True:
+                try:
+                    batch = await waiting
+                except IdleTimeout:
+                    yield StateSaved({"following": False})
+                    yield Notice(
+                        f"The engine has been quiet for {self._settings.idle_limit_s / 60:g} minutes, so I stopped"
+                        " waiting. Send a message here to check on it again."
+                    )
+                    return
+                yield StateSaved({"last_message_id": state["last_message_id"], "seen": state["seen"]})
+                shown: list[Event] = []
+                member_needed = False
+                for message in batch:  # the whole batch: later messages still count after one that asks the member
+                    events, needs_member = await self._interpret(message, state)
+                    member_needed = member_needed or needs_member
+                    shown.extend(events)
+                if not member_needed:
+                    waiting = self._next_batch(state)
+                for event in shown:
                     yield event
-            if member_needed:
-                yield StateSaved({"following": False})
-                return
+                if member_needed:
+                    yield StateSaved({"following": False})
+                    return
+        finally:
+            _drop(waiting)
+
+    def _next_batch(self, state: dict[str, Any]) -> asyncio.Task[list[AgentMessage]]:
+        """The scheduler's wait for the next fresh messages, running from now."""
+        return asyncio.create_task(
+            self._scheduler.wait(lambda: self._fresh(state), idle_limit_s=self._settings.idle_limit_s),
+            name="agentverse-wait",
+        )
 
     async def _fresh(self, state: dict[str, Any]) -> list[AgentMessage]:
         """Messages not seen before: the engine may deliver one twice (in one poll, in two, or again after a
@@ -216,6 +236,14 @@ class AgentverseProvider(Provider):
         state["finished"] = True
         ending = f"{reason} Send a new objective here to start again."
         return [StateSaved({"finished": True, "offer": None}), SessionEnded(ending)]
+
+
+def _drop(task: asyncio.Task[Any]) -> None:
+    """Stop a wait nobody will read (the turn ended or was stopped), without an unread-exception warning."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _normalize(question: str) -> str:

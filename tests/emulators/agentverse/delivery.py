@@ -18,13 +18,15 @@ from .wire import MALFORMED_ELEMENT
 def schedule(
     record: SessionRecord, messages: Sequence[dict[str, Any]], now: float, delay_s: float, interval_s: float
 ) -> None:
-    """Queue ``messages``: the first after ``delay_s``, the rest ``interval_s`` apart, never before earlier ones."""
+    """Queue ``messages``: the first after ``delay_s``, the rest ``interval_s`` apart, never before earlier ones.
+
+    ``now`` is the time of the submit that caused them (``time.monotonic()``), kept as ``submitted_at``."""
     start = now + max(delay_s, 0.0)
     if record.emitted:
         start = max(start, record.emitted[-1].available_at)
     for i, message in enumerate(messages):
         at = start + i * max(interval_s, 0.0)
-        record.emitted.append(Emitted(message=message, available_at=at))
+        record.emitted.append(Emitted(message=message, available_at=at, submitted_at=now))
         record.available_at[message["message_id"]] = at
         if message["type"] == "stop":
             record.completed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import random
 import time
 import uuid
 from http import HTTPStatus
@@ -43,6 +44,8 @@ class Handlers:
     default_flow: Flow
     new_messages_available: bool
     delay_s: float
+    delay_range_s: tuple[float, float] | None
+    delay_seed: int
     duplicate_delivery: bool
     repeat_in_poll: bool
     deliver_as_objects: bool
@@ -136,6 +139,7 @@ class Handlers:
             state=flow.initial,
             memory=copy.deepcopy(dict(flow.memory)),
             created_at=record.received_at,
+            ordinal=len(self.sessions),
         )
         self.sessions[sid] = session
         return json_response(200, _session_body(session))
@@ -167,9 +171,18 @@ class Handlers:
             session.unexpected.append(payload)
             return
         messages = [render(m, session.session_id) for m in step.messages(turn)]
-        delay = self.delay_s if step.delay_s is None else step.delay_s
+        delay = self._delay(session) if step.delay_s is None else step.delay_s
         delivery.schedule(session, messages, time.monotonic(), delay, step.interval_s)
         session.state = step.goto if step.goto is not None else session.state
+
+    def _delay(self, session: SessionRecord) -> float:
+        """Seconds until a step's messages are available: ``delay_s``, or a seeded draw from ``delay_range_s``
+        keyed by the session's ordinal and the submit's number (so it does not depend on arrival order)."""
+        if self.delay_range_s is None:
+            return self.delay_s
+        low, high = self.delay_range_s
+        draw = random.Random(f"{self.delay_seed}:{session.ordinal}:{len(session.submits)}")
+        return draw.uniform(low, high)
 
     async def _new_messages(self, request: web.Request) -> web.StreamResponse:
         return await self._poll(request, latest=True)

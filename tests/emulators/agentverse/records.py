@@ -34,6 +34,9 @@ class Emitted:
 
     message: dict[str, Any]
     available_at: float
+    submitted_at: float | None = None
+    """``time.monotonic()`` of the submit that caused it (``None`` if scheduled by hand), so a benchmark can
+    tell how long the client waited."""
 
 
 @dataclass(kw_only=True)
@@ -53,6 +56,8 @@ class SessionRecord:
     memory: dict[str, Any]
     """The flow's memory for this session (chosen task, subtask keys, answers...)."""
     created_at: float
+    ordinal: int = 0
+    """0 for the first session the emulator created, 1 for the next, ... (seeds the random answer delays)."""
     submits: list[dict[str, Any]] = field(default_factory=list)
     """Accepted submit payloads in order, as sent (a ``session_id`` beside the payload is in the request's json)."""
     unexpected: list[dict[str, Any]] = field(default_factory=list)

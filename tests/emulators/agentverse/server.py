@@ -26,7 +26,9 @@ from .wire import (
 class AgentverseEmulator(Handlers):
     """Fetch.ai's AI Engine chat API (``base_url``) and its token endpoint (``auth_url``) on 127.0.0.1.
 
-    Knobs that are plain attributes may be changed at any time: ``delay_s``, ``duplicate_delivery``,
+    Knobs that are plain attributes may be changed at any time: ``delay_s``, ``delay_range_s`` (a
+    ``(low, high)`` in seconds: each step's delay is drawn uniformly from it instead of ``delay_s``, the
+    same for a given ``delay_seed``, session ordinal and submit number, whatever the timing), ``duplicate_delivery``,
     ``repeat_in_poll`` (a poll lists its first message twice),
     ``deliver_as_objects``, ``new_messages_available``, and the counters ``malformed_polls``
     (the next N non-empty polls carry a broken string element), ``fail_polls`` (the next N polls
@@ -42,6 +44,8 @@ class AgentverseEmulator(Handlers):
         new_messages_available: bool = True,
         default_flow: str | Flow = "default",
         delay_s: float = 0.0,
+        delay_range_s: tuple[float, float] | None = None,
+        delay_seed: int = 0,
         duplicate_delivery: bool = False,
         repeat_in_poll: bool = False,
         deliver_as_objects: bool = False,
@@ -69,6 +73,8 @@ class AgentverseEmulator(Handlers):
         self.default_flow = self._resolve(default_flow)
         self.new_messages_available = new_messages_available
         self.delay_s = delay_s
+        self.delay_range_s = delay_range_s
+        self.delay_seed = delay_seed
         self.duplicate_delivery = duplicate_delivery
         self.repeat_in_poll = repeat_in_poll
         self.deliver_as_objects = deliver_as_objects
