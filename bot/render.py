@@ -319,11 +319,17 @@ class StreamingReply:
                     self._last_activity = time.monotonic()
 
     async def _post_notice(self) -> None:
+        """The WORKING notice, unless output arrived while it waited for its slot (then the output goes instead:
+        under load the notice would otherwise be posted just in time to be edited into that output)."""
         text, view, nonce = WORKING.format(provider=self._provider_name), stop_view(self._reply_id), self._new_nonce()
-        self._notice = await self._attempt(
-            lambda: self._channel.send(text, nonce=nonce, view=view, allowed_mentions=NO_PINGS),
-            priority=waiting_since(self._last_activity),
-        )
+        quiet_since = self._last_activity
+
+        async def post_if_still_quiet() -> discord.Message | None:
+            if self._last_activity != quiet_since:
+                return None
+            return await self._channel.send(text, nonce=nonce, view=view, allowed_mentions=NO_PINGS)
+
+        self._notice = await self._attempt(post_if_still_quiet, priority=waiting_since(quiet_since))
 
     async def _drop_notice(self) -> None:
         """A WORKING notice nothing replaced (the provider said nothing more) is deleted at the end."""
