@@ -125,17 +125,7 @@ async def retry_pressed(interaction: discord.Interaction, reply_id: int) -> None
         await interaction.response.edit_message(content=_with_line(message.content, line), view=None)
     else:
         await interaction.response.defer()
-    await reply_in(
-        bot,
-        channel,
-        session,
-        speaker(interaction.user),
-        replay.asked.content,
-        note=by_interaction(interaction),
-        voice=again.voice,
-        pick=again.pick,
-        replay=replay,
-    )
+    await _answer_again(bot, interaction, channel, session, replay, again)
 
 
 async def regenerate(interaction: discord.Interaction, message: discord.Message) -> None:
@@ -157,6 +147,18 @@ async def regenerate(interaction: discord.Interaction, message: discord.Message)
     name = provider.display_name if provider else session.provider
     await interaction.response.send_message(ASKING_AGAIN.format(provider=name), ephemeral=True)
     await _mark_replaced(bot, channel, replay, message)
+    await _answer_again(bot, interaction, channel, session, replay, again)
+
+
+async def _answer_again(
+    bot: BridgeBot,
+    interaction: discord.Interaction,
+    channel: discord.abc.Messageable,
+    session: SessionRecord,
+    replay: Replay,
+    again: _Again,
+) -> None:
+    """The claimed member turn, run again as it was first sent (text, voice note or choice)."""
     await reply_in(
         bot,
         channel,
@@ -165,6 +167,7 @@ async def regenerate(interaction: discord.Interaction, message: discord.Message)
         replay.asked.content,
         note=by_interaction(interaction),
         voice=again.voice,
+        pick=again.pick,
         replay=replay,
     )
 

@@ -92,31 +92,15 @@ class TranscriptStore:
             return [Entry.from_row(row) for row in rows.mappings()]
 
     async def entry(self, entry_id: int) -> Entry | None:
-        async with self.db.read() as conn:
-            row = (
-                (await conn.execute(text("SELECT * FROM transcript WHERE id = :id"), {"id": entry_id}))
-                .mappings()
-                .first()
-            )
-        return None if row is None else Entry.from_row(row)
+        return await self._one_entry("SELECT * FROM transcript WHERE id = :id", {"id": entry_id})
 
     async def turn_before(self, reply_id: int) -> Entry | None:
         """The member's turn a reply answered: the last user entry before it in its session."""
-        async with self.db.read() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        text(
-                            "SELECT * FROM transcript WHERE role = 'user' AND session_id ="
-                            " (SELECT session_id FROM transcript WHERE id = :id) AND id < :id ORDER BY id DESC LIMIT 1"
-                        ),
-                        {"id": reply_id},
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return None if row is None else Entry.from_row(row)
+        return await self._one_entry(
+            "SELECT * FROM transcript WHERE role = 'user' AND session_id ="
+            " (SELECT session_id FROM transcript WHERE id = :id) AND id < :id ORDER BY id DESC LIMIT 1",
+            {"id": reply_id},
+        )
 
     async def is_latest_reply(self, reply_id: int) -> bool:
         """Whether no member spoke after this reply in its session (so it may be regenerated)."""
@@ -169,20 +153,16 @@ class TranscriptStore:
 
     async def reply_shown_in(self, message_id: int) -> Entry | None:
         """The reply a Discord message belongs to, if it is one of the bot's replies."""
+        return await self._one_entry(
+            "SELECT transcript.* FROM transcript JOIN reply_messages ON reply_messages.entry_id ="
+            " transcript.id WHERE reply_messages.message_id = :m",
+            {"m": message_id},
+        )
+
+    async def _one_entry(self, sql: str, params: Mapping[str, Any]) -> Entry | None:
+        """The first transcript row `sql` (selecting whole transcript rows) finds, as an Entry."""
         async with self.db.read() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        text(
-                            "SELECT transcript.* FROM transcript JOIN reply_messages ON reply_messages.entry_id ="
-                            " transcript.id WHERE reply_messages.message_id = :m"
-                        ),
-                        {"m": message_id},
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            row = (await conn.execute(text(sql), dict(params))).mappings().first()
         return None if row is None else Entry.from_row(row)
 
     async def entries(self, session_id: int) -> list[dict[str, Any]]:
