@@ -222,19 +222,25 @@ class WritePacer:
             self._recent.append(time.monotonic())
 
     @contextlib.asynccontextmanager
-    async def turn(self, priority: PriorityOf, *, steady: bool = True) -> AsyncIterator[None]:
+    async def turn(self, priority: PriorityOf, *, steady: bool = True, global_slot: bool = True) -> AsyncIterator[None]:
         """One write: the channel's spacing, then a global slot at `priority`; the first REST call inside the
-        block uses that slot (`prepaid`). Read what to write inside the block, so it is the newest."""
+        block uses that slot (`prepaid`). Read what to write inside the block, so it is the newest.
+
+        `global_slot=False`: the write goes to an interaction endpoint, outside the global limit, so only the
+        channel's spacing applies (a REST call made inside anyway queues for its own slot, at `priority`)."""
         async with self._lock:
             await self._wait(steady)
-            if self._budget is not None:
+            if self._budget is not None and global_slot:
                 await self._budget.acquire(priority)
             self._recent.append(time.monotonic())
             if self._budget is None:
                 yield
-                return
-            with prepaid():
-                yield
+            elif global_slot:
+                with prepaid():
+                    yield
+            else:
+                with requests_at(priority):
+                    yield
 
     async def _wait(self, steady: bool) -> None:
         now = time.monotonic()

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import discord
 
 from bot.delivery import OUTAGE_GIVE_UP_S, OUTAGE_NOTICE_S, WRITE_ERRORS, Outage, Trouble, classify
+from bot.followups import InteractionFollowups
 from bot.pacing import Priority, PriorityOf, Urgency, WritePacer, requests_at, waiting_since
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.splitting import MESSAGE_LIMIT, join_chunks, open_fence, split_message
@@ -69,10 +70,14 @@ class StreamingReply:
         provider_name: str,
         post_audio: Callable[[bytes], Awaitable[None]] | None = None,
         streamed: bool = False,
+        followups: InteractionFollowups | None = None,
     ) -> None:
         """`streamed`: the provider sends text as many deltas (`Provider.streams`), so the first write may show
-        everything at once; a whole answer (one delta) is held until it is final, so it is written once."""
+        everything at once; a whole answer (one delta) is held until it is final, so it is written once.
+        `followups`: the interaction that started the turn, whose followups (outside the global rate limit)
+        carry the reply while its token lasts; the channel carries the rest."""
         self._channel = channel
+        self._followups = followups
         self._post_audio = post_audio
         self._pacer = pacer
         self._provider_name = provider_name
@@ -327,7 +332,7 @@ class StreamingReply:
         async def post_if_still_quiet() -> discord.Message | None:
             if self._last_activity != quiet_since:
                 return None
-            return await self._channel.send(text, nonce=nonce, view=view, allowed_mentions=NO_PINGS)
+            return await self._create(text, nonce=nonce, view=view)
 
         self._notice = await self._attempt(post_if_still_quiet, priority=waiting_since(quiet_since))
 
@@ -335,7 +340,7 @@ class StreamingReply:
         """A WORKING notice nothing replaced (the provider said nothing more) is deleted at the end."""
         notice, self._notice = self._notice, None
         if notice is not None:
-            await self._attempt(notice.delete)
+            await self._attempt(lambda: self._delete(notice))
 
     # Streaming -------------------------------------------------------------------------------
 
@@ -408,7 +413,7 @@ class StreamingReply:
         while not self._current():
             async with self._write_lock:
                 try:
-                    async with self._pacer.turn(self._stream_priority, steady=True):
+                    async with self._pacer.turn(self._stream_priority, steady=True, global_slot=not self._free):
                         wrote = await self._write_next()
                 except WRITE_ERRORS as exc:  # waited out (or given up) outside the channel's turn
                     wrote = False
@@ -453,17 +458,17 @@ class StreamingReply:
             if index < len(self._messages):
                 if not with_stop and index in self._buttoned:
                     buttons["view"] = None
-                await self._messages[index].edit(content=chunk, allowed_mentions=NO_PINGS, **buttons)
+                await self._edit(self._messages[index], content=chunk, **buttons)
                 self._shown[index] = chunk
             elif adopting:  # the first output replaces the WORKING notice, in place
                 assert self._notice is not None  # noqa: S101 - checked just above
-                await self._notice.edit(content=chunk, allowed_mentions=NO_PINGS, view=buttons.get("view"))
+                await self._edit(self._notice, content=chunk, view=buttons.get("view"))
                 self._messages.append(self._notice)
                 self._shown.append(chunk)
                 self._notice = None
             else:
                 nonce = self._creating.setdefault(index, self._new_nonce())
-                message = await self._channel.send(chunk, allowed_mentions=NO_PINGS, nonce=nonce, **buttons)
+                message = await self._create(chunk, nonce=nonce, **buttons)
                 del self._creating[index]
                 self._messages.append(message)
                 # A retry with the same nonce gets back the message the lost attempt created, with its older text.
@@ -507,17 +512,13 @@ class StreamingReply:
             notice, self._notice = self._notice, None
             posted = None
             if notice is not None:
-                posted = await self._attempt(
-                    lambda: notice.edit(content=content, embed=embed, view=view, allowed_mentions=NO_PINGS)
-                )
+                posted = await self._attempt(lambda: self._edit(notice, content=content, embed=embed, view=view))
             if posted is None and not self._stopped:
                 nonce = self._new_nonce()
                 extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
                 if view is not None:
                     extra["view"] = view
-                posted = await self._attempt(
-                    lambda: self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **extra)
-                )
+                posted = await self._attempt(lambda: self._create(content, nonce=nonce, **extra))
             if posted is not None:
                 self._posted.append(posted.id)
             return posted
@@ -526,7 +527,7 @@ class StreamingReply:
         """Put an embed under the reply: on its last message, or on its own if nothing was shown."""
         if self._messages and not self._stalled:
             last, content = self._messages[-1], self._shown[-1]
-            await self._attempt(lambda: last.edit(content=content, embed=embed, allowed_mentions=NO_PINGS))
+            await self._attempt(lambda: self._edit(last, content=content, embed=embed))
         else:
             await self._post(embed=embed)
 
@@ -551,6 +552,53 @@ class StreamingReply:
             await self._post(LATE.format(duration=_duration(self._late_by_s)))
         await self._drop_notice()
 
+    # Where writes go --------------------------------------------------------------------------
+
+    @property
+    def _free(self) -> bool:
+        """Writes go out as the interaction's followups now, outside the bot's global budget."""
+        return self._followups is not None and self._followups.usable
+
+    async def _create(self, content: str | None, *, nonce: str, **fields: Any) -> discord.Message:
+        """A new message of this reply: a followup while they are usable, else a channel message with `nonce`.
+
+        A followup Discord refused, or did not answer, is not tried again as one: the reply goes on through the
+        channel at once (a followup has no nonce, so one whose answer was lost may show twice)."""
+        if self._followups is not None and self._free:
+            try:
+                return await self._followups.send(content, allowed_mentions=NO_PINGS, **fields)
+            except WRITE_ERRORS as exc:
+                self._leave_followups(exc)
+        return await self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **fields)
+
+    async def _edit(self, message: discord.Message, **fields: Any) -> discord.Message:
+        """Edit one of this reply's messages; a followup through its interaction while that is usable, else
+        through the channel (where the bot may edit its interaction messages too)."""
+        if isinstance(message, discord.WebhookMessage):
+            if self._free:
+                try:
+                    return await message.edit(allowed_mentions=NO_PINGS, **fields)
+                except WRITE_ERRORS as exc:
+                    if classify(exc) is Trouble.MESSAGE_GONE:
+                        raise
+                    self._leave_followups(exc)
+            message = self._in_channel(message)
+        return await message.edit(allowed_mentions=NO_PINGS, **fields)
+
+    async def _delete(self, message: discord.Message) -> None:
+        if isinstance(message, discord.WebhookMessage):
+            message = self._in_channel(message)
+        await message.delete()
+
+    def _in_channel(self, message: discord.Message) -> discord.Message:
+        """`message` as a channel message, so writes to it no longer need the interaction's token."""
+        return discord.PartialMessage(channel=self._channel, id=message.id)  # type: ignore[arg-type,return-value]
+
+    def _leave_followups(self, exc: BaseException) -> None:
+        log.info("a followup failed (%s); the reply goes on through the channel", _describe(exc))
+        if self._followups is not None:
+            self._followups.give_up()
+
     # Discord's answers -----------------------------------------------------------------------
 
     async def _attempt(self, write: Callable[[], Awaitable[T]], *, priority: PriorityOf | None = None) -> T | None:
@@ -562,7 +610,7 @@ class StreamingReply:
         self._drop_typing()
         while not self._stopped:
             try:
-                async with self._pacer.turn(priority, steady=False):
+                async with self._pacer.turn(priority, steady=False, global_slot=not self._free):
                     result = await write()
             except WRITE_ERRORS as exc:
                 if await self._recover(exc):

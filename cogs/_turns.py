@@ -13,6 +13,7 @@ import discord
 
 from bot.conversation import CannotReplay, NoActiveSession, Replay, Speaker, Undeliverable, UnusablePick
 from bot.delivery import WRITE_ERRORS, Trouble, classify
+from bot.followups import followups_for
 from bot.pacing import Urgency, requests_at
 from bot.permissions import LOCKED, cannot_answer
 from bot.providers.base import Pick, VoiceInput
@@ -46,10 +47,12 @@ async def reply_in(
     message_id: int | None = None,
     replay: Replay | None = None,
     files: tuple[str, ...] = (),
+    interaction: discord.Interaction | None = None,
 ) -> None:
     """Answer one turn in `channel` (or, with `replay`, a member's earlier turn again); what only the speaker
     should read (a stale choice, a replay the conversation moved past, a reply Discord stopped letting the
-    bot finish) goes to `note`."""
+    bot finish) goes to `note`. The `interaction` that started the turn (a click, `/chat` where it answers)
+    carries the reply as its followups while it can (`bot.followups`)."""
     conversations = bot.services.conversations
     provider = conversations.providers.get(session.provider)
     sink = StreamingReply(
@@ -58,6 +61,7 @@ async def reply_in(
         provider_name=provider.display_name if provider else session.provider,
         post_audio=functools.partial(post_spoken_reply, channel, bot.http),
         streamed=provider is not None and provider.streams,
+        followups=followups_for(interaction, channel),
     )
     if provider is not None and provider.works_in_background:
         typing: contextlib.AbstractAsyncContextManager[object] = _typing(channel)

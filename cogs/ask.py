@@ -107,7 +107,7 @@ class AskCog(commands.Cog):
         said = await read_text_files(said)
         if said.unused:
             await note(not_used(said.unused))
-        await reply_in(self.bot, target, session, speaker(asker), said.turn, note=note)
+        await reply_in(self.bot, target, session, speaker(asker), said.turn, note=note, interaction=interaction)
         return True
 
     async def _offer_choice(

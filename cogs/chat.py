@@ -56,7 +56,8 @@ class ChatCog(commands.Cog):
         opened = await open_conversation(self.bot, interaction, provider_key, options, opening)
         if opened is not None:
             session, target = opened
-            await reply_in(self.bot, target, session, speaker(user), prompt, note=by_interaction(interaction))
+            note = by_interaction(interaction)
+            await reply_in(self.bot, target, session, speaker(user), prompt, note=note, interaction=interaction)
 
     async def suggest(
         self, interaction: discord.Interaction, option: str, typed: str

@@ -169,6 +169,7 @@ async def _answer_again(
         voice=again.voice,
         pick=again.pick,
         replay=replay,
+        interaction=interaction,
     )
 
 

@@ -142,7 +142,8 @@ async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
         await interaction.followup.send(NO_CONVERSATION, ephemeral=True)
         return
     note = by_interaction(interaction)
-    await reply_in(bot, channel, session, speaker(interaction.user), pick.reason or pick.label, note=note, pick=pick)
+    member, said = speaker(interaction.user), pick.reason or pick.label
+    await reply_in(bot, channel, session, member, said, note=note, pick=pick, interaction=interaction)
 
 
 def _disabled(message: discord.Message) -> discord.ui.View:

@@ -8,10 +8,10 @@ import time
 
 import discord
 
-from tests.emulators.ablt import AbltEmulator
+from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
-from tests.journey import WAIT_S, bot_posts, chat, refusal, shown_reply, thread_for, wait_for_reply
+from tests.journey import WAIT_S, bot_posts, chat, refusal, say, shown_reply, thread_for, wait_for_reply
 from tests.streams import latest_session, reply_entries, streaming, wait_for_reply_status, words
 
 SEND_IN_THREADS = discord.Permissions(send_messages_in_threads=True).value
@@ -84,13 +84,22 @@ async def test_the_bot_removed_from_a_private_thread_mid_reply_stops_and_says_so
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
     discord_emulator.set_bot_permissions(WITHOUT_MANAGE_THREADS)
+    """A reply to a member's message, written through the channel. (A reply to an interaction goes out as its
+    followups, which Discord takes wherever the interaction happened: that one finishes.)"""
     private = await discord_emulator.create_thread("just us", private=True)
     discord_emulator.core.threads.add_member(private, discord_emulator.bot_user_id)
-    interaction, _ = await streaming(discord_emulator, ablt, words(100), channel_id=private.id)
+    opened, _ = await streaming(discord_emulator, ablt, words(3), channel_id=private.id)
+    await wait_for_reply(discord_emulator, private.id, "".join(words(3)), after=opened.original_message.id)
+    ablt.enqueue(Reply(tokens=words(100), token_interval_s=0.05))
+    mark = await say(discord_emulator, private.id, "tell me more")
+    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, private.id, after=mark) != "", WAIT_S, "text")
     discord_emulator.remove_thread_member(private.id, discord_emulator.bot_user_id)
 
-    await interaction.wait_for_followups(1, WAIT_S)
-    assert any("can no longer see" in note for note in private_notes(discord_emulator, interaction.id))
+    def notes() -> list[str]:
+        dm = discord_emulator.dm_channel_id()
+        return [m.content for m in discord_emulator.messages(dm)] if dm is not None else []
+
+    await discord_emulator.wait_for(lambda: any("can no longer see" in n for n in notes()), WAIT_S, "a DM")
     await wait_for_reply_status(database, private.id, "interrupted")
 
 

@@ -2,8 +2,9 @@
 
 After a click the engine sends the context info and a subtask list, which the bot picks from at once;
 the engine's question then comes 0.3 s after that pick. Discord makes the bot's first post of those
-messages wait 3 s (a shared-scope 429, which discord.py sleeps through): the bot must have fetched the
-question before that post was made, instead of starting to wait for it only once it was shown.
+messages wait 3 s (a shared-scope 429, which discord.py sleeps through; those messages are followups of the
+click, so the 429 is on the interaction's webhook): the bot must have fetched the question before that post was
+made, instead of starting to wait for it only once it was shown.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tests.journey import bot_posts, chat, offer_posts, thread_for, wait_for_pos
 
 WAIT_S = 15.0
 RETRY_AFTER_S = 3.0
-CREATE = "/channels/{channel_id}/messages"
+FOLLOWUP = "/webhooks/{app_id}/{token}"
 
 
 async def test_the_next_engine_message_is_fetched_while_the_last_ones_are_still_being_posted(
@@ -26,7 +27,7 @@ async def test_the_next_engine_message_is_fetched_while_the_last_ones_are_still_
     [tasks] = offer_posts(discord_emulator, thread.id)
     agentverse.delay_s = 0.3
     slow = discord_emulator.inject_fault(
-        Fault.shared_429(retry_after=RETRY_AFTER_S, method="POST", route=CREATE, channel_id=thread.id, times=1)
+        Fault.shared_429(retry_after=RETRY_AFTER_S, method="POST", route=FOLLOWUP, times=1)
     )
     button = next(i["custom_id"] for row in tasks.components for i in row["components"] if i.get("label"))
     await (await discord_emulator.click_button(tasks.id, button)).wait_for_response(WAIT_S)

@@ -1,0 +1,76 @@
+"""A reply to an interaction goes out as that interaction's followups, outside the bot's global rate limit;
+the channel takes over when Discord refuses them, and nothing is lost either way."""
+
+from __future__ import annotations
+
+from tests.emulators.ablt import AbltEmulator
+from tests.emulators.agentverse import AgentverseEmulator
+from tests.emulators.discord import DiscordEmulator, MessageRecord
+from tests.harness import BotProcess
+from tests.journey import bot_posts, wait_for_post, wait_for_reply
+from tests.streams import streaming, words
+from tests.test_agentverse_flow import click, objective, offer_with
+
+WEBHOOK_ROUTES = ("POST /webhooks/{app_id}/{token}", "PATCH /webhooks/{app_id}/{token}/messages/{message_id}")
+CHANNEL_WRITES = ("POST /channels/{channel_id}/messages", "PATCH /channels/{channel_id}/messages/{message_id}")
+REPLY = words(60)
+
+
+def routes_since(discord: DiscordEmulator, since: float, channel_id: int | None = None) -> list[str]:
+    """The routes of the bot's requests since `since` (a webhook route has no channel: always counted)."""
+    return [
+        r.route or ""
+        for r in discord.requests
+        if r.t >= since and (r.channel_id is None or channel_id is None or r.channel_id == channel_id)
+    ]
+
+
+async def test_chat_in_a_thread_streams_its_reply_through_the_interaction(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    thread_id = (await discord_emulator.create_thread("planning")).id
+    interaction, _ = await streaming(discord_emulator, ablt, REPLY, channel_id=thread_id, interval_s=0.05)
+    since = interaction.created_at
+    opening = interaction.original_message
+    assert opening is not None
+    await wait_for_reply(discord_emulator, thread_id, "".join(REPLY), after=opening.id)
+
+    reply = [m for m in bot_posts(discord_emulator, thread_id) if m.id > opening.id]
+    assert reply and all(m.interaction_id == interaction.id for m in reply)  # followups of the /chat
+    routes = routes_since(discord_emulator, since, thread_id)
+    assert routes.count(WEBHOOK_ROUTES[0]) == len(reply) and routes.count(WEBHOOK_ROUTES[1]) >= 1  # streamed edits
+    assert not [r for r in routes if r in CHANNEL_WRITES]  # nothing of it drew on the global budget
+    assert not any(m.custom_ids() for m in reply)  # the Stop button it carried while streaming is gone
+
+
+async def test_the_channel_takes_over_when_discord_refuses_the_followups(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    """Discord at times refuses an interaction's token before its 15 minutes are up (401 50027 Invalid
+    Webhook Token, or 404: discord-api-docs issue 6851): the reply goes on in the channel, whole."""
+    thread_id = (await discord_emulator.create_thread("planning")).id
+    discord_emulator.core.interactions.token_ttl_s = 0.0  # every followup now meets 50027
+    interaction, _ = await streaming(discord_emulator, ablt, REPLY, channel_id=thread_id, interval_s=0.05)
+    opening = interaction.original_message
+    assert opening is not None
+    await wait_for_reply(discord_emulator, thread_id, "".join(REPLY), after=opening.id)
+
+    refused = [r for r in discord_emulator.requests if r.route in WEBHOOK_ROUTES]
+    assert len(refused) == 1 and refused[0].status == 401  # tried once, then never again for this reply
+    reply = [m for m in bot_posts(discord_emulator, thread_id) if m.id > opening.id]
+    assert reply and all(m.interaction_id is None for m in reply)
+    assert not any(m.custom_ids() for m in reply)
+
+
+async def test_agentverse_answers_to_a_click_are_followups_of_the_click(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    thread_id = await objective(discord_emulator, "Find me a flight to Warsaw")
+    tasks = await offer_with(discord_emulator, thread_id, "Flights/Flights")
+    assert tasks.interaction_id is None  # the answer to /chat is in the thread /chat opened: a channel message
+
+    chosen = await click(discord_emulator, tasks, "Flights/Flights")
+    question = await wait_for_post(discord_emulator, thread_id, "departure city", after=tasks.id)
+    after_click: list[MessageRecord] = [m for m in bot_posts(discord_emulator, thread_id) if m.id > tasks.id]
+    assert question in after_click and all(m.interaction_id == chosen.id for m in after_click)
+    assert not [r for r in routes_since(discord_emulator, chosen.created_at, thread_id) if r in CHANNEL_WRITES]
