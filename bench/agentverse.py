@@ -429,6 +429,8 @@ def rows_for(run: Run) -> list[str]:
     own = [t.visible - t.available for t in run.timings if t.by_bot]
     own_polled = [t.delivered - t.available for t in run.timings if t.by_bot]
     member_polled = [t.delivered - t.available for t in run.timings if not t.by_bot]
+    first_written = [t.visible - t.delivered for t in run.timings if t.leg == 1]
+    later_written = [t.visible - t.delivered for t in run.timings if t.leg > 1]
     share = sum(written) / sum(total) if total and sum(total) > 0 else float("nan")
     return [
         f"{len(run.timings)}" + (f" ({run.missing} not found)" if run.missing else ""),
@@ -441,6 +443,8 @@ def rows_for(run: Run) -> list[str]:
         p50_p99(own),
         p50_p99(member_polled),
         p50_p99(own_polled),
+        p50_p99(first_written),
+        p50_p99(later_written),
         f"{run.polls / (run.waiting_s / 60):.1f}" if run.waiting_s else "-",
         f"{run.polls} / {run.waits} / {run.waiting_s:.0f} s",
         str(run.rate_limited),
@@ -462,6 +466,8 @@ FIGURES = (
     "  answers to the bot's own submits (subtask, repeat)",
     "  poll side, answers to a member's action",
     "  poll side, answers to the bot's own submits",
+    "  write side, answers to /chat (in the new thread)",
+    "  write side, later answers (mostly followups)",
     "polls per minute per waiting session",
     "  polls / waits / time waited",
     "Discord 429s",

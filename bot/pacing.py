@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
+import math
 import time
 import weakref
 from collections import deque
@@ -205,7 +206,8 @@ class WritePacer:
     ) -> None:
         self._interval_s = interval_s
         self._window_s = window_s
-        self._recent: deque[float] = deque(maxlen=writes)
+        self._recent: deque[float] = deque(maxlen=writes)  # the channel's last writes (its 5-per-5 s bucket)
+        self._last = -math.inf  # the last write of any kind, followups included (for the steady spacing)
         self._lock = asyncio.Lock()
         self._budget = budget
 
@@ -220,34 +222,39 @@ class WritePacer:
         async with self._lock:
             await self._wait(steady)
             self._recent.append(time.monotonic())
+            self._last = self._recent[-1]
 
     @contextlib.asynccontextmanager
-    async def turn(self, priority: PriorityOf, *, steady: bool = True, global_slot: bool = True) -> AsyncIterator[None]:
+    async def turn(self, priority: PriorityOf, *, steady: bool = True, followup: bool = False) -> AsyncIterator[None]:
         """One write: the channel's spacing, then a global slot at `priority`; the first REST call inside the
         block uses that slot (`prepaid`). Read what to write inside the block, so it is the newest.
 
-        `global_slot=False`: the write goes to an interaction endpoint, outside the global limit, so only the
-        channel's spacing applies (a REST call made inside anyway queues for its own slot, at `priority`)."""
+        `followup=True`: the write goes to an interaction's webhook, which has its own bucket and is outside the
+        global limit, so only the steady spacing applies (a REST call made inside anyway queues for its own
+        slot, at `priority`)."""
         async with self._lock:
-            await self._wait(steady)
-            if self._budget is not None and global_slot:
-                await self._budget.acquire(priority)
-            self._recent.append(time.monotonic())
-            if self._budget is None:
-                yield
-            elif global_slot:
-                with prepaid():
-                    yield
-            else:
+            await self._wait(steady, windowed=not followup)
+            if followup:
+                self._last = time.monotonic()
                 with requests_at(priority):
                     yield
+                return
+            if self._budget is not None:
+                await self._budget.acquire(priority)
+            self._last = time.monotonic()
+            self._recent.append(self._last)
+            if self._budget is None:
+                yield
+                return
+            with prepaid():
+                yield
 
-    async def _wait(self, steady: bool) -> None:
+    async def _wait(self, steady: bool, *, windowed: bool = True) -> None:
         now = time.monotonic()
         wait = 0.0
-        if steady and self._recent:
-            wait = self._recent[-1] + self._interval_s - now
-        if len(self._recent) == self._recent.maxlen:
+        if steady:
+            wait = self._last + self._interval_s - now
+        if windowed and len(self._recent) == self._recent.maxlen:
             wait = max(wait, self._recent[0] + self._window_s - now)
         if wait > 0:
             await asyncio.sleep(wait)

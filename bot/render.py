@@ -28,7 +28,7 @@ import discord
 
 from bot.delivery import OUTAGE_GIVE_UP_S, OUTAGE_NOTICE_S, WRITE_ERRORS, Outage, Trouble, classify
 from bot.followups import InteractionFollowups
-from bot.pacing import Priority, PriorityOf, Urgency, WritePacer, requests_at, waiting_since
+from bot.pacing import Priority, PriorityOf, Urgency, WritePacer, requests_at
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.splitting import MESSAGE_LIMIT, join_chunks, open_fence, split_message
 from bot.turns import TurnWatcher, Undeliverable
@@ -334,7 +334,12 @@ class StreamingReply:
                 return None
             return await self._create(text, nonce=nonce, view=view)
 
-        self._notice = await self._attempt(post_if_still_quiet, priority=waiting_since(quiet_since))
+        def priority() -> Priority:
+            # Output that arrived meanwhile waits behind this notice (which holds the write lock): let the notice
+            # have its slot at once, to be skipped, rather than hold the output at the notice's place in the queue.
+            return (Urgency.WAITING if self._last_activity == quiet_since else Urgency.FINAL), quiet_since
+
+        self._notice = await self._attempt(post_if_still_quiet, priority=priority)
 
     async def _drop_notice(self) -> None:
         """A WORKING notice nothing replaced (the provider said nothing more) is deleted at the end."""
@@ -413,7 +418,7 @@ class StreamingReply:
         while not self._current():
             async with self._write_lock:
                 try:
-                    async with self._pacer.turn(self._stream_priority, steady=True, global_slot=not self._free):
+                    async with self._pacer.turn(self._stream_priority, steady=True, followup=self._free):
                         wrote = await self._write_next()
                 except WRITE_ERRORS as exc:  # waited out (or given up) outside the channel's turn
                     wrote = False
@@ -610,7 +615,7 @@ class StreamingReply:
         self._drop_typing()
         while not self._stopped:
             try:
-                async with self._pacer.turn(priority, steady=False, global_slot=not self._free):
+                async with self._pacer.turn(priority, steady=False, followup=self._free):
                     result = await write()
             except WRITE_ERRORS as exc:
                 if await self._recover(exc):
