@@ -28,7 +28,7 @@ import discord
 
 from bot.delivery import OUTAGE_GIVE_UP_S, OUTAGE_NOTICE_S, WRITE_ERRORS, Outage, Trouble, classify
 from bot.followups import InteractionFollowups
-from bot.pacing import Priority, PriorityOf, Urgency, WritePacer, requests_at
+from bot.pacing import Priority, PriorityOf, Urgency, WritePacer, requests_at, waiting_since
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.splitting import MESSAGE_LIMIT, join_chunks, open_fence, split_message
 from bot.turns import TurnWatcher, Undeliverable
@@ -71,12 +71,15 @@ class StreamingReply:
         post_audio: Callable[[bytes], Awaitable[None]] | None = None,
         streamed: bool = False,
         followups: InteractionFollowups | None = None,
+        notice_after_s: float = QUIET_BEFORE_NOTICE_S,
     ) -> None:
         """`streamed`: the provider sends text as many deltas (`Provider.streams`), so the first write may show
         everything at once; a whole answer (one delta) is held until it is final, so it is written once.
         `followups`: the interaction that started the turn, whose followups (outside the global rate limit)
-        carry the reply while its token lasts; the channel carries the rest."""
+        carry the reply while its token lasts; the channel carries the rest. `notice_after_s`: how long the reply
+        shows nothing new before the WORKING notice goes up (at least `QUIET_BEFORE_NOTICE_S`)."""
         self._channel = channel
+        self._notice_after_s = max(notice_after_s, QUIET_BEFORE_NOTICE_S)
         self._followups = followups
         self._post_audio = post_audio
         self._pacer = pacer
@@ -114,7 +117,8 @@ class StreamingReply:
         self._buttoned: set[int] = set()  # messages whose last write carried the Stop button
         self._notice: discord.Message | None = None  # the WORKING notice, replaced by the next output
         self._notice_task: asyncio.Task[None] | None = None
-        self._notice_posting = False
+        self._notice_attempt: asyncio.Task[discord.Message | None] | None = None  # the notice's write, once due
+        self._notice_sending = False  # that write has its slot and is being sent: it is no longer given up
         self._last_activity = time.monotonic()
         self._write_lock = asyncio.Lock()  # one message write at a time: a notice is never posted beside output
         self._arrivals: deque[tuple[int, float]] = deque()  # (end offset in _text, monotonic time) per delta not shown
@@ -169,6 +173,7 @@ class StreamingReply:
         if self._stopped:
             return
         self._last_activity = time.monotonic()
+        self._overtake_notice()
         if isinstance(event, TextDelta) and event.text:
             self._text += event.text
             self._arrivals.append((len(self._text), self._last_activity))
@@ -267,8 +272,8 @@ class StreamingReply:
         """No more text will come: the next writes show all of it and take the Stop button away."""
         self._live = False
         task = self._notice_task
-        if task is not None and not self._notice_posting and task is not asyncio.current_task():
-            task.cancel()  # a notice being posted completes, and the closing writes replace it
+        if task is not None and not self._notice_sending and task is not asyncio.current_task():
+            task.cancel()  # a notice being sent completes, and the closing writes replace it
 
     @property
     def _reply_id(self) -> int:
@@ -303,7 +308,7 @@ class StreamingReply:
         """While the reply is live and no Stop button is in sight for a while: put Stop on the streamed text if
         some is shown, else post the WORKING notice (with Stop), which the next output replaces."""
         while self._live:
-            wait = self._last_activity + QUIET_BEFORE_NOTICE_S - time.monotonic()
+            wait = self._last_activity + self._notice_after_s - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
@@ -316,30 +321,41 @@ class StreamingReply:
             async with self._write_lock:
                 if not self._offers_stop() or self._notice is not None or self._buttoned:
                     continue
-                self._notice_posting = True
                 try:
                     await self._post_notice()
                 finally:
-                    self._notice_posting = False
                     self._last_activity = time.monotonic()
 
     async def _post_notice(self) -> None:
-        """The WORKING notice, unless output arrived while it waited for its slot (then the output goes instead:
-        under load the notice would otherwise be posted just in time to be edited into that output)."""
+        """The WORKING notice, unless output arrives while it waits for its slot: then it gives its place up
+        (`_overtake_notice`) and the output goes instead. Under load the notice would otherwise be posted just in
+        time to be edited into that output, and the output (waiting for the write lock) would wait at the
+        notice's place in the global queue."""
         text, view, nonce = WORKING.format(provider=self._provider_name), stop_view(self._reply_id), self._new_nonce()
         quiet_since = self._last_activity
 
         async def post_if_still_quiet() -> discord.Message | None:
             if self._last_activity != quiet_since:
                 return None
+            self._notice_sending = True  # from here on the notice is not given up: it may be on Discord already
             return await self._create(text, nonce=nonce, view=view)
 
-        def priority() -> Priority:
-            # Output that arrived meanwhile waits behind this notice (which holds the write lock): let the notice
-            # have its slot at once, to be skipped, rather than hold the output at the notice's place in the queue.
-            return (Urgency.WAITING if self._last_activity == quiet_since else Urgency.FINAL), quiet_since
+        attempt = asyncio.create_task(self._attempt(post_if_still_quiet, priority=waiting_since(quiet_since)))
+        self._notice_attempt = attempt
+        try:
+            self._notice = await attempt
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not attempt.cancelled() or (current is not None and current.cancelling()):
+                raise
+        finally:
+            self._notice_attempt, self._notice_sending = None, False
 
-        self._notice = await self._attempt(post_if_still_quiet, priority=priority)
+    def _overtake_notice(self) -> None:
+        """Output arrived: a WORKING notice still waiting for its slot gives it up."""
+        attempt = self._notice_attempt
+        if attempt is not None and not self._notice_sending and attempt is not asyncio.current_task():
+            attempt.cancel()
 
     async def _drop_notice(self) -> None:
         """A WORKING notice nothing replaced (the provider said nothing more) is deleted at the end."""

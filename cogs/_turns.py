@@ -17,7 +17,7 @@ from bot.followups import followups_for
 from bot.pacing import Urgency, requests_at
 from bot.permissions import LOCKED, cannot_answer
 from bot.providers.base import Pick, VoiceInput
-from bot.render import NO_PINGS, StreamingReply
+from bot.render import NO_PINGS, QUIET_BEFORE_NOTICE_S, StreamingReply
 from bot.store import SessionRecord
 from bot.voice_out import post_spoken_reply
 from cogs._private import PrivateNote
@@ -62,6 +62,7 @@ async def reply_in(
         post_audio=functools.partial(post_spoken_reply, channel, bot.http),
         streamed=provider is not None and provider.streams,
         followups=followups_for(interaction, channel),
+        notice_after_s=(provider.usual_wait_s() if provider else None) or QUIET_BEFORE_NOTICE_S,
     )
     if provider is not None and provider.works_in_background:
         typing: contextlib.AbstractAsyncContextManager[object] = _typing(channel)

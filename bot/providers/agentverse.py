@@ -43,6 +43,11 @@ class AgentverseProvider(Provider):
     def start_state(self, options: Mapping[str, str | None]) -> dict[str, Any]:
         return {"session_id": None}
 
+    def usual_wait_s(self) -> float | None:
+        """The poll plan's last planned poll: by then nearly every answer was seen (`plan_polls`)."""
+        plan = self._scheduler.plan
+        return plan[-1] if plan else None
+
     def reset_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
         return {"session_id": None}
 

@@ -185,6 +185,12 @@ class Provider(ABC):
     works_in_background: ClassVar[bool] = False
     """Answers take a while to appear (polled): the thread shows the typing indicator meanwhile."""
 
+    def usual_wait_s(self) -> float | None:
+        """Seconds by which an answer has nearly always come (learnt from recent answers), or None if unknown.
+
+        The *working* notice is not posted before then: it would only be replaced by the answer moments later."""
+        return None
+
     @abstractmethod
     def start_state(self, options: Mapping[str, str | None]) -> dict[str, Any]:
         """The session state for a new conversation, from `/chat`'s options; raise ValueError if unusable."""
