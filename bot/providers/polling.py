@@ -11,10 +11,12 @@ last empty poll and the poll that saw the answer). From the last `SAMPLES_KEPT` 
 scheduler computes a plan, the offsets after the start of a wait at which to poll, that minimises the
 expected time an answer sits unseen plus a price per poll (`plan_polls`), with the price set so that,
 replayed over those delays, the plan makes at most `budget_per_s` polls per second of waiting. Until
-`LEARN_FROM` waits were answered, a wait is polled after `fast_s`, then every `1 / rate_cap_per_s`
-seconds until `COLD_EVEN_S` into the wait. After that, and after the plan's last offset, each interval
-is 1.5x the previous, up to `max_s`. A wait still raises IdleTimeout once `idle_limit_s` passed without
-an answer.
+`LEARN_FROM` waits were answered, a wait is polled every `1 / rate_cap_per_s` seconds, the first time
+one interval after it starts, until `COLD_EVEN_S` into the wait: one poll per second of waiting whatever
+the answer time (a first poll sooner would spend more on quick answers; the vendor's own examples wait
+1.5 to 10 s). After that, and after the plan's last offset, each interval is 1.5x the previous (starting
+from at least that cold interval: an answer past the plan is late), up to `max_s`. A wait still raises
+IdleTimeout once `idle_limit_s` passed without an answer.
 
 On top of the plan, a token bucket caps the polls actually sent at `rate_cap_per_s` per second per
 waiting turn, over all turns together (so on average per waiting session): it holds any error of the
@@ -44,7 +46,7 @@ from bot.providers.errors import ProviderError, ProviderUnavailable
 log = logging.getLogger(__name__)
 
 FAST_POLL_S = 0.25
-"""First poll interval after the member acted, until the engine's answer times are learnt."""
+"""Shortest interval of the back-off schedule."""
 MAX_POLL_S = 10.0
 """Longest interval between two polls of a waiting session (reached after a long silence)."""
 COLD_EVEN_S = 5.0
@@ -200,7 +202,11 @@ class PollScheduler:
 
     def _first_due(self, waiter: _Waiter) -> float:
         plan = self.plan
-        return min(waiter.started + (plan[0] if plan else self._fast_s), waiter.idle_until)
+        return min(waiter.started + (plan[0] if plan else self._cold_gap_s()), waiter.idle_until)
+
+    def _cold_gap_s(self) -> float:
+        """The interval between polls before anything was learnt: the rate cap's pace."""
+        return min(max(self._fast_s, 1 / self._rate_cap_per_s), self._max_s)
 
     def _next_due(self, waiter: _Waiter, now: float) -> float:
         """The next planned offset still ahead, else the back-off interval from now."""
@@ -209,10 +215,11 @@ class PollScheduler:
         if index < len(plan):
             due = waiter.started + plan[index]
         else:
-            if plan:
-                waiter.interval = max(waiter.interval, plan[-1] - (plan[-2] if len(plan) > 1 else 0.0))
+            if plan:  # past the plan the answer is late: back off from at least the cap's pace
+                last_gap = plan[-1] - (plan[-2] if len(plan) > 1 else 0.0)
+                waiter.interval = max(waiter.interval, last_gap, self._cold_gap_s())
             if not plan and now - waiter.started < COLD_EVEN_S:  # nothing learnt yet: at the cap's pace
-                waiter.interval = min(max(self._fast_s, 1 / self._rate_cap_per_s), self._max_s)
+                waiter.interval = self._cold_gap_s()
             else:
                 waiter.interval = min(max(waiter.interval, self._fast_s) * BACKOFF_FACTOR, self._max_s)
             due = now + waiter.interval
@@ -484,7 +491,7 @@ def _rate(plan: Sequence[float], answer_times: Sequence[float], max_gap_s: float
     polls, waited = 0, 0.0
     if not plan:
         return math.inf
-    gap = max(plan[-1] - (plan[-2] if len(plan) > 1 else 0.0), FAST_POLL_S)
+    gap = max(plan[-1] - (plan[-2] if len(plan) > 1 else 0.0), 1 / RATE_CAP_PER_S)
     extended = list(plan)
     latest = max(answer_times)
     while extended[-1] < latest:

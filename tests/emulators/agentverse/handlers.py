@@ -195,6 +195,7 @@ class Handlers:
         record = request[RECORD]
         if (session := self.sessions.get(request.match_info["sid"])) is not None:
             session.polls += 1
+            session.poll_times.append(time.monotonic())
         if latest and not self.new_messages_available:
             return detail(404, NOT_FOUND)
         if (rejected := self.tokens.reject(record.auth_token)) is not None:

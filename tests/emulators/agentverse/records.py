@@ -76,6 +76,8 @@ class SessionRecord:
     """The flow emitted a ``stop`` message."""
     polls: int = 0
     """Poll requests (either endpoint, any outcome) naming this session."""
+    poll_times: list[float] = field(default_factory=list)
+    """When each of those polls arrived (monotonic seconds)."""
     responses_cursor: int = 0
     """How many of ``emitted`` the deprecated ``/responses`` endpoint has handed out."""
     redeliver: list[dict[str, Any]] = field(default_factory=list)
