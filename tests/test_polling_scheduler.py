@@ -26,6 +26,7 @@ from bot.providers.polling import (
     MIN_GAP_S,
     POLL_BUDGET_PER_S,
     RATE_CAP_PER_S,
+    AnswerTimes,
     IdleTimeout,
     PollScheduler,
     plan_polls,
@@ -200,8 +201,8 @@ async def test_polls_stay_within_the_cap_per_waiting_session(
     engine: AgentverseEmulator, client: AgentverseClient
 ) -> None:
     """Sessions waiting at once, answered 0.2-1.2 s after each objective: over every wait, the polls sent
-    stay within RATE_CAP_PER_S per second of waiting, but for the first poll of each of the first wave's
-    waits (started before anything was learnt, they are polled after 0.25 s, then once a second)."""
+    stay within RATE_CAP_PER_S per second of waiting (before anything is learnt, at that pace by themselves:
+    once a second from 1 s), with a poll of slack per session of a wave."""
     scheduler = PollScheduler()
     engine.delay_range_s, engine.delay_seed = (0.2, 1.2), 7
     polls = Polls(client)
@@ -313,3 +314,16 @@ async def test_the_engine_draws_each_answer_delay_from_its_range_the_same_way_ev
     assert all(0.5 <= d <= 3.0 for d in first) and len({round(d, 6) for d in first}) == len(first)
     async with AgentverseEmulator() as again, wire_for(again) as other:
         assert await delays(again, other) == pytest.approx(first)  # the same seed, sessions and submits
+
+
+def test_no_plan_from_a_bursts_quickest_answers_while_most_of_its_waits_are_still_open() -> None:
+    """100 waits start at once; the first answers learnt are the quickest (0.4-0.5 s) while 92 waits are still
+    open past them. A plan from those alone would poll densely before 0.5 s and then only back off: none is
+    made until the slower answers came in too, and then it reaches them."""
+    times = AnswerTimes()
+    for _ in range(LEARN_FROM):
+        times.add(0.4, 0.5, open_past=lambda _s: 92)
+    assert times.plan == ()
+    for _ in range(LEARN_FROM):
+        times.add(2.0, 2.5, open_past=lambda _s: 0)
+    assert times.plan and times.plan[0] <= 0.5 and times.plan[-1] >= 2.0

@@ -82,6 +82,11 @@ requires), except in stretches holding at most `UNSEEN_SHARE` of the answers (th
 UNSEEN_SHARE = 0.02
 PLAN_HORIZON_S = 30.0
 """Answer times beyond this are left to the back-off."""
+OVERDUE_SHARE = 0.1
+"""No plan is made while more than this share of the waits (answered, or open within the horizon) are still
+open past the longest answer time learnt: after a burst of waits, the first answers are the quickest ones,
+and a plan made from them alone would poll densely early and then back off from answers that are merely
+slower (what is known is that they take longer, not how much)."""
 POLL_PRICE_S = (0.01, 0.5)
 """Bounds of a poll's price, in seconds of expected answer latency: with a budget that cannot be met
 (an engine answering in 0.2 s cannot be polled once a second), the plan stops at 0.5 s per poll."""
@@ -314,11 +319,16 @@ class PollScheduler:
             return
         if items:
             if waiter.exact and sent - waiter.due <= LATE_S:  # else it says more about the bot than the engine
-                self.answer_times.add(waiter.last_empty_s, sent - waiter.started)
+                self.answer_times.add(waiter.last_empty_s, sent - waiter.started, open_past=self._open_past)
             waiter.future.set_result(items)
             return
         waiter.last_empty_s, waiter.exact = sent - waiter.started, True
         self._requeue(waiter)
+
+    def _open_past(self, seconds: float) -> int:
+        """Waits still open that started more than `seconds` (but at most `PLAN_HORIZON_S`) ago."""
+        now = time.monotonic()
+        return sum(1 for w in self._queue if not w.future.done() and seconds < now - w.started <= PLAN_HORIZON_S)
 
     def _requeue(self, waiter: _Waiter) -> None:
         now = time.monotonic()
@@ -350,8 +360,11 @@ class AnswerTimes:
     def __len__(self) -> int:
         return len(self._times)
 
-    def add(self, after_s: float, by_s: float) -> None:
-        """One answer, known to have arrived after `after_s` and by `by_s` (seconds into the wait)."""
+    def add(self, after_s: float, by_s: float, *, open_past: Callable[[float], int] = lambda _s: 0) -> None:
+        """One answer, known to have arrived after `after_s` and by `by_s` (seconds into the wait).
+
+        `open_past(s)` counts the waits still open after `s` seconds: a plan is (re)made only while few of them
+        outlast every answer learnt (`OVERDUE_SHARE`)."""
         self._spread = (self._spread + 0.6180339887498949) % 1.0
         low, high = max(after_s, 0.0), max(by_s, after_s, 0.0)
         self._times.append(low + (high - low) * self._spread)
@@ -359,10 +372,15 @@ class AnswerTimes:
         now = time.monotonic()
         kept = len(self._times)
         due = kept >= LEARN_FROM and (self._new >= REPLAN_EVERY or kept in (LEARN_FROM, 16, 32, 64) or not self.plan)
-        if due and now - self._planned_at >= REPLAN_MIN_S:
+        if due and now - self._planned_at >= REPLAN_MIN_S and self._representative(open_past):
             self.plan = plan_polls(list(self._times), budget_per_s=self._budget_per_s, max_gap_s=self._max_gap_s)
             self._new, self._planned_at = 0, now
             log.debug("poll plan from %d answers: %s", len(self._times), [round(t, 2) for t in self.plan])
+
+    def _representative(self, open_past: Callable[[float], int]) -> bool:
+        """Few waits still open outlast every answer learnt, so the answers are a fair sample of the engine."""
+        late = open_past(max(self._times))
+        return late <= OVERDUE_SHARE * (len(self._times) + late)
 
 
 def plan_polls(
