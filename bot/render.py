@@ -593,23 +593,24 @@ class StreamingReply:
         return await self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **fields)
 
     async def _edit(self, message: discord.Message, **fields: Any) -> discord.Message:
-        """Edit one of this reply's messages; a followup through its interaction while that is usable, else
-        through the channel (where the bot may edit its interaction messages too)."""
+        return await self._on(message, lambda target: target.edit(allowed_mentions=NO_PINGS, **fields))
+
+    async def _delete(self, message: discord.Message) -> None:
+        await self._on(message, lambda target: target.delete())
+
+    async def _on(self, message: discord.Message, write: Callable[[discord.Message], Awaitable[T]]) -> T:
+        """`write` applied to one of this reply's messages: a followup through its interaction while followups
+        are usable, else through the channel (where the bot may edit and delete its interaction messages too)."""
         if isinstance(message, discord.WebhookMessage):
             if self._free:
                 try:
-                    return await message.edit(allowed_mentions=NO_PINGS, **fields)
+                    return await write(message)
                 except WRITE_ERRORS as exc:
                     if classify(exc) is Trouble.MESSAGE_GONE:
                         raise
                     self._leave_followups(exc)
             message = self._in_channel(message)
-        return await message.edit(allowed_mentions=NO_PINGS, **fields)
-
-    async def _delete(self, message: discord.Message) -> None:
-        if isinstance(message, discord.WebhookMessage):
-            message = self._in_channel(message)
-        await message.delete()
+        return await write(message)
 
     def _in_channel(self, message: discord.Message) -> discord.Message:
         """`message` as a channel message, so writes to it no longer need the interaction's token."""

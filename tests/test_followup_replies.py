@@ -3,13 +3,16 @@ the channel takes over when Discord refuses them, and nothing is lost either way
 
 from __future__ import annotations
 
-from tests.emulators.ablt import AbltEmulator
+from collections.abc import Callable
+
+from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.discord import DiscordEmulator, MessageRecord
 from tests.harness import BotProcess
-from tests.journey import bot_posts, wait_for_post, wait_for_reply
+from tests.journey import WAIT_S, bot_posts, chat, shown_reply, wait_for_post, wait_for_reply
 from tests.streams import streaming, words
 from tests.test_agentverse_flow import click, objective, offer_with
+from tests.test_member_controls import button_on, press
 
 WEBHOOK_ROUTES = ("POST /webhooks/{app_id}/{token}", "PATCH /webhooks/{app_id}/{token}/messages/{message_id}")
 CHANNEL_WRITES = ("POST /channels/{channel_id}/messages", "PATCH /channels/{channel_id}/messages/{message_id}")
@@ -41,6 +44,24 @@ async def test_chat_in_a_thread_streams_its_reply_through_the_interaction(
     assert routes.count(WEBHOOK_ROUTES[0]) == len(reply) and routes.count(WEBHOOK_ROUTES[1]) >= 1  # streamed edits
     assert not [r for r in routes if r in CHANNEL_WRITES]  # nothing of it drew on the global budget
     assert not any(m.custom_ids() for m in reply)  # the Stop button it carried while streaming is gone
+
+
+async def test_stop_on_a_reply_written_as_followups_ends_it_in_place(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    await make_bot().start()  # the default provider timeout: the stream below hangs until stopped
+    thread_id = (await discord_emulator.create_thread("planning")).id
+    ablt.enqueue(Reply(tokens=["Once", " upon", " a", " time"], token_interval_s=0.2, hang_after_tokens=4))
+    interaction = await chat(discord_emulator, "A long story", channel_id=thread_id)
+    await discord_emulator.wait_for(lambda: "Once upon" in shown_reply(discord_emulator, thread_id), WAIT_S)
+    message, stop = await button_on(discord_emulator, thread_id, "stop:")
+    assert message.interaction_id == interaction.id
+
+    await press(discord_emulator, message, stop)
+    await discord_emulator.wait_for(lambda: "Stopped by" in discord_emulator.message(message.id).content, WAIT_S)
+    stopped = discord_emulator.message(message.id)
+    assert stopped.content.startswith("Once upon a time\n-# ⏹️ Stopped by") and stopped.components == []
+    await discord_emulator.wait_for(lambda: ablt.requests[-1].client_closed_at is not None, WAIT_S, "closed")
 
 
 async def test_the_channel_takes_over_when_discord_refuses_the_followups(
