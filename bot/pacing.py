@@ -229,9 +229,9 @@ class WritePacer:
         """One write: the channel's spacing, then a global slot at `priority`; the first REST call inside the
         block uses that slot (`prepaid`). Read what to write inside the block, so it is the newest.
 
-        `followup=True`: the write goes to an interaction's webhook, which has its own bucket and is outside the
-        global limit, so only the steady spacing applies (a REST call made inside anyway queues for its own
-        slot, at `priority`)."""
+        `followup=True`: the write goes to an interaction's webhook, which has its own bucket (5 per 2 s per
+        webhook: discord-api-docs issue 367) and is outside the global limit, so only the steady spacing
+        applies (a REST call made inside anyway queues for its own slot, at `priority`)."""
         async with self._lock:
             await self._wait(steady, windowed=not followup)
             if followup:

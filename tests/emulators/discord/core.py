@@ -32,6 +32,8 @@ class EmulatorConfig:
     message_bucket_window_s: float = 5.0
     webhook_bucket_limit: int = 5
     webhook_bucket_window_s: float = 2.0
+    """Per webhook id and token, interaction followups included, outside the global limit: "it should be
+    reporting 5/2" (a Discord engineer, discord-api-docs issue 367); the channel's message bucket is not shared."""
     global_limit: int = 50
     global_window_s: float = 1.0
     heartbeat_interval_ms: int = 41250
