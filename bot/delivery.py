@@ -74,6 +74,19 @@ def classify(exc: BaseException) -> Trouble:
     return Trouble.REJECTED
 
 
+UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN = 10015, 50027
+
+
+def followup_token_trouble(exc: BaseException) -> bool:
+    """A failed interaction followup that the channel should take over: the token refused (401, 50027 Invalid
+    Webhook Token; 10015 Unknown Webhook: discord-api-docs issue 6851) or no answer at all (`Trouble.TRANSIENT`,
+    after discord.py's own retries of a 5xx)."""
+    if not isinstance(exc, discord.HTTPException):
+        return True
+    token_refused = exc.status == 401 or exc.code in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN)
+    return token_refused or classify(exc) is Trouble.TRANSIENT
+
+
 class Outage:
     """A run of transient failures: how long to wait before the next try, and how long it has lasted."""
 

@@ -3,25 +3,33 @@
 Discord keeps interaction endpoints out of the global 50 requests/s (rate-limits.md, "Global Rate Limit":
 "Interaction endpoints are not bound to the bot's Global Rate Limit"): a followup message
 (`POST /webhooks/{application_id}/{token}`) and an edit of one (`PATCH .../messages/{message_id}`) draw
-only on that interaction's own bucket. A reply to a click, a Retry or a `/chat` run where it answers is
-therefore posted as followups of that interaction, and does not queue behind every other channel's writes
-when many conversations are busy. The token lasts 15 minutes (receiving-and-responding.mdx, "Followup
-Messages"); after that, and after any failed followup, the reply goes on through the channel, where the
-same messages stay editable (a bot may edit its non-ephemeral interaction messages with
-`PATCH /channels/{channel_id}/messages/{message_id}`: discord-api-docs issue 3090).
+only on that interaction's own bucket. A reply to a click (an offered choice, Retry), to `/chat` or Ask AI
+run in the thread or DM where they answer, is therefore posted as followups of that interaction, and does
+not queue behind every other channel's writes when many conversations are busy. The token lasts 15 minutes
+(receiving-and-responding.mdx, "Followup Messages"); after that, and after a followup Discord refused or did
+not answer, the reply goes on through the channel, where the same messages stay editable (a bot may edit
+its non-ephemeral interaction messages with `PATCH /channels/{channel_id}/messages/{message_id}`:
+discord-api-docs issue 3090). Voice replies and replies to plain messages always go through the channel.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import discord
 
 TOKEN_LIFETIME_S = 15 * 60.0
 """An interaction token is valid for 15 minutes (receiving-and-responding.mdx, "Followup Messages")."""
-MARGIN_S = 60.0
-"""Followups stop this long before the token expires, so a slow write never meets 50027 Invalid Webhook Token."""
+WRITE_TIMEOUT_S = 30.0
+"""A followup write (with the retries discord.py makes of a 5xx by itself) that takes longer is given up:
+discord.py's webhook requests have no read timeout of their own (channel calls get `REST_READ_TIMEOUT_S`)."""
+MARGIN_S = 2 * WRITE_TIMEOUT_S
+"""Followups stop this long before the token expires, so a write started in time never meets 50027 Invalid
+Webhook Token."""
+T = TypeVar("T")
 
 
 class InteractionFollowups:
@@ -47,8 +55,14 @@ class InteractionFollowups:
 
     async def send(self, content: str | None, **fields: Any) -> discord.WebhookMessage:
         """A public followup message (`fields`: `view`, `embed`, `allowed_mentions`); raises what
-        `discord.Webhook.send` raises (`discord.HTTPException` and transport errors)."""
-        return await self._webhook.send(content or discord.utils.MISSING, wait=True, **fields)
+        `discord.Webhook.send` raises (`discord.HTTPException`, transport errors) and TimeoutError."""
+        return await self.write(lambda: self._webhook.send(content or discord.utils.MISSING, wait=True, **fields))
+
+    async def write(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One webhook request (a send, or an edit or delete of a followup), given up after `WRITE_TIMEOUT_S`
+        (TimeoutError)."""
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            return await call()
 
 
 def followups_for(interaction: discord.Interaction | None, channel: object) -> InteractionFollowups | None:

@@ -224,6 +224,10 @@ class WritePacer:
             self._recent.append(time.monotonic())
             self._last = self._recent[-1]
 
+    def count_channel_write(self) -> None:
+        """A write meant for an interaction's followups went to the channel after all: it counts in the window."""
+        self._recent.append(time.monotonic())
+
     @contextlib.asynccontextmanager
     async def turn(self, priority: PriorityOf, *, steady: bool = True, followup: bool = False) -> AsyncIterator[None]:
         """One write: the channel's spacing, then a global slot at `priority`; the first REST call inside the

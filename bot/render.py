@@ -26,7 +26,15 @@ from typing import Any, TypeVar
 
 import discord
 
-from bot.delivery import OUTAGE_GIVE_UP_S, OUTAGE_NOTICE_S, WRITE_ERRORS, Outage, Trouble, classify
+from bot.delivery import (
+    OUTAGE_GIVE_UP_S,
+    OUTAGE_NOTICE_S,
+    WRITE_ERRORS,
+    Outage,
+    Trouble,
+    classify,
+    followup_token_trouble,
+)
 from bot.followups import InteractionFollowups
 from bot.pacing import Priority, PriorityOf, Urgency, WritePacer, requests_at, waiting_since
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
@@ -50,6 +58,8 @@ REFUSED = "⚠️ Discord refused part of this reply; the bot owner can find det
 WORKING = "-# ⏳ {provider} is working on it…"
 QUIET_BEFORE_NOTICE_S = 2.0
 """A reply that shows nothing new for this long (and has no Stop button in sight) posts the WORKING notice."""
+QUIET_BEFORE_NOTICE_MAX_S = 5.0
+"""However long a provider usually takes, the notice (and with it Stop) is not held back longer than this."""
 STOPPED = "-# ⏹️ Stopped by {by}."
 LET_GO = " I no longer follow the agent's work; send a message here to check on it again."
 T = TypeVar("T")
@@ -77,9 +87,10 @@ class StreamingReply:
         everything at once; a whole answer (one delta) is held until it is final, so it is written once.
         `followups`: the interaction that started the turn, whose followups (outside the global rate limit)
         carry the reply while its token lasts; the channel carries the rest. `notice_after_s`: how long the reply
-        shows nothing new before the WORKING notice goes up (at least `QUIET_BEFORE_NOTICE_S`)."""
+        shows nothing new before the WORKING notice goes up (from `QUIET_BEFORE_NOTICE_S` to
+        `QUIET_BEFORE_NOTICE_MAX_S`)."""
         self._channel = channel
-        self._notice_after_s = max(notice_after_s, QUIET_BEFORE_NOTICE_S)
+        self._notice_after_s = min(max(notice_after_s, QUIET_BEFORE_NOTICE_S), QUIET_BEFORE_NOTICE_MAX_S)
         self._followups = followups
         self._post_audio = post_audio
         self._pacer = pacer
@@ -434,7 +445,7 @@ class StreamingReply:
         while not self._current():
             async with self._write_lock:
                 try:
-                    async with self._pacer.turn(self._stream_priority, steady=True, followup=self._free):
+                    async with self._pacer.turn(self._stream_priority, steady=True, followup=self._via_followups):
                         wrote = await self._write_next()
                 except WRITE_ERRORS as exc:  # waited out (or given up) outside the channel's turn
                     wrote = False
@@ -576,39 +587,43 @@ class StreamingReply:
     # Where writes go --------------------------------------------------------------------------
 
     @property
-    def _free(self) -> bool:
+    def _via_followups(self) -> bool:
         """Writes go out as the interaction's followups now, outside the bot's global budget."""
         return self._followups is not None and self._followups.usable
 
     async def _create(self, content: str | None, *, nonce: str, **fields: Any) -> discord.Message:
         """A new message of this reply: a followup while they are usable, else a channel message with `nonce`.
 
-        A followup Discord refused, or did not answer, is not tried again as one: the reply goes on through the
-        channel at once (a followup has no nonce, so one whose answer was lost may show twice)."""
-        if self._followups is not None and self._free:
+        A followup Discord refused for its token, or did not answer, is not tried again as one: the reply goes
+        on through the channel at once (a followup has no nonce, so one whose answer was lost may show twice).
+        Discord's other refusals (an archived thread, a bad request) are raised, as for a channel message."""
+        followups = self._followups
+        if followups is not None and followups.usable:
             try:
-                return await self._followups.send(content, allowed_mentions=NO_PINGS, **fields)
+                return await followups.send(content, allowed_mentions=NO_PINGS, **fields)
             except WRITE_ERRORS as exc:
                 self._leave_followups(exc)
+            self._pacer.count_channel_write()  # this turn skipped the channel's window, expecting a followup
         return await self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **fields)
 
     async def _edit(self, message: discord.Message, **fields: Any) -> discord.Message:
-        return await self._on(message, lambda target: target.edit(allowed_mentions=NO_PINGS, **fields))
+        return await self._write_existing(message, lambda target: target.edit(allowed_mentions=NO_PINGS, **fields))
 
     async def _delete(self, message: discord.Message) -> None:
-        await self._on(message, lambda target: target.delete())
+        await self._write_existing(message, lambda target: target.delete())
 
-    async def _on(self, message: discord.Message, write: Callable[[discord.Message], Awaitable[T]]) -> T:
+    async def _write_existing(self, message: discord.Message, write: Callable[[discord.Message], Awaitable[T]]) -> T:
         """`write` applied to one of this reply's messages: a followup through its interaction while followups
-        are usable, else through the channel (where the bot may edit and delete its interaction messages too)."""
+        are usable, else through the channel (where the bot may edit and delete its interaction messages too,
+        also once the token has expired)."""
         if isinstance(message, discord.WebhookMessage):
-            if self._free:
+            followups = self._followups
+            if followups is not None and followups.usable:
                 try:
-                    return await write(message)
+                    return await followups.write(lambda: write(message))
                 except WRITE_ERRORS as exc:
-                    if classify(exc) is Trouble.MESSAGE_GONE:
-                        raise
                     self._leave_followups(exc)
+                self._pacer.count_channel_write()
             message = self._in_channel(message)
         return await write(message)
 
@@ -617,6 +632,10 @@ class StreamingReply:
         return discord.PartialMessage(channel=self._channel, id=message.id)  # type: ignore[arg-type,return-value]
 
     def _leave_followups(self, exc: BaseException) -> None:
+        """After a failed followup write: give followups up if their token is refused or Discord did not answer;
+        raise Discord's other refusals (`_recover` handles them as for a channel write)."""
+        if not followup_token_trouble(exc):
+            raise exc
         log.info("a followup failed (%s); the reply goes on through the channel", _describe(exc))
         if self._followups is not None:
             self._followups.give_up()
@@ -632,7 +651,7 @@ class StreamingReply:
         self._drop_typing()
         while not self._stopped:
             try:
-                async with self._pacer.turn(priority, steady=False, followup=self._free):
+                async with self._pacer.turn(priority, steady=False, followup=self._via_followups):
                     result = await write()
             except WRITE_ERRORS as exc:
                 if await self._recover(exc):

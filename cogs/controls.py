@@ -125,7 +125,7 @@ async def retry_pressed(interaction: discord.Interaction, reply_id: int) -> None
         await interaction.response.edit_message(content=_with_line(message.content, line), view=None)
     else:
         await interaction.response.defer()
-    await _answer_again(bot, interaction, channel, session, replay, again)
+    await _answer_again(bot, interaction, channel, session, replay, again, via_followups=True)
 
 
 async def regenerate(interaction: discord.Interaction, message: discord.Message) -> None:
@@ -147,7 +147,8 @@ async def regenerate(interaction: discord.Interaction, message: discord.Message)
     name = provider.display_name if provider else session.provider
     await interaction.response.send_message(ASKING_AGAIN.format(provider=name), ephemeral=True)
     await _mark_replaced(bot, channel, replay, message)
-    await _answer_again(bot, interaction, channel, session, replay, again)
+    # Not as followups: they would show as replies to the private answer above, which others cannot see.
+    await _answer_again(bot, interaction, channel, session, replay, again, via_followups=False)
 
 
 async def _answer_again(
@@ -157,8 +158,11 @@ async def _answer_again(
     session: SessionRecord,
     replay: Replay,
     again: _Again,
+    *,
+    via_followups: bool,
 ) -> None:
-    """The claimed member turn, run again as it was first sent (text, voice note or choice)."""
+    """The claimed member turn, run again as it was first sent (text, voice note or choice); with
+    `via_followups`, written as the interaction's followups (`bot.followups`)."""
     await reply_in(
         bot,
         channel,
@@ -169,7 +173,7 @@ async def _answer_again(
         voice=again.voice,
         pick=again.pick,
         replay=replay,
-        interaction=interaction,
+        interaction=interaction if via_followups else None,
     )
 
 

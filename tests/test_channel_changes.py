@@ -83,9 +83,9 @@ async def test_a_thread_locked_mid_reply_ends_the_turn_and_tells_the_member_priv
 async def test_the_bot_removed_from_a_private_thread_mid_reply_stops_and_says_so_privately(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
 ) -> None:
-    discord_emulator.set_bot_permissions(WITHOUT_MANAGE_THREADS)
     """A reply to a member's message, written through the channel. (A reply to an interaction goes out as its
     followups, which Discord takes wherever the interaction happened: that one finishes.)"""
+    discord_emulator.set_bot_permissions(WITHOUT_MANAGE_THREADS)
     private = await discord_emulator.create_thread("just us", private=True)
     discord_emulator.core.threads.add_member(private, discord_emulator.bot_user_id)
     opened, _ = await streaming(discord_emulator, ablt, words(3), channel_id=private.id)

@@ -95,3 +95,23 @@ async def test_agentverse_answers_to_a_click_are_followups_of_the_click(
     after_click: list[MessageRecord] = [m for m in bot_posts(discord_emulator, thread_id) if m.id > tasks.id]
     assert question in after_click and all(m.interaction_id == chosen.id for m in after_click)
     assert not [r for r in routes_since(discord_emulator, chosen.created_at, thread_id) if r in CHANNEL_WRITES]
+
+
+async def test_a_followup_is_edited_through_the_channel_once_discord_refuses_its_token(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    """The first followup goes out in the token's time; by the next edit Discord refuses the token (50027): that
+    edit, and the rest of the reply, go through the channel, on the same message."""
+    thread_id = (await discord_emulator.create_thread("planning")).id
+    discord_emulator.core.interactions.token_ttl_s = 1.0
+    interaction, _ = await streaming(discord_emulator, ablt, REPLY, channel_id=thread_id, interval_s=0.05)
+    opening = interaction.original_message
+    assert opening is not None
+    await wait_for_reply(discord_emulator, thread_id, "".join(REPLY), after=opening.id)
+
+    [reply] = [m for m in bot_posts(discord_emulator, thread_id) if m.id > opening.id]
+    assert reply.interaction_id == interaction.id  # created as a followup
+    refused = [r for r in discord_emulator.requests if r.route == WEBHOOK_ROUTES[1] and r.status == 401]
+    edits = [r for r in discord_emulator.requests if r.route == CHANNEL_WRITES[1] and str(reply.id) in r.path]
+    assert len(refused) == 1 and edits and all(e.status == 200 for e in edits)
+    assert not reply.custom_ids()

@@ -221,7 +221,8 @@ async def test_retry_after_a_500_sends_the_same_turn_once_however_often_it_is_pr
     taken = [i for i in (first, second) if i.response_type == 7]  # the one that went edits the failure line
     (refused,) = [i for i in (first, second) if i.response_type != 7]
     assert len(taken) == 1 and refusal(refused) == ALREADY_RETRIED
-    await wait_for_post(discord_emulator, thread.id, "Second time lucky.", after=failure.id)
+    again = await wait_for_post(discord_emulator, thread.id, "Second time lucky.", after=failure.id)
+    assert again.interaction_id == taken[0].id and not again.ephemeral  # a public followup of the click
     assert ablt.requests[-1].body == failed_request  # the same turn, the same history
     assert len(ablt.requests) == 3
     marked = discord_emulator.message(failure.id)
@@ -317,7 +318,8 @@ async def test_regenerate_asks_again_with_the_same_history_and_the_new_answer_re
     assert refusal(await regenerate(discord_emulator, first.id)) == MOVED_ON  # not the last reply
     asked = await regenerate(discord_emulator, old.id)
     assert refusal(asked).startswith("🔁 Asking aBLT")
-    await wait_for_post(discord_emulator, thread.id, "A brighter answer.", after=old.id)
+    brighter = await wait_for_post(discord_emulator, thread.id, "A brighter answer.", after=old.id)
+    assert brighter.interaction_id is None  # not a followup of the private "Asking again" answer
     assert ablt.requests[-1].body == ablt.requests[-2].body  # the same turn with the same history
     await discord_emulator.wait_for(lambda: "Replaced" in discord_emulator.message(old.id).content, WAIT_S)
     assert discord_emulator.message(old.id).content.startswith("A dull answer.")  # still visible

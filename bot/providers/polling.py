@@ -152,6 +152,7 @@ class PollScheduler:
         self._timer: asyncio.TimerHandle | None = None
         self._runner: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._open: dict[int, _Waiter] = {}  # every wait not yet settled (queued or polling now), by `order`
         self._busy = 0
         self._rate_cap_per_s = rate_cap_per_s
         self._waiting = 0
@@ -179,16 +180,18 @@ class PollScheduler:
         waiter = _Waiter(now, next(self._order), fetch, future, now, now + idle_limit_s, self._fast_s)
         waiter.due = now + first_delay_s if first_delay_s is not None else self._first_due(waiter)
         heapq.heappush(self._queue, waiter)
+        self._open[waiter.order] = waiter
         self._refill(now)
         self._waiting += 1
-        future.add_done_callback(self._ended)
+        future.add_done_callback(lambda done: self._ended(waiter))
         self._ensure_runner()
         self._wake.set()
         return await future
 
-    def _ended(self, _future: asyncio.Future[list[Any]]) -> None:
+    def _ended(self, waiter: _Waiter) -> None:
         self._refill(time.monotonic())
         self._waiting -= 1
+        self._open.pop(waiter.order, None)
 
     async def close(self) -> None:
         """Stop polling: running polls are cancelled and every waiting turn's future is cancelled."""
@@ -198,7 +201,7 @@ class PollScheduler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for waiter in self._queue:
+        for waiter in list(self._open.values()):  # queued ones, and those whose poll was just cancelled
             if not waiter.future.done():
                 waiter.future.cancel()
         self._queue.clear()
@@ -318,6 +321,7 @@ class PollScheduler:
         if waiter.future.done():
             return
         if items:
+            self._open.pop(waiter.order, None)  # answered: not among the waits still open
             if waiter.exact and sent - waiter.due <= LATE_S:  # else it says more about the bot than the engine
                 self.answer_times.add(waiter.last_empty_s, sent - waiter.started, open_past=self._open_past)
             waiter.future.set_result(items)
@@ -328,7 +332,7 @@ class PollScheduler:
     def _open_past(self, seconds: float) -> int:
         """Waits still open that started more than `seconds` (but at most `PLAN_HORIZON_S`) ago."""
         now = time.monotonic()
-        return sum(1 for w in self._queue if not w.future.done() and seconds < now - w.started <= PLAN_HORIZON_S)
+        return sum(1 for w in self._open.values() if seconds < now - w.started <= PLAN_HORIZON_S)
 
     def _requeue(self, waiter: _Waiter) -> None:
         now = time.monotonic()
