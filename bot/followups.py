@@ -40,6 +40,7 @@ class InteractionFollowups:
 
     def __init__(self, interaction: discord.Interaction) -> None:
         age_s = max(0.0, (discord.utils.utcnow() - interaction.created_at).total_seconds())
+        self.interaction_id = interaction.id
         self._webhook = interaction.followup
         self._usable_until = time.monotonic() - age_s + TOKEN_LIFETIME_S - MARGIN_S
         self._given_up = False

@@ -62,6 +62,8 @@ QUIET_BEFORE_NOTICE_MAX_S = 5.0
 """However long a provider usually takes, the notice (and with it Stop) is not held back longer than this."""
 STOPPED = "-# ⏹️ Stopped by {by}."
 LET_GO = " I no longer follow the agent's work; send a message here to check on it again."
+LOST_FOLLOWUP_LOOKBACK = 10
+"""Messages looked through for a followup whose answer was lost (it is among the newest, if Discord made it)."""
 T = TypeVar("T")
 
 
@@ -603,8 +605,26 @@ class StreamingReply:
                 return await followups.send(content, allowed_mentions=NO_PINGS, **fields)
             except WRITE_ERRORS as exc:
                 self._leave_followups(exc)
+                if classify(exc) is Trouble.TRANSIENT and (landed := await self._landed(content)) is not None:
+                    return landed
             self._pacer.count_channel_write()  # this turn skipped the channel's window, expecting a followup
         return await self._channel.send(content, nonce=nonce, allowed_mentions=NO_PINGS, **fields)
+
+    async def _landed(self, content: str | None) -> discord.Message | None:
+        """The followup Discord created though its answer was lost, if it did: a followup takes no nonce, so the
+        channel's newest messages are looked through for this interaction's with the same text (one request)."""
+        assert self._followups is not None  # noqa: S101 - only called after a followup failed
+        interaction_id, known = self._followups.interaction_id, set(self.message_ids)
+        try:
+            async for message in self._channel.history(limit=LOST_FOLLOWUP_LOOKBACK):
+                metadata = message.interaction_metadata
+                from_it = metadata is not None and metadata.id == interaction_id
+                if from_it and message.id not in known and message.content == (content or ""):
+                    log.info("a followup whose answer was lost had been posted; keeping it")
+                    return message
+        except WRITE_ERRORS as exc:
+            log.info("could not look for a lost followup (%s); posting through the channel", _describe(exc))
+        return None
 
     async def _edit(self, message: discord.Message, **fields: Any) -> discord.Message:
         return await self._write_existing(message, lambda target: target.edit(allowed_mentions=NO_PINGS, **fields))

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.agentverse import AgentverseEmulator
-from tests.emulators.discord import DiscordEmulator, MessageRecord
+from tests.emulators.discord import DiscordEmulator, Fault, MessageRecord
 from tests.harness import BotProcess
 from tests.journey import WAIT_S, bot_posts, chat, shown_reply, wait_for_post, wait_for_reply
-from tests.streams import streaming, words
+from tests.streams import streaming, wait_for_reply_status, words
 from tests.test_agentverse_flow import click, objective, offer_with
 from tests.test_member_controls import button_on, press
 
@@ -115,3 +115,24 @@ async def test_a_followup_is_edited_through_the_channel_once_discord_refuses_its
     edits = [r for r in discord_emulator.requests if r.route == CHANNEL_WRITES[1] and str(reply.id) in r.path]
     assert len(refused) == 1 and edits and all(e.status == 200 for e in edits)
     assert not reply.custom_ids()
+
+
+async def test_a_followup_whose_answer_was_lost_is_not_posted_twice(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """Discord creates the followup but the connection drops before its answer: a followup takes no nonce, so
+    the bot looks for it among the channel's newest messages before posting through the channel."""
+    thread_id = (await discord_emulator.create_thread("planning")).id
+    lost = discord_emulator.inject_fault(
+        Fault(method="POST", route="/webhooks/{app_id}/{token}", after_handling=True, drop_connection=True, times=1)
+    )
+    ablt.enqueue(Reply(text="Only once, please."))
+    interaction = await chat(discord_emulator, "Say it once", channel_id=thread_id)
+    opening = interaction.original_message
+    assert opening is not None
+    await wait_for_reply(discord_emulator, thread_id, "Only once, please.", after=opening.id)
+    await wait_for_reply_status(database, thread_id, "complete")  # every write of the reply was made
+
+    assert lost.hits == 1
+    [reply] = [m for m in bot_posts(discord_emulator, thread_id) if m.id > opening.id]
+    assert reply.interaction_id == interaction.id  # the followup Discord made, kept
