@@ -21,7 +21,10 @@ async def test_150_streams_are_all_in_flight_at_once(ablt: AbltEmulator) -> None
     """Every stream holds its connection while it lasts: with the default pool the 101st request would wait
     for the first to end (and, with a connect timeout, fail as "did not answer in time")."""
     assert PROVIDER_CONNECTIONS > STREAMS
-    ablt.enqueue(*(Reply(tokens=[f"s{i}", " a", " b", " c"], token_interval_s=0.25) for i in range(STREAMS)))
+    # Each stream lasts 4 s: long enough for all 150 connections to open first even on a busy machine (at 1 s,
+    # a CI run once opened the last after the first had ended), and a 101st request in a pool of 100 would
+    # still wait for one to end.
+    ablt.enqueue(*(Reply(tokens=[f"s{i}", " a", " b", " c"], token_interval_s=1.0) for i in range(STREAMS)))
     environment = {
         "DISCORD_TOKEN": "x" * 40,
         "ABLT_API_KEY": ABLT_KEY,
