@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import statistics
 import sys
 import tempfile
@@ -60,7 +59,7 @@ from tests.emulators.agentverse import (
     submit_kind,
 )
 from tests.emulators.discord import DiscordEmulator, MessageRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment
+from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 START_S = 60.0
@@ -350,15 +349,8 @@ class SubprocessBot:
         return self._log.read_text(errors="replace") if self._log.exists() else ""
 
     async def stop(self) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if self.process is not None:
+            await stop_process(self.process)
 
 
 async def run_once(options: Options, workdir: Path) -> Run:

@@ -81,7 +81,7 @@ from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Emission, Reply
 from tests.emulators.ablt.validation import json_bytes
 from tests.emulators.discord import DiscordEmulator, InteractionRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment
+from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment, stop_process
 from tests.journey import bot_posts, shown_reply
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,13 +351,7 @@ class BotUnderTest:
             return lag_buckets(await response.text())
 
     async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), 30)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
+        await stop_process(self.process, grace_s=30)
 
 
 class Profiler:

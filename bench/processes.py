@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from bench.stream import first_shown, visible_timeline
 from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Emission, Reply
 from tests.emulators.discord import DiscordEmulator, InteractionRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment
+from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment, stop_process
 from tests.journey import bot_posts, shown_reply
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,15 +108,7 @@ async def launch(
 
 
 async def stop(processes: list[asyncio.subprocess.Process]) -> None:
-    for process in processes:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+    await asyncio.gather(*(stop_process(process) for process in processes))
 
 
 def logs(workdir: Path) -> str:

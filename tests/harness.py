@@ -1,8 +1,10 @@
-"""Runs the real bot in-process against the emulators; shared by the tests and the benchmark."""
+"""Runs the real bot in-process against the emulators (or stops one run as `python -m bot`); shared by the
+tests and the benchmarks."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 from bot.config import Settings
@@ -21,6 +23,17 @@ MAGICAI_PROJECT = "5f738671-0ccc-4d32-9b7a-ddab669ab799"
 SOUNDVERSE_KEY = "soundverse-test-key"
 CONVAI_KEY = "convai-test-key"
 CONVAI_CHARACTER = "char-alpha"
+
+
+async def stop_process(process: asyncio.subprocess.Process, grace_s: float = 20.0) -> None:
+    """SIGTERM (the bot's clean shutdown), then SIGKILL if it has not exited within `grace_s` seconds."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 def bot_environment(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator, StarterScript
 from tests.emulators.discord import DiscordEmulator
-from tests.harness import BOT_TOKEN, bot_environment
+from tests.harness import BOT_TOKEN, bot_environment, stop_process
 from tests.journey import bot_posts, chat, offer_posts, shown_reply, thread_for, wait_for_post, wait_for_reply
 from tests.streams import words
 from tests.test_agentverse_flow import custom_id, offer_with
@@ -72,13 +71,7 @@ async def launch(
 
         yield start
         for process in processes:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 20)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+            await stop_process(process)
 
 
 async def eventually_posted(discord: DiscordEmulator, channel_id: int, fragment: str) -> str:
