@@ -597,8 +597,9 @@ class StreamingReply:
         """A new message of this reply: a followup while they are usable, else a channel message with `nonce`.
 
         A followup Discord refused for its token, or did not answer, is not tried again as one: the reply goes
-        on through the channel at once (a followup has no nonce, so one whose answer was lost may show twice).
-        Discord's other refusals (an archived thread, a bad request) are raised, as for a channel message."""
+        on through the channel at once, keeping the followup if Discord made it after all (`_landed`: a followup
+        has no nonce). Discord's other refusals (an archived thread, a bad request) are raised, as for a
+        channel message."""
         followups = self._followups
         if followups is not None and followups.usable:
             try:
