@@ -499,6 +499,7 @@ class Conversations:
             task.cancel()
         if running:
             await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
+        await self._turns.late_writes.close(SHUTDOWN_GRACE_S)
 
 
 def _open_choice(state: Mapping[str, Any], token: str, index: int, by: int, via: int = 0) -> str:

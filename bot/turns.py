@@ -14,16 +14,22 @@ import asyncio
 import enum
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.providers.base import Event, Heard, Provider, Said, Sources, StateSaved, TextDelta, Turn
 from bot.providers.errors import ProviderError
+from bot.recording import STORE_ERRORS, LateWrites, ShownText, record_final
 from bot.store import EntryStatus, SessionRecord, Store
 
 log = logging.getLogger(__name__)
 
 UNEXPECTED_ERROR_MESSAGE = "Something went wrong on the bot's side; the bot owner can find details in its log."
+STORE_TROUBLE_MESSAGE = (
+    "The bot's database stopped answering partway, so this conversation may not remember this reply;"
+    " try again in a minute."
+)
 
 
 class Undeliverable(enum.Enum):
@@ -155,13 +161,14 @@ class RunningTurn:
 
 
 class _Recorder:
-    """The core's side of a sink: saves what was shown, abandons the turn when nothing more can be."""
+    """The core's side of a sink: saves what was shown (never failing the reply, bot/recording.py), abandons the
+    turn when nothing more can be shown."""
 
     def __init__(self, store: Store, reply_id: int, running: RunningTurn, *, retryable: bool) -> None:
-        self._store = store
         self._reply_id = reply_id
         self._running = running
         self._retryable = retryable
+        self.shown_text = ShownText(store, reply_id)
 
     @property
     def reply_id(self) -> int:
@@ -172,7 +179,7 @@ class _Recorder:
         return self._retryable
 
     async def shown(self, text: str) -> None:
-        await self._store.set_entry_content(self._reply_id, text)
+        await self.shown_text.save(text)
 
     def undeliverable(self, why: Undeliverable) -> None:
         log.info("reply %d can no longer be shown (%s); ending the turn", self._reply_id, why.value)
@@ -187,6 +194,8 @@ class TurnRunner:
         self._metrics = metrics
         self.running: dict[int, RunningTurn] = {}
         self.last_calls: dict[str, LastCall] = {}
+        self.late_writes = LateWrites()
+        """Final statuses the database did not take in time, still being tried."""
 
     def find(self, channel_id: int, reply_id: int) -> RunningTurn | None:
         """The turn writing reply `reply_id` in this process, if it is still running."""
@@ -207,7 +216,8 @@ class TurnRunner:
         )
         running = RunningTurn(relay, sink, timing, reply_id=reply_id, asker_id=turn.user_id)
         self.running[session.channel_id] = running
-        sink.watch(_Recorder(self._store, reply_id, running, retryable=said_id > 0 and not turn.resume))
+        recorder = _Recorder(self._store, reply_id, running, retryable=said_id > 0 and not turn.resume)
+        sink.watch(recorder)
         try:
             outcome, failure = await self._outcome(running, provider, session)
             if running.stopped_by is not None:
@@ -216,18 +226,22 @@ class TurnRunner:
                 self.last_calls[provider.key] = LastCall(failure is None, time.time(), failure or "")
                 await (sink.finish() if failure is None else sink.fail(failure))
         except asyncio.CancelledError:
+            await recorder.shown_text.stop()
             await self._cut_short_by_shutdown(running, reply_id, parts)
             raise
         finally:
             if self.running.get(session.channel_id) is running:
                 del self.running[session.channel_id]
+        await recorder.shown_text.stop()
         delivered = sink.delivered_all and running.abandoned is None and running.stopped_by is None
         status: EntryStatus = "stopped" if running.stopped_by else outcome if delivered else "interrupted"
         content = "".join(parts) if delivered else sink.shown_text
-        # Shielded: a shutdown arriving now must not lose a reply that was already shown.
-        await asyncio.shield(self._store.finish_entry(reply_id, content, status))
+        await record_final(self._store, reply_id, content, status, later=self.late_writes)
         if sink.message_ids:
-            await self._store.note_reply_messages(reply_id, sink.message_ids)
+            try:
+                await self._store.note_reply_messages(reply_id, sink.message_ids)
+            except STORE_ERRORS as exc:
+                log.warning("reply %d: its Discord messages were not recorded (%s)", reply_id, exc)
         log.info("session %d: %s reply %s (%d characters)", session.id, provider.key, status, len(content))
         self._count(provider.key, status, running)
         return running.abandoned
@@ -237,10 +251,13 @@ class TurnRunner:
         by = running.stopped_by
         assert by is not None  # noqa: S101 - only called for stopped turns
         log.info("session %d: reply %d stopped by member %d", session.id, reply_id, by.id)
-        await self._store.add_extras(reply_id, {"stopped_by": by.id})
         let_go = provider.state_after_stop(session.state)
-        if let_go:
-            await self._store.update_state(session.id, let_go)
+        try:
+            await self._store.add_extras(reply_id, {"stopped_by": by.id})
+            if let_go:
+                await self._store.update_state(session.id, let_go)
+        except STORE_ERRORS as exc:
+            log.warning("session %d: who stopped reply %d was not recorded (%s)", session.id, reply_id, exc)
         await running.sink.stopped(by.name, following=bool(let_go))
 
     def _count(self, provider: str, status: EntryStatus, running: RunningTurn) -> None:
@@ -259,6 +276,9 @@ class TurnRunner:
         except ProviderError as exc:
             log.warning("session %d: %s turn failed: %s", session.id, provider.key, exc)
             return "failed", exc.user_message
+        except STORE_ERRORS as exc:
+            log.warning("session %d: the store failed during a %s turn: %s", session.id, provider.key, exc)
+            return "failed", STORE_TROUBLE_MESSAGE
         except asyncio.CancelledError:
             current = asyncio.current_task()
             cut_short = running.abandoned is not None or running.stopped_by is not None
@@ -278,7 +298,9 @@ class TurnRunner:
         await running.sink.interrupt(finished=finished)
         whole = finished and running.sink.delivered_all
         content = "".join(parts) if whole else running.sink.shown_text
-        await asyncio.shield(self._store.finish_entry(reply_id, content, "complete" if whole else "interrupted"))
+        await record_final(
+            self._store, reply_id, content, "complete" if whole else "interrupted", later=self.late_writes
+        )
 
     async def _relay(
         self,
@@ -301,10 +323,19 @@ class TurnRunner:
             elif isinstance(event, StateSaved):
                 await self._store.update_state(session.id, event.state)
             elif isinstance(event, Heard):
-                await self._store.set_entry_content(said_id, event.text)
+                await _noted(self._store.set_entry_content(said_id, event.text), "what was heard", said_id)
             elif isinstance(event, Sources):
                 sources = [{"title": source.title, "url": source.url} for source in event.items]
-                await self._store.add_extras(reply_id, {"sources": sources})
+                await _noted(self._store.add_extras(reply_id, {"sources": sources}), "its sources", reply_id)
             elif isinstance(event, Said):
                 parts.append(("\n\n" if parts else "") + event.text)
             await sink.handle(event)
+
+
+async def _noted(write: Awaitable[None], what: str, entry_id: int) -> None:
+    """A detail of the transcript (what a voice note said, an answer's sources): recorded if the database takes
+    it, logged if not; the reply goes on either way (it is shown in Discord regardless)."""
+    try:
+        await write
+    except STORE_ERRORS as exc:
+        log.warning("entry %d: %s not recorded (%s)", entry_id, what, exc)

@@ -1,6 +1,6 @@
 """Everything durable: SQLite by default, PostgreSQL when several shard processes share one database."""
 
-from bot.store.database import Database, DatabaseClosed, DatabaseUrlError, database_url
+from bot.store.database import Database, DatabaseClosed, DatabaseUrlError, StoreUnavailable, database_url
 from bot.store.records import (
     Binding,
     DuplicateTurn,
@@ -26,6 +26,7 @@ __all__ = [
     "SessionExists",
     "SessionRecord",
     "Store",
+    "StoreUnavailable",
     "UnfinishedReply",
     "database_url",
     "migrate",

@@ -10,6 +10,15 @@ binds over aiosqlite or asyncpg; the few places where the two dialects differ (J
 - PostgreSQL: one pool; every transaction on its own connection. Cross-process locks are
   `pg_advisory_lock` on a dedicated connection (postgresql.org/docs/15/functions-admin.html), freed
   when released or when the process dies with its connection.
+
+Faults: statement parameters (members' text, stored tokens) never appear in errors or logs
+(`hide_parameters`). Each store operation is one short transaction, so one that failed left nothing behind:
+a failure that may pass (a dropped or refused connection, a busy or full database, a server restarting) is
+tried again a few times within about two seconds (`RETRY_DELAYS_S`); what still fails is raised as
+`StoreUnavailable`. A constraint's answer (IntegrityError) and a bad statement (ProgrammingError) are never
+retried. A connection lost while its COMMIT was in flight leaves the outcome unknown; the retry then runs the
+operation again, which every statement here tolerates except a plain insert without a unique key (rare: the
+connection must drop between the last statement and the commit's answer).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -36,6 +46,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
 POSTGRES_POOL = 10
 CLOSE_GRACE_S = 5.0
+RETRY_DELAYS_S = (0.1, 0.4, 1.2)
+"""Waits before the 2nd, 3rd and 4th try of a store operation that failed in a way that may pass."""
 
 
 class DatabaseUrlError(ValueError):
@@ -90,11 +102,44 @@ def shielded(cls: _C) -> _C:
 def _shield(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        task = asyncio.ensure_future(method(*args, **kwargs))
+        task = asyncio.ensure_future(_with_retries(method, args, kwargs))
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
 
     return run
+
+
+class StoreUnavailable(RuntimeError):
+    """The database did not take a store operation, tried again a few times: it is down, restarting, full or
+    refusing writes. The message names the operation and the database's error class, never parameters."""
+
+
+def may_pass(exc: BaseException) -> bool:
+    """Whether a failed operation is worth trying again: connection trouble, a busy, full or restarting database.
+    A constraint's answer and a malformed statement are final."""
+    if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError | DatabaseClosed):
+        return False
+    return isinstance(exc, sa_exc.DBAPIError | sa_exc.TimeoutError | sa_exc.InterfaceError | OSError)
+
+
+async def _with_retries(method: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
+    """Run one store operation, again after `RETRY_DELAYS_S` while its failure may pass; a failure of the
+    database's that remains is raised as StoreUnavailable (domain errors the method raises pass unchanged)."""
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            return await method(*args, **kwargs)
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            if delay is None or not may_pass(exc):
+                raise StoreUnavailable(f"{method.__qualname__}: {_kind_of(exc)}") from exc
+            log.warning("store: %s failed (%s); trying again in %.1f s", method.__qualname__, _kind_of(exc), delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _kind_of(exc: BaseException) -> str:
+    """The error's class and, for a driver error, the driver's class: what the log may say about a failure."""
+    original = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}/{type(original).__name__}" if original is not None else type(exc).__name__
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -120,12 +165,14 @@ class Database:
         self._closing = False
         if self.kind == "sqlite":
             Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
-            self._writer = create_async_engine(url, pool_size=1, max_overflow=0)
-            self._reader = create_async_engine(url, pool_size=SQLITE_READERS, max_overflow=0)
+            self._writer = create_async_engine(url, pool_size=1, max_overflow=0, hide_parameters=True)
+            self._reader = create_async_engine(url, pool_size=SQLITE_READERS, max_overflow=0, hide_parameters=True)
             _sqlite_setup(self._writer, begin="BEGIN IMMEDIATE")
             _sqlite_setup(self._reader, begin="BEGIN")
         else:
-            self._writer = self._reader = create_async_engine(url, pool_size=POSTGRES_POOL, max_overflow=POSTGRES_POOL)
+            self._writer = self._reader = create_async_engine(
+                url, pool_size=POSTGRES_POOL, max_overflow=POSTGRES_POOL, hide_parameters=True
+            )
 
     @property
     def where(self) -> str:

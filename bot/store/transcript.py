@@ -64,6 +64,16 @@ class TranscriptStore:
                 {"content": content, "status": status, "id": entry_id},
             )
 
+    async def save_shown(self, entry_id: int, content: str) -> bool:
+        """Record what members see of a reply still being written; False (nothing changed) once it has ended, so a
+        late save never overwrites a reply's final text."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                text("UPDATE transcript SET content = :content WHERE id = :id AND status = 'streaming'"),
+                {"content": content, "id": entry_id},
+            )
+        return result.rowcount > 0
+
     async def set_entry_content(self, entry_id: int, content: str) -> None:
         async with self.db.write() as conn:
             await conn.execute(

@@ -1,0 +1,153 @@
+"""What a turn leaves in the transcript whatever the database does meanwhile: the text members were shown, and
+the reply's final status.
+
+Members come first: a save that fails never holds up or ends the reply. The newest shown text is saved again in
+the background, with back-off, until it lands or the reply ends (a late save never overwrites a finished
+reply: `Store.save_shown` only touches a reply still being written). The final status is tried for
+`FINISH_FOREGROUND_S` while the turn still holds its channel, then in the background until it lands, so a
+database that comes back finds every reply finished and the next start posts no false "cut off" notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+from bot.store import DatabaseClosed, EntryStatus, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+STORE_ERRORS = (StoreUnavailable, DatabaseClosed)
+"""What a store operation raises when the database did not take it (after its own quick retries)."""
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
+RETRY_EVERY_S = 5.0
+"""Back-off between background attempts: `RETRY_DELAYS_S`, then every `RETRY_EVERY_S`."""
+FINISH_FOREGROUND_S = 10.0
+"""How long a turn keeps its channel while its final status will not save (the next turn waits behind it)."""
+FINISH_GIVE_UP_S = 3600.0
+"""How long a final status is tried in the background before the bot gives up (and says so in its log)."""
+
+
+def _delays() -> Iterator[float]:
+    return itertools.chain(RETRY_DELAYS_S, itertools.repeat(RETRY_EVERY_S))
+
+
+class LateWrites:
+    """Background writes that must land eventually (final statuses the database did not take in time)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def keep_trying(self, name: str, write: Callable[[], Awaitable[None]], *, give_up_s: float) -> None:
+        """Run `write` until it succeeds, backing off between attempts, for at most `give_up_s` seconds."""
+        task = asyncio.create_task(_until_written(name, write, give_up_s), name=f"late-write-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def close(self, grace_s: float) -> None:
+        """Shutdown: give writes still pending `grace_s` to land (their next attempt comes soon), then stop them."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning(
+                "%d final status(es) never reached the database; the next start marks them interrupted", len(late)
+            )
+            await asyncio.wait(late)
+
+
+async def _until_written(name: str, write: Callable[[], Awaitable[None]], give_up_s: float) -> None:
+    deadline = time.monotonic() + give_up_s
+    for delay in _delays():
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        try:
+            await write()
+        except STORE_ERRORS as exc:
+            if time.monotonic() >= deadline:
+                log.error("%s: gave up after %.0f s (%s)", name, give_up_s, exc)
+                return
+            continue
+        log.info("%s: written after the database came back", name)
+        return
+
+
+class ShownText:
+    """Saves what members see of one reply as it is shown; never raises for the database's trouble."""
+
+    def __init__(self, store: Store, reply_id: int) -> None:
+        self._store = store
+        self._reply_id = reply_id
+        self._newest: str | None = None
+        self._retrying: asyncio.Task[None] | None = None
+
+    async def save(self, text: str) -> None:
+        """Save `text` now; if the database does not take it, keep saving the newest text in the background."""
+        self._newest = text
+        if self._retrying is not None and not self._retrying.done():
+            return  # the background attempt takes the newest text
+        try:
+            await self._store.save_shown(self._reply_id, text)
+        except STORE_ERRORS as exc:
+            log.warning(
+                "reply %d: its shown text was not saved (%s); trying again in the background", self._reply_id, exc
+            )
+            self._retrying = asyncio.create_task(self._keep_saving(), name=f"save-shown-{self._reply_id}")
+
+    async def _keep_saving(self) -> None:
+        for delay in _delays():
+            await asyncio.sleep(delay)
+            text = self._newest
+            if text is None:
+                return
+            try:
+                await self._store.save_shown(self._reply_id, text)
+            except STORE_ERRORS:
+                continue
+            if text == self._newest:
+                log.info("reply %d: its shown text is saved again", self._reply_id)
+                return
+
+    async def stop(self) -> None:
+        """The reply ended: its final write supersedes any save still pending."""
+        task, self._retrying = self._retrying, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def record_final(store: Store, reply_id: int, content: str, status: EntryStatus, *, later: LateWrites) -> None:
+    """Write a reply's final text and status. Tried for `FINISH_FOREGROUND_S`; if the database still refuses,
+    handed to `later`, which keeps trying. Never raises for the database's trouble."""
+
+    async def write() -> None:
+        await store.finish_entry(reply_id, content, status)
+
+    deadline = time.monotonic() + FINISH_FOREGROUND_S
+    for delay in _delays():
+        try:
+            await asyncio.shield(write())  # a shutdown arriving now must not lose a reply that was shown
+            return
+        except STORE_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                log.warning(
+                    "reply %d: its final status (%s) is not saved yet (%s); trying in the background",
+                    reply_id,
+                    status,
+                    exc,
+                )
+                later.keep_trying(f"reply {reply_id} {status}", write, give_up_s=FINISH_GIVE_UP_S)
+                return
+            log.warning("reply %d: saving its final status failed (%s); trying again", reply_id, exc)
+            await asyncio.sleep(delay)

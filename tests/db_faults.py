@@ -1,0 +1,122 @@
+"""Database faults made by the database itself, for tests: writes it refuses, connections it drops, locks it holds.
+
+Nothing here touches the bot: each fault is a real feature of SQLite or PostgreSQL, set up from the test's
+own connection, so the bot meets the same errors a failing disk, a restarted server or a slow query give it.
+
+- `refuse_writes`: a trigger that refuses matching UPDATEs (SQLite `RAISE(ABORT, ...)`,
+  sqlite.org/lang_createtrigger.html "The RAISE() function"; PostgreSQL `RAISE EXCEPTION ... USING ERRCODE =
+  'disk_full'` in a trigger function, postgresql.org/docs/15/plpgsql-errors-and-messages.html). `lift` drops it.
+- `drop_connections`: `pg_terminate_backend` on every other connection to the database, what clients see
+  when the server restarts or a proxy cuts them (postgresql.org/docs/15/functions-admin.html).
+- `hold_write_lock`: another connection holding the write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL
+  `LOCK TABLE ... IN EXCLUSIVE MODE`) for a while: a slow query, as the bot's writes see it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiosqlite
+import asyncpg
+from sqlalchemy.engine import make_url
+
+TRIGGER = "injected_fault"
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite:///")
+
+
+async def _pg(url: str) -> asyncpg.Connection:
+    parsed = make_url(url)
+    return await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.database,
+        timeout=5,
+    )
+
+
+async def refuse_writes(url: str, table: str, when: str, *, message: str = "injected fault: no space left") -> None:
+    """From now on the database refuses every UPDATE of `table` whose new row matches `when` (an SQL condition on
+    `NEW.<column>`, written the same for both databases), until `lift`."""
+    if _is_sqlite(url):
+        async with aiosqlite.connect(_sqlite_path(url)) as db:
+            await db.execute(
+                f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE ON {table} WHEN {when}"
+                f" BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            )
+            await db.commit()
+        return
+    connection = await _pg(url)
+    try:
+        await connection.execute(
+            f"CREATE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f" IF {when} THEN RAISE EXCEPTION '{message}' USING ERRCODE = 'disk_full'; END IF;"
+            " RETURN NEW; END $$"
+        )
+        await connection.execute(
+            f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {TRIGGER}()"
+        )
+    finally:
+        await connection.close()
+
+
+async def lift(url: str, table: str) -> None:
+    """Drop the trigger `refuse_writes` made: writes are taken again."""
+    if _is_sqlite(url):
+        async with aiosqlite.connect(_sqlite_path(url)) as db:
+            await db.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
+            await db.commit()
+        return
+    connection = await _pg(url)
+    try:
+        await connection.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
+        await connection.execute(f"DROP FUNCTION IF EXISTS {TRIGGER}()")
+    finally:
+        await connection.close()
+
+
+async def drop_connections(url: str) -> int:
+    """PostgreSQL only: end every other session on this database at once; how many were ended."""
+    connection = await _pg(url)
+    try:
+        ended = await connection.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await connection.close()
+    return sum(1 for row in ended if row[0])
+
+
+@contextlib.asynccontextmanager
+async def hold_write_lock(url: str, table: str = "transcript") -> AsyncIterator[None]:
+    """Hold the write lock (SQLite: the database's; PostgreSQL: `table`'s) for the block: writes wait behind it."""
+    if _is_sqlite(url):
+        async with aiosqlite.connect(_sqlite_path(url), isolation_level=None) as db:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                await db.execute("ROLLBACK")
+        return
+    connection = await _pg(url)
+    try:
+        transaction = connection.transaction()
+        await transaction.start()
+        await connection.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            await transaction.rollback()
+    finally:
+        await connection.close()
+
