@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from dotenv import dotenv_values
 
@@ -228,8 +228,8 @@ def inspect_settings(
     if agentverse is not None and agentverse.refresh_token is not None:
         keys.append(agentverse.refresh_token)
     password = database_password(database_url)
-    if password:
-        keys.append(Secret(password))
+    if password:  # as written in the URL (%-encoded) and as the driver sees it (decoded): mask both
+        keys.extend({Secret(password), Secret(unquote(password))})
     secrets = tuple(s for s in (settings.discord_token, *keys) if s.reveal())
     return replace(settings, secrets=secrets), []
 

@@ -12,6 +12,7 @@ import yarl
 
 from bot.app import BridgeBot
 from bot.config import Settings
+from bot.logs import hide_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, own_process: bool = 
 
     `own_process`: nothing else runs in this process (`python -m bot`), see `BridgeBot`."""
     point_discord_at(settings)
+    hide_settings(settings.secrets)  # also where logging was set up by someone else (tests, an embedding app)
     bot = BridgeBot(settings, own_process=own_process)
     running = asyncio.create_task(bot.start(settings.discord_token.reveal()), name="discord-client")
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")

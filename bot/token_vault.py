@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 from bot.config import AgentverseSettings
 from bot.providers.auth import TokenPair
-from bot.store import Store
+from bot.store import DatabaseClosed, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 META_KEY = "agentverse_tokens"
 
@@ -39,5 +42,10 @@ class TokenKeeper:
         self._fingerprint = _fingerprint(settings)
 
     async def __call__(self, pair: TokenPair) -> None:
+        """Store the new pair; if the database does not take it, the bot goes on with it in memory (after a restart
+        it renews the stored pair again), so a refresh never fails a turn because of the store."""
         record = {"fingerprint": self._fingerprint, "access": pair.access, "refresh": pair.refresh}
-        await self._store.set_meta(META_KEY, json.dumps(record))
+        try:
+            await self._store.set_meta(META_KEY, json.dumps(record))
+        except (StoreUnavailable, DatabaseClosed) as exc:
+            log.warning("the refreshed Agentverse token was not stored (%s); it is used from memory", exc)

@@ -17,6 +17,7 @@ from bot.followups import followups_for
 from bot.pacing import Urgency, requests_at
 from bot.permissions import LOCKED, cannot_answer
 from bot.providers.base import Pick, VoiceInput
+from bot.recording import STORE_ERRORS
 from bot.render import NO_PINGS, QUIET_BEFORE_NOTICE_S, StreamingReply
 from bot.store import SessionRecord
 from bot.voice_out import post_spoken_reply
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 NO_ACCESS = "I can no longer see {where} (I was removed from it, or lost **View Channel**), so I stopped the reply."
 TYPING_RENEW_S = 8.0
 STILL_CANNOT = "I couldn't finish the reply in {where}: Discord stopped letting me post there."
+STORE_DOWN = "The bot's database is not answering right now, so I couldn't take that. Send it again in a minute."
 
 
 async def reply_in(
@@ -89,6 +91,10 @@ async def reply_in(
         return
     except (UnusablePick, CannotReplay) as exc:
         await note(str(exc))
+        return
+    except STORE_ERRORS as exc:  # the turn never started: say so where the reply would have been
+        log.warning("channel %d: a turn was not taken, the store failed: %s", session.channel_id, exc)
+        await sink.fail(STORE_DOWN)
         return
     if lost is Undeliverable.BLOCKED:
         await note(_why_blocked(channel, sink.trouble))

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
+from bot.logs import QUIET_LOGGERS
+from tests import log_audit
 from tests.databases import KINDS, postgres_database
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import AgentverseEmulator
@@ -58,6 +60,25 @@ def no_emulator_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None
     yield
     crashes = [r for r in caplog.records if r.name.startswith("aiohttp.server") and r.levelno >= logging.ERROR]
     assert not crashes, [r.getMessage() for r in crashes]
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """No log line of any test, as the bot's formatter writes it, shows a secret (tests/log_audit.py)."""
+    if getattr(request.module, "AUDIT_LOGS_AT_DEBUG", False):
+        caplog.set_level(logging.DEBUG)
+        for name in QUIET_LOGGERS:
+            caplog.set_level(logging.WARNING, logger=name)
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    leaked = log_audit.leaks(records, log_audit.known_secrets(request))
+    assert not leaked, leaked
+
+
+@pytest.fixture
+def forbid_in_logs(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """`forbid_in_logs(value, ...)`: no log line of this test may show these values."""
+    return lambda *values: log_audit.forbid(request, *values)
 
 
 @pytest.fixture

@@ -44,15 +44,23 @@ async def _pg(url: str) -> asyncpg.Connection:
     )
 
 
-async def refuse_writes(url: str, table: str, when: str, *, message: str = "injected fault: no space left") -> None:
-    """From now on the database refuses every UPDATE of `table` whose new row matches `when` (an SQL condition on
-    `NEW.<column>`, written the same for both databases), until `lift`."""
+async def refuse_writes(
+    url: str,
+    table: str,
+    when: str,
+    *,
+    events: tuple[str, ...] = ("UPDATE",),
+    message: str = "injected fault: no space left",
+) -> None:
+    """From now on the database refuses every write of `events` (UPDATE, INSERT) to `table` whose new row matches
+    `when` (an SQL condition on `NEW.<column>`, written the same for both databases), until `lift`."""
     if _is_sqlite(url):
         async with aiosqlite.connect(_sqlite_path(url)) as db:
-            await db.execute(
-                f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE ON {table} WHEN {when}"
-                f" BEGIN SELECT RAISE(ABORT, '{message}'); END"
-            )
+            for event in events:
+                await db.execute(
+                    f"CREATE TRIGGER {TRIGGER}_{event.lower()} BEFORE {event} ON {table} WHEN {when}"
+                    f" BEGIN SELECT RAISE(ABORT, '{message}'); END"
+                )
             await db.commit()
         return
     connection = await _pg(url)
@@ -63,7 +71,8 @@ async def refuse_writes(url: str, table: str, when: str, *, message: str = "inje
             " RETURN NEW; END $$"
         )
         await connection.execute(
-            f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {TRIGGER}()"
+            f"CREATE TRIGGER {TRIGGER} BEFORE {' OR '.join(events)} ON {table}"
+            f" FOR EACH ROW EXECUTE FUNCTION {TRIGGER}()"
         )
     finally:
         await connection.close()
@@ -73,7 +82,8 @@ async def lift(url: str, table: str) -> None:
     """Drop the trigger `refuse_writes` made: writes are taken again."""
     if _is_sqlite(url):
         async with aiosqlite.connect(_sqlite_path(url)) as db:
-            await db.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
+            for event in ("insert", "update"):
+                await db.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}_{event}")
             await db.commit()
         return
     connection = await _pg(url)
@@ -119,4 +129,3 @@ async def hold_write_lock(url: str, table: str = "transcript") -> AsyncIterator[
             await transaction.rollback()
     finally:
         await connection.close()
-

@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.logs import hide
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TokenPair:
-    access: str
-    refresh: str | None
+    """An access token and the refresh token that renews it; both are masked in every log line from the moment
+    the bot holds them (`bot.logs.hide`), and never shown by `repr`."""
+
+    access: str = field(repr=False)
+    refresh: str | None = field(repr=False)
+
+    def __post_init__(self) -> None:
+        hide(self.access, self.refresh)
 
 
 Refresher = Callable[[str], Awaitable[TokenPair]]

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from bot.server_rules_store import ServerRulesStore
@@ -33,8 +32,11 @@ log = logging.getLogger(__name__)
 
 _NEW_SESSION = (
     "INSERT INTO sessions (channel_id, guild_id, provider, state, started_by, started_at, last_active_at)"
-    " VALUES (:channel_id, :guild_id, :provider, :state, :started_by, :now, :now) RETURNING *"
+    " VALUES (:channel_id, :guild_id, :provider, :state, :started_by, :now, :now)"
+    " ON CONFLICT (channel_id) WHERE ended_at IS NULL DO NOTHING RETURNING *"
 )
+"""A channel's active session is unique: a second one is found by the insert itself (no row comes back), so no
+other refusal of the database is mistaken for it."""
 
 
 @shielded
@@ -65,15 +67,15 @@ class Store(TranscriptStore):
     ) -> SessionRecord:
         """A new active session in a channel; raises SessionExists if the channel already has one."""
         binds = {"channel_id": channel_id, "guild_id": guild_id, "provider": provider}
-        try:
-            async with self.db.write() as conn:
-                result = await conn.execute(
-                    text(_NEW_SESSION),
-                    {**binds, "state": json.dumps(state), "started_by": started_by, "now": time.time()},
-                )
-                return SessionRecord.from_row(result.mappings().one())
-        except sa_exc.IntegrityError as exc:
-            raise SessionExists(channel_id) from exc
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                text(_NEW_SESSION),
+                {**binds, "state": json.dumps(state), "started_by": started_by, "now": time.time()},
+            )
+            row = result.mappings().first()
+        if row is None:
+            raise SessionExists(channel_id)
+        return SessionRecord.from_row(row)
 
     async def active_session(self, channel_id: int) -> SessionRecord | None:
         return await self._session_where("channel_id = :channel_id AND ended_at IS NULL", channel_id=channel_id)
@@ -125,21 +127,21 @@ class Store(TranscriptStore):
         Raises SessionExists when `old` is no longer the active session (another `/reset` or `/end` won).
         """
         now = time.time()
-        try:
-            async with self.db.write() as conn:
-                ended = await conn.execute(
-                    text("UPDATE sessions SET ended_at = :now WHERE id = :id AND ended_at IS NULL"),
-                    {"now": now, "id": old.id},
-                )
-                if ended.rowcount == 0:
-                    raise SessionExists(old.channel_id)
-                binds = {"channel_id": old.channel_id, "guild_id": old.guild_id, "provider": old.provider}
-                result = await conn.execute(
-                    text(_NEW_SESSION), {**binds, "state": json.dumps(state), "started_by": started_by, "now": now}
-                )
-                return SessionRecord.from_row(result.mappings().one())
-        except sa_exc.IntegrityError as exc:
-            raise SessionExists(old.channel_id) from exc
+        async with self.db.write() as conn:
+            ended = await conn.execute(
+                text("UPDATE sessions SET ended_at = :now WHERE id = :id AND ended_at IS NULL"),
+                {"now": now, "id": old.id},
+            )
+            if ended.rowcount == 0:
+                raise SessionExists(old.channel_id)
+            binds = {"channel_id": old.channel_id, "guild_id": old.guild_id, "provider": old.provider}
+            result = await conn.execute(
+                text(_NEW_SESSION), {**binds, "state": json.dumps(state), "started_by": started_by, "now": now}
+            )
+            row = result.mappings().first()
+            if row is None:  # raised inside the block: the session just ended is rolled back with it
+                raise SessionExists(old.channel_id)
+            return SessionRecord.from_row(row)
 
     async def touch_session(self, session_id: int) -> None:
         """Someone spoke: the session counts as going (towards its server's cap) from now."""

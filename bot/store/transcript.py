@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from bot.providers.base import HistoryEntry
@@ -33,29 +32,33 @@ class TranscriptStore:
         message_id: int | None = None,
         extras: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append to the transcript; `message_id` (the member's Discord message) may be taken once: DuplicateTurn."""
-        try:
-            async with self.db.write() as conn:
-                result = await conn.execute(
-                    text(
-                        "INSERT INTO transcript"
-                        " (session_id, role, content, author_id, status, created_at, message_id, extras) VALUES"
-                        " (:session_id, :role, :content, :author_id, :status, :now, :message_id, :extras) RETURNING id"
-                    ),
-                    {
-                        "session_id": session_id,
-                        "role": role,
-                        "content": content,
-                        "author_id": author_id,
-                        "status": status,
-                        "now": time.time(),
-                        "message_id": message_id,
-                        "extras": json.dumps(dict(extras or {})),
-                    },
-                )
-                return int(result.scalar_one())
-        except sa_exc.IntegrityError as exc:
-            raise DuplicateTurn(message_id) from exc
+        """Append to the transcript; `message_id` (the member's Discord message) may be taken once: DuplicateTurn.
+
+        The duplicate is found by the insert itself (`ON CONFLICT ... DO NOTHING`), so no other refusal of the
+        database (a trigger, a full disk) is ever mistaken for one."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                text(
+                    "INSERT INTO transcript"
+                    " (session_id, role, content, author_id, status, created_at, message_id, extras) VALUES"
+                    " (:session_id, :role, :content, :author_id, :status, :now, :message_id, :extras)"
+                    " ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id"
+                ),
+                {
+                    "session_id": session_id,
+                    "role": role,
+                    "content": content,
+                    "author_id": author_id,
+                    "status": status,
+                    "now": time.time(),
+                    "message_id": message_id,
+                    "extras": json.dumps(dict(extras or {})),
+                },
+            )
+            added = result.scalar()
+        if added is None:
+            raise DuplicateTurn(message_id)
+        return int(added)
 
     async def finish_entry(self, entry_id: int, content: str, status: EntryStatus) -> None:
         async with self.db.write() as conn:

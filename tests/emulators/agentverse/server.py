@@ -187,6 +187,11 @@ class AgentverseEmulator(Handlers):
         return self.tokens.refresh_token
 
     @property
+    def issued_tokens(self) -> frozenset[str]:
+        """Every access and refresh token this emulator ever handed out (secrets no log may show)."""
+        return self.tokens.issued
+
+    @property
     def refresh_count(self) -> int:
         """Successful refreshes."""
         return self.tokens.refresh_count

@@ -78,6 +78,11 @@ class TokenStore:
     def expire_refresh(self) -> None:
         self._refresh_expired = True
 
+    @property
+    def issued(self) -> frozenset[str]:
+        """Every token handed out so far, the configured pair included."""
+        return frozenset(self._issued)
+
     # -- auth server side ------------------------------------------------------------------------
 
     def _mint(self, kind: str) -> str:
