@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.leases import FollowLeases, process_identity
+from bot.leases import FollowLeases, LeaseLost, process_identity
 from bot.locks import KeyedLocks
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
 from bot.providers.errors import ProviderError
@@ -477,7 +477,7 @@ class Conversations:
         """Run a prepared turn; a provider that works in the background is followed under this process's lease."""
         if not provider.works_in_background:
             return await self._turns.run(session, provider, turn, said_id, sink)
-        async with self._leases.hold(session.id, lambda: self._moved(session.channel_id)) as held:
+        async with self._leases.hold(session.id, lambda why: self._lost_lease(session.channel_id, why)) as held:
             if not held:
                 return Undeliverable.MOVED
             # Another process may have followed the session while this one waited for the lease: go on from
@@ -487,10 +487,11 @@ class Conversations:
                 return None
             return await self._turns.run(fresh, provider, replace(turn, state=fresh.state), said_id, sink)
 
-    def _moved(self, channel_id: int) -> None:
+    def _lost_lease(self, channel_id: int, why: LeaseLost) -> None:
+        """Stop the turn following the provider here at once (nothing more is polled or posted)."""
         running = self._turns.running.get(channel_id)
         if running is not None:
-            running.abandon(Undeliverable.MOVED)
+            running.abandon(Undeliverable.MOVED if why is LeaseLost.TAKEN else Undeliverable.UNFOLLOWED)
 
     async def shutdown(self) -> None:
         """Cancel turns in flight and give them a moment to mark their replies interrupted."""

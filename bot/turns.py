@@ -43,6 +43,8 @@ class Undeliverable(enum.Enum):
     """Discord did not answer for too long: the turn ends."""
     MOVED = "moved"
     """Another process follows this session's provider now: this one stops without a word."""
+    UNFOLLOWED = "unfollowed"
+    """The store did not confirm this process still follows the provider: it stops, and says so."""
 
 
 class TurnWatcher(Protocol):

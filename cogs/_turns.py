@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 NO_ACCESS = "I can no longer see {where} (I was removed from it, or lost **View Channel**), so I stopped the reply."
 TYPING_RENEW_S = 8.0
 STILL_CANNOT = "I couldn't finish the reply in {where}: Discord stopped letting me post there."
+UNFOLLOWED = (
+    "-# ⚠️ I stopped following {provider} here because my database did not answer in time."
+    " Send a message here to check on it again."
+)
 STORE_DOWN = "The bot's database is not answering right now, so I couldn't take that. Send it again in a minute."
 
 
@@ -98,6 +102,8 @@ async def reply_in(
         return
     if lost is Undeliverable.BLOCKED:
         await note(_why_blocked(channel, sink.trouble))
+    elif lost is Undeliverable.UNFOLLOWED:
+        await _post_quietly(channel, UNFOLLOWED.format(provider=provider.display_name if provider else "the agent"))
     elif lost is Undeliverable.UNREACHABLE:
         bot.services.background.spawn(sink.say_when_reachable(), name=f"cut-off-{session.channel_id}")
 

@@ -65,9 +65,11 @@ async def refuse_writes(
         return
     connection = await _pg(url)
     try:
+        await connection.execute(f"CREATE SEQUENCE IF NOT EXISTS {TRIGGER}_count")
         await connection.execute(
             f"CREATE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-            f" IF {when} THEN RAISE EXCEPTION '{message}' USING ERRCODE = 'disk_full'; END IF;"
+            f" IF {when} THEN PERFORM nextval('{TRIGGER}_count');"  # a sequence is not rolled back: it counts
+            f" RAISE EXCEPTION '{message}' USING ERRCODE = 'disk_full'; END IF;"
             " RETURN NEW; END $$"
         )
         await connection.execute(
@@ -92,6 +94,17 @@ async def lift(url: str, table: str) -> None:
         await connection.execute(f"DROP FUNCTION IF EXISTS {TRIGGER}()")
     finally:
         await connection.close()
+
+
+async def refusals(url: str) -> int:
+    """PostgreSQL only: how many writes `refuse_writes` refused so far (a sequence counts them, outside the
+    refused transactions)."""
+    connection = await _pg(url)
+    try:
+        row = await connection.fetchrow(f"SELECT last_value, is_called FROM {TRIGGER}_count")  # noqa: S608
+    finally:
+        await connection.close()
+    return int(row["last_value"]) if row is not None and row["is_called"] else 0
 
 
 async def drop_connections(url: str) -> int:
