@@ -11,6 +11,7 @@ import gc
 import hashlib
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +21,13 @@ from discord.ext import commands
 from discord.http import Route
 
 from bot.background import Background
+from bot.command_tree import NO_PINGS, BridgeTree, failure_line
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.gate import Gate
 from bot.monitoring import Monitoring, shard_states
 from bot.pacing import ChannelPacers, RequestRate
+from bot.presence import Presence
 from bot.providers.polling import PollScheduler
 from bot.providers.registry import build_providers
 from bot.sharding import IdentifyGate, ShardPlan
@@ -111,6 +114,7 @@ class Services:
     background: Background
     shards: ShardPlan
     monitoring: Monitoring
+    presence: Presence
 
 
 class BridgeBot(commands.AutoShardedBot):
@@ -127,6 +131,7 @@ class BridgeBot(commands.AutoShardedBot):
         if self.plan.ids is not None:
             sharding["shard_ids"] = list(self.plan.ids)
         super().__init__(
+            tree_cls=BridgeTree,
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -177,8 +182,12 @@ class BridgeBot(commands.AutoShardedBot):
         gate = Gate(store, self.settings.community, names)
         await gate.load()
         conversations = Conversations(store, providers, metrics=self.monitoring.metrics)
+        presence = Presence(store.coordination, conversations.owner)
+        await presence.start()  # before recovery looks for replies that processes now gone left unfinished
         pacers = ChannelPacers(budget=self.rest_budget)
-        self._services = Services(store, conversations, pacers, gate, Background(), self.plan, self.monitoring)
+        self._services = Services(
+            store, conversations, pacers, gate, Background(), self.plan, self.monitoring, presence
+        )
         log.info("providers: %s; database: %s", ", ".join(p.display_name for p in providers.values()), store.db.where)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -216,6 +225,16 @@ class BridgeBot(commands.AutoShardedBot):
             len(self.guilds),
         )
 
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """An event handler failed: log it (as discord.py does), and answer a member whose message it was."""
+        log.exception("handling %s failed", event_method)
+        message = args[0] if args and event_method == "on_message" else None
+        if isinstance(message, discord.Message) and not message.author.bot:
+            try:
+                await message.reply(failure_line(sys.exception() or Exception()), allowed_mentions=NO_PINGS)
+            except (discord.HTTPException, aiohttp.ClientError, RuntimeError) as exc:  # RuntimeError: closing
+                log.warning("could not tell the member their message failed: %s", exc)
+
     async def close(self) -> None:
         if self._services is not None:
             await self._services.conversations.shutdown()
@@ -234,6 +253,7 @@ class BridgeBot(commands.AutoShardedBot):
         if self._http_session is not None:
             await self._http_session.close()
         if self._services is not None:
+            await self._services.presence.stop()  # its replies are marked: nobody needs to take them over
             await self._services.store.close()
             self._services = None
         log.info("stopped cleanly")

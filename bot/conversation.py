@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.leases import FollowLeases, LeaseLost, process_identity
 from bot.locks import KeyedLocks
+from bot.presence import Liveness
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
 from bot.providers.errors import ProviderError
 from bot.store import Binding, DuplicateTurn, Entry, EntryStatus, SessionExists, SessionRecord, Store, UnfinishedReply
@@ -111,10 +112,12 @@ class Conversations:
     ) -> None:
         self._store = store
         self.providers = dict(providers)
-        self._leases = FollowLeases(store.coordination, owner or process_identity())
+        self.owner = owner or process_identity()
+        """This process, as the store knows it: it holds follow leases and writes replies under this name."""
+        self._leases = FollowLeases(store.coordination, self.owner)
         self._locks = KeyedLocks()
         self._running: set[asyncio.Task[object]] = set()
-        self._turns = TurnRunner(store, metrics)
+        self._turns = TurnRunner(store, metrics, owner=self.owner)
         self._gone: OrderedDict[int, None] = OrderedDict()
 
     @property
@@ -267,11 +270,14 @@ class Conversations:
         """Whether Discord said this channel was deleted (nothing should be sent there)."""
         return channel_id in self._gone
 
-    async def take_unfinished(self, serves: Callable[[int | None], bool] | None = None) -> list[UnfinishedReply]:
-        """Replies the last run left streaming (it was killed): marked interrupted, keeping what was shown.
+    async def take_unfinished(
+        self, serves: Callable[[int | None], bool] | None = None, alive: Liveness | None = None
+    ) -> list[UnfinishedReply]:
+        """Replies a process that is gone left streaming (it was killed): marked interrupted, keeping what was shown.
 
-        `serves(guild_id)` keeps this to the servers this process runs."""
-        return await self._store.take_unfinished(serves)
+        `serves(guild_id)` keeps this to the servers this process runs; `alive(owner)` spares the replies of
+        processes still running (bot/presence.py)."""
+        return await self._store.take_unfinished(serves, alive)
 
     async def following(self) -> list[SessionRecord]:
         """Active sessions whose provider was still being followed when the bot stopped."""

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 STORE_ERRORS = (StoreUnavailable, DatabaseClosed)
 """What a store operation raises when the database did not take it (after its own quick retries)."""
+STORE_DOWN = "The bot's database is not answering right now, so I couldn't take that. Send it again in a minute."
+"""What a member reads when their message or command could not be taken because of the store."""
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 RETRY_EVERY_S = 5.0
 """Back-off between background attempts: `RETRY_DELAYS_S`, then every `RETRY_EVERY_S`."""

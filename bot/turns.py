@@ -191,9 +191,11 @@ class _Recorder:
 class TurnRunner:
     """Runs turns (one per channel at a time; the caller holds the channel's lock) and remembers them."""
 
-    def __init__(self, store: Store, metrics: TurnMetrics | None = None) -> None:
+    def __init__(self, store: Store, metrics: TurnMetrics | None = None, *, owner: str | None = None) -> None:
+        """`owner`: this process's name in the store; the replies it writes carry it (bot/presence.py)."""
         self._store = store
         self._metrics = metrics
+        self._owner = owner
         self.running: dict[int, RunningTurn] = {}
         self.last_calls: dict[str, LastCall] = {}
         self.late_writes = LateWrites()
@@ -210,7 +212,9 @@ class TurnRunner:
         """Answer `turn` into `sink`, recording the reply; returns why it was abandoned, if it was.
 
         `said_id` is the member's transcript entry the reply answers (0 for none: a resumption)."""
-        reply_id = await self._store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+        reply_id = await self._store.add_entry(
+            session.id, "assistant", "", author_id=None, status="streaming", owner=self._owner
+        )
         parts: list[str] = []
         timing = TurnTiming()
         relay = asyncio.create_task(

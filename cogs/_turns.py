@@ -17,7 +17,7 @@ from bot.followups import followups_for
 from bot.pacing import Urgency, requests_at
 from bot.permissions import LOCKED, cannot_answer
 from bot.providers.base import Pick, VoiceInput
-from bot.recording import STORE_ERRORS
+from bot.recording import STORE_DOWN, STORE_ERRORS
 from bot.render import NO_PINGS, QUIET_BEFORE_NOTICE_S, StreamingReply
 from bot.store import SessionRecord
 from bot.voice_out import post_spoken_reply
@@ -36,7 +36,6 @@ UNFOLLOWED = (
     "-# ⚠️ I stopped following {provider} here because my database did not answer in time."
     " Send a message here to check on it again."
 )
-STORE_DOWN = "The bot's database is not answering right now, so I couldn't take that. Send it again in a minute."
 
 
 async def reply_in(

@@ -64,7 +64,8 @@ class MessagesCog(commands.Cog):
         if session is None and isinstance(message.channel, discord.TextChannel):
             binding = await conversations.binding(message.channel.id)
             if binding is not None:
-                await self._bound_message(message, binding)
+                if await self._taken_here(message):
+                    await self._bound_message(message, binding)
                 return
         if session is None:
             if message.guild is None:
@@ -72,7 +73,16 @@ class MessagesCog(commands.Cog):
             elif await conversations.latest(message.channel.id) is not None:
                 await self._hint(message, ENDED_HINT)
             return
-        await self._next_turn(message, session)
+        if await self._taken_here(message):
+            await self._next_turn(message, session)
+
+    async def _taken_here(self, message: discord.Message) -> bool:
+        """Claim the message for this process before any gate: during a rolling deploy two processes receive it,
+        and the one that does not get it says nothing (no "slow down" for a message answered elsewhere)."""
+        if await self.bot.services.store.coordination.claim_event(message.id):
+            return True
+        log.info("message %d is taken by another process", message.id)
+        return False
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

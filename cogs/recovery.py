@@ -1,8 +1,14 @@
-"""After a restart: threads whose reply the last run left unfinished say it was cut off, and conversations
-whose provider was still working (polled agents) are followed again."""
+"""Replies a dead process left unfinished say they were cut off, and after a restart conversations whose
+provider was still working (polled agents) are followed again.
+
+A reply belongs to the process writing it (bot/presence.py): at start-up and then every `SWEEP_EVERY_S`, the
+replies of processes that are gone (killed, crashed) are marked and their threads told; the replies of a
+process still running (the old release during a rolling deploy) are left alone. The sweep also forgets event
+claims older than `CLAIMS_KEPT_S`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -11,6 +17,7 @@ from discord.ext import commands
 
 from bot.conversation import Speaker
 from bot.delivery import WRITE_ERRORS
+from bot.recording import STORE_ERRORS
 from bot.render import NO_PINGS
 from bot.store import SessionRecord, UnfinishedReply
 from cogs._private import to_log
@@ -21,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SWEEP_EVERY_S = 15.0
+CLAIMS_KEPT_S = 3600.0
+"""Discord does not deliver a message or an interaction an hour late: its claim can go."""
 CUT_OFF = (
     "⏹️ The bot stopped while writing this reply, so it ends where it was cut off."
     " Send your message again for a full answer."
@@ -32,17 +42,26 @@ class RecoveryCog(commands.Cog):
         self.bot = bot
         self._cut_off: list[UnfinishedReply] = []
         self._to_resume: list[SessionRecord] = []
+        self._sweeping = False
 
     async def cog_load(self) -> None:
         # Read before connecting, so nothing started in this run counts as left over from the last one.
         conversations, serves = self.bot.services.conversations, self.bot.services.shards.serves
-        self._cut_off = await conversations.take_unfinished(serves)  # only this process's shards' threads
+        self._cut_off = await self._take_unfinished()  # only this process's shards' threads, of dead processes
         self._to_resume = [s for s in await conversations.following() if serves(s.guild_id)]
         if self._cut_off:
             log.info("%d reply(ies) were cut off when the bot last stopped", len(self._cut_off))
 
+    async def _take_unfinished(self) -> list[UnfinishedReply]:
+        services = self.bot.services
+        alive = await services.presence.liveness()
+        return await services.conversations.take_unfinished(services.shards.serves, alive)
+
     @commands.Cog.listener()
     async def on_ready(self) -> None:
+        if not self._sweeping:
+            self._sweeping = True
+            self.bot.services.background.spawn(self._sweep(), name="recovery-sweep")
         cut_off, self._cut_off = self._cut_off, []
         to_resume, self._to_resume = self._to_resume, []
         resumed = {session.id for session in to_resume}
@@ -58,6 +77,21 @@ class RecoveryCog(commands.Cog):
             who = Speaker(id=session.started_by, name="")
             resuming = reply_in(self.bot, channel, session, who, "", note=to_log(session.channel_id), resume=True)
             self.bot.services.background.spawn(resuming, name=f"resume-{session.id}")
+
+    async def _sweep(self) -> None:
+        """Every `SWEEP_EVERY_S`: replies of processes that died since (the old release of a rolling deploy, a
+        process on another machine) are marked and their threads told; old event claims are forgotten."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            try:
+                cut_off = await self._take_unfinished()
+                await self.bot.services.store.coordination.forget_claims(CLAIMS_KEPT_S)
+            except STORE_ERRORS as exc:
+                log.warning("recovery sweep skipped: %s", exc)
+                continue
+            for reply in cut_off:
+                log.info("reply %d was left unfinished by a process that is gone", reply.entry_id)
+                self.bot.services.background.spawn(self._say_cut_off(reply), name=f"cut-off-{reply.channel_id}")
 
     async def _say_cut_off(self, reply: UnfinishedReply) -> None:
         channel = await self._channel(reply.channel_id)

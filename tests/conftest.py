@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.config import load_settings
 from bot.logs import QUIET_LOGGERS
@@ -29,6 +30,13 @@ from tests.harness import (
     BotProcess,
     bot_environment,
 )
+
+# Property tests (Hypothesis) run on shared, noisy machines: no per-example deadline, and a bounded number of
+# examples so the whole suite stays quick. Importing Hypothesis here, at collection, also keeps its pytest
+# plugin from importing it at the end of a run, which CPython 3.11.7's assertion rewriting can crash on
+# ("AST constructor recursion depth mismatch").
+settings.register_profile("suite", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 SETTING_PREFIXES = (
     "DISCORD_",

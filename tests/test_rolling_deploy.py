@@ -3,15 +3,20 @@ both receive every event. Each member action still takes effect once, and nothin
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
 
+from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess
-from tests.journey import WAIT_S, bot_posts, say, wait_for_post
+from tests.journey import WAIT_S, bot_posts, chat, say, shown_reply, thread_for, wait_for_post, wait_for_reply
 from tests.test_agentverse_flow import custom_id, objective, offer_with
+from tests.test_member_controls import MEMBER, entries
+
+COOLDOWN_S = 2
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -40,3 +45,54 @@ async def test_two_processes_on_one_shard_answer_each_action_once(
     assert sum(1 for s in submits if (s.get("user_json") or {}).get("type") == "task_list") == 1
     assert [s["user_message"] for s in submits if s["type"] == "user_message"] == ["London", "London"]
     assert click.rejected_callbacks == 0 and click.response_type == 7  # the click was answered once, in place
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_a_process_starting_beside_one_writing_a_reply_leaves_that_reply_alone(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """Issue 18, sample 7: the new release starts while the old one streams a reply. The reply is the old
+    process's (it is alive): the new one does not mark it interrupted, and no false "cut off" line appears."""
+    old = make_bot()
+    await old.start()
+    words = [f" word{i}" for i in range(40)]
+    ablt.enqueue(Reply(tokens=["Start", *words], token_interval_s=0.25))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Tell me a long story"))
+    await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id).startswith("Start"), WAIT_S)
+    new = make_bot()
+    await new.start()
+    assert (await entries(database, thread.id))[-1]["status"] == "streaming"  # still being written
+    await wait_for_reply(discord_emulator, thread.id, "Start" + "".join(words))
+    await new.stop()
+    await old.stop()
+    assert not [m for m in bot_posts(discord_emulator, thread.id) if "cut off" in m.content]
+    assert (await entries(database, thread.id))[-1]["status"] == "complete"
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_a_message_both_processes_receive_is_taken_once_before_any_gate(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    """Issue 18, sample 7: with a cooldown set, the process that did not take a member's message says nothing
+    (it used to answer "Slow down" after the other had started the member's cooldown), and the process that did
+    not take a command says nothing either."""
+    member = discord_emulator.add_member("bob")
+    discord_emulator.set_everyone_permissions(MEMBER)  # no Manage Server: the cooldown applies to bob
+    old = make_bot(DEFAULT_COOLDOWN_S=str(COOLDOWN_S))
+    await old.start()
+    ablt.enqueue(Reply(text="Hello."), Reply(text="Sure."), Reply(text="Go on."))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Hi", by=member))
+    await wait_for_reply(discord_emulator, thread.id, "Hello.")
+    new = make_bot(DEFAULT_COOLDOWN_S=str(COOLDOWN_S))
+    await new.start()
+    await asyncio.sleep(COOLDOWN_S)  # the cooldown /chat started passes
+    mark = await say(discord_emulator, thread.id, "Can you help?", by=member)
+    await wait_for_post(discord_emulator, thread.id, "Sure.", after=mark)
+    await asyncio.sleep(COOLDOWN_S)
+    opened = await chat(discord_emulator, "Another question", by=member)  # both get it; one answers
+    await wait_for_reply(discord_emulator, (await thread_for(discord_emulator, opened)).id, "Go on.")
+    await old.stop()
+    await new.stop()
+    posts = [m.content for m in bot_posts(discord_emulator, thread.id) if m.id > mark]
+    assert posts == ["Sure."], posts
+    assert not opened.followups and opened.rejected_callbacks == 0

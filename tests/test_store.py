@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.presence import Presence
 from bot.server_rules import Grant
 from bot.store import LATEST, Binding, DuplicateTurn, SessionExists, Store
 
@@ -186,3 +187,34 @@ async def test_bindings_rules_and_meta_round_trip(stores: tuple[Store, Store]) -
     await first.set_meta("k", "v1")
     await second.set_meta("k", "v2")
     assert await first.get_meta("k") == "v2"
+
+
+async def test_a_reply_is_taken_over_only_once_its_process_is_gone(stores: tuple[Store, Store]) -> None:
+    """A live writer's reply is left alone (a rolling deploy); once its heartbeat runs out (a process killed on
+    another machine) or it left, the sweep of another process takes it, once."""
+    first, second = stores
+    old, new = Presence(first.coordination, "elsewhere:1:old"), Presence(second.coordination, "elsewhere:2:new")
+    await old.start()
+    await new.start()
+    try:
+        session_id = await start(first)
+        reply = await first.add_entry(session_id, "assistant", "", author_id=None, status="streaming", owner=old.owner)
+        await first.save_shown(reply, "half of it")
+        assert await second.take_unfinished(alive=await new.liveness()) == []  # its writer is alive
+        await first.coordination.heartbeat(old.owner, -1)  # its heartbeat ran out: killed, far away
+        taken, again = await asyncio.gather(
+            second.take_unfinished(alive=await new.liveness()), first.take_unfinished(alive=await new.liveness())
+        )
+        assert [(u.entry_id, u.content) for u in taken + again] == [(reply, "half of it")]
+        assert not await first.save_shown(reply, "more")  # a late save never overwrites an ended reply
+    finally:
+        await old.stop()
+        await new.stop()
+
+
+async def test_a_discord_event_is_claimed_by_one_process(stores: tuple[Store, Store]) -> None:
+    first, second = stores
+    claims = await asyncio.gather(*(s.coordination.claim_event(1234) for s in (first, second, first, second)))
+    assert sorted(claims) == [False, False, False, True]
+    assert await first.coordination.forget_claims(older_than_s=-1) == 1
+    assert await second.coordination.claim_event(1234)

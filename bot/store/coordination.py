@@ -7,6 +7,11 @@
   conditional update, renewed while held, free again once `follow_until` passes (a killed process).
 - Identify slots: Discord allows one IDENTIFY per `max_concurrency` bucket per 5 s across all processes
   (gateway.mdx "Rate Limiting"); the slot is taken under a lock in the store, in `before_identify_hook`.
+- Presence: each process renews a heartbeat row while it runs, so others can tell its unfinished replies
+  (still being written) from a dead process's (bot/presence.py).
+- Event claims: during a rolling deploy two processes hold the same shard and both receive every event
+  (Discord allows a second session; gateway.mdx "Sharding"); a member's message or command is taken by the
+  first process to insert its id, before any gate, and the other skips it without a word.
 """
 
 from __future__ import annotations
@@ -165,3 +170,52 @@ class Coordination:
                     {"b": bucket, "now": time.time()},
                 )
         return wait
+
+    # Presence --------------------------------------------------------------------------------------
+
+    async def heartbeat(self, owner: str, ttl_s: float) -> None:
+        """Process `owner` is alive for `ttl_s` more seconds."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO processes (owner, alive_until) VALUES (:owner, :until)"
+                    " ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until"
+                ),
+                {"owner": owner, "until": time.time() + ttl_s},
+            )
+
+    async def leave(self, owner: str) -> None:
+        """Process `owner` stopped cleanly (it finished or marked its own replies)."""
+        async with self._db.write() as conn:
+            await conn.execute(text("DELETE FROM processes WHERE owner = :owner"), {"owner": owner})
+
+    async def alive(self) -> set[str]:
+        """The processes whose heartbeat has not run out (stale rows are removed on the way)."""
+        now = time.time()
+        async with self._db.write() as conn:
+            await conn.execute(text("DELETE FROM processes WHERE alive_until < :old"), {"old": now - 3600})
+            rows = await conn.execute(text("SELECT owner FROM processes WHERE alive_until >= :now"), {"now": now})
+            return {row[0] for row in rows}
+
+    # Event claims --------------------------------------------------------------------------------------
+
+    async def claim_event(self, event_id: int) -> bool:
+        """Take Discord event `event_id` (a message or an interaction: snowflakes never repeat) for this process;
+        False if another process took it first."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                text(
+                    "INSERT INTO event_claims (id, claimed_at) VALUES (:id, :now)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING id"
+                ),
+                {"id": event_id, "now": time.time()},
+            )
+            return result.first() is not None
+
+    async def forget_claims(self, older_than_s: float) -> int:
+        """Drop claims older than `older_than_s` seconds (Discord does not deliver an event that late); how many."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                text("DELETE FROM event_claims WHERE claimed_at < :cut"), {"cut": time.time() - older_than_s}
+            )
+        return result.rowcount

@@ -153,6 +153,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX reply_messages_by_entry ON reply_messages(entry_id)",
         ),
     ),
+    Migration(  # 7: who writes each reply, which processes are alive, Discord events already taken by a process
+        # A reply's owner lets a starting process tell a live process's replies from a dead one's (a rolling deploy
+        # runs two at once); NULL (written by an earlier release) counts as dead, as every reply did before.
+        sqlite=(
+            "ALTER TABLE transcript ADD COLUMN owner TEXT",
+            "CREATE TABLE processes (owner TEXT PRIMARY KEY, alive_until REAL NOT NULL)",
+            "CREATE TABLE event_claims (id INTEGER PRIMARY KEY, claimed_at REAL NOT NULL)",
+            "CREATE INDEX event_claims_by_age ON event_claims(claimed_at)",
+        ),
+        postgresql=(
+            "ALTER TABLE transcript ADD COLUMN owner TEXT",
+            "CREATE TABLE processes (owner TEXT PRIMARY KEY, alive_until DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE event_claims (id BIGINT PRIMARY KEY, claimed_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX event_claims_by_age ON event_claims(claimed_at)",
+        ),
+    ),
 )
 LATEST = len(MIGRATIONS)
 

@@ -31,17 +31,19 @@ class TranscriptStore:
         status: EntryStatus = "complete",
         message_id: int | None = None,
         extras: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> int:
         """Append to the transcript; `message_id` (the member's Discord message) may be taken once: DuplicateTurn.
 
         The duplicate is found by the insert itself (`ON CONFLICT ... DO NOTHING`), so no other refusal of the
-        database (a trigger, a full disk) is ever mistaken for one."""
+        database (a trigger, a full disk) is ever mistaken for one. `owner` names the process writing a reply
+        (bot/presence.py)."""
         async with self.db.write() as conn:
             result = await conn.execute(
                 text(
                     "INSERT INTO transcript"
-                    " (session_id, role, content, author_id, status, created_at, message_id, extras) VALUES"
-                    " (:session_id, :role, :content, :author_id, :status, :now, :message_id, :extras)"
+                    " (session_id, role, content, author_id, status, created_at, message_id, extras, owner) VALUES"
+                    " (:session_id, :role, :content, :author_id, :status, :now, :message_id, :extras, :owner)"
                     " ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id"
                 ),
                 {
@@ -53,6 +55,7 @@ class TranscriptStore:
                     "now": time.time(),
                     "message_id": message_id,
                     "extras": json.dumps(dict(extras or {})),
+                    "owner": owner,
                 },
             )
             added = result.scalar()
@@ -195,29 +198,39 @@ class TranscriptStore:
             )
             return int(result.scalar_one())
 
-    async def take_unfinished(self, serves: Callable[[int | None], bool] | None = None) -> list[UnfinishedReply]:
-        """Replies still marked streaming were cut off by a crash: mark them interrupted and list them.
+    async def take_unfinished(
+        self,
+        serves: Callable[[int | None], bool] | None = None,
+        alive: Callable[[str | None], bool] | None = None,
+    ) -> list[UnfinishedReply]:
+        """Replies still marked streaming whose process is gone (it was killed): mark them interrupted, list them.
 
         Each keeps the text members last saw (saved as it was shown), so the next turn's history holds it.
-        `serves(guild_id)` limits this to the servers this process serves (a shard process takes its own).
+        `serves(guild_id)` limits this to the servers this process serves (a shard process takes its own);
+        `alive(owner)` says which writers still run (bot/presence.py): their replies are left alone. Each reply
+        is taken by one process only (a conditional update), however many look at once.
         """
         async with self.db.write() as conn:
             rows = (
                 await conn.execute(
                     text(
-                        "SELECT transcript.id, session_id, channel_id, guild_id, content FROM transcript"
+                        "SELECT transcript.id, session_id, channel_id, guild_id, content, owner FROM transcript"
                         " JOIN sessions ON sessions.id = transcript.session_id"
                         " WHERE status = 'streaming' ORDER BY transcript.id"
                     )
                 )
             ).all()
-            taken = [row for row in rows if serves is None or serves(row.guild_id)]
-            for row in taken:
-                await conn.execute(
+            taken = []
+            for row in rows:
+                if (serves is not None and not serves(row.guild_id)) or (alive is not None and alive(row.owner)):
+                    continue
+                marked = await conn.execute(
                     text("UPDATE transcript SET status = 'interrupted' WHERE id = :id AND status = 'streaming'"),
                     {"id": row.id},
                 )
-        return [UnfinishedReply(row.id, row.session_id, row.channel_id, row.content) for row in taken]
+                if marked.rowcount:
+                    taken.append(UnfinishedReply(row.id, row.session_id, row.channel_id, row.content))
+        return taken
 
     async def answered(self, message_id: int) -> bool:
         """Whether a member's Discord message was taken as a turn."""

@@ -1,0 +1,70 @@
+"""The bot's command tree and event errors: each command is taken by one process, and no failure leaves a member
+without an answer.
+
+- Taken once: during a rolling deploy two processes hold the same shard and both receive every interaction
+  (Discord allows the second session; gateway.mdx "Sharding"). Each slash or context-menu command is claimed in
+  the store first (`Coordination.claim_event`); the process that loses the claim does nothing, so it cannot
+  refuse a member ("slow down") for a command the other one is answering. Autocomplete is not claimed: both
+  answering is harmless and a claim per keystroke is not.
+- Answered always: a command that fails unexpectedly gets a private line (the store's outage named as such),
+  and so does a member's message whose handling failed; the exception goes to the log with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot.recording import STORE_DOWN, STORE_ERRORS
+from bot.turns import UNEXPECTED_ERROR_MESSAGE
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+
+
+def failure_line(error: BaseException) -> str:
+    """What a member reads when their action failed on the bot's side: the store's outage, or a plain apology."""
+    cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    return STORE_DOWN if isinstance(cause, STORE_ERRORS) else UNEXPECTED_ERROR_MESSAGE
+
+
+async def answer_privately(interaction: discord.Interaction, text: str) -> None:
+    """An ephemeral answer, or an ephemeral followup if the interaction was already answered; never raises for
+    Discord's refusals (logged)."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+    except (discord.HTTPException, aiohttp.ClientError, RuntimeError) as exc:  # RuntimeError: the bot is closing
+        log.warning("could not tell member %d that their action failed: %s", interaction.user.id, exc)
+
+
+class BridgeTree(app_commands.CommandTree[Any]):
+    """discord.py's tree, with commands claimed once across processes and failures answered privately."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.type is discord.InteractionType.autocomplete:
+            return True
+        services = getattr(self.client, "services", None)
+        if services is None:  # not set up yet: nothing can be answered anyway
+            return False
+        try:
+            if await services.store.coordination.claim_event(interaction.id):
+                return True
+        except STORE_ERRORS as exc:
+            log.warning("interaction %d not taken: the store failed (%s)", interaction.id, exc)
+            await answer_privately(interaction, STORE_DOWN)
+            return False
+        log.info("interaction %d is taken by another process", interaction.id)
+        return False
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("command %s failed", command, exc_info=error)
+        await answer_privately(interaction, failure_line(error))
