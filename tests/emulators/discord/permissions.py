@@ -37,6 +37,7 @@ CREATE_PUBLIC_THREADS = 1 << 35
 CREATE_PRIVATE_THREADS = 1 << 36
 SEND_MESSAGES_IN_THREADS = 1 << 38
 SEND_VOICE_MESSAGES = 1 << 46
+BYPASS_SLOWMODE = 1 << 52  # see slowmode.py: since 2026-02-23 the only exemption from slowmode
 # Every bit below 1 << 51 (the emulator predates PIN_MESSAGES 1 << 51 and BYPASS_SLOWMODE 1 << 52;
 # existing tests compare against this value, so it stays).
 ALL_PERMISSIONS = (1 << 51) - 1
