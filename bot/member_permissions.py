@@ -12,6 +12,10 @@ Channel Structure `permissions`), which are applied here. The rules (discord-api
 - without VIEW_CHANNEL nothing else counts (topics/permissions.mdx "Implicit Permissions"), so it is the
   only one named then;
 - a locked thread takes MANAGE_THREADS to write in (topics/threads.mdx "Locked Threads");
+- "Timed out members will temporarily lose all permissions except VIEW_CHANNEL and READ_MESSAGE_HISTORY.
+  Owners and admin users with ADMINISTRATOR permissions are exempt" (topics/permissions.mdx "Permissions For
+  Timed Out Members"); applied here, as discord.py's `permissions_for` does, since Discord does not document
+  that an interaction's `permissions` already reflect it;
 - slowmode: `rate_limit_per_user` seconds between a member's messages, which "also applies to thread
   creation"; "bots, as well as users with the permission BYPASS_SLOWMODE, are unaffected"
   (resources/channel.mdx, Channel Structure). BYPASS_SLOWMODE (1 << 52) was split from MANAGE_MESSAGES,
@@ -35,6 +39,7 @@ SPEAK_IN_THREAD: Needs = ("view_channel", "send_messages_in_threads")
 OPEN_THREAD: Needs = ("view_channel", "send_messages", "create_public_threads", "send_messages_in_threads")
 """`/chat` (or Ask AI) in a text channel: the opening line in the channel, a public thread off it, the
 member's turn inside."""
+TIMED_OUT_KEEPS = discord.Permissions(view_channel=True, read_message_history=True)
 WRITING = frozenset({"send_messages", "send_messages_in_threads", "create_public_threads"})
 
 START = "start a conversation"
@@ -47,7 +52,16 @@ MISSING = "You can't {what} here: you're missing the {listed} {plural} in this {
 LOCKED = (
     "You can't {what} here: a moderator locked this thread, and only members who can **Manage Threads** write in it."
 )
+TIMED_OUT = "You can't {what} while you are timed out on this server; the timeout ends {when}."
 SLOWED = "Slowmode is on in this {place}: one message every {interval} per member. You can {what} again {when}."
+
+
+def while_timed_out(granted: discord.Permissions, *, timed_out: bool) -> discord.Permissions:
+    """What a member keeps while a moderator's timeout holds: View Channel and Read Message History, unless
+    they are an administrator (the owner has Administrator in Discord's computed permissions)."""
+    if not timed_out or granted.administrator:
+        return granted
+    return discord.Permissions(granted.value & TIMED_OUT_KEEPS.value)
 
 
 def needed_to_speak(channel: object, *, opens_thread: bool = False) -> Needs:
@@ -69,14 +83,24 @@ def missing(granted: discord.Permissions, needed: Needs) -> list[str]:
     return [LABELS.get(name, name) for name in needed if not getattr(granted, name)]
 
 
-def member_cannot(channel: object, granted: discord.Permissions | None, needed: Needs, what: str) -> str | None:
+def member_cannot(
+    channel: object,
+    granted: discord.Permissions | None,
+    needed: Needs,
+    what: str,
+    *,
+    timed_out_until: float | None = None,
+) -> str | None:
     """Why the member may not `what` in `channel` (a sentence naming what is missing), or None if they may.
 
     `granted` is the member's permissions there as Discord computed them; None in a DM, where none apply.
+    `timed_out_until` (Unix seconds) while a moderator's timeout holds.
     """
     if granted is None or not isinstance(channel, discord.Thread | discord.TextChannel):
         return None
     place = "thread" if isinstance(channel, discord.Thread) else "channel"
+    if timed_out_until is not None and missing(while_timed_out(granted, timed_out=True), needed):
+        return TIMED_OUT.format(what=what, when=f"<t:{math.ceil(timed_out_until)}:R>")
     absent = missing(granted, needed)
     if absent:
         listed = bold_list(absent)

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.member_permissions import Needs, bypasses_slowmode, member_cannot, needed_to_speak, slowed, slowmode_s
+from bot.member_permissions import (
+    Needs,
+    bypasses_slowmode,
+    member_cannot,
+    needed_to_speak,
+    slowed,
+    slowmode_s,
+)
 from bot.server_rules import Member
 
 if TYPE_CHECKING:
@@ -45,10 +52,20 @@ def granted(interaction: discord.Interaction) -> discord.Permissions | None:
     return interaction.permissions if interaction.guild_id is not None else None
 
 
+def timed_out_until(interaction: discord.Interaction) -> float | None:
+    """When a moderator's timeout of the member ends (Unix seconds), while it holds."""
+    user = interaction.user
+    if isinstance(user, discord.Member) and user.is_timed_out() and user.timed_out_until is not None:
+        return user.timed_out_until.timestamp()
+    return None
+
+
 def member_refusal(interaction: discord.Interaction, needed: Needs, what: str) -> str | None:
     """Why Discord would not let the member `what` where the interaction happened (bot/member_permissions.py),
     or None. Checked before anything is posted or any provider is called."""
-    why = member_cannot(interaction.channel, granted(interaction), needed, what)
+    why = member_cannot(
+        interaction.channel, granted(interaction), needed, what, timed_out_until=timed_out_until(interaction)
+    )
     if why is not None:
         log.info("member %d may not %s in channel %s", interaction.user.id, what, interaction.channel_id)
     return why

@@ -7,6 +7,7 @@ interaction; refusals are private and name what is missing (bot/member_permissio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from tests.emulators.ablt import AbltEmulator, Reply
@@ -209,6 +210,33 @@ async def test_buttons_pressed_by_a_member_who_may_not_send_in_the_thread_are_re
 
     await click(discord_emulator, retry_line, "retry:", by=carol)  # someone allowed to speak there
     await wait_for_post(discord_emulator, failed.id, "Second time lucky.", after=retry_line.id)
+
+
+async def test_a_timed_out_member_can_read_but_not_make_the_bot_speak_until_the_timeout_ends(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    """Discord's interaction `permissions` may not reflect a timeout (the emulator's do not): the bot applies it."""
+    bob = discord_emulator.add_member("bob")
+    ablt.enqueue(Reply(status=500), Reply(text="Now it works."))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Question", by=bob))
+    line = await failure_line(discord_emulator, thread.id)
+    discord_emulator.time_out_member(bob, 600)
+
+    for refused in (
+        await chat(discord_emulator, "again", by=bob),
+        await click(discord_emulator, line, "retry:", by=bob),
+    ):
+        text = refusal(refused)
+        assert re.fullmatch(
+            r"You can't \w[\w ]+ while you are timed out on this server; the timeout ends <t:\d+:R>\.", text
+        )
+    assert len(ablt.requests) == 1 and len(discord_emulator.threads) == 1
+    exported = await run(discord_emulator, "export", thread.id, by=bob)  # reading is still allowed
+    assert [a.filename for m in exported.messages for a in m.attachments] == [f"conversation-{thread.id}.md"]
+
+    discord_emulator.time_out_member(bob, 0)
+    await click(discord_emulator, line, "retry:", by=bob)
+    await wait_for_post(discord_emulator, thread.id, "Now it works.", after=line.id)
 
 
 # ---- DMs: none of this applies ----------------------------------------------------------------------------------

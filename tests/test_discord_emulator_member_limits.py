@@ -1,5 +1,6 @@
-"""Slowmode and the send permission as Discord enforces them on members' own messages and threads,
-with bots exempt and discord.py's cache following each change (tests/emulators/discord/slowmode.py)."""
+"""Slowmode, timeouts and the send permission as Discord enforces them on members' own messages and threads,
+with bots exempt and discord.py's cache following each change (tests/emulators/discord/slowmode.py,
+permissions.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from tests.emulators.discord import (
     BYPASS_SLOWMODE,
     GENEROUS_PERMISSIONS,
     MANAGE_MESSAGES,
+    READ_MESSAGE_HISTORY,
     SEND_MESSAGES_IN_THREADS,
     SLOWMODE_CODE,
+    VIEW_CHANNEL,
     ApiError,
     DiscordEmulator,
 )
 
-TOKEN = "emulator-slowmode-token"
+TOKEN = "emulator-member-limits-token"
 MANAGE_CHANNELS = 1 << 4
 pytestmark = pytest.mark.timeout(30)
 
@@ -118,3 +121,36 @@ async def test_slowmode_changes_reach_discord_py_and_the_limits_are_discords(emu
     for bad in (-1, 21601):
         with pytest.raises(ValueError, match="0 to 21600"):
             emu.set_slowmode(emu.channel_id, bad)
+
+
+async def test_a_timed_out_member_keeps_only_view_and_history_until_the_timeout_ends(emu: DiscordEmulator) -> None:
+    bob = emu.add_member("bob")
+    seen: list[discord.Interaction] = []
+
+    class Watcher(discord.Client):
+        async def on_interaction(self, interaction: discord.Interaction) -> None:
+            seen.append(interaction)
+
+    async with connected(emu, Watcher(intents=discord.Intents.default())) as client:
+        tree = discord.app_commands.CommandTree(client)
+
+        @tree.command(name="ping", description="Ping")
+        async def ping(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("pong", ephemeral=True)
+
+        await tree.sync()
+        await emu.wait_for_commands()
+        emu.time_out_member(bob, 60)
+        with pytest.raises(ApiError) as refused:
+            await emu.send_user_message(emu.channel_id, "let me talk", user_id=bob)
+        assert (refused.value.status, refused.value.code) == (403, 50013)
+        assert emu.channel_permissions(bob, emu.channel_id) == VIEW_CHANNEL | READ_MESSAGE_HISTORY
+        ran = await emu.run_slash_command("ping", user_id=bob)
+        await ran.wait_for_response()
+        [interaction] = [i for i in seen if i.id == ran.id]
+        assert isinstance(interaction.user, discord.Member) and interaction.user.is_timed_out()
+        assert interaction.permissions.send_messages  # as sent: the timeout is for the bot to apply
+    with pytest.raises(ValueError, match="owner"):
+        emu.time_out_member(emu.user_id, 60)
+    emu.time_out_member(bob, 0)  # lifted
+    await emu.send_user_message(emu.channel_id, "thanks", user_id=bob)
