@@ -66,9 +66,15 @@ def cannot_answer(
     return explain_missing(absent, where) if absent else None
 
 
+def bold_list(names: list[str]) -> str:
+    """`**A**`, `**A** and **B**`, `**A**, **B** and **C**`."""
+    bold = [f"**{name}**" for name in names]
+    return bold[0] if len(bold) == 1 else ", ".join(bold[:-1]) + " and " + bold[-1]
+
+
 def explain_missing(names: list[str], where: str) -> str:
     """One sentence for the member: which permission is missing where, and who can fix it."""
-    listed = " and ".join(f"**{name}**" for name in names)
+    listed = bold_list(names)
     plural, them = ("permissions", "them") if len(names) > 1 else ("permission", "it")
     return (
         f"I can't answer in {where}: I'm missing the {listed} {plural} there."

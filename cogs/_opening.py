@@ -1,4 +1,5 @@
 """Opening a conversation from an interaction (`/chat`, Ask AI): which provider applies where the member is,
+what Discord lets the member do there (bot/member_permissions.py: sending, opening threads, reading, slowmode),
 the gate, the bot's permissions there, the opening line and a thread off it (or the thread or DM it runs in)."""
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import discord
 
 from bot.conversation import SessionExists, UnusableOptions
 from bot.gate import DMS_OFF, Refused
+from bot.member_permissions import ASK, READ, START
 from bot.permissions import cannot_answer
 from bot.render import NO_PINGS
 from bot.store import Binding, SessionRecord
-from cogs._members import interaction_member
+from cogs._members import interaction_member, member_refusal, slowmode_refusal, speaking_refusal
 from cogs._wording import THREAD_ARCHIVE_MINUTES, already_bound, refuse, thread_name
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ class Opening:
     line: Callable[[str, str | None], str]
     command: str = "`/chat`"
     """How refusals name what the member used."""
+    reads_message: bool = False
+    """Opened from a message (Ask AI): the member must be allowed to read the channel's messages."""
 
 
 async def provider_here(bot: BridgeBot, interaction: discord.Interaction) -> tuple[str | None, Options]:
@@ -72,7 +76,7 @@ async def open_conversation(
     """
     conversations = bot.services.conversations
     channel = interaction.channel
-    if why := await obstacle(bot, interaction, opening.command):
+    if why := await obstacle(bot, interaction, opening.command, reads_message=opening.reads_message):
         await refuse(interaction, why)
         return None
     if provider_key not in conversations.providers:
@@ -88,14 +92,23 @@ async def open_conversation(
         async with bot.services.gate.new_conversation(
             interaction.guild_id, interaction_member(interaction), provider_key
         ):
+            if why := await slowmode_refusal(bot, interaction, START, take=True):  # the last check: spends it
+                raise Refused(why)
             return await _open(bot, interaction, channel, provider_key, state, opening)
     except Refused as exc:
         await refuse(interaction, str(exc))
         return None
 
 
-async def obstacle(bot: BridgeBot, interaction: discord.Interaction, command: str) -> str | None:
-    """Why no conversation can open where the interaction happened, whatever the provider; None if one can."""
+async def obstacle(
+    bot: BridgeBot, interaction: discord.Interaction, command: str, *, reads_message: bool = False
+) -> str | None:
+    """Why no conversation can open where the interaction happened, whatever the provider; None if one can.
+
+    The member must be allowed to do there what the bot will do for them (read the message asked about,
+    post the opening line, open a thread, speak in it) and be past the channel's slowmode (looked at, not
+    spent: `open_conversation` spends it once the gate has let them through); then the bot's own permissions.
+    """
     channel = interaction.channel
     if isinstance(channel, discord.DMChannel) and not bot.services.gate.allow_dms:
         return DMS_OFF
@@ -104,6 +117,11 @@ async def obstacle(bot: BridgeBot, interaction: discord.Interaction, command: st
     conversations = bot.services.conversations
     if not isinstance(channel, discord.TextChannel) and (existing := await conversations.active(channel.id)):
         return already_bound(conversations.describe(existing), place(channel))
+    if reads_message and (why := member_refusal(interaction, READ, ASK)):
+        return why
+    opens_thread = isinstance(channel, discord.TextChannel)
+    if why := await speaking_refusal(bot, interaction, START, opens_thread=opens_thread):
+        return why
     return _cannot_answer(interaction, channel)
 
 

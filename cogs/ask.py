@@ -18,11 +18,12 @@ from discord.ext import commands
 
 from bot.delivery import WRITE_ERRORS
 from bot.gate import CHAT_REFUSED
+from bot.member_permissions import ASK, READ
 from bot.providers.base import Provider
 from bot.render import NO_PINGS
 from bot.server_rules import CHAT, use_provider
 from cogs._input import MemberMessage, read_message, read_text_files
-from cogs._members import interaction_member
+from cogs._members import interaction_member, member_refusal
 from cogs._opening import Opening, Options, obstacle, open_conversation, provider_here
 from cogs._private import by_interaction
 from cogs._text_files import not_used
@@ -65,7 +66,13 @@ class AskCog(commands.Cog):
             picker.stop()
 
     async def ask(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        """Apps → Ask AI: the message read as a member's turn would be, then the provider that applies here."""
+        """Apps → Ask AI: the message read as a member's turn would be, then the provider that applies here.
+
+        Nothing of the message is read (nor its files fetched) unless the member may read the channel's history.
+        """
+        if why := member_refusal(interaction, READ, ASK):
+            await refuse(interaction, why)
+            return
         said = read_message(message).text_only()
         if said.readable and not said.text:  # files alone: read them now, to be sure there is something to ask
             said = await read_text_files(said)
@@ -97,7 +104,8 @@ class AskCog(commands.Cog):
         def line(description: str, notice: str | None) -> str:
             return asked_line(asker, description, message, preview, notice)
 
-        opened = await open_conversation(self.bot, interaction, provider_key, options, Opening(preview, line, COMMAND))
+        opening = Opening(preview, line, COMMAND, reads_message=True)
+        opened = await open_conversation(self.bot, interaction, provider_key, options, opening)
         if opened is None:
             return False
         session, target = opened
@@ -114,7 +122,7 @@ class AskCog(commands.Cog):
         self, interaction: discord.Interaction, message: discord.Message, said: MemberMessage
     ) -> None:
         """Nothing decides the provider here: a private message with one button per provider the member may use."""
-        if why := await obstacle(self.bot, interaction, COMMAND):
+        if why := await obstacle(self.bot, interaction, COMMAND, reads_message=True):
             await refuse(interaction, why)
             return
         providers = list(self.bot.services.conversations.providers.values())

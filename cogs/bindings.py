@@ -9,10 +9,11 @@ from discord.ext import commands
 
 from bot.conversation import UnusableOptions
 from bot.gate import Refused
+from bot.member_permissions import LOOK, SEE
 from bot.render import NO_PINGS
 from bot.store import Binding
 from cogs._chat_command import Param, build_command, provider_param
-from cogs._members import interaction_member
+from cogs._members import interaction_member, member_refusal
 from cogs._wording import display, refuse
 
 if TYPE_CHECKING:
@@ -88,9 +89,13 @@ class BindingsCog(commands.Cog):
         )
 
     async def _may_bind(self, interaction: discord.Interaction) -> bool:
-        """Managers, and members the server's `/access` list allows (refused otherwise)."""
+        """Managers, and members the server's `/access` list allows (refused otherwise), in a channel they can see
+        (no option names another channel: `tests/test_member_permissions.py` keeps it so)."""
         if interaction.guild_id is None:
             await refuse(interaction, "Bind a channel of a server.")
+            return False
+        if why := member_refusal(interaction, SEE, LOOK):
+            await refuse(interaction, why)
             return False
         try:
             await self.bot.services.gate.check_bind(interaction.guild_id, interaction_member(interaction))

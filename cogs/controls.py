@@ -21,6 +21,7 @@ from bot.audio import AudioRejected
 from bot.conversation import REPLY_ENDED, CannotReplay, Replay
 from bot.delivery import WRITE_ERRORS
 from bot.gate import Refused
+from bot.member_permissions import SEND
 from bot.permissions import cannot_answer
 from bot.providers.base import Pick, VoiceInput
 from bot.render import NO_PINGS
@@ -28,7 +29,7 @@ from bot.splitting import MESSAGE_LIMIT
 from bot.store import SessionRecord
 from bot.widgets import RETRY_BUTTON_ID, STOP_BUTTON_ID
 from cogs._input import read_message
-from cogs._members import interaction_member
+from cogs._members import interaction_member, slowmode_refusal, speaking_refusal
 from cogs._private import by_interaction
 from cogs._turns import reply_in, speaker
 from cogs._voice import voice_input
@@ -180,7 +181,9 @@ async def _answer_again(
 async def _prepare_replay(
     interaction: discord.Interaction, reply_id: int, *, regenerate: bool
 ) -> tuple[SessionRecord, Replay, _Again, discord.abc.Messageable] | None:
-    """Claim the reply and pass the gate; on any refusal, say why privately, give the claim back and return None."""
+    """Check the member may speak here (bot/member_permissions.py) and the bot may answer, claim the reply, pass
+    the gate and spend the slowmode, then fetch what the turn carried. On any refusal, say why privately, give
+    the claim back and return None."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     conversations = bot.services.conversations
     channel_id = interaction.channel_id or 0
@@ -189,7 +192,8 @@ async def _prepare_replay(
     if session is None or not isinstance(channel, discord.abc.Messageable):
         await refuse(interaction, NO_CONVERSATION)
         return None
-    why = cannot_answer(channel, f"<#{channel_id}>", granted=interaction.app_permissions)
+    why = await speaking_refusal(bot, interaction, SEND)  # slowmode looked at; spent once all else passed
+    why = why or cannot_answer(channel, f"<#{channel_id}>", granted=interaction.app_permissions)
     if why is not None:
         await refuse(interaction, why)
         return None
@@ -200,6 +204,8 @@ async def _prepare_replay(
         return None
     try:
         await bot.services.gate.admit_turn(interaction_member(interaction), session)
+        if slowed := await slowmode_refusal(bot, interaction, SEND, take=True):
+            raise Refused(slowed)
         again = await _inputs_again(channel, session, replay)
     except (Refused, CannotReplay) as exc:
         await conversations.give_back(replay)

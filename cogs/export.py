@@ -1,4 +1,5 @@
-"""`/export`: checks the member may talk here, then hands them privately the transcript bot/export.py wrote."""
+"""`/export`: checks the member may read this channel's history and talk here, then hands them privately the
+transcript bot/export.py wrote."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from bot.export import (
     export_files,
 )
 from bot.gate import Refused
+from bot.member_permissions import EXPORT, READ
 from bot.render import NO_PINGS
 from bot.store import SessionRecord
 from cogs._chat_command import usable_in_dms
-from cogs._members import interaction_member
+from cogs._members import interaction_member, member_refusal
 from cogs._wording import NO_CONVERSATION, refuse
 
 if TYPE_CHECKING:
@@ -47,6 +49,9 @@ class ExportCog(commands.Cog):
     )
     async def export(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # the store and names may take a moment
+        if why := member_refusal(interaction, READ, EXPORT):  # the transcript is the channel's history
+            await refuse(interaction, why)
+            return
         services = self.bot.services
         session = await services.conversations.active(interaction.channel_id or 0)
         if session is None:

@@ -11,11 +11,12 @@ from discord.ext import commands
 
 from bot.conversation import AlreadyHandled, UnusablePick
 from bot.gate import Refused
+from bot.member_permissions import SEND
 from bot.permissions import cannot_answer
 from bot.providers.base import Pick
 from bot.render import NO_PINGS
 from bot.widgets import OFFER_BUTTON_ID, OFFER_MENU_ID
-from cogs._members import interaction_member
+from cogs._members import interaction_member, speaking_refusal
 from cogs._private import by_interaction
 from cogs._turns import reply_in, speaker
 from cogs._wording import NO_CONVERSATION, display, refuse
@@ -89,7 +90,8 @@ class ReasonModal(discord.ui.Modal, title="Tell the agent why"):
 
 
 async def choose(interaction: discord.Interaction, token: str, index: int) -> None:
-    """Check the choice is still open, ask for a reason if it needs one, then run it as a turn."""
+    """Check the choice is still open and the member may speak here, ask for a reason if it needs one, then
+    run it as a turn."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     conversations = bot.services.conversations
     channel_id = interaction.channel_id or 0
@@ -97,6 +99,8 @@ async def choose(interaction: discord.Interaction, token: str, index: int) -> No
         label, needs_reason = await conversations.check_pick(
             channel_id, token, index, interaction.user.id, interaction.id
         )
+        if why := await speaking_refusal(bot, interaction, SEND):  # slowmode looked at, spent by `run_pick`
+            raise Refused(why)
         session = await conversations.active(channel_id)
         if session is not None:  # a choice is the member talking to the AI, without the cooldown
             await bot.services.gate.admit_turn(interaction_member(interaction), session, cooldown=False)
@@ -118,8 +122,14 @@ async def choose(interaction: discord.Interaction, token: str, index: int) -> No
 
 async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
     """Take the choice (once, however often it is clicked), close the offer in place (buttons disabled,
-    who chose what) and answer it as the member's turn; a repeat click only gets a private note."""
+    who chose what) and answer it as the member's turn; a repeat click only gets a private note.
+
+    The member's permissions are checked again (a reason's modal is a later interaction) and the slowmode
+    spent before the choice is taken: a taken choice cannot be given back."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
+    if why := await speaking_refusal(bot, interaction, SEND, take=True):
+        await refuse(interaction, why)
+        return
     try:
         await bot.services.conversations.claim_pick(
             interaction.channel_id or 0, pick.token, pick.index, interaction.user.id, interaction.id

@@ -10,9 +10,10 @@ from discord.ext import commands
 
 from bot.conversation import JustChanged, NoActiveSession, UnusableOptions
 from bot.gate import Refused
+from bot.member_permissions import LOOK, SEE
 from bot.render import NO_PINGS
 from cogs._chat_command import usable_in_dms
-from cogs._members import interaction_member
+from cogs._members import interaction_member, member_refusal
 from cogs._wording import NO_CONVERSATION, display, refuse
 
 if TYPE_CHECKING:
@@ -30,7 +31,11 @@ class SessionCog(commands.Cog):
             usable_in_dms(command, bot.services.gate.allow_dms)
 
     async def _may_change(self, interaction: discord.Interaction) -> bool:
-        """Changing a conversation is for its starter or whoever may end others' (refused otherwise)."""
+        """Changing a conversation is for its starter or whoever may end others' (refused otherwise), and only
+        where they can see the channel."""
+        if why := member_refusal(interaction, SEE, LOOK):
+            await refuse(interaction, why)
+            return False
         session = await self.bot.services.conversations.active(interaction.channel_id or 0)
         if session is None:
             await refuse(interaction, NO_CONVERSATION)
@@ -78,6 +83,9 @@ class SessionCog(commands.Cog):
 
     @app_commands.command(name="session", description="Show what this thread's conversation is connected to.")
     async def session(self, interaction: discord.Interaction) -> None:
+        if why := member_refusal(interaction, SEE, LOOK):
+            await refuse(interaction, why)
+            return
         info = await self.bot.services.conversations.info(interaction.channel_id or 0)
         if info is None:
             await refuse(interaction, NO_CONVERSATION)

@@ -1,6 +1,7 @@
 """What several shard processes must agree on, kept in the shared store and changed atomically.
 
 - Cooldowns: one conditional upsert per message, so two processes cannot both let a member through.
+- Slowmode: the same, per member and channel, for turns the bot posts for members through interactions.
 - Places under a server's cap: counted and held in one transaction under a lock per server (SQLite: the
   single writer; PostgreSQL: `pg_advisory_xact_lock`), so two `/chat`s racing for the last place get one.
 - Follow leases: which process follows a polled provider's session (Agentverse); taken with one
@@ -58,6 +59,48 @@ class Coordination:
             )
             spoke_at = float(last.scalar_one())
         return min(cooldown_s, max(0.001, spoke_at + cooldown_s - time.time()))
+
+    # Slowmode -------------------------------------------------------------------------------------------
+
+    async def slowmode(
+        self, channel_id: int, user_id: int, interval_s: float, *, via: int, take: bool = True
+    ) -> float | None:
+        """Let member `user_id` speak in `channel_id` (through interaction `via`) if `interval_s` passed since
+        they last did there through the bot; with `take`, record now in the same statement, so two processes
+        cannot both let them through (the same interaction reaching both passes in both: it is one turn).
+
+        Returns None when they may speak, else the Unix time (seconds) from which they may; records nothing then.
+        """
+        now = time.time()
+        key = {"channel_id": channel_id, "user_id": user_id}
+        if take:
+            async with self._db.write() as conn:
+                taken = await conn.execute(
+                    text(
+                        "INSERT INTO slowmodes (channel_id, user_id, spoke_at, via)"
+                        " VALUES (:channel_id, :user_id, :now, :via) ON CONFLICT (channel_id, user_id)"
+                        " DO UPDATE SET spoke_at = excluded.spoke_at, via = excluded.via"
+                        " WHERE slowmodes.spoke_at <= :free_since OR slowmodes.via = excluded.via RETURNING spoke_at"
+                    ),
+                    {**key, "now": now, "via": via, "free_since": now - interval_s},
+                )
+                if taken.first() is not None:
+                    return None
+                return (await self._spoke_at(conn, key, via) or now) + interval_s
+        async with self._db.read() as conn:
+            spoke_at = await self._spoke_at(conn, key, via)
+        return None if spoke_at is None or spoke_at + interval_s <= now else spoke_at + interval_s
+
+    async def _spoke_at(self, conn: AsyncConnection, key: dict[str, int], via: int) -> float | None:
+        """When the member last spoke there through another interaction than `via` (None: never)."""
+        last = await conn.execute(
+            text(
+                "SELECT spoke_at FROM slowmodes WHERE channel_id = :channel_id AND user_id = :user_id AND via <> :via"
+            ),
+            {**key, "via": via},
+        )
+        found = last.scalar()
+        return None if found is None else float(found)
 
     # Places under a server's cap ----------------------------------------------------------------------
 

@@ -169,6 +169,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX event_claims_by_age ON event_claims(claimed_at)",
         ),
     ),
+    Migration(  # 8: when (and through which interaction) each member last spoke through the bot in a slowmode channel
+        sqlite=(
+            "CREATE TABLE slowmodes (channel_id INTEGER NOT NULL, user_id INTEGER NOT NULL, spoke_at REAL NOT NULL,"
+            " via INTEGER NOT NULL, PRIMARY KEY (channel_id, user_id))",
+        ),
+        postgresql=(
+            "CREATE TABLE slowmodes (channel_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"
+            " spoke_at DOUBLE PRECISION NOT NULL, via BIGINT NOT NULL, PRIMARY KEY (channel_id, user_id))",
+        ),
+    ),
 )
 LATEST = len(MIGRATIONS)
 

@@ -39,7 +39,8 @@ Module map:
   ``interactions`` + ``interaction_context`` (guild vs bot-DM shape, which commands are offered
   where, permissions carried), ``commands``, ``members``;
 * Discord's rules: ``permissions`` (bits, overwrites, thread inheritance, implicit denials),
-  ``access`` (the checks and the errors they raise), ``validation``, ``mentions``, ``errors``.
+  ``access`` (the checks and the errors they raise), ``slowmode`` (members' sends and thread
+  creation per ``rate_limit_per_user``), ``validation``, ``mentions``, ``errors``.
 """
 
 from .core import EmulatorConfig
@@ -49,6 +50,7 @@ from .faults import ENVOY_RESET_BODY, Fault
 from .permissions import (
     ADMINISTRATOR,
     ATTACH_FILES,
+    BYPASS_SLOWMODE,
     CREATE_PRIVATE_THREADS,
     CREATE_PUBLIC_THREADS,
     GENEROUS_PERMISSIONS,
@@ -78,10 +80,12 @@ from .records import (
     ThreadRecord,
 )
 from .sharding import IdentifyRecord
+from .slowmode import SLOWMODE_CODE
 
 __all__ = [
     "ADMINISTRATOR",
     "ATTACH_FILES",
+    "BYPASS_SLOWMODE",
     "COMPONENTS_V2_FLAG",
     "CREATE_PRIVATE_THREADS",
     "CREATE_PUBLIC_THREADS",
@@ -95,6 +99,7 @@ __all__ = [
     "READ_MESSAGE_HISTORY",
     "SEND_MESSAGES",
     "SEND_MESSAGES_IN_THREADS",
+    "SLOWMODE_CODE",
     "SUPPRESS_NOTIFICATIONS_FLAG",
     "VIEW_CHANNEL",
     "VOICE_MESSAGE_FLAG",

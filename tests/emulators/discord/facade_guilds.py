@@ -82,6 +82,12 @@ class Guilds:
         carry the new roles and the permissions they grant."""
         self.core.members.set_roles(user_id, role_ids, guild_id)
 
+    def time_out_member(self, user_id: int, seconds: float, *, guild_id: int | None = None) -> None:
+        """A moderator times a member out for ``seconds`` (0 lifts it): only View Channel and Read
+        Message History count for them meanwhile (their messages get 403 50013); interactions carry
+        ``communication_disabled_until`` but unmasked ``permissions`` (see :mod:`.permissions`)."""
+        self.core.members.time_out(user_id, seconds, guild_id)
+
     def add_text_channel(self, name: str, topic: str | None = None, *, guild_id: int | None = None) -> int:
         """Add a text channel to a guild (CHANNEL_CREATE is dispatched to connected bots)."""
         world = self.core.world

@@ -57,6 +57,13 @@ class Moderation:
         """What ``user_id`` may do in a guild channel or thread, as the emulator enforces it."""
         return self.core.world.channel_permissions(user_id, channel_id)
 
+    def set_slowmode(self, channel_id: int, seconds: int) -> None:
+        """Slowmode (``rate_limit_per_user``, 0-21600 s) on a text channel or a thread: members then send
+        one message (and open one thread) per interval there, refused with 429 20016 in between;
+        bots and BYPASS_SLOWMODE holders are exempt (see :mod:`.slowmode`). CHANNEL_UPDATE or
+        THREAD_UPDATE."""
+        self.core.moderation.set_slowmode(channel_id, seconds)
+
     # ---- deleting --------------------------------------------------------------------------------
     def delete_message(self, message_id: int) -> None:
         """A moderator deletes any message (e.g. the bot's streamed reply): MESSAGE_DELETE; the bot's

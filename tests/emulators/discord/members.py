@@ -6,6 +6,7 @@ updates of the bot's own member are sent regardless (gateway.mdx, "Caveats").
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,6 +53,21 @@ class MemberService:
             raise ValueError(f"user {user_id} is not a member of guild {guild.id}")
         kept = [r for r in member.roles if r in guild.roles and guild.roles[r].managed]
         member.roles = kept + [r for r in self._assignable(guild, roles) if r not in kept]
+        self.gateway.dispatch("GUILD_MEMBER_UPDATE", self._event(guild, member))
+        self.notifier.notify()
+        return member
+
+    def time_out(self, user_id: int, seconds: float, guild_id: int | None = None) -> MemberInfo:
+        """A moderator times a member out for ``seconds`` (0 lifts it): GUILD_MEMBER_UPDATE with
+        ``communication_disabled_until``. "The owner of a guild cannot be timed out" (inferred from the
+        permission docs: owners are exempt); so ``ValueError`` for the owner."""
+        guild = self.world.guild(self.world.guild_id if guild_id is None else guild_id)
+        member = guild.members.get(user_id)
+        if member is None:
+            raise ValueError(f"user {user_id} is not a member of guild {guild.id}")
+        if user_id == guild.owner_id:
+            raise ValueError("the guild's owner cannot be timed out")
+        member.timed_out_until = time.time() + seconds if seconds > 0 else None
         self.gateway.dispatch("GUILD_MEMBER_UPDATE", self._event(guild, member))
         self.notifier.notify()
         return member

@@ -35,6 +35,7 @@ from .records import (
     Pings,
     ThreadRecord,
 )
+from .slowmode import Slowmode
 from .snowflakes import iso_timestamp
 from .validation import (
     UploadedFile,
@@ -88,6 +89,7 @@ class MessageService:
         self.notifier = notifier
         self.max_file_size = max_file_size
         self.access = Access(world)
+        self.slowmode = Slowmode(world)
         self.store = AttachmentStore(world.ids)
         self.attachments: dict[int, AttachmentRecord] = self.store.files
         self.create_events: dict[int, DataFor] = {}  # message id -> its MESSAGE_CREATE (for redelivery)
@@ -178,6 +180,8 @@ class MessageService:
         # @silent (SUPPRESS_NOTIFICATIONS) and ephemeral messages highlight but never notify.
         msg.pings = Pings() if flags & (SUPPRESS_NOTIFICATIONS_FLAG | EPHEMERAL_FLAG) else msg.mentions
         world.store_message(msg)
+        if guild_id is not None and origin.checked:
+            self.slowmode.record("message", origin.author_id, channel_id)
         self._remember_nonce(payload, origin, msg)
         if not msg.ephemeral:
             event = self.message_event(msg)
@@ -201,6 +205,8 @@ class MessageService:
             self.access.check_send(origin.author_id, channel_id, files=bool(files), reply=reply)
         if isinstance(channel, ThreadRecord) and origin.kind != "webhook":
             self.access.check_thread_write(origin.author_id, channel, editing=False)
+        if origin.checked:  # people's own sends (bots are exempt: see slowmode.py)
+            self.slowmode.check("message", origin.author_id, channel_id)
 
     def _nonce_duplicate(self, payload: dict[str, Any], origin: Origin) -> MessageRecord | None:
         """message.mdx, Create Message ``enforce_nonce``: "If another message was created by the same

@@ -14,6 +14,7 @@ from .messaging import MessageService
 from .notifier import Notifier
 from .permissions import MEMBER_OVERWRITE, ROLE_OVERWRITE, PermissionOverwrite
 from .records import ThreadRecord
+from .slowmode import MAX_SLOWMODE_S
 from .snowflakes import iso_timestamp
 from .threads import ThreadService
 from .world import World
@@ -81,6 +82,20 @@ class ModerationService:
         Channels"). A THREAD_LIST_SYNC on *gaining* access is not modelled."""
         self.gateway.dispatch("CHANNEL_UPDATE", _guilds_only(payloads.channel_payload(self.world, channel)))
         self.notifier.notify()
+
+    def set_slowmode(self, channel_id: int, seconds: int) -> None:
+        """A moderator sets ``rate_limit_per_user`` (0-21600 s, channel.mdx "Modify Channel") on a text
+        channel (CHANNEL_UPDATE) or a thread (THREAD_UPDATE)."""
+        if not 0 <= seconds <= MAX_SLOWMODE_S:
+            raise ValueError(f"slowmode is 0 to {MAX_SLOWMODE_S} seconds, not {seconds}")
+        thread = self.world.threads.get(channel_id)
+        if thread is not None:
+            thread.rate_limit_per_user = seconds
+            self.messages.thread_changed(thread, was_archived=thread.archived)
+            return
+        channel = self._text_channel(channel_id)
+        channel.rate_limit_per_user = seconds
+        self._channel_updated(channel)
 
     # ---- deleting --------------------------------------------------------------------------------
     def delete_thread(self, thread_id: int) -> ThreadRecord:

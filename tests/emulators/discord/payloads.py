@@ -3,11 +3,12 @@ with every key discord.py reads when it parses them. The guild itself: :mod:`.gu
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from .permissions import computed_permissions
+from .permissions import computed_permissions, timed_out
 from .records import AttachmentRecord, MessageRecord, ThreadRecord
-from .snowflakes import snowflake_iso
+from .snowflakes import iso_timestamp, snowflake_iso
 from .world import World
 from .world_types import DM_CHANNEL, ChannelInfo, DMChannelInfo, MemberInfo, RoleInfo, UserInfo, WebhookInfo
 
@@ -39,6 +40,14 @@ def bot_self_payload(world: World) -> dict[str, Any]:
     return out
 
 
+def timed_out_until(member: MemberInfo) -> str | None:
+    """``communication_disabled_until``: "when the user's timeout will expire ... null or a time in the past if
+    the user is not timed out" (resources/guild.mdx, Guild Member Object)."""
+    if not timed_out(member) or member.timed_out_until is None:
+        return None
+    return iso_timestamp(dt.datetime.fromtimestamp(member.timed_out_until, tz=dt.UTC))
+
+
 def member_payload(world: World, member: MemberInfo, *, with_user: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "nick": member.nick,
@@ -51,7 +60,7 @@ def member_payload(world: World, member: MemberInfo, *, with_user: bool = True) 
         "mute": False,
         "flags": 0,
         "pending": False,
-        "communication_disabled_until": None,
+        "communication_disabled_until": timed_out_until(member),
     }
     if with_user:
         out["user"] = user_payload(world.users[member.user_id])

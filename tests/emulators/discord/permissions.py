@@ -17,11 +17,13 @@ counts). Two results are offered because Discord itself exposes two:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .world import World
+    from .world_types import MemberInfo
 
 ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
@@ -37,6 +39,7 @@ CREATE_PUBLIC_THREADS = 1 << 35
 CREATE_PRIVATE_THREADS = 1 << 36
 SEND_MESSAGES_IN_THREADS = 1 << 38
 SEND_VOICE_MESSAGES = 1 << 46
+BYPASS_SLOWMODE = 1 << 52  # see slowmode.py: since 2026-02-23 the only exemption from slowmode
 # Every bit below 1 << 51 (the emulator predates PIN_MESSAGES 1 << 51 and BYPASS_SLOWMODE 1 << 52;
 # existing tests compare against this value, so it stays).
 ALL_PERMISSIONS = (1 << 51) - 1
@@ -117,10 +120,17 @@ def effective_permissions(world: World, user_id: int, channel_id: int) -> int:
       the VIEW_CHANNEL permission to view any threads in the channel" (Inherited Permissions).
     * A private thread is visible only to its members and to moderators with MANAGE_THREADS
       (topics/threads.mdx, "Permissions"); modelled as VIEW_CHANNEL being absent, so nothing counts.
+    * "Timed out members will temporarily lose all permissions except VIEW_CHANNEL and
+      READ_MESSAGE_HISTORY. Owners and admin users with ADMINISTRATOR permissions are exempt"
+      (topics/permissions.mdx, "Permissions For Timed Out Members"). Whether Discord also applies this
+      to an interaction's ``permissions`` is undocumented; :func:`computed_permissions` does not, so a
+      bot has to apply it itself (as discord.py's ``permissions_for`` does).
     """
     permissions = computed_permissions(world, user_id, channel_id)
     if not permissions & VIEW_CHANNEL:
         return 0
+    if timed_out(world.member(user_id, world.guild_for_channel(channel_id).id)) and not permissions & ADMINISTRATOR:
+        permissions &= VIEW_CHANNEL | READ_MESSAGE_HISTORY
     thread = world.threads.get(channel_id)
     if (
         thread is not None
@@ -130,6 +140,11 @@ def effective_permissions(world: World, user_id: int, channel_id: int) -> int:
     ):
         return 0
     return permissions
+
+
+def timed_out(member: MemberInfo | None) -> bool:
+    """Whether a moderator's timeout still holds (it ends by itself at ``timed_out_until``)."""
+    return member is not None and member.timed_out_until is not None and member.timed_out_until > time.time()
 
 
 def send_permission(world: World, channel_id: int) -> int:

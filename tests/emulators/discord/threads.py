@@ -3,7 +3,8 @@
 Without a starter message, ``type`` defaults to PRIVATE_THREAD (12), exactly as Discord does;
 threads created from a message are public (11) and take the message's id. Who may create, edit,
 join or remove members is checked by :mod:`.access` when an ``actor_id`` is given (REST calls and
-simulated members); moderator actions from the facade pass none.
+simulated members); moderator actions from the facade pass none. A person's thread creation counts
+against the parent's slowmode (:mod:`.slowmode`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class ThreadService:
             form.choices(("type",), "(11, 12)")
         form.raise_if_any()
         self.access.check_create_thread(owner_id, parent_id, int(ttype))
+        self.messages.slowmode.check("thread", owner_id, parent_id)
         thread = self._new(self.world.ids.next(), parent_id, body, int(ttype), owner_id, None)
+        self.messages.slowmode.record("thread", owner_id, parent_id)
         if thread.type == PUBLIC_THREAD:
             # "X started a thread" system message in the parent, as the Discord client shows.
             origin = Origin(author_id=owner_id, kind="system", message_type=THREAD_CREATED_MESSAGE)
@@ -68,7 +71,9 @@ class ThreadService:
         self.access.check_create_thread(owner_id, channel_id, PUBLIC_THREAD)
         if msg.thread_id is not None or message_id in self.world.threads:
             raise errors.thread_already_exists()
+        self.messages.slowmode.check("thread", owner_id, channel_id)
         thread = self._new(message_id, channel_id, body, PUBLIC_THREAD, owner_id, message_id)
+        self.messages.slowmode.record("thread", owner_id, channel_id)
         msg.thread_id = thread.id
         msg.flags |= HAS_THREAD_FLAG
         self.messages.gateway.dispatch("MESSAGE_UPDATE", self.messages.message_event(msg))

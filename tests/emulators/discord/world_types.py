@@ -48,6 +48,7 @@ class MemberInfo:
     roles: list[int] = field(default_factory=list)
     joined_at: str = ""
     nick: str | None = None
+    timed_out_until: float | None = None  # Unix seconds; see permissions.timed_out
 
 
 @dataclass
