@@ -181,7 +181,9 @@ class BridgeBot(commands.AutoShardedBot):
         names = {key: provider.display_name for key, provider in providers.items()}
         gate = Gate(store, self.settings.community, names)
         await gate.load()
-        conversations = Conversations(store, providers, metrics=self.monitoring.metrics)
+        conversations = Conversations(
+            store, providers, metrics=self.monitoring.metrics, max_reply_chars=self.settings.max_reply_chars
+        )
         presence = Presence(store.coordination, conversations.owner)
         await presence.start()  # before recovery looks for replies that processes now gone left unfinished
         pacers = ChannelPacers(budget=self.rest_budget)

@@ -20,6 +20,7 @@ from bot.config_scale import (
     database_setting,
     scale_settings,
 )
+from bot.reply_cap import DEFAULT_MAX_REPLY_CHARS
 
 DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -35,6 +36,8 @@ DEFAULT_AGENTVERSE_IDLE_S = 300.0
 DEFAULT_PROVIDER_TIMEOUT_S = 60.0
 DEFAULT_CONVERSATION_IDLE_S = 3600.0
 MAX_COOLDOWN_S = 3600.0
+MIN_REPLY_CHARS = 2_000
+MAX_REPLY_CHARS = 200_000
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -134,6 +137,8 @@ class Settings:
     """SQLite file or PostgreSQL database; a Secret because a PostgreSQL URL carries its password."""
     scale: ScaleSettings = field(default_factory=ScaleSettings)
     provider_timeout_s: float = DEFAULT_PROVIDER_TIMEOUT_S
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS
+    """A reply longer than this is cut there and the provider no longer read (bot/reply_cap.py)."""
     log_level: str = "INFO"
     community: CommunitySettings = field(default_factory=CommunitySettings)
     ablt: AbltSettings | None = None
@@ -206,6 +211,7 @@ def inspect_settings(
         provider_timeout_s=attempt(
             lambda: _positive_float(get, "PROVIDER_TIMEOUT_S", DEFAULT_PROVIDER_TIMEOUT_S), DEFAULT_PROVIDER_TIMEOUT_S
         ),
+        max_reply_chars=attempt(lambda: _max_reply_chars(get), DEFAULT_MAX_REPLY_CHARS),
         log_level=attempt(lambda: _log_level(get("LOG_LEVEL") or "INFO"), "INFO"),
         community=attempt(lambda: _community_settings(get), CommunitySettings()),
         ablt=ablt,
@@ -339,6 +345,13 @@ def _community_settings(get: _Getter) -> CommunitySettings:
         max_conversations=int(_bounded_number(get, "DEFAULT_MAX_CONVERSATIONS", 0, 10_000, whole=True)),
         conversation_idle_s=_positive_float(get, "CONVERSATION_IDLE_S", DEFAULT_CONVERSATION_IDLE_S),
     )
+
+
+def _max_reply_chars(get: _Getter) -> int:
+    """MAX_REPLY_CHARS: from one Discord message to a hundred; the default when unset."""
+    if get("MAX_REPLY_CHARS") is None:
+        return DEFAULT_MAX_REPLY_CHARS
+    return int(_bounded_number(get, "MAX_REPLY_CHARS", MIN_REPLY_CHARS, MAX_REPLY_CHARS, whole=True))
 
 
 def _bounded_number(get: _Getter, name: str, low: float, high: float, *, whole: bool = False) -> float:

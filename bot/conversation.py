@@ -15,6 +15,7 @@ from bot.locks import KeyedLocks
 from bot.presence import Liveness
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
 from bot.providers.errors import ProviderError
+from bot.reply_cap import DEFAULT_MAX_REPLY_CHARS
 from bot.store import Binding, DuplicateTurn, Entry, EntryStatus, SessionExists, SessionRecord, Store, UnfinishedReply
 from bot.turns import LastCall, ReplySink, Stopper, TurnMetrics, TurnRunner, Undeliverable
 
@@ -109,6 +110,7 @@ class Conversations:
         *,
         owner: str | None = None,
         metrics: TurnMetrics | None = None,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     ) -> None:
         self._store = store
         self.providers = dict(providers)
@@ -117,7 +119,7 @@ class Conversations:
         self._leases = FollowLeases(store.coordination, self.owner)
         self._locks = KeyedLocks()
         self._running: set[asyncio.Task[object]] = set()
-        self._turns = TurnRunner(store, metrics, owner=self.owner)
+        self._turns = TurnRunner(store, metrics, owner=self.owner, max_reply_chars=max_reply_chars)
         self._gone: OrderedDict[int, None] = OrderedDict()
 
     @property

@@ -11,16 +11,18 @@ saw; the next start marks such a reply interrupted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.providers.base import Event, Heard, Provider, Said, Sources, StateSaved, TextDelta, Turn
+from bot.providers.base import Event, Heard, Notice, Provider, Said, Sources, StateSaved, TextDelta, Turn
 from bot.providers.errors import ProviderError
 from bot.recording import STORE_ERRORS, LateWrites, ShownText, record_final
+from bot.reply_cap import CUT_NOTICE, DEFAULT_MAX_REPLY_CHARS, ReplyCap
 from bot.store import EntryStatus, SessionRecord, Store
 
 log = logging.getLogger(__name__)
@@ -191,11 +193,20 @@ class _Recorder:
 class TurnRunner:
     """Runs turns (one per channel at a time; the caller holds the channel's lock) and remembers them."""
 
-    def __init__(self, store: Store, metrics: TurnMetrics | None = None, *, owner: str | None = None) -> None:
-        """`owner`: this process's name in the store; the replies it writes carry it (bot/presence.py)."""
+    def __init__(
+        self,
+        store: Store,
+        metrics: TurnMetrics | None = None,
+        *,
+        owner: str | None = None,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+    ) -> None:
+        """`owner`: this process's name in the store; the replies it writes carry it (bot/presence.py).
+        `max_reply_chars`: a reply is cut there, and the provider no longer read (bot/reply_cap.py)."""
         self._store = store
         self._metrics = metrics
         self._owner = owner
+        self._max_reply_chars = max_reply_chars
         self.running: dict[int, RunningTurn] = {}
         self.last_calls: dict[str, LastCall] = {}
         self.late_writes = LateWrites()
@@ -321,21 +332,34 @@ class TurnRunner:
         """Pass the provider's events to the sink, keeping the text, state changes, what was heard and the
         sources (`entries`: the member's entry and the reply's)."""
         said_id, reply_id = entries
-        async for event in provider.reply(turn):
-            if timing.first_event_at is None:
-                timing.first_event_at = time.monotonic()
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, StateSaved):
-                await self._store.update_state(session.id, event.state)
-            elif isinstance(event, Heard):
-                await _noted(self._store.set_entry_content(said_id, event.text), "what was heard", said_id)
-            elif isinstance(event, Sources):
-                sources = [{"title": source.title, "url": source.url} for source in event.items]
-                await _noted(self._store.add_extras(reply_id, {"sources": sources}), "its sources", reply_id)
-            elif isinstance(event, Said):
-                parts.append(("\n\n" if parts else "") + event.text)
-            await sink.handle(event)
+        cap = ReplyCap(self._max_reply_chars)
+        async with _closing(provider.reply(turn)) as events:  # leaving closes the provider's response
+            async for arrived in events:
+                if timing.first_event_at is None:
+                    timing.first_event_at = time.monotonic()
+                event = cap.admit(arrived)
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, StateSaved):
+                    await self._store.update_state(session.id, event.state)
+                elif isinstance(event, Heard):
+                    await _noted(self._store.set_entry_content(said_id, event.text), "what was heard", said_id)
+                elif isinstance(event, Sources):
+                    sources = [{"title": source.title, "url": source.url} for source in event.items]
+                    await _noted(self._store.add_extras(reply_id, {"sources": sources}), "its sources", reply_id)
+                elif isinstance(event, Said):
+                    parts.append(("\n\n" if parts else "") + event.text)
+                if event is not None:
+                    await sink.handle(event)
+                if cap.cut:
+                    log.info(
+                        "session %d: the %s reply reached %d characters; cut there",
+                        session.id,
+                        provider.key,
+                        cap.max_chars,
+                    )
+                    await sink.handle(Notice(CUT_NOTICE.format(provider=provider.display_name, chars=cap.max_chars)))
+                    return
 
 
 async def _noted(write: Awaitable[None], what: str, entry_id: int) -> None:
@@ -345,3 +369,15 @@ async def _noted(write: Awaitable[None], what: str, entry_id: int) -> None:
         await write
     except STORE_ERRORS as exc:
         log.warning("entry %d: %s not recorded (%s)", entry_id, what, exc)
+
+
+@contextlib.asynccontextmanager
+async def _closing(events: AsyncIterator[Event]) -> AsyncIterator[AsyncIterator[Event]]:
+    """The provider's events; leaving the block closes them (an async generator's `aclose`), so a turn that stops
+    reading early (the reply cap) closes the provider's response at once rather than when it is collected."""
+    try:
+        yield events
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
