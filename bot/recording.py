@@ -1,9 +1,10 @@
 """What a turn leaves in the transcript whatever the database does meanwhile: the text members were shown, and
 the reply's final status.
 
-Members come first: a save that fails never holds up or ends the reply. The newest shown text is saved again in
-the background, with back-off, until it lands or the reply ends (a late save never overwrites a finished
-reply: `Store.save_shown` only touches a reply still being written). The final status is tried for
+Members come first: saving never holds up or ends the reply. The shown text is saved beside the stream, one
+save at a time, always the newest text (so after a crash the transcript is at most a write or so behind what
+members saw); a save that fails is tried again with back-off until it lands or the reply ends (a late save
+never overwrites a finished reply: `Store.save_shown` only touches a reply still being written). The final status is tried for
 `FINISH_FOREGROUND_S` while the turn still holds its channel, then in the background until it lands, so a
 database that comes back finds every reply finished and the next start posts no false "cut off" notice.
 """
@@ -85,44 +86,43 @@ async def _until_written(name: str, write: Callable[[], Awaitable[None]], give_u
 
 
 class ShownText:
-    """Saves what members see of one reply as it is shown; never raises for the database's trouble."""
+    """Saves what members see of one reply as it is shown, beside the reply rather than in its way: a save never
+    holds up the next Discord write (a slow or failing database cannot stall the stream), at most one save is in
+    flight, and the newest text is what the next one writes. Never raises for the database's trouble."""
 
     def __init__(self, store: Store, reply_id: int) -> None:
         self._store = store
         self._reply_id = reply_id
         self._newest: str | None = None
-        self._retrying: asyncio.Task[None] | None = None
+        self._saving: asyncio.Task[None] | None = None
 
-    async def save(self, text: str) -> None:
-        """Save `text` now; if the database does not take it, keep saving the newest text in the background."""
+    def save(self, text: str) -> None:
+        """Save `text` (the reply as members now see it) soon; a save still running takes it next."""
         self._newest = text
-        if self._retrying is not None and not self._retrying.done():
-            return  # the background attempt takes the newest text
-        try:
-            await self._store.save_shown(self._reply_id, text)
-        except STORE_ERRORS as exc:
-            log.warning(
-                "reply %d: its shown text was not saved (%s); trying again in the background", self._reply_id, exc
-            )
-            self._retrying = asyncio.create_task(self._keep_saving(), name=f"save-shown-{self._reply_id}")
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.create_task(self._save_newest(), name=f"save-shown-{self._reply_id}")
 
-    async def _keep_saving(self) -> None:
-        for delay in _delays():
-            await asyncio.sleep(delay)
-            text = self._newest
-            if text is None:
-                return
+    async def _save_newest(self) -> None:
+        delays = _delays()
+        failing = False
+        while (text := self._newest) is not None:
             try:
                 await self._store.save_shown(self._reply_id, text)
-            except STORE_ERRORS:
+            except STORE_ERRORS as exc:
+                if not failing:
+                    log.warning("reply %d: its shown text was not saved (%s); trying again", self._reply_id, exc)
+                failing = True
+                await asyncio.sleep(next(delays))
                 continue
-            if text == self._newest:
+            if failing:
                 log.info("reply %d: its shown text is saved again", self._reply_id)
+                failing, delays = False, _delays()
+            if text is self._newest:
                 return
 
     async def stop(self) -> None:
         """The reply ended: its final write supersedes any save still pending."""
-        task, self._retrying = self._retrying, None
+        task, self._saving, self._newest = self._saving, None, None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -183,7 +183,7 @@ class _Recorder:
         return self._retryable
 
     async def shown(self, text: str) -> None:
-        await self.shown_text.save(text)
+        self.shown_text.save(text)
 
     def undeliverable(self, why: Undeliverable) -> None:
         log.info("reply %d can no longer be shown (%s); ending the turn", self._reply_id, why.value)
