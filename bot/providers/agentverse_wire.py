@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 ENGINE = "/v1beta1/engine/chat/sessions"
 REFRESH_TIMEOUT_S = 10.0
+TOKEN_BODY_MAX_BYTES = 64 * 1024
+"""A token renewal is a few short strings."""
 CREDENTIALS = "AGENTVERSE_API_KEY (and AGENTVERSE_REFRESH_TOKEN)"
 
 
@@ -94,7 +96,7 @@ class AgentverseClient:
                     detail=detail,
                     status=response.status,
                 )
-            data = await response.json(content_type=None)
+            data = await http.read_json(response, provider="Agentverse", limit_bytes=TOKEN_BODY_MAX_BYTES)
         access = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(access, str) or not access:
             raise ProviderBadResponse("Agentverse sent an unreadable login renewal.", detail="no access_token")
@@ -123,8 +125,10 @@ class AgentverseClient:
                     body = await http.error_body(response)
                     raise _error(response.status, http.describe_error(response, body))
                 try:
-                    return await response.json(content_type=None)
-                except (ValueError, aiohttp.ClientPayloadError):
+                    return await http.read_json(response, provider="Agentverse")
+                except http.ReplyTooLarge:
+                    raise
+                except ProviderBadResponse:  # not JSON, or cut short: as an answer without messages
                     return {}
         raise ProviderAuthError(f"Agentverse refused the bot's credentials. The bot owner should check {CREDENTIALS}.")
 
