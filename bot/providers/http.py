@@ -166,7 +166,7 @@ async def parse_json(body: bytes, *, provider: str) -> Any:
         if len(body) > PARSE_OFF_LOOP_BYTES:
             return await asyncio.to_thread(jsonlib.loads, body)
         return jsonlib.loads(body)
-    except ValueError as exc:  # also UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError; RecursionError: nested too deep
         raise unreadable(provider, type(exc).__name__) from exc
 
 
