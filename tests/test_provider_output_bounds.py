@@ -137,3 +137,12 @@ async def test_an_agentverse_poll_past_its_cap_ends_the_turn_clearly(
     thread_id = (await thread_for(discord_emulator, await chat(discord_emulator, "go", provider="agentverse"))).id
     notice = await wait_for_post(discord_emulator, thread_id, "⚠️")
     assert TOO_LARGE in notice.content and "Agentverse" in notice.content
+
+
+async def test_an_sse_frame_nested_too_deep_is_a_garbled_reply(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    ablt.enqueue(Reply(tokens=["Deep"], raw_frames=("[" * 100_000,)))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "nest"))
+    notice = await wait_for_post(discord_emulator, thread.id, "⚠️")
+    assert "garbled" in notice.content

@@ -206,7 +206,7 @@ def _frame_text(payload: str) -> str:
         return ""
     try:
         frame = json.loads(payload)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise ProviderBadResponse(
             "aBLT sent a garbled reply; send your message again to retry.", detail=f"bad frame {payload[:80]!r}"
         ) from exc

@@ -124,6 +124,10 @@ class ConvaiProvider(Provider):
             ) from exc
         except SSETooLarge as exc:
             raise http.refuse_too_large(response, self.display_name, str(exc)) from exc
+        except RecursionError as exc:  # an event's JSON nested deeper than the parser goes
+            raise ProviderBadResponse(
+                "Convai sent a garbled reply partway; send your message again.", detail="JSON nested too deep"
+            ) from exc
 
     def _form(self, turn: Turn, *, streaming: bool) -> aiohttp.FormData:
         form = aiohttp.FormData()

@@ -98,6 +98,8 @@ class Reply:
     """Write the bytes in tiny random chunks (mid-line, mid-UTF-8), yielding between writes."""
     use_message_key: bool = False
     """Carry the text under ``"message"`` instead of ``"content"`` (the SDK accepts both)."""
+    raw_frames: tuple[str, ...] = ()
+    """After the tokens (before ``[DONE]``), these ``data:`` payloads verbatim (say, JSON nested too deep)."""
     long_frame_chars: int | None = None
     """After the tokens (before ``[DONE]``), one more frame whose text is this many characters: a single SSE
     line that long, as a vendor gone wrong may send (Convai sends spoken answers as such lines by design)."""

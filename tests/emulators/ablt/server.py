@@ -202,6 +202,8 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
                 await self._write(response, frame(json_bytes({key: tokens[sent]}).decode()), reply.split_frames)
                 text += tokens[sent]
                 self.emitted.append(Emission(time.monotonic(), text, index))
+            for raw in reply.raw_frames:
+                await self._write(response, frame(raw), reply.split_frames)
             if reply.long_frame_chars is not None:
                 long_frame = frame(json_bytes({key: "x" * reply.long_frame_chars}).decode())
                 if not await self._write_long(response, long_frame, reply):
