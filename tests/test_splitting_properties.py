@@ -60,7 +60,7 @@ def test_earlier_messages_never_change_as_the_reply_grows(text: str, limit: int,
     assert growing[:-1] == grown[: len(growing) - 1]
 
 
-@FAST
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
 @given(st.text(st.characters(codec=None, exclude_categories=()), min_size=MESSAGE_LIMIT, max_size=3 * MESSAGE_LIMIT))
 def test_unbroken_text_of_any_characters_is_cut_within_the_limit(text: str) -> None:
     chunks = split_message(text)
