@@ -34,6 +34,7 @@ from tests.emulators.discord import DiscordEmulator
 from tests.harness import BOT_TOKEN, BotProcess
 from tests.journey import WAIT_S, chat, refusal, say, thread_for, wait_for_reply
 
+BOTH_STORES = True  # the crafted ids are looked up in SQLite and in PostgreSQL (tests/conftest.py)
 FAST = settings(max_examples=300, deadline=None)
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40) | st.sampled_from(
     ["0", "00", "1", "²", "١٢", "9223372036854775807", "9223372036854775808", "9" * 19, "9" * 20, "-1", " 1", "1 "]
