@@ -4,9 +4,10 @@ the reply's final status.
 Members come first: saving never holds up or ends the reply. The shown text is saved beside the stream, one
 save at a time, always the newest text (so after a crash the transcript is at most a write or so behind what
 members saw); a save that fails is tried again with back-off until it lands or the reply ends (a late save
-never overwrites a finished reply: `Store.save_shown` only touches a reply still being written). The final status is tried for
-`FINISH_FOREGROUND_S` while the turn still holds its channel, then in the background until it lands, so a
-database that comes back finds every reply finished and the next start posts no false "cut off" notice.
+never overwrites a finished reply: `Store.save_shown` only touches a reply still being written). The final
+status is tried for `FINISH_FOREGROUND_S` while the turn still holds its channel, then in the background until
+it lands, so a database that comes back finds every reply finished and the next start posts no false "cut off"
+notice.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ MESSAGE_LIMIT = 2000
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.MULTILINE)
 _BOUNDARIES = ("\n\n", "\n", " ")
 MAX_FENCE_INFO_CHARS = 40
+_RISKY_LINE_START = frozenset("`~ #>-*")
+"""Characters a message cut inside a line must not start with (see `_cut_point`)."""
 """A reopened fence repeats the language tag; anything longer is not a language tag."""
 
 
@@ -64,14 +66,23 @@ def _closing_repair(body: str) -> str | None:
 
 
 def _cut_point(text: str, budget: int) -> int:
-    """Where to cut `text` so the first part fits `budget`: after a paragraph, line or word if possible."""
+    """Where to cut `text` so the first part fits `budget`: after a paragraph, line or word if possible.
+
+    A cut inside a line makes the rest start a new message, so it never leaves the rest starting with one of
+    `_RISKY_LINE_START` (there it could open a code block, heading, quote or list the text did not have). That
+    looks one character past the cut, which `split_message` always has, so earlier chunks stay stable.
+    """
     window = text[:budget]
     for boundary in _BOUNDARIES:
         at = window.rfind(boundary)
+        while boundary == " " and at >= budget // 2 and text[at + 1 : at + 2] in _RISKY_LINE_START:
+            at = window.rfind(boundary, 0, at)
         if at >= budget // 2:
             return at + len(boundary)
     # A hard cut: never end a piece on a backtick or tilde, so fence repairs stay recognisable.
     cut = len(window.rstrip("`~"))
+    while cut > 0 and (text[cut - 1] in "`~" or text[cut : cut + 1] in _RISKY_LINE_START):
+        cut -= 1
     return cut if cut > 0 else max(budget, 1)
 
 

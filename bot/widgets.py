@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import discord
 
@@ -16,14 +17,64 @@ OFFER_MENU_ID = "offer:{token}:menu{menu}"
 STOP_BUTTON_ID = "stop:{reply_id}"
 RETRY_BUTTON_ID = "retry:{reply_id}"
 """custom_ids of a reply's Stop and Retry buttons (the reply's transcript entry): cogs/controls.py answers them."""
+ANY_TAIL = r"(?s:.*)"
+"""What the cogs' templates accept after a custom_id's prefix: anything, so a malformed or stale id is still
+answered (privately) rather than left to fail; the functions below read the tail and return None if invalid."""
+OFFER_MENU_TEMPLATE = r"offer:(?P<token>[^:]*):menu(?P<menu>(?s:.*))"
+OFFER_BUTTON_TEMPLATE = r"offer:(?![^:]*:menu)(?P<tail>(?s:.*))"
+"""Every `offer:` custom_id matches exactly one of these two (a menu's has `:menu` after its first field)."""
 BUTTON_LABEL_LIMIT = 80
 SELECT_LABEL_LIMIT = 100
 BUTTONS_PER_ROW = 5
 MAX_ROWS = 5
 MENU_SIZE = 25
+OFFER_CHOICES_MAX = MENU_SIZE * MAX_ROWS
+ENTRY_ID_MAX = 2**63 - 1
+"""Transcript entry ids are 64-bit signed integers in the store (PostgreSQL BIGINT, SQLite INTEGER)."""
+_OFFER_TOKEN = re.compile(r"[0-9a-f]{8}")
 EMBED_DESCRIPTION_LIMIT = 4096
 SOURCE_TITLE_CHARS = 200
 SOURCES_COLOUR = discord.Colour.blurple()
+
+
+def reply_id_in(text: str) -> int | None:
+    """The reply a Stop or Retry custom_id names, from the text after its prefix: the canonical decimal form
+    (ASCII digits, no leading zero) of an entry id from 1 to ENTRY_ID_MAX; None for anything else."""
+    value = _canonical_number(text, max_digits=len(str(ENTRY_ID_MAX)))
+    return value if value is not None and 1 <= value <= ENTRY_ID_MAX else None
+
+
+def offer_index_in(text: str) -> int | None:
+    """A choice's index, from an offer button's custom_id or a menu option's value: the canonical decimal form
+    of a number below OFFER_CHOICES_MAX; None for anything else (`"²".isdigit()` is True, but not here)."""
+    value = _canonical_number(text, max_digits=len(str(OFFER_CHOICES_MAX)))
+    return value if value is not None and value < OFFER_CHOICES_MAX else None
+
+
+def offer_token_in(text: str) -> str | None:
+    """An offer's token (8 lowercase hex digits, see `Offer.token`), or None."""
+    return text if _OFFER_TOKEN.fullmatch(text) else None
+
+
+def offer_button_in(tail: str) -> tuple[str, int] | None:
+    """(token, index) from what follows `offer:` in a button's custom_id (`OFFER_BUTTON_ID`), or None."""
+    token, sep, index = tail.partition(":")
+    checked, number = offer_token_in(token), offer_index_in(index)
+    return (checked, number) if sep and checked is not None and number is not None else None
+
+
+def offer_menu_in(token: str, menu: str) -> tuple[str, int] | None:
+    """(token, menu number) from a select menu's custom_id fields (`OFFER_MENU_ID`), or None."""
+    checked, number = offer_token_in(token), _canonical_number(menu, max_digits=1)
+    return (checked, number) if checked is not None and number is not None and number < MAX_ROWS else None
+
+
+def _canonical_number(text: str, *, max_digits: int) -> int | None:
+    if not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
+        return None
+    if text[0] == "0" and text != "0":
+        return None
+    return int(text)
 
 
 def sources_embed(sources: tuple[Source, ...]) -> discord.Embed:

@@ -27,7 +27,7 @@ from bot.providers.base import Pick, VoiceInput
 from bot.render import NO_PINGS
 from bot.splitting import MESSAGE_LIMIT
 from bot.store import SessionRecord
-from bot.widgets import RETRY_BUTTON_ID, STOP_BUTTON_ID
+from bot.widgets import ANY_TAIL, RETRY_BUTTON_ID, STOP_BUTTON_ID, reply_id_in
 from cogs._input import read_message
 from cogs._members import interaction_member, slowmode_refusal, speaking_refusal
 from cogs._private import by_interaction
@@ -47,7 +47,9 @@ RETRIED = "-# 🔁 {who} sent this turn again."
 REPLACED = "-# 🔁 Replaced by a newer answer below."
 ASKING_AGAIN = "🔁 Asking {provider} for another answer."
 VOICE_GONE = "The voice note this turn came from was deleted, so it can't be sent again. Record it again."
-_REPLY_ID = r"(?P<reply_id>\d{1,19})"
+_REPLY_ID = f"(?P<reply_id>{ANY_TAIL})"
+NO_REPLY = 0
+"""Entry ids start at 1: a malformed custom_id names reply 0 and is answered as one for a reply that is gone."""
 
 
 class _ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
@@ -63,7 +65,7 @@ class _ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> _ReplyButton:
-        return cls(int(match["reply_id"]))
+        return cls(reply_id_in(match["reply_id"]) or NO_REPLY)
 
 
 class StopButton(_ReplyButton, template=STOP_BUTTON_ID.format(reply_id=_REPLY_ID)):

@@ -15,7 +15,15 @@ from bot.member_permissions import SEND
 from bot.permissions import cannot_answer
 from bot.providers.base import Pick
 from bot.render import NO_PINGS
-from bot.widgets import OFFER_BUTTON_ID, OFFER_MENU_ID
+from bot.widgets import (
+    OFFER_BUTTON_ID,
+    OFFER_BUTTON_TEMPLATE,
+    OFFER_MENU_ID,
+    OFFER_MENU_TEMPLATE,
+    offer_button_in,
+    offer_index_in,
+    offer_menu_in,
+)
 from cogs._members import interaction_member, speaking_refusal
 from cogs._private import by_interaction
 from cogs._turns import reply_in, speaker
@@ -26,14 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_OFFER_TOKEN_PATTERN = "(?P<token>[0-9a-f]{8})"  # noqa: S105 - a regex, not a secret
 REASON_MAX_CHARS = 1000
+NO_OFFER = ""
+"""The token a malformed custom_id is read as: no offer has it, so the click gets the private "moved on" note."""
 
 
-class OfferButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=OFFER_BUTTON_ID.format(token=_OFFER_TOKEN_PATTERN, index=r"(?P<index>\d{1,3})"),
-):
+class OfferButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=OFFER_BUTTON_TEMPLATE):
     """Rebuilt from its custom_id alone: what the choice means lives in the session state in SQLite."""
 
     def __init__(self, token: str, index: int) -> None:
@@ -44,16 +50,14 @@ class OfferButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> OfferButton:
-        return cls(match["token"], int(match["index"]))
+        token, index = offer_button_in(match["tail"]) or (NO_OFFER, 0)
+        return cls(token, index)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await choose(interaction, self.token, self.index)
 
 
-class OfferMenu(
-    discord.ui.DynamicItem[discord.ui.Select[Any]],
-    template=OFFER_MENU_ID.format(token=_OFFER_TOKEN_PATTERN, menu=r"(?P<menu>\d)"),
-):
+class OfferMenu(discord.ui.DynamicItem[discord.ui.Select[Any]], template=OFFER_MENU_TEMPLATE):
     """A select menu of choices (used past 25); the chosen option's value is the choice's index."""
 
     def __init__(self, token: str, menu: int) -> None:
@@ -64,14 +68,16 @@ class OfferMenu(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> OfferMenu:
-        return cls(match["token"], int(match["menu"]))
+        token, menu = offer_menu_in(match["token"], match["menu"]) or (NO_OFFER, 0)
+        return cls(token, menu)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         values = self.item.values
-        if not values or not values[0].isdigit():
+        index = offer_index_in(values[0]) if len(values) == 1 else None
+        if index is None:
             await interaction.response.send_message("Pick one of the listed choices.", ephemeral=True)
             return
-        await choose(interaction, self.token, int(values[0]))
+        await choose(interaction, self.token, index)
 
 
 class ReasonModal(discord.ui.Modal, title="Tell the agent why"):

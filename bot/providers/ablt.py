@@ -21,7 +21,7 @@ from bot.providers.errors import (
     ProviderUnavailable,
     error_for_status,
 )
-from bot.providers.sse import iter_sse
+from bot.providers.sse import TEXT_MAX_LINE_BYTES, SSETooLarge, iter_sse
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,8 @@ class AbltProvider(Provider):
             ) as response:
                 if response.status != 200:
                     raise self._status_error(response.status, await http.error_detail(response))
-                data = await response.json(content_type=None)
-        except (ProviderError, ValueError) as exc:
+                data = await http.read_json(response, provider=self.display_name)
+        except ProviderError as exc:
             log.warning("aBLT bot list unavailable: %s", exc)
             return self._bots
         if isinstance(data, list):
@@ -175,9 +175,15 @@ def _bot_label(bot: Mapping[str, Any]) -> str:
 
 
 async def _stream_deltas(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """Text deltas from aBLT's SSE; raise if the stream breaks or ends without `[DONE]`."""
+    """Text deltas from aBLT's SSE; raise if the stream breaks, ends without `[DONE]` or has a line or event past
+    `TEXT_MAX_LINE_BYTES` (its frames carry text only)."""
     try:
-        async for event in iter_sse(response.content.iter_any(), bare_lines=True):
+        async for event in iter_sse(
+            response.content.iter_any(),
+            bare_lines=True,
+            max_line_bytes=TEXT_MAX_LINE_BYTES,
+            max_event_bytes=TEXT_MAX_LINE_BYTES,
+        ):
             for payload in event.data.split("\n"):
                 if payload.strip() == "[DONE]":
                     return
@@ -190,6 +196,8 @@ async def _stream_deltas(response: aiohttp.ClientResponse) -> AsyncIterator[str]
         ) from exc
     except aiohttp.ClientError as exc:
         raise _cut_off(type(exc).__name__) from exc
+    except SSETooLarge as exc:
+        raise http.refuse_too_large(response, "aBLT", str(exc)) from exc
     raise _cut_off("stream closed without [DONE]")
 
 
@@ -198,7 +206,7 @@ def _frame_text(payload: str) -> str:
         return ""
     try:
         frame = json.loads(payload)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise ProviderBadResponse(
             "aBLT sent a garbled reply; send your message again to retry.", detail=f"bad frame {payload[:80]!r}"
         ) from exc
@@ -209,10 +217,7 @@ def _frame_text(payload: str) -> str:
 
 
 async def _whole_reply(response: aiohttp.ClientResponse) -> str:
-    try:
-        body = await response.json()
-    except (ValueError, aiohttp.ClientError) as exc:
-        raise ProviderBadResponse("aBLT sent a garbled reply; send your message again.", detail="json") from exc
+    body = await http.read_json(response, provider="aBLT")
     text = body.get("content", body.get("message")) if isinstance(body, dict) else None
     if not isinstance(text, str):
         raise ProviderBadResponse("aBLT sent a reply without text; send your message again.", detail="no content")

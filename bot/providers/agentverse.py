@@ -177,14 +177,15 @@ class AgentverseProvider(Provider):
             return await self._finish(state, "The agent ended the session.", stop=False), True
         if message.type == UNREADABLE:
             return [Notice("The engine sent a message the bot could not read; skipped it.")], False
-        log.warning("unknown Agentverse message type %r", message.type)
+        log.warning("unknown Agentverse message type %.80r", message.type)
         return [
             Notice(f"The engine sent a kind of message the bot does not know ({message.type[:40]}); skipped.")
         ], False
 
     async def _agent_json(self, agent: Mapping[str, Any], state: dict[str, Any]) -> tuple[list[Event], bool]:
         text = str(agent.get("text") or "")
-        options = [o for o in agent.get("options") or [] if isinstance(o, dict) and "key" in o]
+        listed = agent.get("options")
+        options = [o for o in listed if isinstance(o, dict) and "key" in o] if isinstance(listed, list) else []
         context = agent.get("context_json") if isinstance(agent.get("context_json"), dict) else None
         if options and _UUID.match(str(options[0]["key"])):
             first = options[0]

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 ENGINE = "/v1beta1/engine/chat/sessions"
 REFRESH_TIMEOUT_S = 10.0
+TOKEN_BODY_MAX_BYTES = 64 * 1024
+"""A token renewal is a few short strings."""
 CREDENTIALS = "AGENTVERSE_API_KEY (and AGENTVERSE_REFRESH_TOKEN)"
 
 
@@ -73,8 +75,7 @@ class AgentverseClient:
             log.warning("Agentverse has no /new-messages here; polling /responses instead")
             self._poll_path = "responses"
             data = await self._call("GET", f"{ENGINE}/{session_id}/responses")
-        items = data.get("agent_response") if isinstance(data, dict) else None
-        return [message for item in items or [] if (message := parse_message(item)) is not None]
+        return parse_messages(data)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         body = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "agentverse", "scope": "av"}
@@ -94,7 +95,7 @@ class AgentverseClient:
                     detail=detail,
                     status=response.status,
                 )
-            data = await response.json(content_type=None)
+            data = await http.read_json(response, provider="Agentverse", limit_bytes=TOKEN_BODY_MAX_BYTES)
         access = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(access, str) or not access:
             raise ProviderBadResponse("Agentverse sent an unreadable login renewal.", detail="no access_token")
@@ -123,8 +124,10 @@ class AgentverseClient:
                     body = await http.error_body(response)
                     raise _error(response.status, http.describe_error(response, body))
                 try:
-                    return await response.json(content_type=None)
-                except (ValueError, aiohttp.ClientPayloadError):
+                    return await http.read_json(response, provider="Agentverse")
+                except http.ReplyTooLarge:
+                    raise
+                except ProviderBadResponse:  # not JSON, or cut short: as an answer without messages
                     return {}
         raise ProviderAuthError(f"Agentverse refused the bot's credentials. The bot owner should check {CREDENTIALS}.")
 
@@ -133,16 +136,44 @@ UNREADABLE = "unreadable"
 """Type given to an element that is not a message, so the thread can say one was skipped (once)."""
 
 
-def parse_message(item: object) -> AgentMessage | None:
-    """Engine messages come as JSON strings (sometimes objects); an unreadable one becomes UNREADABLE."""
+def parse_messages(data: object) -> list[AgentMessage]:
+    """The messages of a poll's answer `{"agent_response": [...]}`, in order; none when the answer is not an
+    object or has no (or a null) list. An element that is not a message, or a list that is not a list, becomes
+    one UNREADABLE message (see parse_message). Never raises."""
+    items = data.get("agent_response") if isinstance(data, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        return [_unreadable(items)]
+    return [parse_message(item) for item in items]
+
+
+def parse_message(item: object) -> AgentMessage:
+    """Engine messages come as JSON strings (sometimes objects) holding a string `message_id` and a `type`;
+    anything else becomes an UNREADABLE message. Never raises (nesting too deep for the parser included)."""
     try:
         body = json.loads(item) if isinstance(item, str) else item
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("message_id"), str) and body.get("type"):
-        return AgentMessage(id=body["message_id"], type=str(body["type"]), body=body)
-    log.warning("unreadable Agentverse message: %.80r", item)
-    digest = hashlib.sha256(repr(item).encode()).hexdigest()[:16]  # stable, so a re-delivery is not shown twice
+        return AgentMessage(id=body["message_id"], type=_type_name(body["type"]), body=body)
+    return _unreadable(item)
+
+
+def _type_name(value: object) -> str:
+    try:
+        return value if isinstance(value, str) else str(value)
+    except RecursionError:
+        return "(nested too deep)"
+
+
+def _unreadable(item: object) -> AgentMessage:
+    try:
+        shown = repr(item)
+    except RecursionError:  # a value nested as deep as the JSON parser allows
+        shown = f"{type(item).__name__} nested too deep"
+    log.warning("unreadable Agentverse message: %.80s", shown)
+    digest = hashlib.sha256(shown.encode("utf-8", "replace")).hexdigest()[:16]  # stable: a re-delivery shows once
     return AgentMessage(id=f"{UNREADABLE}-{digest}", type=UNREADABLE, body={})
 
 

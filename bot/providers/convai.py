@@ -23,7 +23,7 @@ from bot.providers.base import (
 )
 from bot.providers.convai_wire import ConvaiStream, StreamUnusable, error_for, join_wavs
 from bot.providers.errors import ProviderBadResponse, ProviderError
-from bot.providers.sse import iter_sse
+from bot.providers.sse import MAX_EVENT_BYTES, MAX_LINE_BYTES, TEXT_MAX_LINE_BYTES, SSETooLarge, iter_sse
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,14 @@ class ConvaiProvider(Provider):
                     yield event
 
     async def _read_stream(self, response: aiohttp.ClientResponse, stream: ConvaiStream) -> AsyncIterator[Event]:
-        """SSE `data: {json}` events; Convai sends no end marker, so the stream ends when the connection does."""
+        """SSE `data: {json}` events; Convai sends no end marker, so the stream ends when the connection does.
+
+        An event may carry a spoken answer as one base64 line: the default caps (`MAX_LINE_BYTES`) leave room
+        for a whole minute of it, and a longer line ends the turn as too large to read."""
         try:
-            async for sse in iter_sse(response.content.iter_any()):
+            async for sse in iter_sse(
+                response.content.iter_any(), max_line_bytes=MAX_LINE_BYTES, max_event_bytes=MAX_EVENT_BYTES
+            ):
                 for event in stream.take_event(sse.data):
                     yield event
         except TimeoutError as exc:
@@ -116,6 +121,12 @@ class ConvaiProvider(Provider):
         except aiohttp.ClientPayloadError as exc:
             raise ProviderBadResponse(
                 "Convai's reply was cut off before it finished; send your message again.", detail=type(exc).__name__
+            ) from exc
+        except SSETooLarge as exc:
+            raise http.refuse_too_large(response, self.display_name, str(exc)) from exc
+        except RecursionError as exc:  # an event's JSON nested deeper than the parser goes
+            raise ProviderBadResponse(
+                "Convai sent a garbled reply partway; send your message again.", detail="JSON nested too deep"
             ) from exc
 
     def _form(self, turn: Turn, *, streaming: bool) -> aiohttp.FormData:
@@ -159,8 +170,14 @@ class ConvaiProvider(Provider):
                 if response.status != 200:
                     log.warning("Convai starters: %s", http.describe_error(response, await http.error_body(response)))
                     return []
-                said = [s.data.strip() async for s in iter_sse(response.content.iter_any()) if s.data.strip()]
+                events = iter_sse(
+                    response.content.iter_any(), max_line_bytes=TEXT_MAX_LINE_BYTES, max_event_bytes=TEXT_MAX_LINE_BYTES
+                )
+                said = [s.data.strip() async for s in events if s.data.strip()]
                 return _distinct(said)[:MAX_SUGGESTIONS]
+        except SSETooLarge as exc:  # the response is released (closed, as it is unread) on leaving `request`
+            log.warning("Convai starters refused: %s", exc)
+            return []
         except (ProviderError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Convai starters unavailable: %s", exc)
             return []
@@ -186,12 +203,8 @@ def _starter_form(character_id: str, session_id: str) -> aiohttp.FormData:
 
 
 async def _json_body(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    try:
-        body = await response.json(content_type=None)
-    except (ValueError, aiohttp.ClientPayloadError) as exc:
-        raise ProviderBadResponse(
-            "Convai sent a reply the bot could not read; send your message again.", detail="json"
-        ) from exc
+    """The plain answer, read within `AUDIO_JSON_BODY_MAX_BYTES` (it may carry the spoken answer as base64)."""
+    body = await http.read_json(response, provider="Convai", limit_bytes=http.AUDIO_JSON_BODY_MAX_BYTES)
     if not isinstance(body, dict):
         raise ProviderBadResponse(
             "Convai sent a reply the bot could not read; send your message again.", detail="shape"

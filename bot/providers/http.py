@@ -1,9 +1,15 @@
-"""Shared HTTP plumbing for providers: timeouts, one bounded retry, and error-body reading."""
+"""Shared HTTP plumbing for providers: timeouts, one bounded retry, bounded body reading, error bodies.
+
+Every body the bot reads from a provider is capped in bytes, whatever `Content-Length` claims (it may lie
+or be absent, as in a chunked body): at most cap + 1 bytes are read, and a longer reply becomes a
+ProviderBadResponse ("...sent a reply too large to read...") with the response closed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json as jsonlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -19,6 +25,14 @@ MAX_ATTEMPTS = 2
 MAX_RETRY_WAIT_S = 5.0
 CONNECT_TIMEOUT_S = 10.0
 ERROR_BODY_LIMIT_BYTES = 4096
+JSON_BODY_MAX_BYTES = 2 * 1024 * 1024
+"""Default cap on a JSON reply: a text answer (with Magic AI's source documents) is far smaller."""
+AUDIO_JSON_BODY_MAX_BYTES = 8 * 1024 * 1024
+"""Cap on a JSON reply that may carry a spoken answer as base64 (Convai: a 60 s 22.05 kHz mono 16-bit WAV is
+2.6 MB, 3.5 MB as base64)."""
+READ_CHUNK_BYTES = 64 * 1024
+PARSE_OFF_LOOP_BYTES = 256 * 1024
+"""JSON bodies larger than this are parsed in a worker thread, so a big reply does not hold up the event loop."""
 
 
 def timeout_for(idle_s: float, *, total_s: float | None = None) -> aiohttp.ClientTimeout:
@@ -103,11 +117,12 @@ async def post_json(
     headers: Mapping[str, str],
     json: Any,
     on_error: Callable[[int, str, str], ProviderError],
+    limit_bytes: int = JSON_BODY_MAX_BYTES,
 ) -> Any:
-    """POST JSON and return the parsed body of a 2xx answer.
+    """POST JSON and return the parsed body of a 2xx answer, read within `limit_bytes`.
 
-    Any other status becomes `on_error(status, body_text, log_detail)`; an unreadable or non-JSON
-    body becomes ProviderBadResponse, a body that stalls becomes ProviderUnavailable.
+    Any other status becomes `on_error(status, body_text, log_detail)`; an unreadable, non-JSON or too
+    large body becomes ProviderBadResponse, a body that stalls becomes ProviderUnavailable.
     """
     async with request(
         session, "POST", url, provider=provider, client_timeout=client_timeout, headers=headers, json=json
@@ -115,15 +130,69 @@ async def post_json(
         if not 200 <= response.status < 300:
             body = await error_body(response)
             raise on_error(response.status, body, describe_error(response, body))
-        try:
-            return await response.json(content_type=None)
-        except TimeoutError as exc:
-            raise _unavailable(provider, exc) from exc
-        except (ValueError, aiohttp.ClientPayloadError) as exc:
-            raise ProviderBadResponse(
-                f"{provider} sent a reply the bot could not read; send your message again.",
-                detail=f"unreadable body: {type(exc).__name__}",
-            ) from exc
+        return await read_json(response, provider=provider, limit_bytes=limit_bytes)
+
+
+async def read_body(response: aiohttp.ClientResponse, *, provider: str, limit_bytes: int) -> bytes:
+    """The whole body, reading at most `limit_bytes` + 1 bytes whatever `Content-Length` says.
+
+    Raises ProviderBadResponse past the cap (the response is closed, the detail logged), ProviderUnavailable
+    when the body stalls past the request's timeout, ProviderBadResponse when the connection breaks.
+    """
+    declared = response.content_length
+    if declared is not None and declared > limit_bytes:
+        raise refuse_too_large(response, provider, f"Content-Length {declared} over the {limit_bytes}-byte cap")
+    body = bytearray()
+    try:
+        while chunk := await response.content.read(min(READ_CHUNK_BYTES, limit_bytes + 1 - len(body))):
+            body += chunk
+            if len(body) > limit_bytes:
+                raise refuse_too_large(response, provider, f"body over the {limit_bytes}-byte cap")
+    except TimeoutError as exc:
+        raise _unavailable(provider, exc) from exc
+    except aiohttp.ClientError as exc:  # the connection broke partway through the body
+        raise unreadable(provider, type(exc).__name__) from exc
+    return bytes(body)
+
+
+async def read_json(response: aiohttp.ClientResponse, *, provider: str, limit_bytes: int = JSON_BODY_MAX_BYTES) -> Any:
+    """The body parsed as JSON, read within `limit_bytes` (see read_body); ProviderBadResponse if not JSON."""
+    return await parse_json(await read_body(response, provider=provider, limit_bytes=limit_bytes), provider=provider)
+
+
+async def parse_json(body: bytes, *, provider: str) -> Any:
+    """`body` parsed as JSON (in a worker thread past `PARSE_OFF_LOOP_BYTES`); ProviderBadResponse if not JSON."""
+    try:
+        if len(body) > PARSE_OFF_LOOP_BYTES:
+            return await asyncio.to_thread(jsonlib.loads, body)
+        return jsonlib.loads(body)
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError; RecursionError: nested too deep
+        raise unreadable(provider, type(exc).__name__) from exc
+
+
+class ReplyTooLarge(ProviderBadResponse):
+    """A provider's reply (a body, an SSE line or event) went past the bot's size cap."""
+
+
+def refuse_too_large(response: aiohttp.ClientResponse, provider: str, detail: str) -> ReplyTooLarge:
+    """Close the response (nothing more is read) and say the reply was too large; `detail` goes to the log."""
+    response.close()
+    return too_large(provider, detail)
+
+
+def too_large(provider: str, detail: str) -> ReplyTooLarge:
+    """A reply past the bot's size cap, as members read it; `detail` is logged here and kept for the log."""
+    log.warning("%s: reply refused as too large: %s", provider, detail)
+    return ReplyTooLarge(
+        f"{provider} sent a reply too large to read; send your message again, or ask for a shorter answer.",
+        detail=f"too large: {detail}",
+    )
+
+
+def unreadable(provider: str, detail: str) -> ProviderBadResponse:
+    return ProviderBadResponse(
+        f"{provider} sent a reply the bot could not read; send your message again.", detail=f"unreadable body: {detail}"
+    )
 
 
 def stalled(provider: str) -> ProviderUnavailable:

@@ -31,7 +31,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
-from tests.emulators.ablt.validation import Dropped, json_response, reason
+from tests.emulators.ablt.validation import Dropped, json_response, reason, send_chunked
 from tests.emulators.loopback import LoopbackServer
 
 DEFAULT_API_KEY = "magicai-test-key"
@@ -100,6 +100,8 @@ class MagicReply:
     """Wait this long before answering (cut short, dropping the connection, if the emulator closes)."""
     hang: bool = False
     """Never answer; ends when the client disconnects or the emulator closes (then drops)."""
+    chunked: bool = False
+    """Send a 200 body chunked, without ``Content-Length`` (as a server or proxy streaming it does)."""
     malformed: bool = False
     """200 whose body is not JSON (:data:`MALFORMED_BODY`), though labelled application/json."""
     missing_text: bool = False
@@ -262,7 +264,8 @@ class MagicAIEmulator(LoopbackServer[MagicReply, MagicRequest]):
         history = self.sessions.setdefault(session_id, [])
         history.append(body["text"])
         if reply.body is not None:
-            return self._error(200, body=reply.body)
+            response = self._error(200, body=reply.body)
+            return await send_chunked(request, response) if reply.chunked else response
         if reply.malformed:
             return web.Response(body=MALFORMED_BODY, content_type="application/json")
         if reply.text is not None:
@@ -273,7 +276,8 @@ class MagicAIEmulator(LoopbackServer[MagicReply, MagicRequest]):
         payload: dict[str, Any] = {} if reply.missing_text else {"text": text}
         sources = DEFAULT_SOURCES if reply.sources is None else reply.sources
         payload["sourceDocuments"] = [dict(s) if isinstance(s, Mapping) else source_document(*s) for s in sources]
-        return json_response(200, payload)
+        response = json_response(200, payload)
+        return await send_chunked(request, response) if reply.chunked else response
 
     @staticmethod
     def _drop(request: web.Request) -> Dropped:

@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
-from tests.emulators.ablt.validation import Dropped, decode_fastapi_body, error, json_response, reason
+from tests.emulators.ablt.validation import Dropped, decode_fastapi_body, error, json_response, reason, send_chunked
 from tests.emulators.loopback import LoopbackServer
 
 DEFAULT_API_KEY = "soundverse-test-key"
@@ -61,6 +61,8 @@ class SoundverseReply:
     """Wait this long before answering (cut short, dropping the connection, if the emulator closes)."""
     hang: bool = False
     """Never answer; ends when the client disconnects or the emulator closes (then drops)."""
+    chunked: bool = False
+    """Send a 200 body chunked, without ``Content-Length`` (as a server or proxy streaming it does)."""
     malformed: bool = False
     """200 whose body is not JSON (:data:`MALFORMED_BODY`), though labelled application/json."""
     missing_reply: bool = False
@@ -200,7 +202,8 @@ class SoundverseEmulator(LoopbackServer[SoundverseReply, SoundverseRequest]):
         text = reply.text if reply.text is not None else f"[{body['action']}] Soundverse reply to: {body['prompt']}"
         if reply.empty_reply:
             return json_response(200, {"aiReply": ""})
-        return json_response(200, {"reply": text} if reply.missing_reply else {"aiReply": text})
+        response = json_response(200, {"reply": text} if reply.missing_reply else {"aiReply": text})
+        return await send_chunked(request, response) if reply.chunked else response
 
     @staticmethod
     def _drop(request: web.Request) -> Dropped:

@@ -98,6 +98,17 @@ class Reply:
     """Write the bytes in tiny random chunks (mid-line, mid-UTF-8), yielding between writes."""
     use_message_key: bool = False
     """Carry the text under ``"message"`` instead of ``"content"`` (the SDK accepts both)."""
+    raw_frames: tuple[str, ...] = ()
+    """After the tokens (before ``[DONE]``), these ``data:`` payloads verbatim (say, JSON nested too deep)."""
+    long_frame_chars: int | None = None
+    """After the tokens (before ``[DONE]``), one more frame whose text is this many characters: a single SSE
+    line that long, as a vendor gone wrong may send (Convai sends spoken answers as such lines by design)."""
+    write_bytes: int | None = None
+    """Write each frame in pieces of at most this many bytes with a loop turn between them, as the network
+    delivers a long line (in chunks of a few KB)."""
+    hold_long_frame_at: int | None = None
+    """Stop writing the long frame after this many of its bytes until ``AbltEmulator.release()`` (or close);
+    ``AbltEmulator.holding`` is set meanwhile."""
 
     def __post_init__(self) -> None:
         if self.tokens is not None and self.text is not None and "".join(self.tokens) != self.text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import random
 import time
 import uuid
@@ -43,7 +44,14 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
         self.api_key = api_key
         self.bots: list[Bot] = list(DEFAULT_BOTS if bots is None else bots)
         self.emitted: list[Emission] = []
+        self.holding = asyncio.Event()
+        """Set while a ``hold_long_frame_at`` frame waits for ``release()``."""
+        self._released = asyncio.Event()
         self._rng = random.Random(seed)
+
+    def release(self) -> None:
+        """Let a held long frame (``Reply.hold_long_frame_at``) go on."""
+        self._released.set()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -194,6 +202,12 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
                 await self._write(response, frame(json_bytes({key: tokens[sent]}).decode()), reply.split_frames)
                 text += tokens[sent]
                 self.emitted.append(Emission(time.monotonic(), text, index))
+            for raw in reply.raw_frames:
+                await self._write(response, frame(raw), reply.split_frames)
+            if reply.long_frame_chars is not None:
+                long_frame = frame(json_bytes({key: "x" * reply.long_frame_chars}).decode())
+                if not await self._write_long(response, long_frame, reply):
+                    return self._drop(request, response)
             await self._write(response, frame("[DONE]"), reply.split_frames)
         except ConnectionError:  # the client went away mid-stream; aiohttp logs nothing for this
             self.requests[index].client_closed_at = time.monotonic()
@@ -221,6 +235,32 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
         except ConnectionError:
             pass
         return response
+
+    async def _write_long(self, response: web.StreamResponse, data: bytes, reply: Reply) -> bool:
+        """A long frame in ``write_bytes`` pieces, held at ``hold_long_frame_at``; False if the emulator closed."""
+        hold_at = reply.hold_long_frame_at
+        cuts = set(range(0, len(data), reply.write_bytes or len(data)))
+        if hold_at is not None and 0 < hold_at < len(data):
+            cuts.add(hold_at)
+        edges = [*sorted(cuts), len(data)]
+        for start, end in itertools.pairwise(edges):
+            if start == hold_at and await self._held():
+                return False
+            await response.write(data[start:end])
+            await asyncio.sleep(0)
+        return True
+
+    async def _held(self) -> bool:
+        """Wait for ``release()``; True if the emulator closed instead."""
+        self.holding.set()
+        waits = [asyncio.create_task(self._released.wait()), asyncio.create_task(self._closing.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            self.holding.clear()
+        return self._closing.is_set()
 
     async def _write(self, response: web.StreamResponse, data: bytes, split: bool) -> None:
         """One ``write`` per frame, or tiny random chunks with a loop turn between them."""

@@ -42,6 +42,25 @@ def json_response(status: int, value: Any, headers: dict[str, str] | None = None
     return web.Response(status=status, body=json_bytes(value), content_type="application/json", headers=headers)
 
 
+async def send_chunked(
+    request: web.Request, response: web.Response, piece_bytes: int = 64 * 1024
+) -> web.StreamResponse:
+    """``response`` sent without ``Content-Length``, in chunked transfer encoding (RFC 9112 section 7.1), as a
+    server or proxy that streams its body does: the client learns the size only by reading it all."""
+    out = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
+    out.enable_chunked_encoding()
+    body = response.body
+    assert isinstance(body, bytes)
+    try:
+        await out.prepare(request)
+        for start in range(0, len(body), piece_bytes):
+            await out.write(body[start : start + piece_bytes])
+        await out.write_eof()
+    except ConnectionError:
+        pass  # the client stopped reading (a bot refusing a body past its cap closes the connection)
+    return out
+
+
 def reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,14 @@ class ConvaiReply:
     """In a stream, after this many good events send :data:`BROKEN_EVENT`, then carry on."""
     session_id: str | None = None
     """Force the returned ``sessionID`` (the turn is filed under it)."""
+    events: Sequence[Mapping[str, Any]] | None = None
+    """The exact streamed events (JSON objects), instead of those built from the text and voice."""
+    write_bytes: int | None = None
+    """Write each streamed event in pieces of at most this many bytes, with a loop turn between them. A voiced
+    event carries its audio as one base64 ``data:`` line (``{"text": .., "audio": "UklGR...", "sample_rate":
+    "22050"}``, protocol-notes section 5, "getResponse stream"; the docs' JSON reply has the same ``audio``
+    field: "<base64 encoded audio>", convai-interaction-api.md), and the network delivers such a line in
+    chunks of a few KB."""
 
     def __post_init__(self) -> None:
         if self.chunks is not None and self.text is not None and "".join(self.chunks) != self.text:

@@ -224,8 +224,16 @@ class ConvaiEmulator(LoopbackServer[ConvaiReply, ConvaiRequest]):
             voice=fields["voiceResponse"] == "True",
         )
         if fields.get("stream") == "True" and not reply.ignore_stream:
-            events = [json_bytes(event).decode() for event in turn.events()]
-            return await write_events(request, self._closing, events, reply.chunk_interval_s, reply.broken_stream_after)
+            built = turn.events() if reply.events is None else reply.events
+            events = [json_bytes(event).decode() for event in built]
+            return await write_events(
+                request,
+                self._closing,
+                events,
+                reply.chunk_interval_s,
+                reply.broken_stream_after,
+                write_bytes=reply.write_bytes,
+            )
         return body_response(200, turn.payload())
 
     # -- generate-starter-conversation -----------------------------------------------------------

@@ -56,11 +56,14 @@ async def write_events(
     events: Sequence[str],
     interval_s: float = 0.0,
     broken_at: int | None = None,
+    *,
+    write_bytes: int | None = None,
 ) -> web.StreamResponse:
     """An SSE response of ``data: <event>`` frames; its end is the connection closing (no terminator).
 
     ``interval_s`` is paused before each event; :data:`BROKEN_EVENT` goes out after ``broken_at``
-    good events (at the end if there are fewer).
+    good events (at the end if there are fewer); ``write_bytes`` writes each event in pieces of at most
+    that many bytes, with a loop turn between them.
     """
     response = web.StreamResponse(status=200, headers={"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"
@@ -77,7 +80,12 @@ async def write_events(
                 break
             if await closed_within(closing, interval_s):
                 return drop(request, response)
-            await response.write(sse_event(events[i]))
+            frame = sse_event(events[i])
+            step = write_bytes or len(frame)
+            for start in range(0, len(frame), step):
+                await response.write(frame[start : start + step])
+                if write_bytes:
+                    await asyncio.sleep(0)
         await response.write_eof()
     except ConnectionError:
         pass  # the client went away mid-stream
