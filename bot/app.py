@@ -30,6 +30,7 @@ from bot.pacing import ChannelPacers, RequestRate
 from bot.presence import Presence
 from bot.providers.polling import PollScheduler
 from bot.providers.registry import build_providers
+from bot.recording import STORE_ERRORS
 from bot.sharding import IdentifyGate, ShardPlan
 from bot.store import Store
 from bot.token_vault import TokenKeeper, load_tokens
@@ -229,7 +230,10 @@ class BridgeBot(commands.AutoShardedBot):
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """An event handler failed: log it (as discord.py does), and answer a member whose message it was."""
-        log.exception("handling %s failed", event_method)
+        if isinstance(sys.exception(), STORE_ERRORS):
+            log.warning("handling %s failed: %s", event_method, sys.exception())
+        else:
+            log.exception("handling %s failed", event_method)
         message = args[0] if args and event_method == "on_message" else None
         if isinstance(message, discord.Message) and not message.author.bot:
             try:

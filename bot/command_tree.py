@@ -66,5 +66,9 @@ class BridgeTree(app_commands.CommandTree[Any]):
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
-        log.error("command %s failed", command, exc_info=error)
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, STORE_ERRORS):
+            log.warning("command %s failed: %s", command, cause)
+        else:
+            log.error("command %s failed", command, exc_info=error)
         await answer_privately(interaction, failure_line(error))

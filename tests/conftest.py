@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -26,8 +28,10 @@ from tests.harness import (
     CONVAI_KEY,
     MAGICAI_KEY,
     MAGICAI_PROJECT,
+    REPO,
     SOUNDVERSE_KEY,
     BotProcess,
+    Launcher,
     bot_environment,
 )
 
@@ -135,9 +139,12 @@ async def agentverse() -> AsyncIterator[AgentverseEmulator]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Modules that set `BOTH_STORES = True` run every test using `database` on SQLite and on PostgreSQL."""
+    """Modules that set `BOTH_STORES = True` run every test using `database` on SQLite and on PostgreSQL (unless
+    the test names its own stores with `@pytest.mark.parametrize("database", [...], indirect=True)`)."""
     if "database" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_STORES", False):
-        metafunc.parametrize("database", KINDS, indirect=True)
+        named = [m.args[0] for m in metafunc.definition.iter_markers("parametrize")]
+        if not any("database" in (n.split(",") if isinstance(n, str) else n) for n in named):  # a test's own choice
+            metafunc.parametrize("database", KINDS, indirect=True)
 
 
 @pytest.fixture
@@ -181,6 +188,33 @@ async def make_bot(
     yield make
     for bot in bots:
         await bot.stop()
+
+
+@pytest.fixture
+async def launch(discord_emulator: DiscordEmulator, ablt: AbltEmulator, tmp_path: Path) -> AsyncIterator[Launcher]:
+    """`python -m bot` as a user runs it, on a SQLite file in `tmp_path`; every process is killed at the end."""
+    processes: list[asyncio.subprocess.Process] = []
+
+    async def start(*args: str, **extra: str) -> asyncio.subprocess.Process:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ABLT_", "DATABASE_"))}
+        env.update(bot_environment(discord_emulator, ablt, tmp_path / "bot.sqlite3", **extra))
+        env["PYTHONPATH"] = str(REPO)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *(args or ("-m", "bot")), cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        processes.append(process)
+        readies = discord_emulator.ready_count
+        await discord_emulator.wait_for(
+            lambda: discord_emulator.ready_count > readies or process.returncode is not None, 30, "bot to connect"
+        )
+        await discord_emulator.wait_for_commands(timeout=10)
+        return process
+
+    yield start
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 @pytest.fixture

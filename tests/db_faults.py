@@ -8,14 +8,19 @@ own connection, so the bot meets the same errors a failing disk, a restarted ser
   'disk_full'` in a trigger function, postgresql.org/docs/15/plpgsql-errors-and-messages.html). `lift` drops it.
 - `drop_connections`: `pg_terminate_backend` on every other connection to the database, what clients see
   when the server restarts or a proxy cuts them (postgresql.org/docs/15/functions-admin.html).
+- `restarting`: PostgreSQL refusing every connection to the database for a while, its open ones cut
+  (`ALTER DATABASE ... ALLOW_CONNECTIONS false` and `pg_terminate_backend`, as during a restart or failover).
 - `hold_write_lock`: another connection holding the write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL
   `LOCK TABLE ... IN EXCLUSIVE MODE`) for a while: a slow query, as the bot's writes see it.
+- `disk_full`: a bot process may not grow any file past a few bytes (`prlimit(RLIMIT_FSIZE)`; CPython ignores
+  SIGXFSZ, so writes fail with EFBIG and SQLite answers SQLITE_FULL, "database or disk is full").
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import resource
+from collections.abc import AsyncIterator, Iterator
 
 import aiosqlite
 import asyncpg
@@ -142,3 +147,34 @@ async def hold_write_lock(url: str, table: str = "transcript") -> AsyncIterator[
             await transaction.rollback()
     finally:
         await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def restarting(url: str, admin_url: str) -> AsyncIterator[None]:
+    """PostgreSQL only: for the block the database takes no connection and its open ones are cut, as while its
+    server restarts; `admin_url` is another database on the same server to switch it back from."""
+    name = make_url(url).database
+    admin = await _pg(admin_url)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        try:
+            yield
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()
+
+
+@contextlib.contextmanager
+def disk_full(pid: int) -> Iterator[None]:
+    """For the block, process `pid` cannot write past the first bytes of any file (as on a full disk)."""
+    before = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, before[1]))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.config import Settings
@@ -23,6 +24,9 @@ MAGICAI_PROJECT = "5f738671-0ccc-4d32-9b7a-ddab669ab799"
 SOUNDVERSE_KEY = "soundverse-test-key"
 CONVAI_KEY = "convai-test-key"
 CONVAI_CHARACTER = "char-alpha"
+REPO = Path(__file__).resolve().parents[1]
+Launcher = Callable[..., Awaitable[asyncio.subprocess.Process]]
+"""`await launch(*args, **settings)`: `python -m bot` (or `python <args>`) as its own process, once connected."""
 
 
 async def stop_process(process: asyncio.subprocess.Process, grace_s: float = 20.0) -> None:
@@ -34,6 +38,15 @@ async def stop_process(process: asyncio.subprocess.Process, grace_s: float = 20.
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+async def stop(process: asyncio.subprocess.Process, signum: int = signal.SIGTERM) -> str:
+    """Signal a bot process launched with stderr piped (SIGTERM: its clean shutdown) and return its log."""
+    process.send_signal(signum)
+    assert process.stderr is not None
+    log = (await asyncio.wait_for(process.stderr.read(), timeout=30)).decode()
+    await asyncio.wait_for(process.wait(), timeout=30)
+    return log
 
 
 def bot_environment(

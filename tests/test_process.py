@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -15,49 +14,11 @@ import pytest
 from bot.conversation import REPLY_ENDED
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
-from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment
+from tests.harness import ABLT_KEY, BOT_TOKEN, REPO, Launcher, bot_environment, stop
 from tests.journey import chat, refusal, shown_reply, thread_for, wait_for_post, wait_for_reply
 
-REPO = Path(__file__).resolve().parents[1]
 # Runs the bot the way `python -m bot` does, but with zstandard hidden so discord.py picks zlib-stream.
 WITHOUT_ZSTD = "import sys, runpy; sys.modules['zstandard'] = None; runpy.run_module('bot', run_name='__main__')"
-
-Launcher = Callable[..., Awaitable[asyncio.subprocess.Process]]
-
-
-@pytest.fixture
-async def launch(discord_emulator: DiscordEmulator, ablt: AbltEmulator, tmp_path: Path) -> AsyncIterator[Launcher]:
-    processes: list[asyncio.subprocess.Process] = []
-
-    async def start(*args: str, **extra: str) -> asyncio.subprocess.Process:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ABLT_", "DATABASE_"))}
-        env.update(bot_environment(discord_emulator, ablt, tmp_path / "bot.sqlite3", **extra))
-        env["PYTHONPATH"] = str(REPO)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *(args or ("-m", "bot")), cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
-        )
-        processes.append(process)
-        readies = discord_emulator.ready_count
-        await discord_emulator.wait_for(
-            lambda: discord_emulator.ready_count > readies or process.returncode is not None, 30, "bot to connect"
-        )
-        await discord_emulator.wait_for_commands(timeout=10)
-        return process
-
-    yield start
-    for process in processes:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def stop(process: asyncio.subprocess.Process, signum: int = signal.SIGTERM) -> str:
-    process.send_signal(signum)
-    assert process.stderr is not None
-    log = (await asyncio.wait_for(process.stderr.read(), timeout=30)).decode()
-    await asyncio.wait_for(process.wait(), timeout=30)
-    return log
-
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_real_process_answers_then_stops_cleanly_without_leaking_secrets(

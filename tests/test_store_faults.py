@@ -4,12 +4,18 @@ what the thread showed. Every fault is the database's own (tests/db_faults.py)."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+
+from bot.splitting import join_chunks
 from tests import db_faults
+from tests.databases import admin_url
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
-from tests.harness import BotProcess
+from tests.harness import BotProcess, Launcher, stop
 from tests.journey import (
     bot_posts,
     chat,
@@ -81,3 +87,100 @@ async def test_a_failed_turn_still_posts_its_failure_line_when_saves_are_refused
     await wait_for_post(discord_emulator, thread.id, "A whole answer.")
     await bot.stop()
     assert (await entries(database, thread.id))[-1]["status"] == "complete"
+
+
+async def long_stream(ablt: AbltEmulator, words: int = 24, interval_s: float = 0.15) -> str:
+    """Script a reply streamed over a few seconds; its whole text."""
+    tokens = ["Begin", *(f" part{i}" for i in range(words))]
+    ablt.enqueue(Reply(tokens=tokens, token_interval_s=interval_s))
+    return "".join(tokens)
+
+
+async def reply_streaming(discord: DiscordEmulator, prompt: str) -> int:
+    """/chat, then the thread once its reply has started to show."""
+    thread = await thread_for(discord, await chat(discord, prompt))
+    await discord.wait_for(lambda: shown_reply(discord, thread.id).startswith("Begin"), 15, "the reply to start")
+    return thread.id
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_connections_dropped_mid_reply_are_opened_again_and_nothing_is_lost(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    bot = make_bot()
+    await bot.start()
+    text = await long_stream(ablt)
+    thread_id = await reply_streaming(discord_emulator, "Go")
+    assert await db_faults.drop_connections(database) > 0
+    await wait_for_reply(discord_emulator, thread_id, text)
+    assert [(e["content"], e["status"]) for e in (await settled(discord_emulator, database, thread_id))[1:]] == [
+        (text, "complete")
+    ]
+    ablt.enqueue(Reply(text="Next."))
+    await wait_for_reply(discord_emulator, thread_id, "Next.", after=await say(discord_emulator, thread_id, "More"))
+    await bot.stop()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_a_database_restart_mid_reply_ends_the_turn_and_the_next_turn_works(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """The server takes no connections for a few seconds while a reply streams: the reply still shows in full, a
+    member's message meanwhile is told the database is not answering, and once it is back the reply is recorded
+    complete and the next turn is answered with the whole history."""
+    bot = make_bot()
+    await bot.start()
+    text = await long_stream(ablt, words=30)
+    thread_id = await reply_streaming(discord_emulator, "Go")
+    async with db_faults.restarting(database, admin_url()):
+        mark = await say(discord_emulator, thread_id, "Are you there?")
+        await wait_for_post(discord_emulator, thread_id, "database is not answering", after=mark)
+
+        def reply_shown() -> bool:
+            return join_chunks([m.content for m in bot_posts(discord_emulator, thread_id) if m.id <= mark]) == text
+
+        await discord_emulator.wait_for(reply_shown, 15, "the whole reply")
+    transcript = await settled(discord_emulator, database, thread_id)
+    assert [(e["content"], e["status"]) for e in transcript] == [("Go", "complete"), (text, "complete")]
+    ablt.enqueue(Reply(text="Back."))
+    await wait_for_post(discord_emulator, thread_id, "Back.", after=await say(discord_emulator, thread_id, "Again"))
+    assert [m["content"] for m in ablt.requests[-1].body["messages"]] == ["Go", text, "Again"]
+    await bot.stop()
+
+
+async def test_a_slow_query_holds_no_reply_back(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """Another connection holds the write lock for four seconds while a reply streams: the reply keeps showing
+    as it arrives (saves wait beside it), and it is recorded complete once the lock is gone."""
+    bot = make_bot()
+    await bot.start()
+    text = await long_stream(ablt, words=30)
+    thread_id = await reply_streaming(discord_emulator, "Go")
+    async with db_faults.hold_write_lock(database):
+        await wait_for_reply(discord_emulator, thread_id, text)  # within the 4 s the lock is held
+        await asyncio.sleep(0.5)
+    transcript = await settled(discord_emulator, database, thread_id)
+    assert [(e["content"], e["status"]) for e in transcript] == [("Go", "complete"), (text, "complete")]
+    await bot.stop()
+
+
+async def test_a_full_disk_on_sqlite_is_told_and_the_bot_goes_on_once_there_is_room(
+    launch: Launcher, discord_emulator: DiscordEmulator, ablt: AbltEmulator, tmp_path: Path
+) -> None:
+    """`python -m bot` on SQLite, its disk full for a while (it may not grow any file): a member's message is
+    told the database is not answering, the process keeps running, and once there is room again the
+    conversation goes on with its history, without a restart."""
+    process = await launch()
+    ablt.enqueue(Reply(text="Hello."), Reply(text="Welcome back."))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Hi"))
+    await wait_for_reply(discord_emulator, thread.id, "Hello.")
+    with db_faults.disk_full(process.pid):
+        mark = await say(discord_emulator, thread.id, "Still there?")
+        await wait_for_post(discord_emulator, thread.id, "database is not answering", after=mark)
+    mark = await say(discord_emulator, thread.id, "Now?")
+    await wait_for_post(discord_emulator, thread.id, "Welcome back.", after=mark)
+    assert process.returncode is None
+    log = await stop(process)
+    assert "database or disk is full" in log or "OperationalError" in log
+    assert [m["content"] for m in ablt.requests[-1].body["messages"]] == ["Hi", "Hello.", "Now?"]
