@@ -22,6 +22,7 @@ from discord.http import Route
 from bot.background import Background
 from bot.config import Settings
 from bot.conversation import Conversations
+from bot.downloads import AttachmentReader
 from bot.gate import Gate
 from bot.monitoring import Monitoring, shard_states
 from bot.pacing import ChannelPacers, RequestRate
@@ -111,6 +112,7 @@ class Services:
     background: Background
     shards: ShardPlan
     monitoring: Monitoring
+    downloads: AttachmentReader
 
 
 class BridgeBot(commands.AutoShardedBot):
@@ -178,7 +180,8 @@ class BridgeBot(commands.AutoShardedBot):
         await gate.load()
         conversations = Conversations(store, providers, metrics=self.monitoring.metrics)
         pacers = ChannelPacers(budget=self.rest_budget)
-        self._services = Services(store, conversations, pacers, gate, Background(), self.plan, self.monitoring)
+        reader = AttachmentReader(self._http_session)
+        self._services = Services(store, conversations, pacers, gate, Background(), self.plan, self.monitoring, reader)
         log.info("providers: %s; database: %s", ", ".join(p.display_name for p in providers.values()), store.db.where)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
