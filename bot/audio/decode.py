@@ -107,10 +107,13 @@ def _audio_track(container: av.container.InputContainer, budget: DecodeBudget) -
     if not container.streams.audio:
         raise AudioRejected.because("no_audio_track", detail=f"{container.format.name} without audio")
     stream = container.streams.audio[0]
-    codec = stream.codec_context.codec.canonical_name
+    context = stream.codec_context
+    if context is None:  # PyAV's answer for a codec FFmpeg has no decoder for (a WAV format tag of 0, say)
+        raise AudioRejected.because("unusable", detail="no decoder for the track")
+    codec = context.codec.canonical_name
     if codec not in ALLOWED_CODECS and not codec.startswith("pcm_"):
         raise AudioRejected.because("unusable", detail=f"codec {codec}")
-    budget.check_stream(rate_hz=stream.codec_context.sample_rate, channels=stream.codec_context.channels)
+    budget.check_stream(rate_hz=context.sample_rate, channels=context.channels)
     return stream
 
 
