@@ -101,8 +101,9 @@ async def test_a_voice_note_served_bigger_than_it_declared_is_refused_and_convai
 
 
 async def test_a_text_file_served_bigger_than_it_declared_is_left_out_and_the_text_answered(
-    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.downloads")
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "hello"))
     await wait_for_reply(discord_emulator, thread.id, "You said: hello")
     ablt.enqueue(Reply(text="Noted."))
@@ -115,3 +116,5 @@ async def test_a_text_file_served_bigger_than_it_declared_is_left_out_and_the_te
     await wait_for_post(discord_emulator, thread.id, "Noted.", after=question.id)
     assert note.content == "Not used: notes.txt (over 100 KB)."
     assert ablt.requests[-1].body["messages"][-1]["content"] == "What do you make of this?"
+    (read,) = [r.getMessage() for r in caplog.records if r.name == "bot.downloads"]
+    assert f"read {MAX_TEXT_FILE_BYTES + 1}," in read  # not the 190,000 bytes served

@@ -80,6 +80,8 @@ def decode_mono_s16(data: bytes, *, rate_hz: int, max_seconds: float, budget: De
     if budget is None:
         budget = DecodeBudget(max_seconds=max_seconds, out_rate_hz=rate_hz)
     budget.restart_clock()
+    if (header := read_wav_header(data)) is not None:  # refused before FFmpeg reads a byte of samples
+        budget.check_stream(rate_hz=header.rate_hz, channels=header.channels)
     try:
         container = av.open(io.BytesIO(data), mode="r", container_options={"format_whitelist": ALLOWED_DEMUXERS})
     except (av.FFmpegError, ValueError, OSError) as error:
