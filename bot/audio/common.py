@@ -17,9 +17,9 @@ MIN_SAMPLE_RATE_HZ = 8_000
 MAX_SAMPLE_RATE_HZ = 192_000
 """Sample rates a recording of speech may have. 8 kHz is the lowest any speech codec or phone line uses
 (G.711, AMR-NB); below it the telephone band (300-3,400 Hz) no longer fits under the Nyquist limit, so a lower
-rate is a damaged or hostile header, whose every second would become 2,000+ output samples. 192 kHz is the
-highest rate recorders offer; speech needs none of it, but a member's field recorder may use it. Within this
-range one decoded sample becomes at most 6 output samples (8 kHz to 48 kHz), so output follows input."""
+rate is a damaged or hostile header: at 4 Hz each decoded sample would become 4,000 samples at 16 kHz. 192 kHz
+is the highest rate recorders offer; speech needs none of it, but a member's field recorder may use it. Within
+this range one decoded sample becomes at most 6 output samples (8 kHz to 48 kHz), so output follows input."""
 MAX_CHANNELS = 8
 """7.1 surround, the most any consumer recording carries; voice notes are mono, phones stereo."""
 MAX_SPOKEN_SECONDS = 120.0
