@@ -24,6 +24,7 @@ from bot.background import Background
 from bot.command_tree import NO_PINGS, BridgeTree, failure_line
 from bot.config import Settings
 from bot.conversation import Conversations
+from bot.downloads import AttachmentReader
 from bot.gate import Gate
 from bot.monitoring import Monitoring, shard_states
 from bot.pacing import ChannelPacers, RequestRate
@@ -116,6 +117,7 @@ class Services:
     shards: ShardPlan
     monitoring: Monitoring
     presence: Presence
+    downloads: AttachmentReader
 
 
 class BridgeBot(commands.AutoShardedBot):
@@ -188,8 +190,9 @@ class BridgeBot(commands.AutoShardedBot):
         presence = Presence(store.coordination, conversations.owner)
         await presence.start()  # before recovery looks for replies that processes now gone left unfinished
         pacers = ChannelPacers(budget=self.rest_budget)
+        reader = AttachmentReader(self._http_session)
         self._services = Services(
-            store, conversations, pacers, gate, Background(), self.plan, self.monitoring, presence
+            store, conversations, pacers, gate, Background(), self.plan, self.monitoring, presence, reader
         )
         log.info("providers: %s; database: %s", ", ".join(p.display_name for p in providers.values()), store.db.where)
         for extension in EXTENSIONS:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import discord
 
 from bot.audio import looks_like_audio
+from bot.downloads import AttachmentReader
 from cogs._text_files import NOT_TEXT, Unused, not_used, read_files, sort_files, with_files
 
 FORWARDED = "[Forwarded message]"
@@ -85,12 +86,12 @@ def read_message(message: discord.Message) -> MemberMessage:
     return MemberMessage(text, audio, bool(attachments), stickers, text_files, unused=unused)
 
 
-async def read_text_files(said: MemberMessage) -> MemberMessage:
+async def read_text_files(said: MemberMessage, reader: AttachmentReader) -> MemberMessage:
     """`said` with its text files downloaded and read (after the size and type checks `read_message` made);
     those that are not UTF-8 text join `unused`."""
     if not said.text_files:
         return said
-    read, unreadable = await read_files(said.text_files)
+    read, unreadable = await read_files(said.text_files, reader)
     return replace(
         said,
         text_files=(),

@@ -1,8 +1,9 @@
 """Text files members attach (notes, source code, data): which ones the AI reads, and each as a fenced block.
 
 Which files qualify is decided from what Discord says about them (file name, `content_type`, `size`:
-resources/message.mdx, Attachment Object) before anything is downloaded; only those are read, and
-only text that decodes as UTF-8 is used. What is left out is said once, with the reason.
+resources/message.mdx, Attachment Object) before anything is downloaded; only those are read, never more
+than MAX_TEXT_FILE_BYTES + 1 bytes of each whatever `size` said (bot/downloads.py), and only text that
+decodes as UTF-8 is used. What is left out is said once, with the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import discord
+
+from bot.downloads import AttachmentReader, AttachmentTooLarge, DownloadFailed
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +93,27 @@ def sort_files(attachments: Iterable[discord.Attachment]) -> tuple[tuple[discord
     return tuple(usable), tuple(unused)
 
 
-async def read_files(files: Sequence[discord.Attachment]) -> tuple[list[tuple[str, str]], list[Unused]]:
+async def read_files(
+    files: Sequence[discord.Attachment], reader: AttachmentReader
+) -> tuple[list[tuple[str, str]], list[Unused]]:
     """Download the files (already checked), all at once, and make each a block for the turn: (file name,
-    block) pairs in the files' order; undecodable ones are left out."""
-    results = await asyncio.gather(*(_read(attachment) for attachment in files))
+    block) pairs in the files' order; undecodable ones, and those longer than Discord's `size` said, are left
+    out."""
+    results = await asyncio.gather(*(_read(attachment, reader) for attachment in files))
     return [r for r in results if isinstance(r, tuple)], [r for r in results if isinstance(r, Unused)]
 
 
-async def _read(attachment: discord.Attachment) -> tuple[str, str] | Unused:
+async def _read(attachment: discord.Attachment, reader: AttachmentReader) -> tuple[str, str] | Unused:
     try:
-        data = await attachment.read()
-    except discord.HTTPException as exc:
+        data = await reader.read(attachment, limit_bytes=MAX_TEXT_FILE_BYTES)
+    except AttachmentTooLarge:
+        return Unused(attachment.filename, TOO_BIG)
+    except (discord.HTTPException, DownloadFailed) as exc:
         log.warning("could not download attachment %d: %s", attachment.id, exc)
         return Unused(attachment.filename, NOT_DOWNLOADED)
     text = decoded(data)
     if text is None:
         return Unused(attachment.filename, NOT_UTF8)
-    if len(data) > MAX_TEXT_FILE_BYTES:  # Discord's `size` said otherwise
-        return Unused(attachment.filename, TOO_BIG)
     return attachment.filename, file_block(attachment.filename, text)
 
 

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+
 import discord
 
 from bot.audio import MAX_AUDIO_BYTES, AudioRejected, prepare_voice_note, too_large_message
+from bot.downloads import AttachmentReader, AttachmentTooLarge, DownloadFailed
 from bot.providers.base import VoiceInput
 
+log = logging.getLogger(__name__)
 
-async def voice_input(audio: discord.Attachment) -> VoiceInput:
-    """Download and convert `audio`; raises AudioRejected (too large, unreadable: `user_message` says so) and
-    discord.HTTPException when Discord will not hand the file over."""
+NOT_DOWNLOADED = "Discord would not hand me that file; try sending it again."
+
+
+async def voice_input(audio: discord.Attachment, reader: AttachmentReader) -> VoiceInput:
+    """Download and convert `audio`; raises AudioRejected (too large by its `size` or by the bytes the CDN
+    serves, unreadable, or the download failed: `user_message` says so) and discord.HTTPException when Discord
+    refuses the file."""
     if audio.size > MAX_AUDIO_BYTES:
-        raise AudioRejected(too_large_message(audio.size))
-    prepared = await prepare_voice_note(await audio.read(), filename=audio.filename, expected_duration_s=audio.duration)
+        raise AudioRejected(too_large_message(audio.size), reason="too_big", detail=f"declared {audio.size} bytes")
+    try:
+        data = await reader.read(audio, limit_bytes=MAX_AUDIO_BYTES)
+    except AttachmentTooLarge as exc:
+        raise AudioRejected.because("too_big", detail=f"served {exc}") from exc
+    except DownloadFailed as exc:
+        log.warning("could not download audio attachment %d: %s", audio.id, exc)
+        raise AudioRejected(NOT_DOWNLOADED, detail=str(exc)) from exc
+    prepared = await prepare_voice_note(data, filename=audio.filename, expected_duration_s=audio.duration)
     return VoiceInput(wav=prepared.wav, sample_rate=prepared.sample_rate, duration_s=prepared.duration_s)
 
 

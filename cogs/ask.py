@@ -75,7 +75,7 @@ class AskCog(commands.Cog):
             return
         said = read_message(message).text_only()
         if said.readable and not said.text:  # files alone: read them now, to be sure there is something to ask
-            said = await read_text_files(said)
+            said = await read_text_files(said, self.bot.services.downloads)
         if not said.readable:
             reason = f"{NOTHING_TO_ASK} {not_used(said.unused)}" if said.unused else NOTHING_TO_ASK
             await refuse(interaction, reason)
@@ -112,7 +112,7 @@ class AskCog(commands.Cog):
         if on_open is not None:
             await on_open()
         note = by_interaction(interaction)
-        said = await read_text_files(said)
+        said = await read_text_files(said, self.bot.services.downloads)
         if said.unused:
             await note(not_used(said.unused))
         await reply_in(self.bot, target, session, speaker(asker), said.turn, note=note, interaction=interaction)

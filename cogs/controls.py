@@ -20,6 +20,7 @@ from discord.ext import commands
 from bot.audio import AudioRejected
 from bot.conversation import REPLY_ENDED, CannotReplay, Replay
 from bot.delivery import WRITE_ERRORS
+from bot.downloads import AttachmentReader
 from bot.gate import Refused
 from bot.member_permissions import SEND
 from bot.permissions import cannot_answer
@@ -208,7 +209,7 @@ async def _prepare_replay(
         await bot.services.gate.admit_turn(interaction_member(interaction), session)
         if slowed := await slowmode_refusal(bot, interaction, SEND, take=True):
             raise Refused(slowed)
-        again = await _inputs_again(channel, session, replay)
+        again = await _inputs_again(channel, session, replay, bot.services.downloads)
     except (Refused, CannotReplay) as exc:
         await conversations.give_back(replay)
         await refuse(interaction, str(exc))
@@ -216,7 +217,9 @@ async def _prepare_replay(
     return session, replay, again, channel
 
 
-async def _inputs_again(channel: discord.abc.Messageable, session: SessionRecord, replay: Replay) -> _Again:
+async def _inputs_again(
+    channel: discord.abc.Messageable, session: SessionRecord, replay: Replay, reader: AttachmentReader
+) -> _Again:
     """A voice note is downloaded and converted again from the member's message; a choice is rebuilt from the
     offer still open in the session. Raises CannotReplay (with a reason to show) when that is impossible."""
     asked = replay.asked
@@ -227,7 +230,7 @@ async def _inputs_again(channel: discord.abc.Messageable, session: SessionRecord
             audio = read_message(source).audio
             if audio is None:
                 raise CannotReplay(VOICE_GONE)
-            voice = await voice_input(audio)
+            voice = await voice_input(audio, reader)
         except discord.NotFound as exc:
             raise CannotReplay(VOICE_GONE) from exc
         except AudioRejected as exc:

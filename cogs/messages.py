@@ -118,7 +118,7 @@ class MessagesCog(commands.Cog):
         said = read_message(message)
         listens = said.audio is not None and provider is not None and provider.accepts_audio
         if not listens:
-            said = await read_text_files(said.text_only())
+            said = await read_text_files(said.text_only(), self.bot.services.downloads)
         hint = said.hint(conversations.describe(session), listens=listens)
         if hint is not None:
             await self._hint(message, hint)
@@ -176,7 +176,7 @@ class MessagesCog(commands.Cog):
         if binding.mode == "thread":
             if not said.readable:
                 return
-            said = await read_text_files(said)
+            said = await read_text_files(said, self.bot.services.downloads)
             if not said.turn:
                 return
         if binding.mode == "thread" and await self._cannot_open_thread(message):
@@ -265,7 +265,7 @@ class MessagesCog(commands.Cog):
         audio = said.audio
         assert audio is not None  # noqa: S101 - only called for messages that carry audio
         try:
-            voice = await voice_input(audio)
+            voice = await voice_input(audio, self.bot.services.downloads)
         except AudioRejected as exc:
             log.info("voice note refused: %s", exc.user_message)
             await self._reply(message, exc.user_message)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from tests import audio_samples
+from tests import audio_samples, hostile_audio
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply
 from tests.emulators.discord import VOICE_MESSAGE_FLAG, AttachmentSpec, DiscordEmulator
 from tests.harness import BotProcess
 from tests.journey import chat, last_message_id, thread_for, wait_for_post
 
 VOICE_WAVEFORM = base64.b64encode(bytes(range(0, 250, 10))).decode()
+MIB = 1024 * 1024
+PEAK_RISE_BOUND_MIB = 200
+"""How far this test process's resident-set peak may rise while the bot refuses a hostile file: the refusal
+costs ~1 MiB; the unbounded decoder of issue 18 (sample 1) took 1,571 MiB."""
 
 
 async def convai_thread(discord: DiscordEmulator, convai: ConvaiEmulator) -> int:
@@ -144,3 +149,67 @@ async def test_audio_in_a_text_only_thread_gets_a_hint(
     )
     mark = await send_audio(discord_emulator, thread.id, spec, voice=True)
     await wait_for_post(discord_emulator, thread.id, "reads text only", after=mark)
+
+
+def status_bytes(field: str) -> int:
+    """A `kB` line of this process's /proc/self/status (VmRSS, VmHWM) in bytes: the bot runs in this process."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+def reset_peak_rss() -> int:
+    """Set VmHWM back to the current resident set (procfs, instant) and return that resident set in bytes."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return status_bytes("VmRSS")
+
+
+@pytest.mark.parametrize("rate_hz", [4, 1])
+async def test_a_voice_note_whose_track_declares_4_or_1_hz_is_refused_cheaply_and_the_thread_goes_on(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, convai: ConvaiEmulator, rate_hz: int
+) -> None:
+    """Issue 18, sample 1: 400 KB of Matroska/PCM declared at 4 Hz (or 1 Hz), named voice.ogg, as a voice note."""
+    thread_id = await convai_thread(discord_emulator, convai)
+    calls = answers(convai)
+    hostile = hostile_audio.matroska_pcm(rate_hz)
+    spec = AttachmentSpec("voice.ogg", hostile, "audio/ogg", duration_secs=3.0, waveform=VOICE_WAVEFORM)
+    rss_before = reset_peak_rss()
+
+    note = await discord_emulator.send_user_message(thread_id, "", attachments=[spec], flags=VOICE_MESSAGE_FLAG)
+    reply = await wait_for_post(discord_emulator, thread_id, "odd sample rate", after=note.id)
+
+    assert status_bytes("VmHWM") - rss_before < PEAK_RISE_BOUND_MIB * MIB
+    assert reply.content == (
+        "That audio is in a form I can't use, such as an odd sample rate or too many channels;"
+        " please send an ordinary voice message or recording."
+    )
+    assert reply.message_reference is not None and reply.message_reference["message_id"] == str(note.id)
+    assert answers(convai) == calls
+    convai.enqueue(ConvaiReply(text="Still listening."))
+    mark = last_message_id(discord_emulator, thread_id)
+    await discord_emulator.send_user_message(thread_id, "can you hear me now?")
+    await wait_for_post(discord_emulator, thread_id, "Still listening.", after=mark)
+    assert answers(convai) == calls + 1
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        pytest.param(hostile_audio.TEXT_NOT_AUDIO, "audio/ogg", id="text"),
+        pytest.param(audio_samples.not_audio(), "audio/ogg", id="png"),
+        pytest.param(hostile_audio.random_bytes(50_000), None, id="noise"),
+    ],
+)
+async def test_a_file_named_like_audio_holding_something_else_is_not_read_as_audio(
+    running_bot: BotProcess,
+    discord_emulator: DiscordEmulator,
+    convai: ConvaiEmulator,
+    data: bytes,
+    content_type: str | None,
+) -> None:
+    thread_id = await convai_thread(discord_emulator, convai)
+    calls = answers(convai)
+    mark = await send_audio(discord_emulator, thread_id, AttachmentSpec("voice.ogg", data, content_type))
+    reply = await wait_for_post(discord_emulator, thread_id, "couldn't read that as audio", after=mark)
+    assert reply.message_reference is not None and answers(convai) == calls

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 
+from bot.audio.budget import DecodeBudget
 from bot.audio.common import (
     AUDIO_EXTENSIONS,
     CONVAI_SAMPLE_RATE_HZ,
     MAX_AUDIO_BYTES,
     MAX_AUDIO_SECONDS,
+    MAX_SPOKEN_AUDIO_BYTES,
+    MAX_SPOKEN_SECONDS,
     AudioRejected,
     RejectReason,
     looks_like_audio,
@@ -29,7 +32,10 @@ __all__ = [
     "CONVAI_SAMPLE_RATE_HZ",
     "MAX_AUDIO_BYTES",
     "MAX_AUDIO_SECONDS",
+    "MAX_SPOKEN_AUDIO_BYTES",
+    "MAX_SPOKEN_SECONDS",
     "AudioRejected",
+    "DecodeBudget",
     "PreparedAudio",
     "RejectReason",
     "VoiceMessage",

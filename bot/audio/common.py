@@ -13,11 +13,28 @@ MAX_AUDIO_SECONDS = 60.0
 """Documented maximum voice-note length."""
 CONVAI_SAMPLE_RATE_HZ = 16_000
 """Convai's speech-to-text rate; uploads are mono 16-bit PCM WAV at this rate."""
+MIN_SAMPLE_RATE_HZ = 8_000
+MAX_SAMPLE_RATE_HZ = 192_000
+"""Sample rates a recording of speech may have. 8 kHz is the lowest any speech codec or phone line uses
+(G.711, AMR-NB); below it the telephone band (300-3,400 Hz) no longer fits under the Nyquist limit, so a lower
+rate is a damaged or hostile header: at 4 Hz each decoded sample would become 4,000 samples at 16 kHz. 192 kHz
+is the highest rate recorders offer; speech needs none of it, but a member's field recorder may use it. Within
+this range one decoded sample becomes at most 6 output samples (8 kHz to 48 kHz), so output follows input."""
+MAX_CHANNELS = 8
+"""7.1 surround, the most any consumer recording carries; voice notes are mono, phones stereo."""
+MAX_SPOKEN_SECONDS = 120.0
+"""Longest spoken answer the bot takes from a provider: about 300 words, far past Convai's few-sentence replies.
+As 48 kHz PCM for the voice message that is 11 MiB in memory."""
+MAX_SPOKEN_AUDIO_BYTES = MAX_AUDIO_BYTES
+"""Most audio (decoded from base64, all chunks together) the bot keeps from one provider answer: without
+the voice-message permission the WAV is uploaded as a file, and Discord's default upload limit is 10 MiB."""
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".flac")
 NON_AUDIO_TYPES_WITH_AUDIO = ("video/webm", "application/ogg")
 """Content types outside audio/* that browsers and Discord give to audio-only files."""
 
-RejectReason = Literal["too_big", "not_audio", "no_audio_track", "corrupt", "empty", "silent", "too_long", "other"]
+RejectReason = Literal[
+    "too_big", "not_audio", "no_audio_track", "corrupt", "unusable", "empty", "silent", "too_long", "other"
+]
 MIB = 1024 * 1024
 
 _MESSAGES: dict[RejectReason, str] = {
@@ -25,6 +42,10 @@ _MESSAGES: dict[RejectReason, str] = {
     "not_audio": "I couldn't read that as audio; please send a voice message or an MP3, OGG, M4A, WAV or FLAC file.",
     "no_audio_track": "That file has no sound track in it; please send a voice message or an audio file.",
     "corrupt": "That audio seems to be damaged or cut off, so I couldn't use it; please record it again.",
+    "unusable": (
+        "That audio is in a form I can't use, such as an odd sample rate or too many channels;"
+        " please send an ordinary voice message or recording."
+    ),
     "empty": "That recording is empty or too short to understand; please record a little more.",
     "silent": "That recording sounds silent to me; please check your microphone and try again.",
     "too_long": (

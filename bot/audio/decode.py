@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import av
 from av.audio.frame import AudioFrame
 
+from bot.audio.budget import SAMPLE_BYTES, DecodeBudget
 from bot.audio.common import (
     CONVAI_SAMPLE_RATE_HZ,
     MAX_AUDIO_BYTES,
@@ -36,9 +37,13 @@ SHORTFALL_RATIO = 0.9
 SHORTFALL_MIN_S = 0.1
 """A decode shorter than 90% of the claimed length (header, or Discord's duration_secs) and by more than 0.1 s
 is corrupt; the absolute floor keeps rounding on sub-second clips from tripping it."""
-LENGTH_GRACE_S = 0.25
-"""Codec padding allowed past `max_seconds`, so a full-length 60 s voice note is not refused."""
-SAMPLE_BYTES = 2
+ALLOWED_CODECS = frozenset(
+    {"opus", "vorbis", "mp3", "mp2", "aac", "flac", "alac", "speex", "amr_nb", "amr_wb", "gsm", "gsm_ms"}
+    | {"adpcm_ms", "adpcm_ima_wav", "adpcm_g722"}
+)
+"""Codecs of the recordings members send (plus every `pcm_*`): voice messages (Opus), phones (AAC, AMR), browsers
+(Opus, Vorbis), files (MP3, FLAC, ALAC, WAV's PCM and ADPCM). Anything else in a Matroska or MP4 box is refused
+before decoding, which keeps FFmpeg's rarer decoders away from untrusted input."""
 
 
 @dataclass(frozen=True)
@@ -64,45 +69,34 @@ class Decoded:
         return self.samples / self.rate_hz
 
 
-def decode_mono_s16(data: bytes, *, rate_hz: int, max_seconds: float | None) -> Decoded:
+def decode_mono_s16(data: bytes, *, rate_hz: int, max_seconds: float, budget: DecodeBudget | None = None) -> Decoded:
     """Decode any allowed container's first audio track to mono s16 at `rate_hz`.
 
-    Raises AudioRejected for unreadable, trackless, corrupt or truncated input, and stops decoding as soon as
-    more than `max_seconds` (+ grace) has come out, so a huge file costs no more than the limit.
+    Raises AudioRejected for unreadable, trackless, corrupt or truncated input, and for input past any limit of
+    `budget` (default: a fresh DecodeBudget for `max_seconds`): the length is counted in decoded source samples
+    and checked before each frame is resampled, so the output never grows past `budget.max_output_bytes`
+    whatever rate, channel count or packet layout the headers declare.
     """
+    if budget is None:
+        budget = DecodeBudget(max_seconds=max_seconds, out_rate_hz=rate_hz)
+    budget.restart_clock()
+    if (header := read_wav_header(data)) is not None:  # refused before FFmpeg reads a byte of samples
+        budget.check_stream(rate_hz=header.rate_hz, channels=header.channels)
     try:
         container = av.open(io.BytesIO(data), mode="r", container_options={"format_whitelist": ALLOWED_DEMUXERS})
     except (av.FFmpegError, ValueError, OSError) as error:
         reason: RejectReason = "corrupt" if sniff_container(data) else "not_audio"
         raise AudioRejected.because(reason, detail=f"open: {error}") from error
     with container:
-        if not container.streams.audio:
-            raise AudioRejected.because("no_audio_track", detail=f"{container.format.name} without audio")
-        stream = container.streams.audio[0]
+        stream = _audio_track(container, budget)
         pcm = bytearray()
-        decoded_s = 0.0
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate_hz)
-        source: tuple[str, str, int] | None = None
         try:
-            for packet in container.demux(stream):
-                for frame in packet.decode():
-                    if frame.sample_rate <= 0:
-                        raise AudioRejected.because("corrupt", detail="frame without a sample rate")
-                    # A chained Ogg or odd MP3 can change rate or layout mid-stream; the resampler cannot.
-                    if (key := (frame.format.name, frame.layout.name, frame.sample_rate)) != source:
-                        if source is not None:
-                            _append(pcm, resampler.resample(None))
-                            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate_hz)
-                        source = key
-                    _append(pcm, resampler.resample(frame))
-                    decoded_s += frame.samples / frame.sample_rate
-                    if max_seconds is not None and decoded_s > max_seconds + LENGTH_GRACE_S:
-                        raise AudioRejected.because("too_long", detail=f"over {max_seconds} s", max_seconds=max_seconds)
-            _append(pcm, resampler.resample(None))
+            _decode_into(pcm, container, stream, rate_hz, budget)
         except (av.FFmpegError, ValueError) as error:
             raise AudioRejected.because("corrupt", detail=f"decode: {error}") from error
         claimed_s = _claimed_seconds(data, container, stream)
         fmt = container.format.name
+    decoded_s = budget.source_seconds
     if fmt == "ogg" and ogg_last_page_incomplete(data):
         raise AudioRejected.because("corrupt", detail="last Ogg page cut short")
     if claimed_s is not None and clearly_short(decoded_s, claimed_s):
@@ -110,13 +104,59 @@ def decode_mono_s16(data: bytes, *, rate_hz: int, max_seconds: float | None) -> 
     return Decoded(pcm=bytes(pcm), rate_hz=rate_hz)
 
 
+def _audio_track(container: av.container.InputContainer, budget: DecodeBudget) -> av.AudioStream:
+    """The first audio track, if its codec and declared shape are ones a recording of speech may have."""
+    if not container.streams.audio:
+        raise AudioRejected.because("no_audio_track", detail=f"{container.format.name} without audio")
+    stream = container.streams.audio[0]
+    context = stream.codec_context
+    if context is None:  # PyAV's answer for a codec FFmpeg has no decoder for (a WAV format tag of 0, say)
+        raise AudioRejected.because("unusable", detail="no decoder for the track")
+    codec = context.codec.canonical_name
+    if codec not in ALLOWED_CODECS and not codec.startswith("pcm_"):
+        raise AudioRejected.because("unusable", detail=f"codec {codec}")
+    budget.check_stream(rate_hz=context.sample_rate, channels=context.channels)
+    return stream
+
+
+def _decode_into(
+    pcm: bytearray, container: av.container.InputContainer, stream: av.AudioStream, rate_hz: int, budget: DecodeBudget
+) -> None:
+    """Demux every stream (each packet counts) and decode `stream`'s packets, resampling frame by frame."""
+    resampler: av.AudioResampler | None = None
+    source: tuple[str, str, int] | None = None
+    for packet in container.demux():
+        budget.take_packet()
+        if packet.stream_index != stream.index:
+            continue
+        for frame in stream.decode(packet):
+            budget.take_frame(
+                samples=frame.samples,
+                rate_hz=frame.sample_rate,
+                channels=frame.layout.nb_channels,
+                sample_bytes=frame.format.bytes,
+            )
+            # A chained Ogg or odd MP3 can change rate or layout mid-stream; the resampler cannot.
+            key = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if resampler is None or key != source:
+                if resampler is not None:
+                    _append(pcm, resampler.resample(None), budget)
+                resampler = av.AudioResampler(format="s16", layout="mono", rate=rate_hz)
+                source = key
+            _append(pcm, resampler.resample(frame), budget)
+    if resampler is not None:
+        _append(pcm, resampler.resample(None), budget)
+
+
 def clearly_short(decoded_s: float, claimed_s: float) -> bool:
     return decoded_s < SHORTFALL_RATIO * claimed_s and claimed_s - decoded_s > SHORTFALL_MIN_S
 
 
-def _append(pcm: bytearray, frames: list[AudioFrame]) -> None:
+def _append(pcm: bytearray, frames: list[AudioFrame], budget: DecodeBudget) -> None:
     for frame in frames:
-        pcm += memoryview(frame.planes[0]).cast("B")[: frame.samples * SAMPLE_BYTES]
+        size = frame.samples * SAMPLE_BYTES
+        budget.take_output(size)
+        pcm += memoryview(frame.planes[0]).cast("B")[:size]
 
 
 def _claimed_seconds(data: bytes, container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
@@ -142,16 +182,18 @@ def to_convai_wav(
     filename: str = "audio",
     expected_duration_s: float | None = None,
     max_seconds: float = MAX_AUDIO_SECONDS,
+    budget: DecodeBudget | None = None,
 ) -> PreparedAudio:
     """Turn a member's voice note or audio file into the 16 kHz mono s16 WAV Convai transcribes best.
 
-    Synchronous and CPU-bound: call it in a worker thread (see `prepare_voice_note`).
+    Synchronous and CPU-bound: call it in a worker thread (see `prepare_voice_note`). Raises AudioRejected;
+    `budget` (default: one for `max_seconds` at 16 kHz) bounds the work and records what it took.
     """
     started = time.perf_counter()
     try:
         if len(data) > MAX_AUDIO_BYTES:
             raise AudioRejected(too_large_message(len(data)), reason="too_big", detail=f"{len(data)} bytes")
-        decoded = decode_mono_s16(data, rate_hz=CONVAI_SAMPLE_RATE_HZ, max_seconds=max_seconds)
+        decoded = decode_mono_s16(data, rate_hz=CONVAI_SAMPLE_RATE_HZ, max_seconds=max_seconds, budget=budget)
         if expected_duration_s and clearly_short(decoded.duration_s, expected_duration_s):
             raise AudioRejected.because(
                 "corrupt", detail=f"decoded {decoded.duration_s:.2f} s, Discord says {expected_duration_s:.2f} s"

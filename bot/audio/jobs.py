@@ -14,7 +14,8 @@ from bot.audio.voice import VoiceMessage, wav_to_voice_message
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_CONVERSIONS = 2
-"""The machines have two cores; more parallel decodes would only queue inside the OS and grow memory."""
+"""The machines have two cores; more parallel decodes would only queue inside the OS and grow memory. Each is
+bounded by its DecodeBudget (bot/audio/budget.py), so two together cost at most twice one."""
 
 T = TypeVar("T")
 

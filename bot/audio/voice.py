@@ -12,8 +12,9 @@ from fractions import Fraction
 import av
 from av.audio.frame import AudioFrame
 
-from bot.audio.common import MAX_AUDIO_BYTES, AudioRejected
-from bot.audio.decode import SAMPLE_BYTES, decode_mono_s16
+from bot.audio.budget import SAMPLE_BYTES, DecodeBudget
+from bot.audio.common import MAX_AUDIO_BYTES, MAX_SPOKEN_SECONDS, AudioRejected
+from bot.audio.decode import decode_mono_s16
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ VOICE_BITRATE_BPS = 48_000
 """A notch above the clients' ~32 kbps: clean for synthetic speech at ~360 KB a minute."""
 OPUS_FRAME_SAMPLES = 960
 """20 ms at 48 kHz, libopus's default frame."""
+CPU_CHECK_FRAMES = 50
 WAVEFORM_MAX_SAMPLES = 256
 WAVEFORM_SAMPLES_PER_SECOND = 10
 """Discord allows at most one waveform sample per 100 ms."""
@@ -39,16 +41,22 @@ class VoiceMessage:
     """Up to 256 peak amplitudes 0..255, at most one per 100 ms (Discord's `waveform`, before base64)."""
 
 
-def wav_to_voice_message(wav: bytes) -> VoiceMessage:
+def wav_to_voice_message(
+    wav: bytes, *, max_seconds: float = MAX_SPOKEN_SECONDS, budget: DecodeBudget | None = None
+) -> VoiceMessage:
     """Encode a reply WAV (Convai sends 22050 Hz mono s16, but any readable WAV works) as a voice message.
 
-    Synchronous and CPU-bound: call it in a worker thread (see `make_voice_message`).
+    Synchronous and CPU-bound: call it in a worker thread (see `make_voice_message`). The reply comes from the
+    network, so it gets the members' bounds: AudioRejected past `max_seconds`, or past `budget`'s limits
+    (default: one for `max_seconds` at 48 kHz, whose CPU budget covers the encoding too).
     """
     started = time.perf_counter()
-    decoded = decode_mono_s16(wav, rate_hz=VOICE_SAMPLE_RATE_HZ, max_seconds=None)
+    if budget is None:
+        budget = DecodeBudget(max_seconds=max_seconds, out_rate_hz=VOICE_SAMPLE_RATE_HZ)
+    decoded = decode_mono_s16(wav, rate_hz=VOICE_SAMPLE_RATE_HZ, max_seconds=max_seconds, budget=budget)
     if not decoded.samples:
         raise AudioRejected.because("empty", detail="reply WAV has no samples")
-    ogg = encode_ogg_opus(decoded.pcm)
+    ogg = encode_ogg_opus(decoded.pcm, budget)
     if len(ogg) > MAX_AUDIO_BYTES:
         raise AudioRejected.because("too_big", detail=f"voice message would be {len(ogg)} bytes")
     message = VoiceMessage(
@@ -63,8 +71,11 @@ def wav_to_voice_message(wav: bytes) -> VoiceMessage:
     return message
 
 
-def encode_ogg_opus(pcm: bytes) -> bytes:
-    """Encode native mono s16 PCM at 48 kHz as Opus in Ogg; the Ogg pre-skip and end granule keep the length exact."""
+def encode_ogg_opus(pcm: bytes, budget: DecodeBudget | None = None) -> bytes:
+    """Encode native mono s16 PCM at 48 kHz as Opus in Ogg; the Ogg pre-skip and end granule keep the length exact.
+
+    With a `budget`, its CPU clock is checked every 50 frames (1 s of audio): AudioRejected once it runs out.
+    """
     out = io.BytesIO()
     with av.open(out, mode="w", format="ogg") as container:
         stream = container.add_stream(
@@ -72,7 +83,9 @@ def encode_ogg_opus(pcm: bytes) -> bytes:
         )
         stream.bit_rate = VOICE_BITRATE_BPS
         total = len(pcm) // SAMPLE_BYTES
-        for start in range(0, total, OPUS_FRAME_SAMPLES):
+        for index, start in enumerate(range(0, total, OPUS_FRAME_SAMPLES)):
+            if budget is not None and index % CPU_CHECK_FRAMES == 0:
+                budget.check_time()
             count = min(OPUS_FRAME_SAMPLES, total - start)
             frame = AudioFrame(format="s16", layout="mono", samples=count)
             frame.planes[0].update(pcm[start * SAMPLE_BYTES : (start + count) * SAMPLE_BYTES])

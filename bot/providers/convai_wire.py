@@ -12,6 +12,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.audio.common import (
+    MAX_CHANNELS,
+    MAX_SAMPLE_RATE_HZ,
+    MAX_SPOKEN_AUDIO_BYTES,
+    MAX_SPOKEN_SECONDS,
+    MIN_SAMPLE_RATE_HZ,
+)
 from bot.providers.base import Event, Heard, TextDelta
 from bot.providers.errors import (
     ProviderAuthError,
@@ -39,6 +46,11 @@ class ConvaiStream:
     heard: bool = False
     session_id: str | None = None
     audio_chunks: list[bytes] = field(default_factory=list)
+    audio_bytes: int = 0
+    """Decoded bytes kept in `audio_chunks`, never more than `max_audio_bytes`."""
+    audio_refused: bool = False
+    """The answer's audio passed `max_audio_bytes`: what was kept is dropped and the rest ignored (text goes on)."""
+    max_audio_bytes: int = MAX_SPOKEN_AUDIO_BYTES
 
     def take_event(self, data: str) -> Iterator[Event]:
         """One SSE event's `data`: a JSON object carrying any of text, sessionID, audio, UserQuery."""
@@ -67,16 +79,38 @@ class ConvaiStream:
             self.session_id = session_id
         audio = payload.get("audio")
         if isinstance(audio, str) and audio:
-            try:
-                self.audio_chunks.append(base64.b64decode(audio, validate=True))
-            except (binascii.Error, ValueError):
-                log.warning("Convai sent audio that is not base64; skipping it")
+            self.take_audio(audio)
+
+    def take_audio(self, encoded: str) -> None:
+        """Keep one base64 audio chunk, unless the answer's audio would pass `max_audio_bytes` (measured before
+        decoding: base64 holds 3 bytes per 4 characters); then all of it is dropped, with one log line."""
+        if self.audio_refused:
+            return
+        if self.audio_bytes + len(encoded) // 4 * 3 > self.max_audio_bytes:
+            log.warning(
+                "Convai's spoken answer is over %d bytes; answering with text only (%d bytes dropped)",
+                self.max_audio_bytes,
+                self.audio_bytes + len(encoded) // 4 * 3,
+            )
+            self.audio_refused = True
+            self.audio_chunks.clear()
+            self.audio_bytes = 0
+            return
+        try:
+            chunk = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            log.warning("Convai sent audio that is not base64; skipping it")
+            return
+        self.audio_chunks.append(chunk)
+        self.audio_bytes += len(chunk)
 
 
-def join_wavs(chunks: list[bytes]) -> bytes:
+def join_wavs(chunks: list[bytes], *, max_seconds: float = MAX_SPOKEN_SECONDS) -> bytes:
     """One WAV from Convai's audio: a whole file, or (streamed) one standalone WAV per event.
 
-    Chunks whose format differs from the first are dropped (logged) rather than mangled.
+    Chunks whose format differs from the first, or whose format no speech has (rate outside 8-192 kHz, more
+    than 8 channels), are dropped (logged) rather than mangled. Audio longer than `max_seconds` in all gives
+    b"" (logged): the answer is then text only.
     """
     frames: list[bytes] = []
     params: tuple[int, int, int] | None = None
@@ -88,6 +122,9 @@ def join_wavs(chunks: list[bytes]) -> bytes:
         except (wave.Error, EOFError) as exc:
             log.warning("skipping an unreadable Convai audio chunk: %s", exc)
             continue
+        if not (shape[0] <= MAX_CHANNELS and MIN_SAMPLE_RATE_HZ <= shape[2] <= MAX_SAMPLE_RATE_HZ):
+            log.warning("skipping a Convai audio chunk of %d channels at %d Hz", shape[0], shape[2])
+            continue
         if params is None:
             params = shape
         if shape != params:
@@ -95,6 +132,10 @@ def join_wavs(chunks: list[bytes]) -> bytes:
             continue
         frames.append(data)
     if params is None or not any(frames):
+        return b""
+    seconds = sum(len(data) for data in frames) / (params[0] * params[1] * params[2])
+    if seconds > max_seconds:
+        log.warning("Convai's spoken answer is %.1f s, over %g s; answering with text only", seconds, max_seconds)
         return b""
     out = io.BytesIO()
     with wave.open(out, "wb") as writer:

@@ -1,4 +1,11 @@
-"""Uploaded files: pairing ``attachments`` metadata with ``files[n]`` parts, and the fake CDN's store."""
+"""Uploaded files: pairing ``attachments`` metadata with ``files[n]`` parts, and the fake CDN's store.
+
+An attachment's ``size`` is metadata ("size of file in bytes", discord-api-docs resources/message.mdx,
+Attachment Object) recorded from the upload: clients declare ``file_size`` when they ask for an upload URL
+(``POST /channels/{channel.id}/attachments``, then a PUT of the bytes to ``upload_url``; see e.g.
+V3L0C1T13S/reflectcord#118), and the CDN serves whatever bytes it holds, with or without a Content-Length.
+A reader cannot trust the one to describe the other, so a test may make them differ (:meth:`serve_as`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import errors
-from .records import AttachmentRecord
+from .records import AttachmentRecord, AttachmentSpec
 from .snowflakes import SnowflakeGenerator
 from .validation import UploadedFile
 
@@ -48,6 +55,13 @@ class AttachmentStore:
         if len(out) > 10:
             raise errors.single_field_error(("attachments",), "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
         return out
+
+    @staticmethod
+    def serve_as(record: AttachmentRecord, spec: AttachmentSpec) -> None:
+        """Apply a simulated upload's CDN-side behaviour: a body other than the uploaded bytes (the metadata,
+        ``size`` included, still describes what was uploaded) and chunked transfer without a Content-Length."""
+        record.served = spec.served
+        record.chunked = spec.chunked
 
     def store(self, channel_id: int, f: UploadedFile, meta: dict[str, Any]) -> AttachmentRecord:
         att_id = self.ids.next()

@@ -169,6 +169,8 @@ class SimulatedUsers:
             reference = {"type": 1, "message_id": str(forward_of), "channel_id": str(source.channel_id)}
             payload["message_reference"] = reference
         msg = self.core.messages.create(channel, payload, files, Origin(author, "user"))
+        for record, spec in zip(msg.attachments, specs, strict=True):  # before the bot can ask the CDN for them
+            self.core.messages.store.serve_as(record, spec)
         await asyncio.sleep(0)
         return msg
 

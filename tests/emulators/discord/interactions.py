@@ -165,6 +165,7 @@ class InteractionService:
         f = UploadedFile(0, "files[0]", spec.filename, spec.content_type, spec.data)
         meta = {"duration_secs": spec.duration_secs, "waveform": spec.waveform, "description": spec.description}
         att = self.messages.store_file(channel_id, f, meta)
+        self.messages.store.serve_as(att, spec)
         return payloads.attachment_payload(att)
 
     def _dispatch(

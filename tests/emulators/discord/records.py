@@ -49,6 +49,11 @@ class AttachmentSpec:
     duration_secs: float | None = None
     waveform: str | None = None  # base64, as Discord sends it
     description: str | None = None
+    served: bytes | None = None
+    """What the fake CDN serves instead of ``data``, whose length stays the attachment's ``size``: a file whose
+    body does not match its metadata (see ``attachments.py`` for why Discord cannot rule that out)."""
+    chunked: bool = False
+    """Serve the body with chunked transfer encoding, so no Content-Length announces its length."""
 
 
 @dataclass
@@ -67,6 +72,13 @@ class AttachmentRecord:
     title: str | None = None
     flags: int = 0
     uploaded_content_type: str | None = None  # the multipart part's own Content-Type
+    served: bytes | None = None  # the CDN body when it is not ``data`` (AttachmentSpec.served)
+    chunked: bool = False  # the CDN answers without a Content-Length (AttachmentSpec.chunked)
+
+    @property
+    def body(self) -> bytes:
+        """What the fake CDN serves for this attachment."""
+        return self.data if self.served is None else self.served
 
     @property
     def is_voice_message(self) -> bool:

@@ -21,6 +21,7 @@ from .routes_messages import MessageRoutes
 
 API_PREFIX = "/api/v10"
 MAX_BODY_BYTES = 64 * 1024 * 1024  # above Discord's 25 MiB so *we* answer 413 the Discord way
+CDN_CHUNK_BYTES = 64 * 1024  # chunk size of a chunked CDN answer (AttachmentSpec.chunked)
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -130,7 +131,19 @@ def build_app(core: Core) -> web.Application:
             raise web.HTTPNotFound()
         core.messages.store.downloads.append(att.id)
         core.notifier.notify()
-        return web.Response(body=att.data, content_type=att.content_type or "application/octet-stream")
+        content_type = att.content_type or "application/octet-stream"
+        if not att.chunked:
+            return web.Response(body=att.body, content_type=content_type)
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            for start in range(0, len(att.body), CDN_CHUNK_BYTES):
+                await response.write(att.body[start : start + CDN_CHUNK_BYTES])
+            await response.write_eof()
+        except ConnectionResetError:  # the reader stopped early and closed the connection: its right
+            pass
+        return response
 
     app = web.Application(middlewares=[api_middleware], client_max_size=MAX_BODY_BYTES)
     CoreRoutes(core).register(app.router, API_PREFIX)
