@@ -6,14 +6,17 @@ without an answer.
   the store first (`Coordination.claim_event`); the process that loses the claim does nothing, so it cannot
   refuse a member ("slow down") for a command the other one is answering. Autocomplete is not claimed: both
   answering is harmless and a claim per keystroke is not.
-- Answered always: a command that fails unexpectedly gets a private line (the store's outage named as such),
-  and so does a member's message whose handling failed; the exception goes to the log with its traceback.
+- Answered always: a command, button, menu or form that fails unexpectedly gets a private line (the store's
+  outage named as such), and so does a member's message whose handling failed (`BridgeBot.on_error`); the
+  exception goes to the log with its traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
@@ -72,3 +75,25 @@ class BridgeTree(app_commands.CommandTree[Any]):
         else:
             log.error("command %s failed", command, exc_info=error)
         await answer_privately(interaction, failure_line(error))
+
+
+_Self = TypeVar("_Self")
+Callback = Callable[[_Self, discord.Interaction], Coroutine[Any, Any, None]]
+
+
+def answers_failures(callback: Callback[_Self]) -> Callback[_Self]:
+    """For a component's or modal's callback: a failure is logged and the member told privately, as
+    `BridgeTree.on_error` does for commands (discord.py only logs what a button's callback raises)."""
+
+    @functools.wraps(callback)
+    async def guarded(self: _Self, interaction: discord.Interaction) -> None:
+        try:
+            await callback(self, interaction)
+        except Exception as exc:
+            if isinstance(exc, STORE_ERRORS):
+                log.warning("%s failed: %s", callback.__qualname__, exc)
+            else:
+                log.exception("%s failed", callback.__qualname__)
+            await answer_privately(interaction, failure_line(exc))
+
+    return guarded

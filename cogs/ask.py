@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.command_tree import answers_failures
 from bot.delivery import WRITE_ERRORS
 from bot.gate import CHAT_REFUSED
 from bot.member_permissions import ASK, READ
@@ -193,7 +194,8 @@ class ProviderButton(discord.ui.Button[ProviderPicker]):
         super().__init__(label=provider.display_name, custom_id=custom_id, style=discord.ButtonStyle.secondary)
         self.provider = provider
 
-    async def callback(self, interaction: discord.Interaction) -> Any:
+    @answers_failures
+    async def callback(self, interaction: discord.Interaction) -> None:
         if self.view is not None:
             await self.view.pick(interaction, self.provider)
 

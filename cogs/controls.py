@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.audio import AudioRejected
+from bot.command_tree import answers_failures
 from bot.conversation import REPLY_ENDED, CannotReplay, Replay
 from bot.delivery import WRITE_ERRORS
 from bot.downloads import AttachmentReader
@@ -74,6 +75,7 @@ class StopButton(_ReplyButton, template=STOP_BUTTON_ID.format(reply_id=_REPLY_ID
 
     custom_id_format = STOP_BUTTON_ID
 
+    @answers_failures
     async def callback(self, interaction: discord.Interaction) -> None:
         await stop_pressed(interaction, self.reply_id)
 
@@ -83,6 +85,7 @@ class RetryButton(_ReplyButton, template=RETRY_BUTTON_ID.format(reply_id=_REPLY_
 
     custom_id_format = RETRY_BUTTON_ID
 
+    @answers_failures
     async def callback(self, interaction: discord.Interaction) -> None:
         await retry_pressed(interaction, self.reply_id)
 

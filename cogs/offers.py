@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.command_tree import answers_failures
 from bot.conversation import AlreadyHandled, UnusablePick
 from bot.gate import Refused
 from bot.member_permissions import SEND
@@ -53,6 +54,7 @@ class OfferButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=OFFER
         token, index = offer_button_in(match["tail"]) or (NO_OFFER, 0)
         return cls(token, index)
 
+    @answers_failures
     async def callback(self, interaction: discord.Interaction) -> None:
         await choose(interaction, self.token, self.index)
 
@@ -71,6 +73,7 @@ class OfferMenu(discord.ui.DynamicItem[discord.ui.Select[Any]], template=OFFER_M
         token, menu = offer_menu_in(match["token"], match["menu"]) or (NO_OFFER, 0)
         return cls(token, menu)
 
+    @answers_failures
     async def callback(self, interaction: discord.Interaction) -> None:
         values = self.item.values
         index = offer_index_in(values[0]) if len(values) == 1 else None
@@ -91,6 +94,7 @@ class ReasonModal(discord.ui.Modal, title="Tell the agent why"):
         super().__init__(timeout=600)
         self.token, self.index, self.label = token, index, label
 
+    @answers_failures
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await run_pick(interaction, Pick(self.token, self.index, self.label, self.reason.value.strip() or None))
 

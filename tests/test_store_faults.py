@@ -19,6 +19,7 @@ from tests.harness import BotProcess, Launcher, stop
 from tests.journey import (
     bot_posts,
     chat,
+    command,
     last_message_id,
     refusal,
     say,
@@ -184,3 +185,28 @@ async def test_a_full_disk_on_sqlite_is_told_and_the_bot_goes_on_once_there_is_r
     log = await stop(process)
     assert "database or disk is full" in log or "OperationalError" in log
     assert [m["content"] for m in ablt.requests[-1].body["messages"]] == ["Hi", "Hello.", "Now?"]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_commands_and_buttons_while_the_database_is_down_are_answered_privately(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """A command and a button pressed while the database takes no connection each get a private line saying so
+    (not Discord's "This interaction failed"), and both work once it is back."""
+    bot = make_bot()
+    await bot.start()
+    ablt.enqueue(Reply(tokens=["Done", " here."], cut_off_after_tokens=2))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Hi"))
+    failure = await wait_for_post(discord_emulator, thread.id, "⚠️")
+    retry = next(i for i in failure.custom_ids() if i.startswith("retry:"))
+    async with db_faults.restarting(database, admin_url()):
+        session = await command(discord_emulator, "session", thread.id)
+        pressed = await discord_emulator.click_button(failure.id, retry)
+        await pressed.wait_for_response(15)
+        assert "database is not answering" in refusal(session)
+        assert "database is not answering" in refusal(pressed)
+    ablt.enqueue(Reply(text="Second try."))
+    pressed = await discord_emulator.click_button(failure.id, retry)
+    await wait_for_post(discord_emulator, thread.id, "Second try.")
+    assert refusal(await command(discord_emulator, "session", thread.id)).startswith("**aBLT")
+    await bot.stop()
