@@ -20,6 +20,7 @@ from bot.audio import AudioRejected
 from bot.conversation import SessionExists, UnusableOptions
 from bot.delivery import WRITE_ERRORS
 from bot.gate import DMS_OFF, Refused
+from bot.member_permissions import OPEN_THREAD, START, member_cannot
 from bot.permissions import cannot_answer
 from bot.render import NO_PINGS
 from bot.store import Binding, SessionRecord
@@ -209,7 +210,17 @@ class MessagesCog(commands.Cog):
             )
 
     async def _cannot_open_thread(self, message: discord.Message) -> bool:
+        """A thread off a member's message in a bound channel takes what Discord would ask of the member to open
+        one (*Create Public Threads*, *Send Messages in Threads*) and the same of the bot; if either lacks it,
+        the member is told privately (a DM, at most once a minute) and nothing opens."""
         channel = message.channel
+        author = message.author
+        theirs = channel.permissions_for(author) if isinstance(author, discord.Member) else None
+        if why := member_cannot(channel, theirs, OPEN_THREAD, START):
+            log.info("member %d may not open a thread in bound channel %d", author.id, channel.id)
+            if self._may_hint(("cannot", channel.id, author.id)):
+                await by_dm(author)(why)
+            return True
         granted = channel.permissions_for(channel.guild.me) if isinstance(channel, discord.TextChannel) else None
         if granted is None or (granted.create_public_threads and granted.send_messages_in_threads):
             return False

@@ -278,3 +278,26 @@ async def test_no_command_takes_a_channel_option_so_none_reaches_a_channel_the_m
     for registered_command in registered:
         kinds = {o.get("type") for o in options(list(registered_command.get("options") or []))}
         assert CHANNEL_OPTION not in kinds, registered_command["name"]
+
+
+async def test_a_message_in_a_bound_channel_opens_no_thread_for_a_member_who_may_not(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    """In a channel bound in thread mode every message opens a thread off itself; a member without *Create Public
+    Threads* may post there but could not open one, so the bot does not open it for them: a DM says why."""
+    channel = discord_emulator.channel_id
+    bound = await command(discord_emulator, "bind", channel, provider="ablt")
+    assert bound.original_message is not None and "opens its own thread" in bound.original_message.content
+    bob = discord_emulator.add_member("bob")
+    discord_emulator.set_channel_overwrite(channel, bob, deny=CREATE_PUBLIC_THREADS)
+    await discord_emulator.send_user_message(channel, "Start something", user_id=bob)
+
+    def note() -> MessageRecord | None:
+        dm = discord_emulator.dm_channel_id(bob)
+        found = list(discord_emulator.messages(dm)) if dm is not None else []
+        return found[-1] if found else None
+
+    await discord_emulator.wait_for(lambda: note() is not None, WAIT_S, "a private note to bob")
+    message = note()
+    assert message is not None and "**Create Public Threads**" in message.content
+    assert discord_emulator.threads == [] and ablt.requests == []
