@@ -187,6 +187,11 @@ class AgentverseEmulator(Handlers):
         return self.tokens.refresh_token
 
     @property
+    def issued_tokens(self) -> frozenset[str]:
+        """Every access and refresh token handed out so far (refreshed ones included): secrets a log must not hold."""
+        return self.tokens.issued
+
+    @property
     def refresh_count(self) -> int:
         """Successful refreshes."""
         return self.tokens.refresh_count

@@ -58,6 +58,11 @@ class TokenStore:
 
     # -- engine side -----------------------------------------------------------------------------
 
+    @property
+    def issued(self) -> frozenset[str]:
+        """Every access and refresh token handed out so far, the initial pair included."""
+        return frozenset(self._issued)
+
     def access_valid(self, token: str) -> bool:
         if token != self.access_token or self._access_expired:
             return False

@@ -195,7 +195,7 @@ class ConvaiEmulator(LoopbackServer[ConvaiReply, ConvaiRequest]):
             return rejected
         fields = record.fields
         char_id = fields["charID"]
-        reply = self._next_reply(ConvaiReply)
+        reply = self._next_reply(ConvaiReply, record)
         if (dropped := await stall(request, self._closing, reply.delay_s, reply.hang)) is not None:
             return dropped
         if reply.status != 200:
@@ -225,7 +225,14 @@ class ConvaiEmulator(LoopbackServer[ConvaiReply, ConvaiRequest]):
         )
         if fields.get("stream") == "True" and not reply.ignore_stream:
             events = [json_bytes(event).decode() for event in turn.events()]
-            return await write_events(request, self._closing, events, reply.chunk_interval_s, reply.broken_stream_after)
+            return await write_events(
+                request,
+                self._closing,
+                events,
+                reply.chunk_interval_s,
+                reply.broken_stream_after,
+                None if reply.hang_after_chunks is None else min(reply.hang_after_chunks, len(events)),
+            )
         return body_response(200, turn.payload())
 
     # -- generate-starter-conversation -----------------------------------------------------------
