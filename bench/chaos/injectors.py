@@ -2,9 +2,10 @@
 
 - Discord, every 1.5-4 s, on one member thread's message writes (POST a message or PATCH one): JSON 5xx
   and Envoy's plain-text 503 (1-3 in a row), shared and per-route 429s, a write that hangs past the bot's
-  20 s read timeout, a lost answer (the message is created, the answer dropped after 22 s or a 500), and
-  now and then the gateway dropped (code 4000, the bot RESUMEs) or an op 7 RECONNECT
-  (tests/emulators/discord/faults.py cites each shape).
+  20 s read timeout, a lost answer (the message is created, the answer dropped after 22 s or a 500); on
+  interaction followups (how a Retry's reply is written) 5xx and lost answers; and now and then the
+  gateway dropped (code 4000, the bot RESUMEs) or an op 7 RECONNECT (tests/emulators/discord/faults.py
+  cites each shape).
 - The database, every 8-20 s. PostgreSQL: every connection of the bot's database terminated
   (`pg_terminate_backend`, as a failover or an operator does), or the transcript table locked (EXCLUSIVE
   mode: reads go on, writes wait) for 2-6 s. SQLite: a write transaction held on the file (`BEGIN
@@ -40,6 +41,9 @@ from tests.emulators.discord import DiscordEmulator, Fault
 CREATE = "/channels/{channel_id}/messages"
 EDIT = "/channels/{channel_id}/messages/{message_id}"
 WRITES = (("POST", CREATE), ("PATCH", EDIT))
+FOLLOWUP = "/webhooks/{app_id}/{token}"
+FOLLOWUP_EDIT = FOLLOWUP + "/messages/{message_id}"
+FOLLOWUP_WRITES = (("POST", FOLLOWUP), ("PATCH", FOLLOWUP_EDIT))
 DISCORD_EVERY_S = (1.5, 4.0)
 DATABASE_EVERY_S = (8.0, 20.0)
 AGENTVERSE_EVERY_S = (10.0, 25.0)
@@ -60,6 +64,8 @@ DISCORD_KINDS = {
     "Discord per-route 429": 4,
     "Discord write hangs past 20 s": 2,
     "Discord lost answer (message created)": 3,
+    "Discord 5xx on a followup": 2,
+    "Discord lost answer on a followup (message created)": 2,
     "gateway dropped (RESUME)": 2,
     "gateway RECONNECT (op 7)": 1,
 }
@@ -88,9 +94,11 @@ class Timeline:
     faults: list[tuple[str, Fault]] = field(default_factory=list)
     """Discord faults with their kind, to count the hits."""
 
-    def add(self, kind: str, detail: str = "", channel_id: int | None = None) -> None:
+    def add(self, kind: str, detail: str = "", channel_id: int | None = None, *, fault: bool = True) -> None:
+        """Put an event on the timeline; `fault` ones are counted by kind for the report."""
         self.events.append(Event(time.monotonic(), kind, detail, channel_id))
-        self.counts[kind] += 1
+        if fault:
+            self.counts[kind] += 1
 
     def hits(self) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -124,8 +132,13 @@ class DiscordChaos:
             await self._discord.request_reconnect()
             return
         rng = self._rng
-        channel = rng.choice(threads)
-        method, route = ("POST", CREATE) if kind.startswith("Discord lost answer") else rng.choice(WRITES)
+        channel: int | None = rng.choice(threads)
+        method, route = rng.choice(WRITES)
+        if "followup" in kind:  # an interaction's followups (Retry's reply): any channel's
+            channel = None
+            method, route = ("POST", FOLLOWUP) if "lost answer" in kind else rng.choice(FOLLOWUP_WRITES)
+        elif "lost answer" in kind:
+            method, route = "POST", CREATE
         make: dict[str, Callable[[], Fault]] = {
             "Discord 5xx on a write": lambda: Fault.server_error(rng.choice((500, 502, 504)), times=rng.randint(1, 3)),
             "Discord 503 from the proxy": lambda: Fault.proxy_503(times=rng.randint(1, 3)),
@@ -135,12 +148,16 @@ class DiscordChaos:
             "Discord lost answer (message created)": lambda: Fault.lost_answer(
                 HANG_S if rng.random() < 0.5 else 0.2, status=rng.choice((None, 500)), times=1
             ),
+            "Discord 5xx on a followup": lambda: Fault.server_error(rng.choice((500, 503)), times=rng.randint(1, 2)),
+            "Discord lost answer on a followup (message created)": lambda: Fault.lost_answer(
+                HANG_S if rng.random() < 0.5 else 0.2, status=rng.choice((None, 500)), times=1
+            ),
         }
         until = time.monotonic() + FAULT_LIFETIME_S
         fault = dataclasses.replace(make[kind](), method=method, route=route, channel_id=channel, until=until)
         self._discord.inject_fault(fault)
         self._timeline.faults.append((kind, fault))
-        self._timeline.add(kind, f"{fault.label} on {method} in {channel}", channel)
+        self._timeline.add(kind, f"{fault.label} on {method} {route} in {channel or 'any channel'}", channel)
         self._discord.core.faults.prune()
 
 
@@ -302,7 +319,7 @@ class Chaos:
             self.timeline.add("bot process killed (kill -9)", f"process {len(self._bot.logs)}")
             await asyncio.sleep(self._rng.uniform(*RESTART_PAUSE_S))
             await self._bot.start()
-            self.timeline.add("bot process restarted", f"process {len(self._bot.logs)}")
+            self.timeline.add("bot process restarted", f"process {len(self._bot.logs)}", fault=False)
             self._crowd.bot_up.set()
 
 

@@ -64,6 +64,10 @@ class Member:
         self.provider = provider
         self.rng = random.Random(seed)
         self.thread_id: int | None = None
+        self._previous: Turn | None = None
+        self.stop_chance = STOP_CHANCE
+        self.think_s = THINK_S
+        self.retry_chance = RETRY_CHANCE
 
     def _text(self, canary: str, number: int) -> str:
         return f"Question {number} {canary}: how much tax will I pay on {self.rng.choice(TOPICS)}?"
@@ -81,29 +85,36 @@ class Member:
         self.crowd.turns.append(turn)
         return turn
 
-    async def run(self, talk_until: float, wait_until: float) -> None:
-        """Open the thread, then talk until `talk_until` (monotonic); stop waiting for outcomes at `wait_until`."""
+    async def run(self, talk_until: float, wait_until: float, turns: int | None = None) -> None:
+        """Open the thread, then talk until `talk_until` (monotonic) or `turns` turns were taken; stop waiting for
+        outcomes at `wait_until`."""
         await self.crowd.bot_up.wait()
-        previous = await self._open(wait_until)
-        number = 1
-        while self.thread_id is not None and time.monotonic() < talk_until:
-            await asyncio.sleep(self.rng.uniform(*THINK_S))
+        await self.open(wait_until)
+        taken = 1
+        while self.thread_id is not None and time.monotonic() < talk_until and (turns is None or taken < turns):
+            await asyncio.sleep(self.rng.uniform(*self.think_s))
             await self.crowd.bot_up.wait()
             if time.monotonic() >= talk_until:
                 break
-            number += 1
-            canary = self.crowd.canary()
-            turn = self._turn(canary)
-            message = await self.crowd.discord.send_user_message(
-                self.thread_id, self._text(canary, number), user_id=self.user_id
-            )
-            turn.message_id = turn.anchor = message.id
-            if previous is not None:
-                previous.until_id = message.id
-            await self._wait(turn, wait_until)
-            previous = turn
+            await self.say(wait_until)
+            taken += 1
 
-    async def _open(self, wait_until: float) -> Turn | None:
+    async def say(self, wait_until: float) -> Turn:
+        """Send the next message in the member's thread and watch it until it has an outcome (or `wait_until`)."""
+        assert self.thread_id is not None
+        canary = self.crowd.canary()
+        turn = self._turn(canary)
+        text = self._text(canary, sum(t.member == self.name for t in self.crowd.turns))
+        message = await self.crowd.discord.send_user_message(self.thread_id, text, user_id=self.user_id)
+        turn.message_id = turn.anchor = message.id
+        if self._previous is not None:
+            self._previous.until_id = message.id
+        self._previous = turn
+        await self._wait(turn, wait_until)
+        return turn
+
+    async def open(self, wait_until: float) -> Turn:
+        """`/chat` with this member's provider; its reply is the first turn, watched until it has an outcome."""
         canary = self.crowd.canary()
         turn = self._turn(canary)
         discord = self.crowd.discord
@@ -117,19 +128,20 @@ class Member:
             thread = next((t for t in discord.threads if message and t.starter_message_id == message.id), None)
             if thread is not None:
                 self.thread_id = turn.thread_id = thread.id
+                self._previous = turn
                 await self._wait(turn, wait_until)
                 return turn
             if judge(discord, self.crowd.script, turn) is not None:
-                return None  # refused privately: this member has no thread to talk in
+                return turn  # refused privately: this member has no thread to talk in
             await asyncio.sleep(POLL_S)
         turn.gave_up = True
-        return None
+        return turn
 
     async def _wait(self, turn: Turn, wait_until: float) -> None:
         """Watch the thread until the turn has an outcome, pressing Stop or Retry as the member decides."""
         assert turn.thread_id is not None
         discord = self.crowd.discord
-        wants_stop = self.rng.random() < STOP_CHANCE
+        wants_stop = self.rng.random() < self.stop_chance
         stop_after = time.monotonic() + self.rng.uniform(0.5, 4.0)
         last_change, seen = time.monotonic(), self._state(turn.thread_id)
         decided: set[int] = set()
@@ -179,7 +191,7 @@ class Member:
             if retry is None:
                 continue
             decided.add(message.id)
-            if self.rng.random() < RETRY_CHANCE:
+            if self.rng.random() < self.retry_chance:
                 turn.anchor = message.id
                 turn.clicks.append(await self._click(message.id, retry))
                 return True

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tests.emulators.ablt import Reply
@@ -121,9 +121,13 @@ def canary_in(text: object) -> str | None:
 class ProviderScript:
     """Draws every provider call's answer (seeded) and remembers what each call was given."""
 
-    def __init__(self, rng: random.Random, timeout_s: float) -> None:
+    def __init__(self, rng: random.Random, timeout_s: float, faults: Mapping[str, Mapping[str, int]] = FAULTS) -> None:
+        """`faults`: per provider, the relative weight of each answer kind ('ok' and the fault names above)."""
         self._rng = rng
         self._timeout_s = timeout_s
+        self.weights = faults
+        self.token_interval_s = (0.01, 0.06)
+        """The pause before each streamed token or chunk of a plain answer, drawn per call (seconds)."""
         self._numbers: Counter[str] = Counter()
         self.by_tag: dict[str, Scripted] = {}
         self.by_canary: defaultdict[str, list[Scripted]] = defaultdict(list)
@@ -133,7 +137,7 @@ class ProviderScript:
     # -- drawing -------------------------------------------------------------------------------------------
 
     def _draw(self, provider: str, canary: str | None) -> tuple[str, str]:
-        kinds = FAULTS[provider]
+        kinds = self.weights[provider]
         fault = self._rng.choices(list(kinds), weights=list(kinds.values()))[0]
         self._numbers[provider] += 1
         tag = f"[{LETTERS[provider]}{self._numbers[provider]:05d}]"
@@ -174,7 +178,7 @@ class ProviderScript:
         canary = canary_in(messages[-1].get("content") if isinstance(messages[-1], dict) else None)
         canary = canary or canary_in(body.get("prompt"))
         tag, fault = self._draw("aBLT", canary)
-        interval = self._rng.uniform(0.01, 0.06)
+        interval = self._rng.uniform(*self.token_interval_s)
         tokens = self._prose(tag)
         if fault == "huge reply":
             tokens = self._prose(tag, HUGE_REPLY_CHARS)
@@ -239,7 +243,7 @@ class ProviderScript:
         canary = canary_in(request.fields.get("userText"))
         tag, fault = self._draw("Convai", canary)
         chunks = self._prose(tag, HUGE_REPLY_CHARS if fault == "huge reply" else None)
-        interval = self._rng.uniform(0.1, 0.4) if fault == "slow chunks" else self._rng.uniform(0.0, 0.03)
+        interval = self._rng.uniform(0.1, 0.4) if fault == "slow chunks" else self._rng.uniform(*self.token_interval_s)
         text = "".join(chunks)
         half = self._rng.randint(1, max(1, len(chunks) - 1))
         reply = {
