@@ -65,21 +65,25 @@ async def test_answers_failure_lines_ignored_messages_and_repeated_replies_are_c
     assert [s.fault for s in script.by_tag.values()] == ["ok", "ok", "500"]  # one call each: nothing retried
 
 
-def test_a_secret_or_a_member_word_in_any_log_is_found_and_the_secret_not_repeated(tmp_path: Path) -> None:
+def test_a_secret_a_member_word_or_a_reply_in_any_log_is_found_and_the_secret_not_repeated(tmp_path: Path) -> None:
     clean, leaky = tmp_path / "bot-1.log", tmp_path / "bot-2.log"
     clean.write_text("INFO bot.app: connected to Discord as EmulatorBot\n")
     leaky.write_text(
-        "DEBUG store: UPDATE sessions SET state = '{\"access\": \"av-access-7\"}'\n"
+        'DEBUG store: UPDATE sessions SET state = \'{"access": "av-access-7"}\'\n'
         "DEBUG store: [parameters: ('Question 2 canarybcdfghjkmn: how much tax')]\n"
+        "DEBUG store: [parameters: ('[A00002] the answer depends', 41)]\n"
     )
     findings = Findings(turns=[])
     secrets = [("DISCORD_TOKEN", BOT_TOKEN), ("an Agentverse token", "av-access-7")]
 
-    search_logs([clean, leaky], secrets, {"canarybcdfghjkmn", "canaryzzzzzzzzzz"}, findings)
+    search_logs([clean, leaky], secrets, {"canarybcdfghjkmn", "canaryzzzzzzzzzz"}, findings, {"[A00002]", "[M00001]"})
 
     assert findings.secrets == [
-        "an Agentverse token (in bot-2.log): DEBUG store: UPDATE sessions SET state = '{\"access\": \"<SECRET>\"}'"
+        'an Agentverse token (in bot-2.log): DEBUG store: UPDATE sessions SET state = \'{"access": "<SECRET>"}\''
     ]
     assert findings.canaries == [
         "1 canaries in bot-2.log, first: DEBUG store: [parameters: ('Question 2 canarybcdfghjkmn: how much tax')]"
+    ]
+    assert findings.replies == [
+        "1 reply tags in bot-2.log, first: DEBUG store: [parameters: ('[A00002] the answer depends', 41)]"
     ]

@@ -209,3 +209,13 @@ async def test_a_lost_answer_comes_after_the_message_was_created(emu: DiscordEmu
             async with session.post(url, json={"content": "made"}, headers=headers) as resp:
                 assert resp.status == 500 and (await resp.json())["message"] == "500: Internal Server Error"
     assert fault.hits == 1 and len(posts(emu, "made")) == 1
+
+
+async def test_prune_forgets_faults_that_can_no_longer_match(emu: DiscordEmulator, client: Recorder) -> None:
+    used = emu.inject_fault(Fault.proxy_503(method="POST", route=MESSAGES, times=1))
+    expired = emu.inject_fault(Fault.proxy_503(route="/users/@me", until=time.monotonic() - 1))
+    waiting = emu.inject_fault(Fault.proxy_503(route="/users/@me", times=1))
+    with pytest.raises(discord.DiscordServerError):
+        await channel(client, emu).send("refused once")
+    emu.core.faults.prune()
+    assert used.hits == 1 and expired.hits == 0 and emu.faults == [waiting]

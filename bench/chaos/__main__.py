@@ -47,6 +47,7 @@ def invariants_table(outcome: Outcome) -> str:
             examples(f.secrets),
         ),
         ("member canary words in logs", len(f.canaries), check(f.canaries), examples(f.canaries)),
+        ("provider reply text in logs (by tag)", len(f.replies), check(f.replies), examples(f.replies)),
         (
             f"peak RSS, MiB (VmHWM, max over {len(outcome.bot.logs)} processes)",
             f"{outcome.bot.peak_rss_mib():.0f}",
@@ -106,6 +107,7 @@ def main() -> int:
         ("LEFT STREAMING", findings.stranded),
         ("SECRETS IN LOGS", findings.secrets),
         ("MEMBER TEXT IN LOGS", findings.canaries),
+        ("REPLY TEXT IN LOGS", findings.replies),
     )
     for name, found in named:
         if found:

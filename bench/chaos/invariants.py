@@ -14,6 +14,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import asyncpg
 
 from bench.chaos.injectors import Event
 from bench.chaos.outcomes import Turn, judge, public_bot_messages, shown_in_full
-from bench.chaos.script import CANARY, ProviderScript, describe, tag_at_start
+from bench.chaos.script import CANARY, TAG, ProviderScript, describe, tag_at_start
 from tests.emulators.discord import DiscordEmulator
 
 EXAMPLES = 2
@@ -43,6 +44,8 @@ class Findings:
     stranded: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
     canaries: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    """Logs holding provider reply text (found by the replies' tags)."""
     stops: int = 0
     retries: int = 0
 
@@ -54,6 +57,7 @@ class Findings:
             "entries left streaming": self.stranded,
             "secrets in logs": self.secrets,
             "member text in logs": self.canaries,
+            "reply text in logs": self.replies,
         }
         return [name for name, found in named.items() if found]
 
@@ -89,8 +93,12 @@ def _kind(how: str) -> str:
 def _lost(discord: DiscordEmulator, script: ProviderScript, turn: Turn, events: Sequence[Event]) -> str:
     shown = "no thread"
     if turn.thread_id is not None:
-        after = [m for m in public_bot_messages(discord, turn.thread_id) if m.id > turn.message_id]
-        shown = repr(after[-1].content[-80:]) if after else "nothing after it"
+        stretch = [
+            m
+            for m in public_bot_messages(discord, turn.thread_id)
+            if m.id > turn.message_id and (turn.until_id is None or m.id < turn.until_id)
+        ]
+        shown = repr(stretch[-1].content[-80:]) if stretch else "nothing"
     low, high = turn.sent_at - NEARBY_S[0], turn.sent_at + NEARBY_S[1]
     nearby = [
         f"{e.kind} at {e.t - turn.sent_at:+.1f} s"
@@ -99,7 +107,7 @@ def _lost(discord: DiscordEmulator, script: ProviderScript, turn: Turn, events: 
     ]
     return (
         f"{turn.member} ({turn.provider}) turn {turn.canary} in thread {turn.thread_id}: calls"
-        f" {describe(script.scripted_for(turn.canary))}; last bot text after it {shown};"
+        f" {describe(script.scripted_for(turn.canary))}; the bot's last text for it: {shown};"
         f" stops {turn.stops}, retries {turn.retries}{', member gave up waiting' if turn.gave_up else ''};"
         f" nearby: {'; '.join(nearby) or 'no injected fault'}"
     )
@@ -150,10 +158,15 @@ async def find_stranded(url: str, findings: Findings) -> None:
 
 
 def search_logs(
-    logs: Sequence[Path], secrets: Sequence[tuple[str, str]], canaries: set[str], findings: Findings
+    logs: Sequence[Path],
+    secrets: Sequence[tuple[str, str]],
+    canaries: set[str],
+    findings: Findings,
+    tags: AbstractSet[str] = frozenset(),
 ) -> None:
-    """Every secret (by name: several values may share one, such as interaction tokens) and every member canary
-    word found in any log: per name and log, how many values were found and the first line holding one."""
+    """Every secret (by name: several values may share one, such as interaction tokens), every member canary
+    word and every provider reply tag (`tags`: a reply's text is the conversation too) found in any log: per
+    kind and log, how many were found and the first line holding one."""
     for log in logs:
         text = log.read_text(errors="replace")
         found: dict[str, list[str]] = {}
@@ -164,10 +177,14 @@ def search_logs(
             line = next(line for line in text.splitlines() if values[0] in line)
             count = f"{len(values)} of them " if len(values) > 1 else ""
             findings.secrets.append(f"{name} ({count}in {log.name}): {_masked(line, values[0])}")
-        words = sorted(set(CANARY.findall(text)) & canaries)
-        if words:
-            line = next(line for line in text.splitlines() if words[0] in line)
-            findings.canaries.append(f"{len(words)} canaries in {log.name}, first: {line[:200]}")
+        for pattern, known, out, what in (
+            (CANARY, canaries, findings.canaries, "canaries"),
+            (TAG, tags, findings.replies, "reply tags"),
+        ):
+            words = sorted(set(pattern.findall(text)) & known)
+            if words:
+                line = next(line for line in text.splitlines() if words[0] in line)
+                out.append(f"{len(words)} {what} in {log.name}, first: {line[:200]}")
 
 
 def _masked(line: str, secret: str) -> str:

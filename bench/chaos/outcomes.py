@@ -73,15 +73,17 @@ def _normal(text: str) -> str:
 
 
 def shown_in_full(messages: list[MessageRecord], scripted: Scripted) -> bool:
-    """Whether the whole text `scripted` answered with is shown: from the message starting with its tag, through
-    the messages that continue it (footers left out; other messages in between, such as Convai's suggestions,
-    skipped), until a line that says why or another reply's tag."""
+    """Whether the whole text `scripted` answered with is shown: from a message starting with its tag (any of them,
+    if it was posted twice), through the messages that continue it (footers left out; other messages in between,
+    such as Convai's suggestions, skipped), until a line that says why or another message starting with a tag."""
     expected = _normal(scripted.text)
-    start = next((i for i, m in enumerate(messages) if m.content.startswith(scripted.tag)), None)
-    if not expected or start is None:
-        return False
+    starts = [i for i, m in enumerate(messages) if m.content.startswith(scripted.tag)]
+    return bool(expected) and any(_shown_from(messages[start:], expected) for start in starts)
+
+
+def _shown_from(messages: list[MessageRecord], expected: str) -> bool:
     parts: list[str] = []
-    for index, message in enumerate(messages[start:]):
+    for index, message in enumerate(messages):
         lines = message.content.split("\n")
         if index and (tag_at_start(message.content) or says_why(lines[0])):
             return False
