@@ -15,8 +15,8 @@ Meanwhile faults are injected at random, seeded by `--seed` (bench/chaos/script.
 bench/chaos/injectors.py for the rest): provider errors (500, 503, 429, Convai's 404), stalls past the
 timeout before or during a stream, cut-off and malformed streams and bodies, replies of twenty Discord
 messages, an SSE line of 200 KB; Discord 5xx and proxy 503s, shared and per-route 429s, writes that hang past
-the bot's 20 s read timeout or whose answer is lost after Discord made the message, gateway drops and op 7
-reconnects; the database's connections terminated and its transcript table locked (SQLite: the file's
+the bot's 20 s read timeout or whose answer is lost after Discord made the message (channel messages and
+interaction followups), gateway drops and op 7 reconnects; the database's connections terminated and its transcript table locked (SQLite: the file's
 write lock held, sometimes past the busy timeout); Agentverse polls failing, hanging or broken and its
 tokens expiring; and a `kill -9` of the bot (once under 2 minutes, else once or twice), restarted 1-4 s
 later. Members hold their messages while the bot is down: Discord delivers nothing to a bot that is not
@@ -27,7 +27,10 @@ stopped with SIGTERM, and the invariants are printed as a table (bench/chaos/inv
 answered (a provider call's whole text shown), told why (a ⚠️ or ⏹️ line, a Stopped-by or cut-reply note,
 a private answer), LOST (must be 0), duplicates (a reply's tag starting two messages, or a turn answered
 twice), transcript entries left `streaming`, every secret (bot token, provider keys, every Agentverse token
-handed out, the database password plain and %-encoded) and every canary word searched in every log, peak
-RSS and event-loop lag p99 over all processes; then the faults injected by kind. A lost turn is listed with
-its provider calls, what its thread last showed and the faults injected around it.
+handed out, every interaction token, the database password plain and %-encoded), every canary word and
+every provider reply's tag searched in every log, peak RSS and event-loop lag p99 over all processes; then
+the faults injected by kind. A lost turn is listed with its provider calls, what its thread last showed and
+the faults injected around it; `threads.txt` in the output folder shows every thread as members saw it.
+Choices are seeded, but timing is not: two runs with one seed inject the same kinds in the same order and
+still differ in what each fault meets.
 """
