@@ -12,15 +12,15 @@ last was answered, each message with a unique canary word; now and then a member
 being written or Retry on a failure line (bench/chaos/members.py).
 
 Meanwhile faults are injected at random, seeded by `--seed` (bench/chaos/script.py for provider answers,
-bench/chaos/injectors.py for the rest): provider errors (500, 503, 429, Convai's 404), stalls past the
-timeout before or during a stream, cut-off and malformed streams and bodies, replies of twenty Discord
-messages, an SSE line of 200 KB; Discord 5xx and proxy 503s, shared and per-route 429s, writes that hang past
-the bot's 20 s read timeout or whose answer is lost after Discord made the message (channel messages and
-interaction followups), gateway drops and op 7 reconnects; the database's connections terminated and its transcript table locked (SQLite: the file's
-write lock held, sometimes past the busy timeout); Agentverse polls failing, hanging or broken and its
-tokens expiring; and a `kill -9` of the bot (once under 2 minutes, else once or twice), restarted 1-4 s
-later. Members hold their messages while the bot is down: Discord delivers nothing to a bot that is not
-connected.
+bench/chaos/injectors.py for the rest): provider errors (500, 503, 429, Convai's 404), stalls past the timeout
+before or during a stream, cut-off and malformed streams and bodies, replies of twenty Discord messages, an
+SSE line of 200 KB; Discord 5xx and proxy 503s, shared and per-route 429s, writes that hang past the bot's 20
+s read timeout or whose answer is lost after Discord made the message (channel messages and interaction
+followups), gateway drops and op 7 reconnects; the database's connections terminated and its transcript table
+locked (SQLite: the file's write lock held, sometimes past the busy timeout); Agentverse polls failing,
+hanging or broken and its tokens expiring; and a `kill -9` of the bot (once under 2 minutes, else once or
+twice), restarted 1-4 s later. Members hold their messages while the bot is down: Discord delivers nothing to
+a bot that is not connected.
 
 Then members stop (their last turns may still finish, faults stopped, for up to 5 minutes), the bot is
 stopped with SIGTERM, and the invariants are printed as a table (bench/chaos/invariants.py): turns sent,

@@ -27,7 +27,7 @@ def invariants_table(outcome: Outcome) -> str:
     f = outcome.findings
     sent = len(f.turns)
     told = sum(f.told.values())
-    lag_p99, lag_samples = outcome.bot.lag_p99_s()
+    lag_p99, lag_samples, lag_worst = outcome.bot.lag_p99_s()
     told_detail = ", ".join(f"{kind} {n}" for kind, n in f.told.most_common())
 
     def check(found: list[str]) -> str:
@@ -54,7 +54,7 @@ def invariants_table(outcome: Outcome) -> str:
             "",
             ", ".join(f"{p:.0f}" for p in outcome.bot.peaks_mib),
         ),
-        ("event-loop lag p99, ms (/metrics)", _ms(lag_p99), "", f"{lag_samples} samples"),
+        ("event-loop lag p99, ms (/metrics)", _ms(lag_p99), "", f"{lag_samples} samples; worst ≤ {_ms(lag_worst)} ms"),
     ]
     return table(("invariant", "value", "check", "details (first examples)"), rows)
 

@@ -107,12 +107,17 @@ class BotProcesses:
     def peak_rss_mib(self) -> float:
         return max(self.peaks_mib, default=float("nan"))
 
-    def lag_p99_s(self) -> tuple[float, int]:
-        """The 99th percentile of every process's event-loop lag samples together, and the sample count."""
+    def lag_p99_s(self) -> tuple[float, int, float]:
+        """The 99th percentile of every process's event-loop lag samples together, the sample count, and the upper
+        bound of the highest bucket any sample fell in (the worst lag, to within a bucket; seconds)."""
         merged: list[tuple[float, float]] = []
         for buckets in (b for b in self.lags if b):
             if not merged:
                 merged = list(buckets)
             else:
                 merged = [(le, count + more) for (le, count), (_, more) in zip(merged, buckets, strict=True)]
-        return histogram_quantile(0.99, merged), int(merged[-1][1]) if merged else 0
+        if not merged:
+            return float("nan"), 0, float("nan")
+        below = [0.0, *(count for _, count in merged[:-1])]
+        worst = max((le for (le, count), under in zip(merged, below, strict=True) if count > under), default=0.0)
+        return histogram_quantile(0.99, merged), int(merged[-1][1]), worst
