@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from tests.emulators.ablt import DEFAULT_BOTS, AbltEmulator, Bot, Reply
+from tests.emulators.ablt.script import ChatRequest
 
 KEY = "ablt-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -108,6 +109,25 @@ async def test_scripted_tokens_interval_and_message_key(emu: AbltEmulator, sessi
     raw = await post_raw(session, chat())
     assert raw == sse('{"message":""}', '{"message":"plain"}', '{"message":" text"}', "[DONE]")
     assert emu.pending_replies == 0
+
+
+async def test_script_with_answers_each_call_from_its_request_after_the_enqueued_ones(
+    emu: AbltEmulator, session: aiohttp.ClientSession
+) -> None:
+    seen: list[Any] = []
+
+    def script(request: ChatRequest) -> Reply | None:
+        seen.append(request.body["prompt"])
+        return None if request.body["prompt"] == "default" else Reply(text=f"scripted for {request.body['prompt']}")
+
+    emu.script_with(script)
+    emu.enqueue(Reply(text="enqueued first"))
+    assert await post_raw(session, chat("one", stream=False)) == b'{"content":"enqueued first"}'
+    assert await post_raw(session, chat("two", stream=False)) == b'{"content":"scripted for two"}'
+    assert await post_raw(session, chat("default", stream=False)) == b'{"content":"You said: default"}'
+    emu.script_with(None)
+    assert await post_raw(session, chat("three", stream=False)) == b'{"content":"You said: three"}'
+    assert seen == ["two", "default"]  # the enqueued reply was taken without asking
 
 
 async def test_bare_json_framing_as_the_doc_prints_it(emu: AbltEmulator, session: aiohttp.ClientSession) -> None:

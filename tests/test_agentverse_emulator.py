@@ -544,6 +544,7 @@ async def test_expired_token_refresh_then_retry(emu: AgentverseEmulator, client:
         "av-access-2",
     ]
     assert emu.requests[-1].path == TOKENS_PATH and emu.requests[-1].status == 422
+    assert emu.issued_tokens == {DEFAULT_ACCESS_TOKEN, DEFAULT_REFRESH_TOKEN, "av-access-2", "av-refresh-2"}
 
 
 async def test_token_endpoint_rejections(emu: AgentverseEmulator, client: Client) -> None:

@@ -494,6 +494,21 @@ async def test_broken_stream_event(emu: ConvaiEmulator, session: aiohttp.ClientS
     assert len(events) == 2 and json.loads(events[0])["text"] == "z"  # broken event at the end
 
 
+async def test_a_stream_that_stalls_after_some_chunks_sends_nothing_more_until_the_client_gives_up(
+    emu: ConvaiEmulator, session: aiohttp.ClientSession
+) -> None:
+    emu.enqueue(ConvaiReply(chunks=["one", " two", " three"], hang_after_chunks=2))
+    received = b""
+    async with session.post(GET_RESPONSE_PATH, data=text_form(stream="True"), headers=AUTH) as resp:
+        with pytest.raises(asyncio.TimeoutError):
+            async with asyncio.timeout(0.5):
+                async for chunk in resp.content.iter_any():
+                    received += chunk
+    events = [json.loads(block[6:]) for block in received.decode().split("\n\n") if block]
+    assert [e["text"] for e in events] == ["one", " two"]
+    assert (await post(session, text_form()))[0] == 200  # the stalled handler ended with the client
+
+
 # -- starters -------------------------------------------------------------------------------------
 
 

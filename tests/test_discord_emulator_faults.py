@@ -170,3 +170,52 @@ async def test_dropped_connection_after_handling(emu: DiscordEmulator, client: R
     assert dropped.hits == 1 and len(posts(emu, "did it arrive?")) == 1  # it did; the answer was lost
     assert next(r for r in emu.requests if r.fault is dropped).status == 0
     await channel(client, emu).send("the next request works")
+
+
+async def test_a_per_route_429_is_slept_through_and_recorded_with_the_user_scope(
+    emu: DiscordEmulator, client: Recorder
+) -> None:
+    fault = emu.inject_fault(Fault.route_429(retry_after=0.3, method="POST", route=MESSAGES, times=1))
+    started = time.monotonic()
+    sent = await channel(client, emu).send("after the route's wait")
+    assert time.monotonic() - started >= 0.3
+    assert fault.hits == 1 and posts(emu, "after the route's wait") == [sent.id]
+    first = next(r for r in emu.requests if r.fault is fault)
+    assert first.status == 429 and first.rate_limited == "user"
+
+
+async def test_a_hung_write_gets_no_answer_and_creates_nothing(emu: DiscordEmulator) -> None:
+    fault = emu.inject_fault(Fault.hang(0.5, method="POST", route=MESSAGES, times=1))
+    headers = {"Authorization": f"Bot {emu.token}"}
+    url = f"{emu.api_base_url}/channels/{emu.channel_id}/messages"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError):  # the connection is dropped once the delay is over
+            async with session.post(url, json={"content": "never made"}, headers=headers) as resp:
+                await resp.read()
+    assert fault.hits == 1 and posts(emu, "never made") == []
+
+
+@pytest.mark.parametrize("status", [None, 500])
+async def test_a_lost_answer_comes_after_the_message_was_created(emu: DiscordEmulator, status: int | None) -> None:
+    fault = emu.inject_fault(Fault.lost_answer(0.2, status=status, method="POST", route=MESSAGES, times=1))
+    headers = {"Authorization": f"Bot {emu.token}"}
+    url = f"{emu.api_base_url}/channels/{emu.channel_id}/messages"
+    async with aiohttp.ClientSession() as session:
+        if status is None:
+            with pytest.raises(aiohttp.ClientError):
+                async with session.post(url, json={"content": "made"}, headers=headers) as resp:
+                    await resp.read()
+        else:
+            async with session.post(url, json={"content": "made"}, headers=headers) as resp:
+                assert resp.status == 500 and (await resp.json())["message"] == "500: Internal Server Error"
+    assert fault.hits == 1 and len(posts(emu, "made")) == 1
+
+
+async def test_prune_forgets_faults_that_can_no_longer_match(emu: DiscordEmulator, client: Recorder) -> None:
+    used = emu.inject_fault(Fault.proxy_503(method="POST", route=MESSAGES, times=1))
+    expired = emu.inject_fault(Fault.proxy_503(route="/users/@me", until=time.monotonic() - 1))
+    waiting = emu.inject_fault(Fault.proxy_503(route="/users/@me", times=1))
+    with pytest.raises(discord.DiscordServerError):
+        await channel(client, emu).send("refused once")
+    emu.core.faults.prune()
+    assert used.hits == 1 and expired.hits == 0 and emu.faults == [waiting]

@@ -16,13 +16,15 @@ RequestT = TypeVar("RequestT")
 class LoopbackServer(Generic[ReplyT, RequestT]):
     """Serves `_app()` on 127.0.0.1 at an ephemeral port; `close()` is idempotent; usable as `async with`.
 
-    Tests `enqueue` scripted replies (FIFO, taken by valid calls) and read `requests` back. `_closing`
-    is set on close so scripted hangs end; `_arrived` is notified as requests come in.
+    Tests `enqueue` scripted replies (FIFO, taken by valid calls) and read `requests` back; a bench may
+    instead `script_with` a function that scripts each call from its request. `_closing` is set on close so
+    scripted hangs end; `_arrived` is notified as requests come in.
     """
 
     def __init__(self) -> None:
         self.requests: list[RequestT] = []
         self._replies: deque[ReplyT] = deque()
+        self._script: Callable[[RequestT], ReplyT | None] | None = None
         self._closing = asyncio.Event()
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -71,12 +73,21 @@ class LoopbackServer(Generic[ReplyT, RequestT]):
         """Script the next valid calls, in order; unscripted calls get the default answer."""
         self._replies.extend(replies)
 
+    def script_with(self, script: Callable[[RequestT], ReplyT | None] | None) -> None:
+        """Answer each valid call that `enqueue` did not script with `script(its request record)` (None: the
+        default answer); bench/chaos draws replies and faults at random this way. `None` turns it off."""
+        self._script = script
+
     @property
     def pending_replies(self) -> int:
         return len(self._replies)
 
-    def _next_reply(self, default: Callable[[], ReplyT]) -> ReplyT:
-        return self._replies.popleft() if self._replies else default()
+    def _next_reply(self, default: Callable[[], ReplyT], request: RequestT | None = None) -> ReplyT:
+        """The next enqueued reply, else what `script_with`'s function makes of `request`, else `default()`."""
+        if self._replies:
+            return self._replies.popleft()
+        scripted = self._script(request) if self._script is not None and request is not None else None
+        return default() if scripted is None else scripted
 
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[RequestT]:  # noqa: ASYNC109
         """Wait until ``n`` requests arrived (valid or not); raises TimeoutError."""

@@ -253,7 +253,7 @@ class MagicAIEmulator(LoopbackServer[MagicReply, MagicRequest]):
         given_session: str | None = body.get("sessionId")
         session_id = record.session_id = given_session or str(uuid.uuid4())
 
-        reply = self._next_reply(MagicReply)
+        reply = self._next_reply(MagicReply, record)
         if await self._closed_within(reply.delay_s):
             return self._drop(request)
         if reply.hang:

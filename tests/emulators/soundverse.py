@@ -185,7 +185,7 @@ class SoundverseEmulator(LoopbackServer[SoundverseReply, SoundverseRequest]):
         if errors := validate_body(body):
             return json_response(422, {"detail": errors})
 
-        reply = self._next_reply(SoundverseReply)
+        reply = self._next_reply(SoundverseReply, record)
         if await self._closed_within(reply.delay_s):
             return self._drop(request)
         if reply.hang:

@@ -143,7 +143,7 @@ class AbltEmulator(LoopbackServer[Reply, ChatRequest]):
         if not any(bot_key in (b.uid, b.slug) for b in self.bots):
             return json_response(404, {"detail": "Bot not found"})
 
-        reply = self._next_reply(Reply)
+        reply = self._next_reply(Reply, record)
         if reply.tokens is not None:
             tokens = list(reply.tokens)
         else:

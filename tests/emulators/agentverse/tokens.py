@@ -58,6 +58,11 @@ class TokenStore:
 
     # -- engine side -----------------------------------------------------------------------------
 
+    @property
+    def issued(self) -> frozenset[str]:
+        """Every access and refresh token handed out so far, the initial pair included."""
+        return frozenset(self._issued)
+
     def access_valid(self, token: str) -> bool:
         if token != self.access_token or self._access_expired:
             return False
@@ -77,11 +82,6 @@ class TokenStore:
 
     def expire_refresh(self) -> None:
         self._refresh_expired = True
-
-    @property
-    def issued(self) -> frozenset[str]:
-        """Every token handed out so far, the configured pair included."""
-        return frozenset(self._issued)
 
     # -- auth server side ------------------------------------------------------------------------
 

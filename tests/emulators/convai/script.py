@@ -76,6 +76,9 @@ class ConvaiReply:
     """Answer ``stream="True"`` with the plain JSON body, as if the flag were unknown."""
     broken_stream_after: int | None = None
     """In a stream, after this many good events send :data:`BROKEN_EVENT`, then carry on."""
+    hang_after_chunks: int | None = None
+    """In a stream, after this many events stop sending (the connection stays open) until the client hangs
+    up or the emulator closes: a service stalled mid-answer, which only the client's read timeout ends."""
     session_id: str | None = None
     """Force the returned ``sessionID`` (the turn is filed under it)."""
     events: Sequence[Mapping[str, Any]] | None = None
@@ -96,6 +99,8 @@ class ConvaiReply:
             raise ValueError("sample_rate must be positive")
         if self.broken_stream_after is not None and self.broken_stream_after < 0:
             raise ValueError("broken_stream_after must be >= 0")
+        if self.hang_after_chunks is not None and self.hang_after_chunks < 0:
+            raise ValueError("hang_after_chunks must be >= 0")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -195,7 +195,7 @@ class ConvaiEmulator(LoopbackServer[ConvaiReply, ConvaiRequest]):
             return rejected
         fields = record.fields
         char_id = fields["charID"]
-        reply = self._next_reply(ConvaiReply)
+        reply = self._next_reply(ConvaiReply, record)
         if (dropped := await stall(request, self._closing, reply.delay_s, reply.hang)) is not None:
             return dropped
         if reply.status != 200:
@@ -233,6 +233,7 @@ class ConvaiEmulator(LoopbackServer[ConvaiReply, ConvaiRequest]):
                 reply.chunk_interval_s,
                 reply.broken_stream_after,
                 write_bytes=reply.write_bytes,
+                hang_at=None if reply.hang_after_chunks is None else min(reply.hang_after_chunks, len(events)),
             )
         return body_response(200, turn.payload())
 

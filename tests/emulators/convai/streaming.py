@@ -58,12 +58,14 @@ async def write_events(
     broken_at: int | None = None,
     *,
     write_bytes: int | None = None,
+    hang_at: int | None = None,
 ) -> web.StreamResponse:
     """An SSE response of ``data: <event>`` frames; its end is the connection closing (no terminator).
 
     ``interval_s`` is paused before each event; :data:`BROKEN_EVENT` goes out after ``broken_at``
     good events (at the end if there are fewer); ``write_bytes`` writes each event in pieces of at most
-    that many bytes, with a loop turn between them.
+    that many bytes, with a loop turn between them; after ``hang_at`` events nothing more is sent until the
+    client disconnects or the emulator closes.
     """
     response = web.StreamResponse(status=200, headers={"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"
@@ -76,6 +78,9 @@ async def write_events(
         for i in range(len(events) + 1):
             if i == broken_at:
                 await response.write(BROKEN_EVENT)
+            if i == hang_at:
+                await closing.wait()  # a client disconnect cancels this instead
+                return drop(request, response)
             if i == len(events):
                 break
             if await closed_within(closing, interval_s):

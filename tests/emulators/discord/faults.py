@@ -16,6 +16,17 @@ The convenience constructors reproduce real responses:
   against you" for the invalid-request limit (topics/rate-limits.mdx "Invalid Request Limit"); its
   body follows the docs' "Example Exceeded Resource Rate Limit Response". It carries ``Via`` and a
   JSON body, since discord.py treats a 429 without either as a Cloudflare ban.
+* :meth:`Fault.route_429`: a per-route 429 of the bot's own bucket, ``X-RateLimit-Scope: user`` with
+  the bucket headers at 0 remaining, as in the docs' "Example Exceeded User Rate Limit Response"
+  (topics/rate-limits.mdx; "user" is the per-bot limit, "Header Format"). It counts towards the
+  invalid-request limit, unlike a shared one. ``X-RateLimit-Bucket`` is left out, so the client keeps
+  the bucket it learnt for the route (a made-up hash would move discord.py's route-to-bucket map), and so
+  is the absolute ``X-RateLimit-Reset`` (a fault is made before it answers; ``Reset-After`` says the same).
+* :meth:`Fault.hang`: no answer until the client gives up (the bot reads with a 20 s timeout), then
+  the connection is dropped.
+* :meth:`Fault.lost_answer`: Discord does the work (the message is created), but the answer never
+  reaches the bot: it hangs past the client's timeout, or is a 5xx from the edge. Nonces
+  (``enforce_nonce``, message.mdx "Create Message") are how a client avoids posting twice then.
 """
 
 from __future__ import annotations
@@ -79,6 +90,13 @@ class Fault:
     def recorded_status(self) -> int:
         return DROPPED if self.drop_connection else self.status
 
+    @property
+    def rate_limit_scope(self) -> str | None:
+        """``X-RateLimit-Scope`` of an answered 429 (``shared`` when the fault names none); None otherwise."""
+        if self.status != 429 or self.drop_connection:
+            return None
+        return self.headers.get("X-RateLimit-Scope", "shared")
+
     # ---- real-world shapes ---------------------------------------------------------------------------
     @classmethod
     def proxy_503(cls, **options: Any) -> Fault:
@@ -107,6 +125,44 @@ class Fault:
             status=429, body=body, content_type="application/json", headers=headers, label="shared_429", **options
         )
 
+    @classmethod
+    def route_429(cls, retry_after: float = 0.5, **options: Any) -> Fault:
+        """A per-route (``user`` scope) 429 of the bot's own bucket, which discord.py sleeps through and retries."""
+        body = json.dumps({"message": "You are being rate limited.", "retry_after": retry_after, "global": False})
+        headers = {
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+            "X-RateLimit-Scope": "user",
+            "Via": "1.1 google",
+            **options.pop("headers", {}),
+        }
+        return cls(
+            status=429, body=body, content_type="application/json", headers=headers, label="route_429", **options
+        )
+
+    @classmethod
+    def hang(cls, delay_s: float = 25.0, **options: Any) -> Fault:
+        """No answer for ``delay_s`` seconds (past the client's read timeout), then the connection is dropped."""
+        return cls(delay_s=delay_s, drop_connection=True, label="hang", **options)
+
+    @classmethod
+    def lost_answer(cls, delay_s: float = 25.0, status: int | None = None, **options: Any) -> Fault:
+        """The request is handled (a message is created), then its answer is lost: dropped after ``delay_s``
+        seconds, or (``status``) a 5xx with Discord's JSON body after the same wait."""
+        if status is None:
+            return cls(delay_s=delay_s, after_handling=True, drop_connection=True, label="lost_answer", **options)
+        error = cls.server_error(status)
+        return cls(
+            status=status,
+            body=error.body,
+            delay_s=delay_s,
+            after_handling=True,
+            label=f"lost_answer_{status}",
+            **options,
+        )
+
 
 class FaultInjector:
     """The emulator's active faults; the first active match answers a request."""
@@ -121,6 +177,11 @@ class FaultInjector:
 
     def clear(self) -> None:
         self.faults.clear()
+
+    def prune(self) -> None:
+        """Forget faults that can no longer match (used up or past ``until``), so a long run's list stays short."""
+        now = time.monotonic()
+        self.faults = [fault for fault in self.faults if fault.active(now)]
 
     def take(self, method: str, route: str, channel_id: int | None) -> Fault | None:
         """The fault answering this request (its ``hits`` counted), or None."""

@@ -106,7 +106,7 @@ def build_app(core: Core) -> web.Application:
             response, decision, limited = await handle(request, handler)
         if fault is not None:
             response = await core.faults.answer(request, fault)
-            limited = "shared" if fault.status == 429 and not fault.drop_connection else None
+            limited = fault.rate_limit_scope
         core.requests.append(
             RequestRecord(
                 t=started,
