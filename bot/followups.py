@@ -19,7 +19,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import discord
+from discord import utils
+from discord.http import json_or_text
+from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 TOKEN_LIFETIME_S = 15 * 60.0
 """An interaction token is valid for 15 minutes (receiving-and-responding.mdx, "Followup Messages")."""
@@ -55,15 +59,59 @@ class InteractionFollowups:
         self._given_up = True
 
     async def send(self, content: str | None, **fields: Any) -> discord.WebhookMessage:
-        """A public followup message (`fields`: `view`, `embed`, `allowed_mentions`); raises what
-        `discord.Webhook.send` raises (`discord.HTTPException`, transport errors) and TimeoutError."""
-        return await self.write(lambda: self._webhook.send(content or discord.utils.MISSING, wait=True, **fields))
+        """A public followup message (`fields`: `view`, `embed`, `allowed_mentions`), created in one attempt (see
+        `_CreateOnce`); raises what `discord.Webhook.send` raises (`discord.HTTPException`, transport errors) and
+        TimeoutError."""
+        once = async_context.set(_CREATE_ONCE)
+        try:
+            return await self.write(lambda: self._webhook.send(content or discord.utils.MISSING, wait=True, **fields))
+        finally:
+            async_context.reset(once)
 
     async def write(self, call: Callable[[], Awaitable[T]]) -> T:
         """One webhook request (a send, or an edit or delete of a followup), given up after `WRITE_TIMEOUT_S`
         (TimeoutError)."""
         async with asyncio.timeout(WRITE_TIMEOUT_S):
             return await call()
+
+
+class _CreateOnce(AsyncWebhookAdapter):
+    """discord.py's webhook adapter, but a followup message is created in one attempt.
+
+    discord.py tries a request Discord answered with a 5xx again by itself, up to five times. A followup takes
+    no nonce, so one Discord created before answering 5xx would be posted again (`python -m bench.chaos` saw
+    replies posted two and three times). Here a 5xx is raised at once, and the reply looks for the followup
+    among the channel's newest messages before going on through the channel (bot/render.py `_landed`).
+    Edits and deletes are repeatable and keep discord.py's retries; so do creations carrying files."""
+
+    async def request(self, route: Any, session: aiohttp.ClientSession, **kwargs: Any) -> Any:
+        """`route`: discord.py's webhook `Route` (`method`, `url`); the rest as discord.py passes them."""
+        payload = kwargs.get("payload")
+        if route.method != "POST" or kwargs.get("multipart") or kwargs.get("files") or payload is None:
+            return await super().request(route, session, **kwargs)
+        headers = {"Content-Type": "application/json"}
+        async with session.request(
+            "POST",
+            route.url,
+            data=utils._to_json(payload),
+            headers=headers,
+            params=kwargs.get("params"),
+            proxy=kwargs.get("proxy"),
+            proxy_auth=kwargs.get("proxy_auth"),
+        ) as response:
+            data = await json_or_text(response)
+            if 200 <= response.status < 300:
+                return data
+            if response.status >= 500:
+                raise discord.DiscordServerError(response, data)
+            if response.status == 403:
+                raise discord.Forbidden(response, data)
+            if response.status == 404:
+                raise discord.NotFound(response, data)
+            raise discord.HTTPException(response, data)
+
+
+_CREATE_ONCE = _CreateOnce()  # type: ignore[no-untyped-call]  # discord.py's __init__ is not annotated
 
 
 def followups_for(interaction: discord.Interaction | None, channel: object) -> InteractionFollowups | None:

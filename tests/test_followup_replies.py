@@ -136,3 +136,25 @@ async def test_a_followup_whose_answer_was_lost_is_not_posted_twice(
     assert lost.hits == 1
     [reply] = [m for m in bot_posts(discord_emulator, thread_id) if m.id > opening.id]
     assert reply.interaction_id == interaction.id  # the followup Discord made, kept
+
+
+async def test_a_followup_discord_made_but_answered_with_a_500_is_not_posted_again(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """Discord creates the followup, then answers 500 (found by `python -m bench.chaos`): discord.py would try the
+    POST again by itself and post it twice, as a followup carries no nonce. The bot creates a followup once and
+    looks for it before going on through the channel."""
+    thread_id = (await discord_emulator.create_thread("planning")).id
+    lost = discord_emulator.inject_fault(
+        Fault.lost_answer(delay_s=0.0, status=500, method="POST", route="/webhooks/{app_id}/{token}", times=1)
+    )
+    ablt.enqueue(Reply(text="Only once, please."))
+    interaction = await chat(discord_emulator, "Say it once", channel_id=thread_id)
+    opening = interaction.original_message
+    assert opening is not None
+    await wait_for_reply(discord_emulator, thread_id, "Only once, please.", after=opening.id)
+    await wait_for_reply_status(database, thread_id, "complete")
+
+    assert lost.hits == 1
+    [reply] = [m for m in bot_posts(discord_emulator, thread_id) if m.id > opening.id]
+    assert reply.interaction_id == interaction.id
