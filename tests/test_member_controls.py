@@ -14,7 +14,7 @@ from bot.store import Store
 from cogs.controls import WHO_MAY_STOP
 from tests import audio_samples
 from tests.emulators.ablt import AbltEmulator, Reply
-from tests.emulators.agentverse import AgentverseEmulator, Step
+from tests.emulators.agentverse import AgentverseEmulator, Step, agent_message
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply
 from tests.emulators.discord import (
     VOICE_MESSAGE_FLAG,
@@ -448,4 +448,29 @@ async def test_retry_sends_the_same_voice_note_again(
         ("assistant", "", "replaced"),
         ("assistant", "Sunny.", "complete"),
     ]
+    await bot.stop()
+
+
+async def test_after_stopping_an_agentverse_turn_the_next_message_shows_what_the_engine_owed_and_its_own_answer(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, agentverse: AgentverseEmulator
+) -> None:
+    """Found by `python -m bench.chaos`: after a Stop, the next message showed the engine's answer to the stopped
+    turn and never its own. Now it shows both, in the engine's order."""
+    bot = make_bot()
+    await bot.start()
+    agentverse.script(
+        [
+            Step(on="start", emit=[agent_message("Where do you fly from?")], delay_s=6.0),
+            Step(on="user_message", emit=[agent_message("Three flights from London.")], delay_s=3.0),
+        ]
+    )
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Book a flight", provider="agentverse"))
+    notice, stop = await button_on(discord_emulator, thread.id, "stop:")
+    await press(discord_emulator, notice, stop)
+    await discord_emulator.wait_for(lambda: "no longer follow" in discord_emulator.message(notice.id).content, WAIT_S)
+    await asyncio.sleep(6.0)  # the engine's answer to the stopped turn comes while nobody follows it
+    mark = await say(discord_emulator, thread.id, "London")
+    await wait_for_post(discord_emulator, thread.id, "Three flights from London.", after=mark)
+    shown = [m.content for m in bot_posts(discord_emulator, thread.id) if m.id > mark]
+    assert shown.index("Where do you fly from?") < shown.index("Three flights from London.")
     await bot.stop()

@@ -59,8 +59,9 @@ class AgentverseProvider(Provider):
             await self._client.submit(str(state["session_id"]), {"type": "stop"})
 
     def state_after_stop(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """A stopped turn is not followed again after a restart; the engine's session stays for the next message."""
-        return {"following": False}
+        """A stopped turn is not followed again after a restart; the engine's session stays for the next message,
+        which shows the answer the engine still owes before following it to its own (`owed`)."""
+        return {"following": False, "owed": int(state.get("owed") or 0) + 1}
 
     def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
         status = "finished" if state.get("finished") else ("working" if state.get("following") else "waiting for you")
@@ -130,7 +131,11 @@ class AgentverseProvider(Provider):
                     waiting = self._next_batch(state)
                 for event in shown:
                     yield event
-                if member_needed:
+                if member_needed and state.get("owed"):  # the answer to a turn a member stopped: shown, then on
+                    state["owed"] -= 1
+                    yield StateSaved({"owed": state["owed"]})
+                    waiting = self._next_batch(state)
+                elif member_needed:
                     yield StateSaved({"following": False})
                     return
         finally:
