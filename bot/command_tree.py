@@ -58,7 +58,7 @@ class BridgeTree(app_commands.CommandTree[Any]):
         if services is None:  # not set up yet: nothing can be answered anyway
             return False
         try:
-            if await services.store.coordination.claim_event(interaction.id):
+            if await services.store.coordination.claim_event(interaction.id, services.conversations.owner):
                 return True
         except STORE_ERRORS as exc:
             log.warning("interaction %d not taken: the store failed (%s)", interaction.id, exc)

@@ -80,10 +80,19 @@ class MessagesCog(commands.Cog):
     async def _taken_here(self, message: discord.Message) -> bool:
         """Claim the message for this process before any gate: during a rolling deploy two processes receive it,
         and the one that does not get it says nothing (no "slow down" for a message answered elsewhere)."""
-        if await self.bot.services.store.coordination.claim_event(message.id):
+        services = self.bot.services
+        if await services.store.coordination.claim_event(message.id, services.conversations.owner):
             return True
         log.info("message %d is taken by another process", message.id)
         return False
+
+    async def take_missed(self, message: discord.Message) -> None:
+        """A member's message this process missed while it was not running (already claimed for it): answered
+        now as the next turn of its conversation, as it would have been (cogs/recovery.py)."""
+        session = await self.bot.services.conversations.active(message.channel.id)
+        if session is not None:
+            log.info("message %d arrived while the bot was down; answering it now", message.id)
+            await self._next_turn(message, session)
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -17,9 +18,11 @@ from discord.ext import commands
 
 from bot.conversation import Speaker
 from bot.delivery import WRITE_ERRORS
+from bot.presence import Liveness
 from bot.recording import STORE_ERRORS
 from bot.render import NO_PINGS
 from bot.store import SessionRecord, UnfinishedReply
+from cogs._catch_up import missed_messages, recent_conversations
 from cogs._private import to_log
 from cogs._turns import reply_in
 
@@ -40,11 +43,13 @@ CUT_OFF = (
 class RecoveryCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
+        self._started = time.time()
         self._cut_off: list[UnfinishedReply] = []
         self._to_resume: list[SessionRecord] = []
         self._sweeping = False
 
     async def cog_load(self) -> None:
+        self._started = time.time()  # messages sent before this are looked for after a crash (cogs/_catch_up.py)
         # Read before connecting, so nothing started in this run counts as left over from the last one.
         conversations, serves = self.bot.services.conversations, self.bot.services.shards.serves
         self._cut_off = await self._take_unfinished()  # only this process's shards' threads, of dead processes
@@ -62,6 +67,7 @@ class RecoveryCog(commands.Cog):
         if not self._sweeping:
             self._sweeping = True
             self.bot.services.background.spawn(self._sweep(), name="recovery-sweep")
+            self.bot.services.background.spawn(self._catch_up(), name="recovery-catch-up")
         cut_off, self._cut_off = self._cut_off, []
         to_resume, self._to_resume = self._to_resume, []
         resumed = {session.id for session in to_resume}
@@ -77,6 +83,36 @@ class RecoveryCog(commands.Cog):
             who = Speaker(id=session.started_by, name="")
             resuming = reply_in(self.bot, channel, session, who, "", note=to_log(session.channel_id), resume=True)
             self.bot.services.background.spawn(resuming, name=f"resume-{session.id}")
+
+    async def _catch_up(self) -> None:
+        """Members' messages the last run received but never took (it was killed) are answered now, each
+        conversation's in order (cogs/_catch_up.py)."""
+        try:
+            alive = await self.bot.services.presence.liveness()
+            sessions = await recent_conversations(self.bot)
+        except STORE_ERRORS as exc:
+            log.warning("could not look for messages missed while the bot was down: %s", exc)
+            return
+        for session in sessions:
+            channel = await self._channel(session.channel_id)
+            if channel is not None:
+                self.bot.services.background.spawn(
+                    self._answer_missed(channel, session, alive), name=f"catch-up-{session.channel_id}"
+                )
+
+    async def _answer_missed(
+        self, channel: discord.Thread | discord.TextChannel, session: SessionRecord, alive: Liveness
+    ) -> None:
+        take_missed = getattr(self.bot.get_cog("MessagesCog"), "take_missed", None)  # cogs/messages.py
+        if take_missed is None:
+            return
+        try:
+            missed = await missed_messages(self.bot, channel, session, self._started, alive)
+        except STORE_ERRORS as exc:
+            log.warning("channel %d: could not look for missed messages: %s", session.channel_id, exc)
+            return
+        for message in missed:
+            await take_missed(message)
 
     async def _sweep(self) -> None:
         """Every `SWEEP_EVERY_S`: replies of processes that died since (the old release of a rolling deploy, a

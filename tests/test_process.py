@@ -12,10 +12,12 @@ import aiosqlite
 import pytest
 
 from bot.conversation import REPLY_ENDED
+from tests import db_faults
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import ABLT_KEY, BOT_TOKEN, REPO, Launcher, bot_environment, stop
 from tests.journey import chat, refusal, shown_reply, thread_for, wait_for_post, wait_for_reply
+from tests.streams import wait_for_reply_status
 
 # Runs the bot the way `python -m bot` does, but with zstandard hidden so discord.py picks zlib-stream.
 WITHOUT_ZSTD = "import sys, runpy; sys.modules['zstandard'] = None; runpy.run_module('bot', run_name='__main__')"
@@ -120,3 +122,27 @@ async def test_wrong_discord_token_exits_with_a_clear_message(
     _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 1
     assert "DISCORD_TOKEN" in err.decode() and "wrong-token" not in err.decode()
+
+
+async def test_a_message_received_but_not_taken_before_a_kill_9_is_answered_after_the_restart(
+    launch: Launcher, discord_emulator: DiscordEmulator, ablt: AbltEmulator, tmp_path: Path
+) -> None:
+    """The bot has a member's message but cannot record it yet (another connection holds the database's write
+    lock) when it is killed. Discord does not deliver it again to the new process: it finds it in the thread
+    and answers it (found by `python -m bench.chaos`)."""
+    database = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    process = await launch()
+    ablt.enqueue(Reply(text="Hello."), Reply(text="Answered after all."))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Hi"))
+    await wait_for_reply(discord_emulator, thread.id, "Hello.")
+    await wait_for_reply_status(database, thread.id, "complete")
+    async with db_faults.hold_write_lock(database):
+        mark = discord_emulator.messages(thread.id)[-1].id
+        await discord_emulator.send_user_message(thread.id, "Are you still there?")
+        await asyncio.sleep(1.0)  # delivered; its claim waits for the lock
+        process.kill()
+        await process.wait()
+    second = await launch()
+    await wait_for_reply(discord_emulator, thread.id, "Answered after all.", after=mark + 1)
+    await stop(second)
+    assert [m["content"] for m in ablt.requests[-1].body["messages"]] == ["Hi", "Hello.", "Are you still there?"]

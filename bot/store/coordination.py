@@ -242,18 +242,47 @@ class Coordination:
 
     # Event claims --------------------------------------------------------------------------------------
 
-    async def claim_event(self, event_id: int) -> bool:
-        """Take Discord event `event_id` (a message or an interaction: snowflakes never repeat) for this process;
+    async def claim_event(self, event_id: int, owner: str | None = None) -> bool:
+        """Take Discord event `event_id` (a message or an interaction: snowflakes never repeat) for process `owner`;
         False if another process took it first."""
         async with self._db.write() as conn:
             result = await conn.execute(
                 text(
-                    "INSERT INTO event_claims (id, claimed_at) VALUES (:id, :now)"
+                    "INSERT INTO event_claims (id, claimed_at, owner) VALUES (:id, :now, :owner)"
                     " ON CONFLICT (id) DO NOTHING RETURNING id"
                 ),
-                {"id": event_id, "now": time.time()},
+                {"id": event_id, "now": time.time(), "owner": owner},
             )
             return result.first() is not None
+
+    async def claims(self, event_ids: list[int]) -> dict[int, str | None]:
+        """Which of these events were claimed, and by which process."""
+        if not event_ids:
+            return {}
+        binds = {f"e{i}": event_id for i, event_id in enumerate(event_ids)}
+        listed = ", ".join(f":{name}" for name in binds)
+        async with self._db.read() as conn:
+            rows = await conn.execute(text(f"SELECT id, owner FROM event_claims WHERE id IN ({listed})"), binds)  # noqa: S608
+            return {int(row[0]): row[1] for row in rows}
+
+    async def retake_event(self, event_id: int, owner: str, dead_owner: str | None) -> bool:
+        """Take over an event a dead process had claimed (or nobody had) for `owner`; False if someone else did."""
+        async with self._db.write() as conn:
+            was = "owner IS NULL" if dead_owner is None else "owner = :dead"
+            moved = await conn.execute(
+                text(f"UPDATE event_claims SET owner = :owner, claimed_at = :now WHERE id = :id AND {was}"),  # noqa: S608
+                {"id": event_id, "owner": owner, "dead": dead_owner, "now": time.time()},
+            )
+            if moved.rowcount:
+                return True
+            added = await conn.execute(
+                text(
+                    "INSERT INTO event_claims (id, claimed_at, owner) VALUES (:id, :now, :owner)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING id"
+                ),
+                {"id": event_id, "now": time.time(), "owner": owner},
+            )
+            return added.first() is not None
 
     async def forget_claims(self, older_than_s: float) -> int:
         """Drop claims older than `older_than_s` seconds (Discord does not deliver an event that late); how many."""

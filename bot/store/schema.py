@@ -159,13 +159,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=(
             "ALTER TABLE transcript ADD COLUMN owner TEXT",
             "CREATE TABLE processes (owner TEXT PRIMARY KEY, alive_until REAL NOT NULL)",
-            "CREATE TABLE event_claims (id INTEGER PRIMARY KEY, claimed_at REAL NOT NULL)",
+            "CREATE TABLE event_claims (id INTEGER PRIMARY KEY, claimed_at REAL NOT NULL, owner TEXT)",
             "CREATE INDEX event_claims_by_age ON event_claims(claimed_at)",
         ),
         postgresql=(
             "ALTER TABLE transcript ADD COLUMN owner TEXT",
             "CREATE TABLE processes (owner TEXT PRIMARY KEY, alive_until DOUBLE PRECISION NOT NULL)",
-            "CREATE TABLE event_claims (id BIGINT PRIMARY KEY, claimed_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE event_claims (id BIGINT PRIMARY KEY, claimed_at DOUBLE PRECISION NOT NULL, owner TEXT)",
             "CREATE INDEX event_claims_by_age ON event_claims(claimed_at)",
         ),
     ),

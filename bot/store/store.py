@@ -155,6 +155,13 @@ class Store(TranscriptStore):
         async with self.db.read() as conn:
             return await self.coordination.count_going(conn, guild_id, since)
 
+    async def recently_active(self, since: float, limit: int) -> list[SessionRecord]:
+        """Active sessions someone spoke in at or after `since` (Unix seconds), the most recent first."""
+        sql = "SELECT * FROM sessions WHERE ended_at IS NULL AND last_active_at >= :since ORDER BY last_active_at DESC"
+        async with self.db.read() as conn:
+            rows = (await conn.execute(text(f"{sql} LIMIT :limit"), {"since": since, "limit": limit})).mappings().all()
+        return [SessionRecord.from_row(row) for row in rows]
+
     async def open_session_guilds(self) -> list[int | None]:
         """The server (None: a DM) of every active session, for counting the ones a process serves."""
         async with self.db.read() as conn:

@@ -232,6 +232,28 @@ class TranscriptStore:
                     taken.append(UnfinishedReply(row.id, row.session_id, row.channel_id, row.content))
         return taken
 
+    async def last_taken_message(self, session_id: int) -> int | None:
+        """The newest member's Discord message this session took as a turn (message ids grow with time)."""
+        async with self.db.read() as conn:
+            result = await conn.execute(
+                text("SELECT MAX(message_id) FROM transcript WHERE session_id = :id"), {"id": session_id}
+            )
+            found = result.scalar_one()
+            return None if found is None else int(found)
+
+    async def taken_among(self, message_ids: list[int]) -> set[int]:
+        """Which of these Discord messages were taken as turns."""
+        if not message_ids:
+            return set()
+        binds = {f"m{i}": message_id for i, message_id in enumerate(message_ids)}
+        listed = ", ".join(f":{name}" for name in binds)
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                text(f"SELECT message_id FROM transcript WHERE message_id IN ({listed})"),  # noqa: S608
+                binds,
+            )
+            return {int(row[0]) for row in rows}
+
     async def answered(self, message_id: int) -> bool:
         """Whether a member's Discord message was taken as a turn."""
         async with self.db.read() as conn:
