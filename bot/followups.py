@@ -33,6 +33,9 @@ discord.py's webhook requests have no read timeout of their own (channel calls g
 MARGIN_S = 2 * WRITE_TIMEOUT_S
 """Followups stop this long before the token expires, so a write started in time never meets 50027 Invalid
 Webhook Token."""
+MAX_RATE_LIMITED_TRIES = 5
+"""A followup rate limited by Discord (429: nothing created) is tried again after `retry_after`, as discord.py
+does, this many times in all."""
 T = TypeVar("T")
 
 
@@ -81,7 +84,8 @@ class _CreateOnce(AsyncWebhookAdapter):
     discord.py tries a request Discord answered with a 5xx again by itself, up to five times. A followup takes
     no nonce, so one Discord created before answering 5xx would be posted again (`python -m bench.chaos` saw
     replies posted two and three times). Here a 5xx is raised at once, and the reply looks for the followup
-    among the channel's newest messages before going on through the channel (bot/render.py `_landed`).
+    among the channel's newest messages before going on through the channel (bot/render.py `_landed`). A 429
+    creates nothing, so it is waited out and tried again as discord.py does.
     Edits and deletes are repeatable and keep discord.py's retries; so do creations carrying files."""
 
     async def request(self, route: Any, session: aiohttp.ClientSession, **kwargs: Any) -> Any:
@@ -89,26 +93,31 @@ class _CreateOnce(AsyncWebhookAdapter):
         payload = kwargs.get("payload")
         if route.method != "POST" or kwargs.get("multipart") or kwargs.get("files") or payload is None:
             return await super().request(route, session, **kwargs)
-        headers = {"Content-Type": "application/json"}
-        async with session.request(
-            "POST",
-            route.url,
-            data=utils._to_json(payload),
-            headers=headers,
-            params=kwargs.get("params"),
-            proxy=kwargs.get("proxy"),
-            proxy_auth=kwargs.get("proxy_auth"),
-        ) as response:
-            data = await json_or_text(response)
-            if 200 <= response.status < 300:
-                return data
-            if response.status >= 500:
-                raise discord.DiscordServerError(response, data)
-            if response.status == 403:
-                raise discord.Forbidden(response, data)
-            if response.status == 404:
-                raise discord.NotFound(response, data)
-            raise discord.HTTPException(response, data)
+        for _ in range(MAX_RATE_LIMITED_TRIES):
+            async with session.request(
+                "POST",
+                route.url,
+                data=utils._to_json(payload),
+                headers={"Content-Type": "application/json"},
+                params=kwargs.get("params"),
+                proxy=kwargs.get("proxy"),
+                proxy_auth=kwargs.get("proxy_auth"),
+            ) as response:
+                data = await json_or_text(response)
+                if 200 <= response.status < 300:
+                    return data
+                if response.status == 429 and response.headers.get("Via") and isinstance(data, dict):
+                    # Discord's own 429 (a proxy's has no Via): nothing was created; wait it out as discord.py does.
+                    await asyncio.sleep(float(data.get("retry_after", 1.0)))
+                    continue
+                if response.status >= 500:
+                    raise discord.DiscordServerError(response, data)
+                if response.status == 403:
+                    raise discord.Forbidden(response, data)
+                if response.status == 404:
+                    raise discord.NotFound(response, data)
+                raise discord.HTTPException(response, data)
+        raise discord.HTTPException(response, data)
 
 
 _CREATE_ONCE = _CreateOnce()  # type: ignore[no-untyped-call]  # discord.py's __init__ is not annotated
