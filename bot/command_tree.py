@@ -13,6 +13,7 @@ without an answer.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Coroutine
@@ -83,10 +84,12 @@ Callback = Callable[[_Self, discord.Interaction], Coroutine[Any, Any, None]]
 
 def answers_failures(callback: Callback[_Self]) -> Callback[_Self]:
     """For a component's or modal's callback: a failure is logged and the member told privately, as
-    `BridgeTree.on_error` does for commands (discord.py only logs what a button's callback raises)."""
+    `BridgeTree.on_error` does for commands (discord.py only logs what a button's callback raises); and a click
+    still unanswered after `SLOW_ANSWER_S` (the database behind a lock, say) is acknowledged in time."""
 
     @functools.wraps(callback)
     async def guarded(self: _Self, interaction: discord.Interaction) -> None:
+        watchdog = asyncio.create_task(_acknowledge_when_slow(interaction), name="slow-interaction")
         try:
             await callback(self, interaction)
         except Exception as exc:
@@ -95,5 +98,38 @@ def answers_failures(callback: Callback[_Self]) -> Callback[_Self]:
             else:
                 log.exception("%s failed", callback.__qualname__)
             await answer_privately(interaction, failure_line(exc))
+        finally:
+            watchdog.cancel()
 
     return guarded
+
+
+SLOW_ANSWER_S = 2.0
+"""Discord drops an interaction not answered within 3 s ("Unknown interaction", receiving-and-responding.mdx):
+one of ours still working after this long is acknowledged (`defer`), and answered later by editing or by
+followups (`update_message`, `cogs/_wording.refuse`)."""
+
+
+async def _acknowledge_when_slow(interaction: discord.Interaction) -> None:
+    await asyncio.sleep(SLOW_ANSWER_S)
+    if not interaction.response.is_done():
+        log.info("interaction %d is slow to answer; acknowledging it", interaction.id)
+        try:
+            await interaction.response.defer()
+        except (discord.HTTPException, discord.InteractionResponded) as exc:
+            log.debug("could not acknowledge interaction %d: %s", interaction.id, exc)
+
+
+async def update_message(interaction: discord.Interaction, **fields: Any) -> None:
+    """Edit the message a clicked component is on: as the interaction's answer, or, once it was acknowledged
+    already, through its original response (the same message)."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(**fields)
+    else:
+        await interaction.response.edit_message(**fields)
+
+
+async def acknowledge(interaction: discord.Interaction) -> None:
+    """Acknowledge a click whose visible answer comes later, unless that already happened."""
+    if not interaction.response.is_done():
+        await interaction.response.defer()

@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.audio import AudioRejected
-from bot.command_tree import answers_failures
+from bot.command_tree import acknowledge, answers_failures, update_message
 from bot.conversation import REPLY_ENDED, CannotReplay, Replay
 from bot.delivery import WRITE_ERRORS
 from bot.downloads import AttachmentReader
@@ -108,7 +108,7 @@ async def stop_pressed(interaction: discord.Interaction, reply_id: int) -> None:
     if not conversations.stop(channel_id, reply_id, speaker(interaction.user)):
         await refuse(interaction, REPLY_ENDED)
         return
-    await interaction.response.defer()  # the reply's own next write says who stopped it
+    await acknowledge(interaction)  # the reply's own next write says who stopped it
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,13 @@ async def retry_pressed(interaction: discord.Interaction, reply_id: int) -> None
     message = interaction.message
     if message is not None:
         line = RETRIED.format(who=display(interaction.user))
-        await interaction.response.edit_message(content=_with_line(message.content, line), view=None)
+        try:
+            await update_message(interaction, content=_with_line(message.content, line), view=None)
+        except discord.HTTPException:
+            await bot.services.conversations.give_back(replay)  # the press was lost: Retry stays for another
+            raise
     else:
-        await interaction.response.defer()
+        await acknowledge(interaction)
     await _answer_again(bot, interaction, channel, session, replay, again, via_followups=True)
 
 

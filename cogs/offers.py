@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.command_tree import answers_failures
+from bot.command_tree import answers_failures, update_message
 from bot.conversation import AlreadyHandled, UnusablePick
 from bot.gate import Refused
 from bot.member_permissions import SEND
@@ -153,7 +153,9 @@ async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
     message = interaction.message
     if message is not None:
         prompt = message.content.split("\n✅", 1)[0]
-        await interaction.response.edit_message(content=f"{prompt}\n{chosen}"[:2000], view=_disabled(message))
+        await update_message(interaction, content=f"{prompt}\n{chosen}"[:2000], view=_disabled(message))
+    elif interaction.response.is_done():
+        await interaction.followup.send(chosen, allowed_mentions=NO_PINGS)
     else:
         await interaction.response.send_message(chosen, allowed_mentions=NO_PINGS)
     session = await bot.services.conversations.active(interaction.channel_id or 0)

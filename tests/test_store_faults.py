@@ -210,3 +210,26 @@ async def test_commands_and_buttons_while_the_database_is_down_are_answered_priv
     await wait_for_post(discord_emulator, thread.id, "Second try.")
     assert refusal(await command(discord_emulator, "session", thread.id)).startswith("**aBLT")
     await bot.stop()
+
+
+async def test_a_retry_pressed_while_the_database_is_slow_is_acknowledged_in_time_and_runs(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """Retry pressed while another connection holds the database's write lock for four seconds: the click is
+    acknowledged before Discord's 3 s run out (it used to expire: "Unknown interaction", the turn never ran and
+    Retry was spent), then the failure line says who retried and the turn is answered (found by bench.chaos)."""
+    bot = make_bot()
+    await bot.start()
+    ablt.enqueue(Reply(tokens=["Half"], cut_off_after_tokens=1), Reply(text="Whole answer."))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Hi"))
+    failure = await wait_for_post(discord_emulator, thread.id, "⚠️")
+    await settled(discord_emulator, database, thread.id)
+    retry = next(i for i in failure.custom_ids() if i.startswith("retry:"))
+    async with db_faults.hold_write_lock(database):
+        pressed = await discord_emulator.click_button(failure.id, retry)
+        await pressed.wait_for_response(15)
+        await asyncio.sleep(2.0)
+    assert pressed.rejected_callbacks == 0 and pressed.response_type == 6  # acknowledged, then answered by edits
+    await wait_for_post(discord_emulator, thread.id, "Whole answer.")
+    await discord_emulator.wait_for(lambda: "sent this turn again" in discord_emulator.message(failure.id).content, 15)
+    await bot.stop()
