@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 COMPLETED = "I have completed your task!"
 SEEN_IDS_KEPT = 200
+OWED_WAIT_S = 20.0
+"""After showing an answer the engine owed a stopped turn, how long its own answer is waited for."""
 CONFIRM, REJECT = "Confirm", "Reject"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-4][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -60,7 +62,8 @@ class AgentverseProvider(Provider):
 
     def state_after_stop(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """A stopped turn is not followed again after a restart; the engine's session stays for the next message,
-        which shows the answer the engine still owes before following it to its own (`owed`)."""
+        which shows the answer the engine still owes before following it to its own (`owed`; if nothing more comes
+        within `OWED_WAIT_S` the count was off, say a restart had already shown it, and the turn ends)."""
         return {"following": False, "owed": int(state.get("owed") or 0) + 1}
 
     def details(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -109,10 +112,15 @@ class AgentverseProvider(Provider):
         one starts first, so the engine is polled (from right after any submit the batch made) while the
         batch is being shown, rather than only once Discord took it all."""
         waiting = self._next_batch(state)
+        owed_until: float | None = None  # after an owed answer: how long its own answer is waited for
         try:
             while True:
                 try:
-                    batch = await waiting
+                    async with asyncio.timeout_at(owed_until):
+                        batch = await asyncio.shield(waiting)
+                except TimeoutError:  # nothing more after an owed answer: it was this turn's (counted twice)
+                    yield StateSaved({"following": False, "owed": 0})
+                    return
                 except IdleTimeout:
                     yield StateSaved({"following": False})
                     yield Notice(
@@ -135,6 +143,7 @@ class AgentverseProvider(Provider):
                     state["owed"] -= 1
                     yield StateSaved({"owed": state["owed"]})
                     waiting = self._next_batch(state)
+                    owed_until = asyncio.get_running_loop().time() + OWED_WAIT_S
                 elif member_needed:
                     yield StateSaved({"following": False})
                     return
