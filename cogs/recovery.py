@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ import discord
 from discord.ext import commands
 
 from bot.conversation import Speaker
-from bot.delivery import WRITE_ERRORS
+from bot.delivery import WRITE_ERRORS, Outage, Trouble, classify
 from bot.presence import Liveness
 from bot.recording import STORE_ERRORS
 from bot.render import NO_PINGS
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 15.0
 CLAIMS_KEPT_S = 3600.0
 """Discord does not deliver a message or an interaction an hour late: its claim can go."""
+CUT_OFF_TRIED_S = 900.0
+"""How long Discord may fail to take a cut-off line (back-off 1, 2, 4 ... 30 s) before it is given up."""
 CUT_OFF = (
     "⏹️ The bot stopped while writing this reply, so it ends where it was cut off."
     " Send your message again for a full answer."
@@ -133,11 +136,22 @@ class RecoveryCog(commands.Cog):
         channel = await self._channel(reply.channel_id)
         if channel is None:
             return
-        await self.bot.services.pacers[reply.channel_id].slot(steady=False)
-        try:
-            await channel.send(CUT_OFF, allowed_mentions=NO_PINGS)
-        except WRITE_ERRORS as exc:
-            log.warning("could not mark the cut-off reply in channel %d: %s", reply.channel_id, exc)
+        nonce, outage = secrets.token_hex(8), Outage()  # one message per nonce: a retry never posts twice
+        while outage.lasted_s < CUT_OFF_TRIED_S:
+            await self.bot.services.pacers[reply.channel_id].slot(steady=False)
+            try:
+                await channel.send(CUT_OFF, nonce=nonce, allowed_mentions=NO_PINGS)
+                return
+            except WRITE_ERRORS as exc:
+                if classify(exc) is not Trouble.TRANSIENT:
+                    log.warning("could not mark the cut-off reply in channel %d: %s", reply.channel_id, exc)
+                    return
+                delay = outage.failed()
+                log.info(
+                    "marking the cut-off reply in channel %d failed (%s); again in %.0f s", reply.channel_id, exc, delay
+                )
+                await asyncio.sleep(delay)
+        log.warning("Discord stayed unreachable; the cut-off reply in channel %d was never marked", reply.channel_id)
 
     async def _channel(self, channel_id: int) -> discord.Thread | discord.TextChannel | None:
         """A conversation's channel from the cache, else from Discord (an archived thread is not cached)."""
