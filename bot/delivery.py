@@ -21,11 +21,18 @@ topics/opcodes-and-status-codes.mdx, and the sources named on each kind):
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aiohttp
 import discord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
@@ -113,3 +120,23 @@ class Outage:
         lasted = self.lasted_s
         self.started_at, self._delay_s = None, 0.0
         return lasted
+
+
+async def until_taken(write: Callable[[], Awaitable[T]], *, what: str, give_up_s: float = OUTAGE_GIVE_UP_S) -> T | None:
+    """A single write a member must see (a notice, a refusal, a hint), tried again with back-off while Discord's
+    trouble is transient, for at most `give_up_s`. Returns its result, or None if Discord refused it for good or
+    stayed down (logged as `what`). The caller makes retries safe: a new message carries a nonce."""
+    outage = Outage()
+    while True:
+        try:
+            return await write()
+        except WRITE_ERRORS as exc:
+            if classify(exc) is not Trouble.TRANSIENT:
+                log.warning("%s refused by Discord: %s", what, exc)
+                return None
+            delay = outage.failed()
+            if outage.lasted_s + delay > give_up_s:
+                log.warning("%s never reached Discord: %s", what, exc)
+                return None
+            log.info("%s failed (%s); trying again in %.0f s", what, exc, delay)
+            await asyncio.sleep(delay)

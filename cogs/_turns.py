@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import discord
 
 from bot.conversation import CannotReplay, NoActiveSession, Replay, Speaker, Undeliverable, UnusablePick
-from bot.delivery import WRITE_ERRORS, Trouble, classify
+from bot.delivery import WRITE_ERRORS, Trouble, classify, until_taken
 from bot.followups import followups_for
 from bot.pacing import Urgency, requests_at
 from bot.permissions import LOCKED, cannot_answer
@@ -148,10 +149,12 @@ async def _keep_typing(channel: discord.abc.Messageable) -> None:
 
 
 async def _post_quietly(channel: discord.abc.Messageable, text: str) -> None:
-    try:
-        await channel.send(text, allowed_mentions=NO_PINGS)
-    except WRITE_ERRORS as exc:
-        log.warning("could not post %r: %s", text[:40], exc)
+    """A line members must see, tried again while Discord's trouble passes (its nonce keeps it single)."""
+    nonce = secrets.token_hex(8)
+    await until_taken(
+        lambda: channel.send(text, nonce=nonce, allowed_mentions=NO_PINGS),
+        what=f"a notice in channel {getattr(channel, 'id', '?')}",
+    )
 
 
 def speaker(user: discord.abc.User) -> Speaker:

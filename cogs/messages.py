@@ -8,6 +8,7 @@ and each Discord message is answered once, even when Discord delivers it twice.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -18,7 +19,7 @@ from discord.ext import commands
 
 from bot.audio import AudioRejected
 from bot.conversation import SessionExists, UnusableOptions
-from bot.delivery import WRITE_ERRORS
+from bot.delivery import WRITE_ERRORS, until_taken
 from bot.gate import DMS_OFF, Refused
 from bot.member_permissions import OPEN_THREAD, START, member_cannot
 from bot.permissions import cannot_answer
@@ -323,10 +324,13 @@ class MessagesCog(commands.Cog):
         return True
 
     async def _reply(self, message: discord.Message, text: str) -> None:
-        try:
-            await message.reply(text, allowed_mentions=NO_PINGS, mention_author=False)
-        except WRITE_ERRORS as exc:
-            log.warning("could not reply to message %d: %s", message.id, exc)
+        """A short reply the member must see, tried again while Discord's trouble passes (its nonce keeps it
+        single)."""
+        nonce = secrets.token_hex(8)
+        await until_taken(
+            lambda: message.reply(text, nonce=nonce, allowed_mentions=NO_PINGS, mention_author=False),
+            what=f"a reply to message {message.id}",
+        )
 
 
 async def setup(bot: BridgeBot) -> None:

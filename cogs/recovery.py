@@ -18,7 +18,7 @@ import discord
 from discord.ext import commands
 
 from bot.conversation import Speaker
-from bot.delivery import WRITE_ERRORS, Outage, Trouble, classify
+from bot.delivery import WRITE_ERRORS, until_taken
 from bot.presence import Liveness
 from bot.recording import STORE_ERRORS
 from bot.render import NO_PINGS
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 15.0
 CLAIMS_KEPT_S = 3600.0
 """Discord does not deliver a message or an interaction an hour late: its claim can go."""
-CUT_OFF_TRIED_S = 900.0
-"""How long Discord may fail to take a cut-off line (back-off 1, 2, 4 ... 30 s) before it is given up."""
 CUT_OFF = (
     "⏹️ The bot stopped while writing this reply, so it ends where it was cut off."
     " Send your message again for a full answer."
@@ -136,22 +134,14 @@ class RecoveryCog(commands.Cog):
         channel = await self._channel(reply.channel_id)
         if channel is None:
             return
-        nonce, outage = secrets.token_hex(8), Outage()  # one message per nonce: a retry never posts twice
-        while outage.lasted_s < CUT_OFF_TRIED_S:
-            await self.bot.services.pacers[reply.channel_id].slot(steady=False)
-            try:
-                await channel.send(CUT_OFF, nonce=nonce, allowed_mentions=NO_PINGS)
-                return
-            except WRITE_ERRORS as exc:
-                if classify(exc) is not Trouble.TRANSIENT:
-                    log.warning("could not mark the cut-off reply in channel %d: %s", reply.channel_id, exc)
-                    return
-                delay = outage.failed()
-                log.info(
-                    "marking the cut-off reply in channel %d failed (%s); again in %.0f s", reply.channel_id, exc, delay
-                )
-                await asyncio.sleep(delay)
-        log.warning("Discord stayed unreachable; the cut-off reply in channel %d was never marked", reply.channel_id)
+        nonce = secrets.token_hex(8)  # one message per nonce: a retry never posts twice
+        pacer = self.bot.services.pacers[reply.channel_id]
+
+        async def post() -> None:
+            await pacer.slot(steady=False)
+            await channel.send(CUT_OFF, nonce=nonce, allowed_mentions=NO_PINGS)
+
+        await until_taken(post, what=f"the cut-off line in channel {reply.channel_id}")
 
     async def _channel(self, channel_id: int) -> discord.Thread | discord.TextChannel | None:
         """A conversation's channel from the cache, else from Discord (an archived thread is not cached)."""

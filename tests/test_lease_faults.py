@@ -99,11 +99,12 @@ async def test_a_lease_the_store_never_confirms_stops_the_turn_and_says_so(
     await until(lambda: lease_holder(database, thread_id), "the bot to follow the session")
     await db_faults.refuse_writes(database, "sessions", RENEWALS)
     notice = await wait_for_post(discord_emulator, thread_id, "stopped following Agentverse")
-    stopped_at = time.monotonic()
     assert notice.content.startswith("-# ⚠️")
-    await asyncio.sleep(3)  # polls would have gone on about once a second
+    await asyncio.sleep(1)  # a poll already on its way when the turn stopped may still arrive
     session = agentverse.latest_session
-    assert not [t for t in session.poll_times if t > stopped_at + 0.5]
+    polls = len(session.poll_times)
+    await asyncio.sleep(3)  # polls would have gone on about once a second
+    assert len(session.poll_times) == polls
     await db_faults.lift(database, "sessions")
     assert all(e["status"] != "streaming" for e in await settled(discord_emulator, database, thread_id))
     await bot.stop()
