@@ -21,8 +21,9 @@ from tests.journey import bot_posts, wait_for_post
 from tests.test_agentverse_flow import labels, objective
 from tests.test_member_controls import settled
 
-RENEWALS = "OLD.follow_owner IS NOT NULL AND NEW.follow_owner = OLD.follow_owner"
-"""A follow lease renewed by the process holding it (taking a free lease, or giving it back, stays allowed)."""
+RENEWALS = "NEW.follow_owner = OLD.follow_owner AND NEW.follow_until > OLD.follow_until"
+"""A follow lease renewed by the process holding it (taking a free lease, giving it back, or saving the
+session's state stays allowed)."""
 SLOW_WAIT_S = 45.0
 
 
