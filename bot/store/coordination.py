@@ -246,14 +246,7 @@ class Coordination:
         """Take Discord event `event_id` (a message or an interaction: snowflakes never repeat) for process `owner`;
         False if another process took it first."""
         async with self._db.write() as conn:
-            result = await conn.execute(
-                text(
-                    "INSERT INTO event_claims (id, claimed_at, owner) VALUES (:id, :now, :owner)"
-                    " ON CONFLICT (id) DO NOTHING RETURNING id"
-                ),
-                {"id": event_id, "now": time.time(), "owner": owner},
-            )
-            return result.first() is not None
+            return await _claim(conn, event_id, owner)
 
     async def claims(self, event_ids: list[int]) -> dict[int, str | None]:
         """Which of these events were claimed, and by which process."""
@@ -273,16 +266,7 @@ class Coordination:
                 text(f"UPDATE event_claims SET owner = :owner, claimed_at = :now WHERE id = :id AND {was}"),  # noqa: S608
                 {"id": event_id, "owner": owner, "dead": dead_owner, "now": time.time()},
             )
-            if moved.rowcount:
-                return True
-            added = await conn.execute(
-                text(
-                    "INSERT INTO event_claims (id, claimed_at, owner) VALUES (:id, :now, :owner)"
-                    " ON CONFLICT (id) DO NOTHING RETURNING id"
-                ),
-                {"id": event_id, "now": time.time(), "owner": owner},
-            )
-            return added.first() is not None
+            return moved.rowcount > 0 or await _claim(conn, event_id, owner)
 
     async def forget_claims(self, older_than_s: float) -> int:
         """Drop claims older than `older_than_s` seconds (Discord does not deliver an event that late); how many."""
@@ -291,3 +275,15 @@ class Coordination:
                 text("DELETE FROM event_claims WHERE claimed_at < :cut"), {"cut": time.time() - older_than_s}
             )
         return result.rowcount
+
+
+async def _claim(conn: AsyncConnection, event_id: int, owner: str | None) -> bool:
+    """Insert the claim on an event unless one exists; whether this one did."""
+    result = await conn.execute(
+        text(
+            "INSERT INTO event_claims (id, claimed_at, owner) VALUES (:id, :now, :owner)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id"
+        ),
+        {"id": event_id, "now": time.time(), "owner": owner},
+    )
+    return result.first() is not None
