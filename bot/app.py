@@ -21,7 +21,7 @@ from discord.ext import commands
 from discord.http import Route
 
 from bot.background import Background
-from bot.command_tree import NO_PINGS, BridgeTree, failure_line
+from bot.command_tree import BridgeTree, failure_line
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.downloads import AttachmentReader
@@ -32,6 +32,7 @@ from bot.presence import Presence
 from bot.providers.polling import PollScheduler
 from bot.providers.registry import build_providers
 from bot.recording import STORE_ERRORS
+from bot.render import NO_PINGS
 from bot.sharding import IdentifyGate, ShardPlan
 from bot.store import Store
 from bot.token_vault import TokenKeeper, load_tokens

@@ -24,11 +24,11 @@ import discord
 from discord import app_commands
 
 from bot.recording import STORE_DOWN, STORE_ERRORS
+from bot.render import NO_PINGS
 from bot.turns import UNEXPECTED_ERROR_MESSAGE
 
 log = logging.getLogger(__name__)
 
-NO_PINGS = discord.AllowedMentions.none()
 
 
 def failure_line(error: BaseException) -> str:

@@ -15,11 +15,12 @@ import logging
 import aiohttp
 import discord
 
+from bot.bounded import OverLimit, read_at_most
+
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=20)
 """A 10 MiB file arrives in well under a minute on any link a bot runs on; a CDN that stalls is given up on."""
-READ_CHUNK_BYTES = 64 * 1024
 
 
 class AttachmentTooLarge(Exception):
@@ -62,8 +63,8 @@ class AttachmentReader:
 async def read_limited(session: aiohttp.ClientSession, url: str, *, limit_bytes: int) -> bytes:
     """GET `url` and return its body if it is at most `limit_bytes` long; see `AttachmentReader.read`.
 
-    Reads at most limit + 1 bytes from the response (aiohttp's own buffer may hold up to its 64 KiB read-ahead
-    more), then closes the connection rather than draining a body of any length.
+    Reads at most limit + 1 bytes from the response (`bot.bounded.read_at_most`), then closes the connection
+    rather than draining a body of any length.
     """
     try:
         async with session.get(url, timeout=DOWNLOAD_TIMEOUT) as response:
@@ -73,14 +74,13 @@ async def read_limited(session: aiohttp.ClientSession, url: str, *, limit_bytes:
             if declared is not None and declared > limit_bytes:
                 response.close()
                 raise AttachmentTooLarge(limit_bytes=limit_bytes, read_bytes=0, served_bytes=declared)
-            body = bytearray()
-            while len(body) <= limit_bytes:
-                chunk = await response.content.read(min(READ_CHUNK_BYTES, limit_bytes + 1 - len(body)))
-                if not chunk:
-                    return bytes(body)
-                body += chunk
-            response.close()
-            raise AttachmentTooLarge(limit_bytes=limit_bytes, read_bytes=len(body), served_bytes=declared)
+            try:
+                return await read_at_most(response.content, limit_bytes)
+            except OverLimit as exc:
+                response.close()
+                raise AttachmentTooLarge(
+                    limit_bytes=limit_bytes, read_bytes=exc.read_bytes, served_bytes=declared
+                ) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DownloadFailed(f"{type(exc).__name__}: {exc}") from exc
 

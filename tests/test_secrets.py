@@ -128,3 +128,16 @@ def test_the_password_is_masked_as_written_and_as_the_driver_reads_it() -> None:
     for form in (PASSWORD, quote(PASSWORD, safe="")):
         record = logging.LogRecord("bot", logging.ERROR, __file__, 1, "connect failed for %s", (form,), None)
         assert form not in formatter.format(record)
+
+
+async def test_a_validation_error_that_echoes_the_members_words_leaves_them_out_of_the_log(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, forbid_in_logs: Callable[..., None]
+) -> None:
+    """A FastAPI-style 422 repeats what was sent as `input` (pydantic v2): the member sees the usual line, and the
+    log keeps the error's location and message but not their words."""
+    canary = "walrus-tangerine-oboe"
+    forbid_in_logs(canary)
+    error = {"loc": ["body", "messages", 0], "msg": "too long", "type": "string_too_long", "input": f"say {canary}"}
+    ablt.enqueue(Reply(status=422, body={"detail": [error]}))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, f"say {canary}"))
+    await wait_for_post(discord_emulator, thread.id, "could not read")

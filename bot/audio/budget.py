@@ -14,12 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from bot.audio.common import (
-    MAX_CHANNELS,
-    MAX_SAMPLE_RATE_HZ,
-    MIN_SAMPLE_RATE_HZ,
-    AudioRejected,
-)
+from bot.audio.common import MIN_SAMPLE_RATE_HZ, AudioRejected, unlike_speech
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +78,8 @@ class DecodeBudget:
 
     def check_stream(self, *, rate_hz: int, channels: int) -> None:
         """The track's declared shape, before anything is decoded (0 means "not declared": frames are checked)."""
-        if rate_hz and not MIN_SAMPLE_RATE_HZ <= rate_hz <= MAX_SAMPLE_RATE_HZ:
-            raise AudioRejected.because("unusable", detail=f"track declares {rate_hz} Hz")
-        if channels > MAX_CHANNELS:
-            raise AudioRejected.because("unusable", detail=f"track declares {channels} channels")
+        if why := unlike_speech(rate_hz or MIN_SAMPLE_RATE_HZ, channels or 1):
+            raise AudioRejected.because("unusable", detail=f"track declares {why}")
 
     def take_packet(self) -> None:
         """One more packet demuxed (of any stream)."""
@@ -99,10 +92,8 @@ class DecodeBudget:
     def take_frame(self, *, samples: int, rate_hz: int, channels: int, sample_bytes: int) -> None:
         """One decoded frame, checked before it is resampled: its rate and channels, and the running length
         and bytes with it included, so a frame that would pass a limit is never converted."""
-        if not MIN_SAMPLE_RATE_HZ <= rate_hz <= MAX_SAMPLE_RATE_HZ:
-            raise AudioRejected.because("unusable", detail=f"frame at {rate_hz} Hz")
-        if not 1 <= channels <= MAX_CHANNELS:
-            raise AudioRejected.because("unusable", detail=f"frame with {channels} channels")
+        if why := unlike_speech(rate_hz, channels):
+            raise AudioRejected.because("unusable", detail=f"frame of {why}")
         seconds = self.source_seconds + samples / rate_hz
         if seconds > self.max_seconds + LENGTH_GRACE_S:
             raise AudioRejected.because("too_long", detail=f"over {self.max_seconds:g} s", max_seconds=self.max_seconds)

@@ -22,6 +22,17 @@ is the highest rate recorders offer; speech needs none of it, but a member's fie
 this range one decoded sample becomes at most 6 output samples (8 kHz to 48 kHz), so output follows input."""
 MAX_CHANNELS = 8
 """7.1 surround, the most any consumer recording carries; voice notes are mono, phones stereo."""
+
+
+def unlike_speech(rate_hz: int, channels: int) -> str | None:
+    """What makes this shape one no recording of speech has (a rate outside 8-192 kHz, more than 8 channels or
+    none), in a few words for the log; None when it is fine."""
+    if not MIN_SAMPLE_RATE_HZ <= rate_hz <= MAX_SAMPLE_RATE_HZ:
+        return f"{rate_hz} Hz"
+    if not 1 <= channels <= MAX_CHANNELS:
+        return f"{channels} channels"
+    return None
+
 MAX_SPOKEN_SECONDS = 120.0
 """Longest spoken answer the bot takes from a provider: about 300 words, far past Convai's few-sentence replies.
 As 48 kHz PCM for the voice message that is 11 MiB in memory."""

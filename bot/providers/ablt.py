@@ -208,7 +208,8 @@ def _frame_text(payload: str) -> str:
         frame = json.loads(payload)
     except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise ProviderBadResponse(
-            "aBLT sent a garbled reply; send your message again to retry.", detail=f"bad frame {payload[:80]!r}"
+            "aBLT sent a garbled reply; send your message again to retry.",
+            detail=f"bad frame ({len(payload)} characters)",
         ) from exc
     if not isinstance(frame, dict):
         raise ProviderBadResponse("aBLT sent a garbled reply; send your message again to retry.", detail="frame")

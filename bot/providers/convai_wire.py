@@ -12,13 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.audio.common import (
-    MAX_CHANNELS,
-    MAX_SAMPLE_RATE_HZ,
-    MAX_SPOKEN_AUDIO_BYTES,
-    MAX_SPOKEN_SECONDS,
-    MIN_SAMPLE_RATE_HZ,
-)
+from bot.audio.common import MAX_SPOKEN_AUDIO_BYTES, MAX_SPOKEN_SECONDS, unlike_speech
 from bot.providers.base import Event, Heard, TextDelta
 from bot.providers.errors import (
     ProviderAuthError,
@@ -58,9 +52,10 @@ class ConvaiStream:
             payload = json.loads(data)
         except ValueError as exc:
             if not self.text_seen:
-                raise StreamUnusable(f"bad event {data[:60]!r}") from exc
+                raise StreamUnusable(f"bad event ({len(data)} characters)") from exc
             raise ProviderBadResponse(
-                "Convai sent a garbled reply partway; send your message again.", detail=f"bad event {data[:60]!r}"
+                "Convai sent a garbled reply partway; send your message again.",
+                detail=f"bad event ({len(data)} characters)",
             ) from exc
         if isinstance(payload, dict):
             yield from self.take_reply(payload)
@@ -122,8 +117,8 @@ def join_wavs(chunks: list[bytes], *, max_seconds: float = MAX_SPOKEN_SECONDS) -
         except (wave.Error, EOFError) as exc:
             log.warning("skipping an unreadable Convai audio chunk: %s", exc)
             continue
-        if not (shape[0] <= MAX_CHANNELS and MIN_SAMPLE_RATE_HZ <= shape[2] <= MAX_SAMPLE_RATE_HZ):
-            log.warning("skipping a Convai audio chunk of %d channels at %d Hz", shape[0], shape[2])
+        if why := unlike_speech(shape[2], shape[0]):
+            log.warning("skipping a Convai audio chunk of %s", why)
             continue
         if params is None:
             params = shape

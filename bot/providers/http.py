@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.bounded import OverLimit, read_at_most
 from bot.providers.errors import ProviderBadResponse, ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ JSON_BODY_MAX_BYTES = 2 * 1024 * 1024
 AUDIO_JSON_BODY_MAX_BYTES = 8 * 1024 * 1024
 """Cap on a JSON reply that may carry a spoken answer as base64 (Convai: a 60 s 22.05 kHz mono 16-bit WAV is
 2.6 MB, 3.5 MB as base64)."""
-READ_CHUNK_BYTES = 64 * 1024
 PARSE_OFF_LOOP_BYTES = 256 * 1024
 """JSON bodies larger than this are parsed in a worker thread, so a big reply does not hold up the event loop."""
 
@@ -104,8 +104,32 @@ async def error_detail(response: aiohttp.ClientResponse) -> str:
 
 
 def describe_error(response: aiohttp.ClientResponse, body: str) -> str:
+    """Status, request id and the error body as the log may hold it (`loggable`)."""
     request_id = response.headers.get("x-request-id")
-    return f"HTTP {response.status}{f' request {request_id}' if request_id else ''}: {body or '(no body)'}"
+    return f"HTTP {response.status}{f' request {request_id}' if request_id else ''}: {loggable(body) or '(no body)'}"
+
+
+ECHOED_FIELDS = frozenset({"input", "ctx"})
+"""Where validation errors repeat what was sent: pydantic's errors carry the offending value as `input` (and
+its context as `ctx`: docs.pydantic.dev, "Validation Errors"), and FastAPI-style vendors (aBLT, Soundverse)
+answer 422 with them, so a member's words would reach the log."""
+
+
+def loggable(body: str) -> str:
+    """An error body without the fields that echo the request (a JSON body; other text is kept as it is)."""
+    try:
+        parsed = jsonlib.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    return jsonlib.dumps(_without_echoes(parsed), ensure_ascii=False)
+
+
+def _without_echoes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "(left out)" if k in ECHOED_FIELDS else _without_echoes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_echoes(item) for item in value]
+    return value
 
 
 async def post_json(
@@ -142,17 +166,14 @@ async def read_body(response: aiohttp.ClientResponse, *, provider: str, limit_by
     declared = response.content_length
     if declared is not None and declared > limit_bytes:
         raise refuse_too_large(response, provider, f"Content-Length {declared} over the {limit_bytes}-byte cap")
-    body = bytearray()
     try:
-        while chunk := await response.content.read(min(READ_CHUNK_BYTES, limit_bytes + 1 - len(body))):
-            body += chunk
-            if len(body) > limit_bytes:
-                raise refuse_too_large(response, provider, f"body over the {limit_bytes}-byte cap")
+        return await read_at_most(response.content, limit_bytes)
+    except OverLimit as exc:
+        raise refuse_too_large(response, provider, f"body over the {limit_bytes}-byte cap") from exc
     except TimeoutError as exc:
         raise _unavailable(provider, exc) from exc
     except aiohttp.ClientError as exc:  # the connection broke partway through the body
         raise unreadable(provider, type(exc).__name__) from exc
-    return bytes(body)
 
 
 async def read_json(response: aiohttp.ClientResponse, *, provider: str, limit_bytes: int = JSON_BODY_MAX_BYTES) -> Any:
