@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import percentile, table
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import (
     BUILDING_CONTEXT,

@@ -14,7 +14,7 @@ so threads are matched to streams by their text). When every reply is complete o
   next to the limit max(1.1 s, N / 45 s) (N replies sharing the bot's 45 requests/s, 1.1 s per channel);
 - last token -> final text visible, p99; 429s Discord answered; replies that failed (a ⚠️ line instead of
   their text: counted, and left out of the other figures);
-- event-loop lag inside the bot, from its own /metrics (bot/loop_lag.py, HEALTH_PORT): the histogram's
+- event-loop lag inside the bot, from its own /metrics (bot/ops/loop_lag.py, HEALTH_PORT): the histogram's
   change over the burst, p50 / p99 estimated as PromQL's histogram_quantile does;
 - the bot's CPU seconds per streamed reply (utime + stime from /proc over the burst, / the replies that did
   not fail) and its peak RSS (VmHWM:
@@ -75,8 +75,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.figures import histogram_quantile, percentile, table
 from bench.stream import first_shown, visible_timeline
-from bot.loop_lag import LoopLagMonitor
-from bot.splitting import join_chunks
+from bot.ops.loop_lag import LoopLagMonitor
+from bot.replies.splitting import join_chunks
 from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Emission, Reply
 from tests.emulators.ablt.validation import json_bytes
@@ -93,7 +93,7 @@ CHANNELS_PER_GUILD = 10
 REST_RATE_PER_S = 45.0
 """The bot's share of Discord's 50 requests/s (REST_RATE_PER_S's default): N replies get an edit each every N / 45 s."""
 CHANNEL_WRITE_INTERVAL_S = 1.1
-"""bot/pacing.py's steady spacing of a channel's edits (5 writes per 5 s, with margin)."""
+"""bot/replies/pacing.py's steady spacing of a channel's edits (5 writes per 5 s, with margin)."""
 TAG_CHARS = 6  # "S0007:"
 WARM_UP_STREAMS = 5
 IDLE_BATCH = 50
@@ -412,10 +412,16 @@ SUBSYSTEMS = (
         "the store on the event loop (bot/store, SQLAlchemy, aiosqlite, its thread's wake-ups)",
         ("(bot/store/", "(sqlalchemy/", "(aiosqlite/", "_read_from_self"),
     ),
-    ("Discord writes: rendering, pacing, discord.py REST", ("(bot/render.py)", "(bot/pacing.py)", "(discord/http.py)")),
+    (
+        "Discord writes: rendering, pacing, discord.py REST",
+        ("(bot/replies/render.py)", "(bot/replies/pacing.py)", "(discord/http.py)"),
+    ),
     ("the gateway (discord.py events)", ("(discord/gateway.py)", "(discord/shard.py)", "(discord/state.py)")),
     ("slash commands and cogs (/chat up to the turn)", ("(discord/app_commands/", "(cogs/")),
-    ("provider streams (bot/turns.py, bot/providers: aiohttp reads, SSE)", ("(bot/turns.py)", "(bot/providers/")),
+    (
+        "provider streams (bot/core/turns.py, bot/providers: aiohttp reads, SSE)",
+        ("(bot/core/turns.py)", "(bot/providers/"),
+    ),
     ("socket reads the stacks above do not claim (asyncio, aiohttp)", ("_read_ready", "data_received")),
     ("the event loop in epoll_wait (woken and waiting for a CPU, or in the call)", ("EpollSelector.select",)),
 )

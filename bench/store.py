@@ -5,7 +5,7 @@
 The real bot in-process against loopback Discord and aBLT: one `/chat`, then `--turns` short turns one
 after another in its thread (a member message; aBLT answers four tokens at once). Each next message is
 sent once the previous reply is shown and recorded (its transcript entry finished) and the thread's write
-pacing (one write per 1.1 s, bot/pacing.py) would let the next reply out at once: the turn time is then
+pacing (one write per 1.1 s, bot/replies/pacing.py) would let the next reply out at once: the turn time is then
 the bot's own latency, not the pacing a rapid exchange in one thread meets. That pacing also sets the
 pace of the run: about 1.2 s per turn.
 
@@ -44,7 +44,7 @@ from sqlalchemy.pool import Pool
 
 from bench.figures import percentile, table
 from bench.stream import first_shown, visible_timeline
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.store import Store
 from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Reply
@@ -126,7 +126,7 @@ class StatementLog:
 
 
 class FinishedReplies(logging.Handler):
-    """Counts replies the bot recorded: `bot/turns.py` logs one line once a reply's entry is finished."""
+    """Counts replies the bot recorded: `bot/core/turns.py` logs one line once a reply's entry is finished."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
@@ -149,7 +149,7 @@ class FinishedReplies(logging.Handler):
 
     @contextmanager
     def attached(self) -> Iterator[FinishedReplies]:
-        logger = logging.getLogger("bot.turns")
+        logger = logging.getLogger("bot.core.turns")
         level = logger.level
         logger.setLevel(logging.INFO)
         logger.addHandler(self)

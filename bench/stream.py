@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import load_settings
-from bot.splitting import join_chunks
+from bot.config.settings import load_settings
+from bot.replies.splitting import join_chunks
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator, MessageRecord
 from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import discord
 
-from bot.check import run_check
-from bot.config import ConfigError, Settings, load_settings
-from bot.logs import configure_logging
+from bot.config.check import run_check
+from bot.config.settings import ConfigError, Settings, load_settings
+from bot.ops.logs import configure_logging
 from bot.runner import serve
 
 log = logging.getLogger("bot")

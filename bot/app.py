@@ -20,22 +20,22 @@ import discord
 from discord.ext import commands
 from discord.http import Route
 
-from bot.background import Background
 from bot.command_tree import BridgeTree, failure_line
-from bot.config import Settings
-from bot.conversation import Conversations
-from bot.downloads import AttachmentReader
-from bot.gate import Gate
-from bot.monitoring import Monitoring, shard_states
-from bot.pacing import ChannelPacers, RequestRate
-from bot.presence import Presence
-from bot.providers.polling import PollScheduler
+from bot.config.settings import Settings
+from bot.core.background import Background
+from bot.core.conversations import Conversations
+from bot.core.gate import Gate
+from bot.core.presence import Presence
+from bot.core.recording import STORE_ERRORS
+from bot.core.token_vault import TokenKeeper, load_tokens
+from bot.members.attachments import AttachmentReader
+from bot.ops.monitoring import Monitoring, shard_states
+from bot.providers.agentverse.polling import PollScheduler
 from bot.providers.registry import build_providers
-from bot.recording import STORE_ERRORS
-from bot.render import NO_PINGS
+from bot.replies.pacing import ChannelPacers, RequestRate
+from bot.replies.render import NO_PINGS
 from bot.sharding import IdentifyGate, ShardPlan
 from bot.store import Store
-from bot.token_vault import TokenKeeper, load_tokens
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class BridgeBot(commands.AutoShardedBot):
         self._heap_settled = not own_process
 
     def _pace_rest_calls(self, rate: RequestRate) -> None:
-        """Every REST call waits for its slot in the global budget, by priority (bot/pacing.py; interaction
+        """Every REST call waits for its slot in the global budget, by priority (bot/replies/pacing.py; interaction
         callbacks and follow-ups use another path, unpaced, as Discord exempts them), and gives up waiting for
         an answer after `REST_READ_TIMEOUT_S` (discord.py's session would wait 5 min)."""
         send = self.http.request

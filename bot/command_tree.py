@@ -23,12 +23,11 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.recording import STORE_DOWN, STORE_ERRORS
-from bot.render import NO_PINGS
-from bot.turns import UNEXPECTED_ERROR_MESSAGE
+from bot.core.recording import STORE_DOWN, STORE_ERRORS
+from bot.core.turns import UNEXPECTED_ERROR_MESSAGE
+from bot.replies.render import NO_PINGS
 
 log = logging.getLogger(__name__)
-
 
 
 def failure_line(error: BaseException) -> str:

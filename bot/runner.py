@@ -11,8 +11,8 @@ import discord.http
 import yarl
 
 from bot.app import BridgeBot
-from bot.config import Settings
-from bot.logs import hide_settings
+from bot.config.settings import Settings
+from bot.ops.logs import hide_settings
 
 log = logging.getLogger(__name__)
 

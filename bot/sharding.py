@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.config_scale import ScaleSettings
+from bot.config.scale import ScaleSettings
 from bot.store.coordination import Coordination
 
 log = logging.getLogger(__name__)

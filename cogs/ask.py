@@ -17,19 +17,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.command_tree import answers_failures
-from bot.delivery import WRITE_ERRORS
-from bot.gate import CHAT_REFUSED
-from bot.member_permissions import ASK, READ
+from bot.core.gate import CHAT_REFUSED
+from bot.core.server_rules import CHAT, use_provider
+from bot.members.permissions import ASK, READ
 from bot.providers.base import Provider
-from bot.render import NO_PINGS
-from bot.server_rules import CHAT, use_provider
-from cogs._input import MemberMessage, read_message, read_text_files
-from cogs._members import interaction_member, member_refusal
-from cogs._opening import Opening, Options, obstacle, open_conversation, provider_here
-from cogs._private import by_interaction
-from cogs._text_files import not_used
-from cogs._turns import reply_in, speaker
-from cogs._wording import OPENING_PROMPT_PREVIEW, display, refuse
+from bot.replies.delivery import WRITE_ERRORS
+from bot.replies.render import NO_PINGS
+from cogs.common.input import MemberMessage, read_message, read_text_files
+from cogs.common.members import interaction_member, member_refusal
+from cogs.common.opening import Opening, Options, obstacle, open_conversation, provider_here
+from cogs.common.private import by_interaction
+from cogs.common.text_files import not_used
+from cogs.common.turns import reply_in, speaker
+from cogs.common.wording import OPENING_PROMPT_PREVIEW, display, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Literal, cast
 import discord
 from discord.ext import commands
 
-from bot.conversation import UnusableOptions
-from bot.gate import Refused
-from bot.member_permissions import LOOK, SEE
-from bot.render import NO_PINGS
+from bot.core.conversations import UnusableOptions
+from bot.core.gate import Refused
+from bot.members.permissions import LOOK, SEE
+from bot.replies.render import NO_PINGS
 from bot.store import Binding
-from cogs._chat_command import Param, build_command, provider_param
-from cogs._members import interaction_member, member_refusal
-from cogs._wording import display, refuse
+from cogs.common.chat_command import Param, build_command, provider_param
+from cogs.common.members import interaction_member, member_refusal
+from cogs.common.wording import display, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

@@ -9,11 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._chat_command import build_chat_command
-from cogs._opening import Opening, Options, open_conversation, provider_here
-from cogs._private import by_interaction
-from cogs._turns import reply_in, speaker
-from cogs._wording import opening_line, refuse
+from cogs.common.chat_command import build_chat_command
+from cogs.common.opening import Opening, Options, open_conversation, provider_here
+from cogs.common.private import by_interaction
+from cogs.common.turns import reply_in, speaker
+from cogs.common.wording import opening_line, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

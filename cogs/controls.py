@@ -19,23 +19,23 @@ from discord.ext import commands
 
 from bot.audio import AudioRejected
 from bot.command_tree import acknowledge, answers_failures, update_message
-from bot.conversation import REPLY_ENDED, CannotReplay, Replay
-from bot.delivery import WRITE_ERRORS
-from bot.downloads import AttachmentReader
-from bot.gate import Refused
-from bot.member_permissions import SEND
-from bot.permissions import cannot_answer
+from bot.core.conversations import REPLY_ENDED, CannotReplay, Replay
+from bot.core.gate import Refused
+from bot.members.attachments import AttachmentReader
+from bot.members.permissions import SEND
 from bot.providers.base import Pick, VoiceInput
-from bot.render import NO_PINGS
-from bot.splitting import MESSAGE_LIMIT
+from bot.replies.delivery import WRITE_ERRORS
+from bot.replies.permissions import cannot_answer
+from bot.replies.render import NO_PINGS
+from bot.replies.splitting import MESSAGE_LIMIT
+from bot.replies.widgets import ANY_TAIL, RETRY_BUTTON_ID, STOP_BUTTON_ID, reply_id_in
 from bot.store import SessionRecord
-from bot.widgets import ANY_TAIL, RETRY_BUTTON_ID, STOP_BUTTON_ID, reply_id_in
-from cogs._input import read_message
-from cogs._members import interaction_member, slowmode_refusal, speaking_refusal
-from cogs._private import by_interaction
-from cogs._turns import reply_in, speaker
-from cogs._voice import voice_input
-from cogs._wording import NO_CONVERSATION, display, refuse
+from cogs.common.input import read_message
+from cogs.common.members import interaction_member, slowmode_refusal, speaking_refusal
+from cogs.common.private import by_interaction
+from cogs.common.turns import reply_in, speaker
+from cogs.common.voice import voice_input
+from cogs.common.wording import NO_CONVERSATION, display, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -173,7 +173,7 @@ async def _answer_again(
     via_followups: bool,
 ) -> None:
     """The claimed member turn, run again as it was first sent (text, voice note or choice); with
-    `via_followups`, written as the interaction's followups (`bot.followups`)."""
+    `via_followups`, written as the interaction's followups (`bot.replies.followups`)."""
     await reply_in(
         bot,
         channel,
@@ -191,7 +191,7 @@ async def _answer_again(
 async def _prepare_replay(
     interaction: discord.Interaction, reply_id: int, *, regenerate: bool
 ) -> tuple[SessionRecord, Replay, _Again, discord.abc.Messageable] | None:
-    """Check the member may speak here (bot/member_permissions.py) and the bot may answer, claim the reply, pass
+    """Check the member may speak here (bot/members/permissions.py) and the bot may answer, claim the reply, pass
     the gate and spend the slowmode, then fetch what the turn carried. On any refusal, say why privately, give
     the claim back and return None."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]

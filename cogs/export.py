@@ -1,5 +1,5 @@
 """`/export`: checks the member may read this channel's history and talk here, then hands them privately the
-transcript bot/export.py wrote."""
+transcript bot/core/export.py wrote."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.export import (
+from bot.core.export import (
     DEFAULT_UPLOAD_LIMIT_BYTES,
     MAX_REQUEST_BYTES,
     ExportedConversation,
@@ -21,13 +21,13 @@ from bot.export import (
     batches,
     export_files,
 )
-from bot.gate import Refused
-from bot.member_permissions import EXPORT, READ
-from bot.render import NO_PINGS
+from bot.core.gate import Refused
+from bot.members.permissions import EXPORT, READ
+from bot.replies.render import NO_PINGS
 from bot.store import SessionRecord
-from cogs._chat_command import usable_in_dms
-from cogs._members import interaction_member, member_refusal
-from cogs._wording import NO_CONVERSATION, refuse
+from cogs.common.chat_command import usable_in_dms
+from cogs.common.members import interaction_member, member_refusal
+from cogs.common.wording import NO_CONVERSATION, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

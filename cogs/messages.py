@@ -18,20 +18,20 @@ import discord
 from discord.ext import commands
 
 from bot.audio import AudioRejected
-from bot.conversation import SessionExists, UnusableOptions
-from bot.delivery import WRITE_ERRORS, until_taken
-from bot.gate import DMS_OFF, Refused
-from bot.member_permissions import OPEN_THREAD, START, member_cannot
-from bot.permissions import cannot_answer
-from bot.render import NO_PINGS
+from bot.core.conversations import SessionExists, UnusableOptions
+from bot.core.gate import DMS_OFF, Refused
+from bot.members.permissions import OPEN_THREAD, START, member_cannot
+from bot.replies.delivery import WRITE_ERRORS, until_taken
+from bot.replies.permissions import cannot_answer
+from bot.replies.render import NO_PINGS
 from bot.store import Binding, SessionRecord
-from cogs._input import MemberMessage, read_message, read_text_files
-from cogs._members import message_member
-from cogs._private import by_dm
-from cogs._text_files import not_used
-from cogs._turns import reply_in, speaker
-from cogs._voice import voice_input, voice_label
-from cogs._wording import ENDED_HINT, NO_CONVERSATION, THREAD_ARCHIVE_MINUTES, thread_name
+from cogs.common.input import MemberMessage, read_message, read_text_files
+from cogs.common.members import message_member
+from cogs.common.private import by_dm
+from cogs.common.text_files import not_used
+from cogs.common.turns import reply_in, speaker
+from cogs.common.voice import voice_input, voice_label
+from cogs.common.wording import ENDED_HINT, NO_CONVERSATION, THREAD_ARCHIVE_MINUTES, thread_name
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

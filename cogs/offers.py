@@ -10,13 +10,13 @@ import discord
 from discord.ext import commands
 
 from bot.command_tree import answers_failures, update_message
-from bot.conversation import AlreadyHandled, UnusablePick
-from bot.gate import Refused
-from bot.member_permissions import SEND
-from bot.permissions import cannot_answer
+from bot.core.conversations import AlreadyHandled, UnusablePick
+from bot.core.gate import Refused
+from bot.members.permissions import SEND
 from bot.providers.base import Pick
-from bot.render import NO_PINGS
-from bot.widgets import (
+from bot.replies.permissions import cannot_answer
+from bot.replies.render import NO_PINGS
+from bot.replies.widgets import (
     OFFER_BUTTON_ID,
     OFFER_BUTTON_TEMPLATE,
     OFFER_MENU_ID,
@@ -25,10 +25,10 @@ from bot.widgets import (
     offer_index_in,
     offer_menu_in,
 )
-from cogs._members import interaction_member, speaking_refusal
-from cogs._private import by_interaction
-from cogs._turns import reply_in, speaker
-from cogs._wording import NO_CONVERSATION, display, refuse
+from cogs.common.members import interaction_member, speaking_refusal
+from cogs.common.private import by_interaction
+from cogs.common.turns import reply_in, speaker
+from cogs.common.wording import NO_CONVERSATION, display, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

@@ -1,7 +1,7 @@
 """Replies a dead process left unfinished say they were cut off, and after a restart conversations whose
 provider was still working (polled agents) are followed again.
 
-A reply belongs to the process writing it (bot/presence.py): at start-up and then every `SWEEP_EVERY_S`, the
+A reply belongs to the process writing it (bot/core/presence.py): at start-up and then every `SWEEP_EVERY_S`, the
 replies of processes that are gone (killed, crashed) are marked and their threads told; the replies of a
 process still running (the old release during a rolling deploy) are left alone. The sweep also forgets event
 claims older than `CLAIMS_KEPT_S`."""
@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.conversation import Speaker
-from bot.delivery import WRITE_ERRORS, until_taken
-from bot.presence import Liveness
-from bot.recording import STORE_ERRORS
-from bot.render import NO_PINGS
+from bot.core.conversations import Speaker
+from bot.core.presence import Liveness
+from bot.core.recording import STORE_ERRORS
+from bot.replies.delivery import WRITE_ERRORS, until_taken
+from bot.replies.render import NO_PINGS
 from bot.store import SessionRecord, UnfinishedReply
-from cogs._catch_up import missed_messages, recent_conversations
-from cogs._private import to_log
-from cogs._turns import reply_in
+from cogs.common.catch_up import missed_messages, recent_conversations
+from cogs.common.private import to_log
+from cogs.common.turns import reply_in
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -50,7 +50,7 @@ class RecoveryCog(commands.Cog):
         self._sweeping = False
 
     async def cog_load(self) -> None:
-        self._started = time.time()  # messages sent before this are looked for after a crash (cogs/_catch_up.py)
+        self._started = time.time()  # messages sent before this are looked for after a crash (cogs/common/catch_up.py)
         # Read before connecting, so nothing started in this run counts as left over from the last one.
         conversations, serves = self.bot.services.conversations, self.bot.services.shards.serves
         self._cut_off = await self._take_unfinished()  # only this process's shards' threads, of dead processes
@@ -87,7 +87,7 @@ class RecoveryCog(commands.Cog):
 
     async def _catch_up(self) -> None:
         """Members' messages the last run received but never took (it was killed) are answered now, each
-        conversation's in order (cogs/_catch_up.py)."""
+        conversation's in order (cogs/common/catch_up.py)."""
         try:
             alive = await self.bot.services.presence.liveness()
             sessions = await recent_conversations(self.bot)

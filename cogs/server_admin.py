@@ -9,13 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.config import MAX_COOLDOWN_S
-from bot.server_rules import Grant, abilities
-from bot.splitting import split_message
-from cogs._chat_command import usable_in_dms
-from cogs._members import interaction_member
-from cogs._server_view import describe_ability, describe_rules
-from cogs._wording import refuse
+from bot.config.settings import MAX_COOLDOWN_S
+from bot.core.server_rules import Grant, abilities
+from bot.replies.splitting import split_message
+from cogs.common.chat_command import usable_in_dms
+from cogs.common.members import interaction_member
+from cogs.common.server_view import describe_ability, describe_rules
+from cogs.common.wording import refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

@@ -8,13 +8,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.conversation import JustChanged, NoActiveSession, UnusableOptions
-from bot.gate import Refused
-from bot.member_permissions import LOOK, SEE
-from bot.render import NO_PINGS
-from cogs._chat_command import usable_in_dms
-from cogs._members import interaction_member, member_refusal
-from cogs._wording import NO_CONVERSATION, display, refuse
+from bot.core.conversations import JustChanged, NoActiveSession, UnusableOptions
+from bot.core.gate import Refused
+from bot.members.permissions import LOOK, SEE
+from bot.replies.render import NO_PINGS
+from cogs.common.chat_command import usable_in_dms
+from cogs.common.members import interaction_member, member_refusal
+from cogs.common.wording import NO_CONVERSATION, display, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

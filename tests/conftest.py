@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from bot.config import load_settings
-from bot.logs import QUIET_LOGGERS
+from bot.config.settings import load_settings
+from bot.ops.logs import QUIET_LOGGERS
 from tests import log_audit
 from tests.databases import KINDS, postgres_database
 from tests.emulators.ablt import AbltEmulator

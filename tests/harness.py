@@ -8,7 +8,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.runner import serve
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import AgentverseEmulator

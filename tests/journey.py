@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.splitting import join_chunks
+from bot.replies.splitting import join_chunks
 from tests.emulators.discord import DiscordEmulator, InteractionRecord, MessageRecord, ThreadRecord
 
 WAIT_S = 15.0

@@ -4,7 +4,7 @@ The conftest fixture `no_secrets_in_logs` runs this after each test: it formats 
 test's setup, call and teardown with the bot's `RedactingFormatter` and looks for each secret the test's bots
 and emulators used (`known_secrets`), plus anything the test added with `forbid_in_logs` (a member's text in a
 fault run, a database password). Modules that set `AUDIT_LOGS_AT_DEBUG = True` capture DEBUG records too,
-with discord.py's request and gateway loggers at WARNING as `python -m bot` keeps them (bot/logs.py).
+with discord.py's request and gateway loggers at WARNING as `python -m bot` keeps them (bot/ops/logs.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from bot.logs import LOG_FORMAT, RedactingFormatter
+from bot.ops.logs import LOG_FORMAT, RedactingFormatter
 from tests.harness import ABLT_KEY, BOT_TOKEN, CONVAI_KEY, MAGICAI_KEY, SOUNDVERSE_KEY
 
 NOT_THE_BOTS = ("tests", "aiohttp.access", "bench")

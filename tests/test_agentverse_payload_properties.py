@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.config import load_settings
-from bot.providers.agentverse import AgentverseProvider
-from bot.providers.agentverse_wire import UNREADABLE, parse_message, parse_messages
+from bot.config.settings import load_settings
+from bot.providers.agentverse.provider import AgentverseProvider
+from bot.providers.agentverse.wire import UNREADABLE, parse_message, parse_messages
 from bot.providers.base import Event, Notice
 from bot.providers.errors import ProviderError
 from bot.providers.registry import build_providers

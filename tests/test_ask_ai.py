@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import load_settings
-from bot.gate import CHAT_REFUSED
+from bot.config.settings import load_settings
+from bot.core.gate import CHAT_REFUSED
 from cogs.ask import NOTHING_TO_ASK, PICK_ONE
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import AttachmentSpec, DiscordEmulator, InteractionRecord, MessageRecord

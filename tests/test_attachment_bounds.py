@@ -14,8 +14,8 @@ import discord
 import pytest
 
 from bot.audio import MAX_AUDIO_BYTES
-from bot.downloads import AttachmentTooLarge, read_limited
-from cogs._text_files import MAX_TEXT_FILE_BYTES
+from bot.members.attachments import AttachmentTooLarge, read_limited
+from cogs.common.text_files import MAX_TEXT_FILE_BYTES
 from tests import audio_samples
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply
@@ -83,7 +83,7 @@ async def test_a_voice_note_served_bigger_than_it_declared_is_refused_and_convai
     convai: ConvaiEmulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.downloads")
+    caplog.set_level(logging.INFO, logger="bot.members.attachments")
     convai.enqueue(ConvaiReply(text="Ready when you are.", audio_seconds=0))
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "Let's talk", provider="convai"))
     await wait_for_post(discord_emulator, thread.id, "Ready when you are.")
@@ -97,7 +97,7 @@ async def test_a_voice_note_served_bigger_than_it_declared_is_refused_and_convai
 
     assert reply.content == "That file is over 10 MB, which is more than I can take; please send a shorter recording."
     assert turns_asked(convai) == calls
-    (read,) = [r.getMessage() for r in caplog.records if r.name == "bot.downloads"]
+    (read,) = [r.getMessage() for r in caplog.records if r.name == "bot.members.attachments"]
     assert f"declared {len(declared)} bytes" in read and f"read {MAX_AUDIO_BYTES + 1}," in read
     convai.enqueue(ConvaiReply(text="Still here.", audio_seconds=0))
     mark = last_message_id(discord_emulator, thread.id)
@@ -108,7 +108,7 @@ async def test_a_voice_note_served_bigger_than_it_declared_is_refused_and_convai
 async def test_a_text_file_served_bigger_than_it_declared_is_left_out_and_the_text_answered(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.downloads")
+    caplog.set_level(logging.INFO, logger="bot.members.attachments")
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "hello"))
     await wait_for_reply(discord_emulator, thread.id, "You said: hello")
     ablt.enqueue(Reply(text="Noted."))
@@ -121,5 +121,5 @@ async def test_a_text_file_served_bigger_than_it_declared_is_left_out_and_the_te
     await wait_for_post(discord_emulator, thread.id, "Noted.", after=question.id)
     assert note.content == "Not used: notes.txt (over 100 KB)."
     assert ablt.requests[-1].body["messages"][-1]["content"] == "What do you make of this?"
-    (read,) = [r.getMessage() for r in caplog.records if r.name == "bot.downloads"]
+    (read,) = [r.getMessage() for r in caplog.records if r.name == "bot.members.attachments"]
     assert f"read {MAX_TEXT_FILE_BYTES + 1}," in read  # not the 190,000 bytes served

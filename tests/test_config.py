@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Secret, load_settings
-from bot.logs import RedactingFormatter
+from bot.config.settings import ConfigError, Secret, load_settings
+from bot.ops.logs import RedactingFormatter
 
 BASE = {"DISCORD_TOKEN": "discord-secret-token", "ABLT_API_KEY": "ablt-secret-key"}
 PG = {**BASE, "DATABASE_URL": "postgresql://bot:pg-secret@db.example:5432/bot"}

@@ -15,7 +15,7 @@ import aiohttp
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.widgets import (
+from bot.replies.widgets import (
     ENTRY_ID_MAX,
     OFFER_BUTTON_ID,
     OFFER_CHOICES_MAX,

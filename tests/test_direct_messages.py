@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.gate import DMS_OFF
+from bot.core.gate import DMS_OFF
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess

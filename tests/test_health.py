@@ -14,8 +14,8 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import HealthServer, ShardState
-from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.ops.health import HealthServer, ShardState
+from bot.ops.metrics import CONTENT_TYPE_LATEST, Metrics
 
 SECRET = "sk-live-9f8e7d6c5b4a-SECRET-hunter2"
 METRIC_FAMILIES = {

@@ -1,6 +1,6 @@
 """Following an Agentverse session under the database's faults: a renewal of the follow lease that fails is tried
 again until the lease would run out, and a turn that can no longer confirm its lease stops and says so, so no
-engine message is ever polled or posted by two processes (bot/leases.py)."""
+engine message is ever polled or posted by two processes (bot/core/leases.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
-from bot.leases import FOLLOW_TTL_S
+from bot.core.leases import FOLLOW_TTL_S
 from bot.store import Store
 from tests import db_faults
 from tests.emulators.agentverse import AgentverseEmulator

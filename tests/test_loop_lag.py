@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.loop_lag import LoopLagMonitor
+from bot.ops.loop_lag import LoopLagMonitor
 from tests.harness import BotProcess
 from tests.journey import WAIT_S
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.conversation import ALREADY_RETRIED, MOVED_ON, NO_REGENERATE, REPLY_ENDED
+from bot.core.conversations import ALREADY_RETRIED, MOVED_ON, NO_REGENERATE, REPLY_ENDED
 from bot.store import Store
 from cogs.controls import WHO_MAY_STOP
 from tests import audio_samples

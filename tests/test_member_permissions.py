@@ -2,7 +2,7 @@
 channel; for `/chat`, Ask AI, choices, Retry, Regenerate, `/export`, `/session`, and the same flows in DMs.
 
 Members' permissions come from the Discord emulator's channel overwrites, as Discord computes them for each
-interaction; refusals are private and name what is missing (bot/member_permissions.py).
+interaction; refusals are private and name what is missing (bot/members/permissions.py).
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ async def test_no_command_takes_a_channel_option_so_none_reaches_a_channel_the_m
     running_bot: BotProcess, discord_emulator: DiscordEmulator
 ) -> None:
     """Every command acts where it is used (checked there); an option naming another channel would need its own
-    View Channel check (bot/member_permissions.py) before this test may change."""
+    View Channel check (bot/members/permissions.py) before this test may change."""
 
     def options(items: list[dict[str, object]]) -> list[dict[str, object]]:
         found = list(items)

@@ -17,10 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import AgentverseSettings, Secret
-from bot.providers.agentverse_wire import AgentMessage, AgentverseClient
-from bot.providers.auth import RefreshingBearer, TokenPair
-from bot.providers.polling import (
+from bot.config.settings import AgentverseSettings, Secret
+from bot.providers.agentverse.polling import (
     LEARN_FROM,
     MAX_CONCURRENT_POLLS,
     MIN_GAP_S,
@@ -31,6 +29,8 @@ from bot.providers.polling import (
     PollScheduler,
     plan_polls,
 )
+from bot.providers.agentverse.wire import AgentMessage, AgentverseClient
+from bot.providers.auth import RefreshingBearer, TokenPair
 from tests.emulators.agentverse import DEFAULT_ACCESS_TOKEN, DEFAULT_REFRESH_TOKEN, AgentverseEmulator, Step
 
 CLIENT_TIMEOUT_S = 45.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.conversation import REPLY_ENDED
+from bot.core.conversations import REPLY_ENDED
 from tests import db_faults
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator, Fault
@@ -21,6 +21,7 @@ from tests.streams import wait_for_reply_status
 
 # Runs the bot the way `python -m bot` does, but with zstandard hidden so discord.py picks zlib-stream.
 WITHOUT_ZSTD = "import sys, runpy; sys.modules['zstandard'] = None; runpy.run_module('bot', run_name='__main__')"
+
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_real_process_answers_then_stops_cleanly_without_leaking_secrets(
@@ -59,7 +60,7 @@ async def test_kill_9_mid_reply_is_marked_cut_off_at_the_next_start_and_its_show
     process = await launch()
     ablt.enqueue(Reply(tokens=["Half", " of", " the", " answer", " and", " more"], hang_after_tokens=4))
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "explain"))
-    # The stalled stream gets its Stop button after a quiet moment (bot/render.py); members see this text.
+    # The stalled stream gets its Stop button after a quiet moment (bot/replies/render.py); members see this text.
     await discord_emulator.wait_for(
         lambda: any(i.startswith("stop:") for m in discord_emulator.messages(thread.id) for i in m.custom_ids()), 15
     )

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 
 from bot.app import PROVIDER_CONNECTIONS, provider_connector
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.providers.base import TextDelta, Turn
 from bot.providers.registry import build_providers
 from tests.emulators.ablt import AbltEmulator, Reply

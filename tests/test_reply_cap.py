@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.splitting import MESSAGE_LIMIT, join_chunks
+from bot.replies.splitting import MESSAGE_LIMIT, join_chunks
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator, MagicReply

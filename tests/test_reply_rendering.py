@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from bot.splitting import MESSAGE_LIMIT
+from bot.replies.splitting import MESSAGE_LIMIT
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from bot.pacing import PriorityOf, RequestRate, Urgency, requests_at, waiting_since
+from bot.replies.pacing import PriorityOf, RequestRate, Urgency, requests_at, waiting_since
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
 from tests.harness import BotProcess

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
-from bot.config import load_settings
-from bot.logs import RedactingFormatter
+from bot.config.settings import load_settings
+from bot.ops.logs import RedactingFormatter
 from tests import db_faults
 from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Reply

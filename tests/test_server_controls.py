@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.gate import BIND_REFUSED, CHAT_REFUSED, MANAGE_REFUSED
+from bot.core.gate import BIND_REFUSED, CHAT_REFUSED, MANAGE_REFUSED
 from cogs.server_admin import MANAGERS_ONLY
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.convai import ConvaiEmulator, StarterScript

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.server_rules import BIND, CHAT, END_OTHERS, Grant, Member, ServerRules, abilities, use_provider
+from bot.core.server_rules import BIND, CHAT, END_OTHERS, Grant, Member, ServerRules, abilities, use_provider
 
 GUILD = 100
 PATRONS = 200

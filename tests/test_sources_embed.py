@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.providers.base import Source
 from bot.providers.magicai import source_list
-from bot.widgets import EMBED_DESCRIPTION_LIMIT, sources_embed
+from bot.replies.widgets import EMBED_DESCRIPTION_LIMIT, sources_embed
 
 
 def test_many_long_sources_are_cut_with_a_count_of_the_rest() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from bot.splitting import MESSAGE_LIMIT, join_chunks, split_message
+from bot.replies.splitting import MESSAGE_LIMIT, join_chunks, split_message
 
 
 def fence_lines_balanced(chunk: str) -> bool:

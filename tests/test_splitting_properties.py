@@ -9,7 +9,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.splitting import MAX_FENCE_INFO_CHARS, MESSAGE_LIMIT, join_chunks, open_fence, split_message
+from bot.replies.splitting import MAX_FENCE_INFO_CHARS, MESSAGE_LIMIT, join_chunks, open_fence, split_message
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.MULTILINE)

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from bot.audio import MAX_SPOKEN_AUDIO_BYTES, MAX_SPOKEN_SECONDS
-from bot.providers.convai_wire import ConvaiStream, join_wavs
+from bot.providers.convai.wire import ConvaiStream, join_wavs
 from tests.audio_samples import wav_file, wav_info
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply, make_wav
 from tests.emulators.discord import VOICE_MESSAGE_FLAG, DiscordEmulator
@@ -34,7 +34,7 @@ def test_audio_past_the_byte_cap_is_dropped_whole_with_one_log_line(caplog: pyte
     chunk = make_wav(30.0, rate=48_000)  # 2.9 MB each: the fourth passes 10 MiB
     stream = stream_of(*[chunk] * 6)
     assert stream.audio_refused and stream.audio_chunks == [] and stream.audio_bytes == 0
-    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.providers.convai_wire"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.providers.convai.wire"]
     assert len(warnings) == 1 and f"over {MAX_SPOKEN_AUDIO_BYTES} bytes" in warnings[0]
 
 
@@ -102,7 +102,7 @@ async def test_an_oversized_or_overlong_spoken_answer_leaves_the_text_answer_alo
     reply: ConvaiReply,
     logged: str,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.providers.convai_wire")
+    caplog.set_level(logging.WARNING, logger="bot.providers.convai.wire")
     thread_id = await answer_with(discord_emulator, convai, reply)
 
     posts = bot_posts(discord_emulator, thread_id)

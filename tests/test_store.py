@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.presence import Presence
-from bot.server_rules import Grant
+from bot.core.presence import Presence
+from bot.core.server_rules import Grant
 from bot.store import LATEST, Binding, DuplicateTurn, SessionExists, Store
 
 BOTH_STORES = True

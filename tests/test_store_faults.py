@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.splitting import join_chunks
+from bot.replies.splitting import join_chunks
 from tests import db_faults
 from tests.databases import admin_url
 from tests.emulators.ablt import AbltEmulator, Reply

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.config import load_settings
+from bot.config.settings import load_settings
 from bot.providers.base import Provider
 from bot.providers.registry import build_providers
 from tests.emulators.discord import DiscordEmulator

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.chaos.script import ProviderScript, Scripted, tag_at_start
-from bot.splitting import join_chunks
+from bot.replies.splitting import join_chunks
 from tests.emulators.discord import DiscordEmulator, InteractionRecord, MessageRecord
 
 MARKERS = ("⚠️", "⏹️", "-# ⚠️", "-# ⏹️")

@@ -139,7 +139,7 @@ async def run(options: Options) -> Outcome:
         write_threads(workdir / "threads.txt", w.discord, crowd.turns)
         await find_stranded(w.database_url, findings)
         secrets = w.secrets()
-        search_logs(bot.logs, secrets, crowd.canaries, findings, set(script.by_tag))
+        search_logs(bot.ops.logs, secrets, crowd.canaries, findings, set(script.by_tag))
         return Outcome(
             findings=findings,
             timeline=timeline,

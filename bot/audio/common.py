@@ -33,6 +33,7 @@ def unlike_speech(rate_hz: int, channels: int) -> str | None:
         return f"{channels} channels"
     return None
 
+
 MAX_SPOKEN_SECONDS = 120.0
 """Longest spoken answer the bot takes from a provider: about 300 words, far past Convai's few-sentence replies.
 As 48 kHz PCM for the voice message that is 11 MiB in memory."""

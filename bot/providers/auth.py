@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.logs import hide
+from bot.ops.logs import hide
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TokenPair:
     """An access token and the refresh token that renews it; both are masked in every log line from the moment
-    the bot holds them (`bot.logs.hide`), and never shown by `repr`."""
+    the bot holds them (`bot.ops.logs.hide`), and never shown by `repr`."""
 
     access: str = field(repr=False)
     refresh: str | None = field(repr=False)

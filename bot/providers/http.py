@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.bounded import OverLimit, read_at_most
+from bot.providers.bounded import OverLimit, read_at_most
 from bot.providers.errors import ProviderBadResponse, ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)

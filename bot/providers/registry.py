@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.providers.ablt import AbltProvider
-from bot.providers.agentverse import AgentverseProvider
-from bot.providers.agentverse_wire import AgentverseClient
+from bot.providers.agentverse.polling import PollScheduler
+from bot.providers.agentverse.provider import AgentverseProvider
+from bot.providers.agentverse.wire import AgentverseClient
 from bot.providers.auth import Keeper, RefreshingBearer, TokenPair
 from bot.providers.base import Provider
-from bot.providers.convai import ConvaiProvider
+from bot.providers.convai.provider import ConvaiProvider
 from bot.providers.magicai import MagicAIProvider
-from bot.providers.polling import PollScheduler
 from bot.providers.soundverse import SoundverseProvider
 
 

@@ -9,7 +9,7 @@
 - Identify slots: Discord allows one IDENTIFY per `max_concurrency` bucket per 5 s across all processes
   (gateway.mdx "Rate Limiting"); the slot is taken under a lock in the store, in `before_identify_hook`.
 - Presence: each process renews a heartbeat row while it runs, so others can tell its unfinished replies
-  (still being written) from a dead process's (bot/presence.py).
+  (still being written) from a dead process's (bot/core/presence.py).
 - Event claims: during a rolling deploy two processes hold the same shard and both receive every event
   (Discord allows a second session; gateway.mdx "Sharding"); a member's message or command is taken by the
   first process to insert its id, before any gate, and the other skips it without a word.

@@ -2,7 +2,7 @@
 
 Each method is one short transaction on SQLite or PostgreSQL (see `bot/store/database.py`); what several
 shard processes must agree on (cooldowns, places, leases, identify slots) is in `coordination.py`, each
-server's rules in `bot/server_rules_store.py`.
+server's rules in `bot/store/server_rules.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bot.server_rules_store import ServerRulesStore
 from bot.store.coordination import Coordination
 from bot.store.database import Database, database_url, shielded
 from bot.store.json_sql import flag_is_set, merge_state, offer_claim
@@ -26,6 +25,7 @@ from bot.store.records import (
     SessionRecord,
 )
 from bot.store.schema import migrate
+from bot.store.server_rules import ServerRulesStore
 from bot.store.transcript import TranscriptStore
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ class TranscriptStore:
 
         The duplicate is found by the insert itself (`ON CONFLICT ... DO NOTHING`), so no other refusal of the
         database (a trigger, a full disk) is ever mistaken for one. `owner` names the process writing a reply
-        (bot/presence.py)."""
+        (bot/core/presence.py)."""
         async with self.db.write() as conn:
             result = await conn.execute(
                 text(
@@ -207,7 +207,7 @@ class TranscriptStore:
 
         Each keeps the text members last saw (saved as it was shown), so the next turn's history holds it.
         `serves(guild_id)` limits this to the servers this process serves (a shard process takes its own);
-        `alive(owner)` says which writers still run (bot/presence.py): their replies are left alone. Each reply
+        `alive(owner)` says which writers still run (bot/core/presence.py): their replies are left alone. Each reply
         is taken by one process only (a conditional update), however many look at once.
         """
         async with self.db.write() as conn:

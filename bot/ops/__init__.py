@@ -1,0 +1,1 @@
+"""Operations: health and readiness, Prometheus metrics, event-loop lag, and logging with secrets redacted."""

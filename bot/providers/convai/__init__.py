@@ -1,0 +1,1 @@
+"""Convai characters: the provider (form-data turns, voice in and out) and its wire format."""
