@@ -59,7 +59,7 @@ from tests.emulators.agentverse import (
     submit_kind,
 )
 from tests.emulators.discord import DiscordEmulator, MessageRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment, stop_process
+from tests.support.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 START_S = 60.0

@@ -12,9 +12,9 @@ Linux's /proc/self/status VmHWM is used rather than `getrusage(RUSAGE_SELF).ru_m
 child's ru_maxrss starts at the parent's resident size (here ~70 MiB after making the inputs), which hides
 the conversion's own peak; VmHWM belongs to the child's own address space.
 
-Hostile inputs (tests/hostile_audio.py: the issue's 4 Hz and 1 Hz Matroska files, 255 channels, a million tiny
+Hostile inputs (tests/support/hostile_audio.py: the issue's 4 Hz and 1 Hz Matroska files, 255 channels, a million tiny
 packets, a WAV declaring 4 GiB, one 9 MB frame, a spoken answer declaring 4 Hz) run once each in a fresh
-process under an address-space limit (`--limit-mib`, RLIMIT_AS, via tests/audio_probe.py), next to normal files
+process under an address-space limit (`--limit-mib`, RLIMIT_AS, via tests/support/audio_probe.py), next to normal files
 measured the same way: the outcome, wall and CPU time, and the peak resident-set rise. A decoder that asks for
 more than the limit gets a failed allocation (shown as its outcome) instead of the machine's memory.
 """
@@ -34,8 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.audio import to_convai_wav, wav_to_voice_message
-from tests.audio_samples import mp3_stereo, tone_pcm, voice_note_ogg, wav_file, wav_pcm
-from tests.hostile_audio import many_channels_wav, matroska_pcm, tiny_packets, wav_declaring
+from tests.support.audio_samples import mp3_stereo, tone_pcm, voice_note_ogg, wav_file, wav_pcm
+from tests.support.hostile_audio import many_channels_wav, matroska_pcm, tiny_packets, wav_declaring
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -114,10 +114,11 @@ def report(label: str, job_name: str, data: bytes, seconds: float, runs: int, wo
 
 
 def probe(label: str, job_name: str, data: bytes, workdir: Path, limit_mib: int) -> None:
-    """One conversion in a fresh process under RLIMIT_AS (tests/audio_probe.py); one line of figures."""
+    """One conversion in a fresh process under RLIMIT_AS (tests/support/audio_probe.py); one line of figures."""
     path = workdir / "probe.bin"
     path.write_bytes(data)
-    command = [sys.executable, "-m", "tests.audio_probe", str(path), "--job", job_name, "--limit-mib", str(limit_mib)]
+    probe = "tests.support.audio_probe"
+    command = [sys.executable, "-m", probe, str(path), "--job", job_name, "--limit-mib", str(limit_mib)]
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)  # noqa: S603
     if done.returncode != 0:
         print(f"{label:<46} input {len(data) / KIB:7.0f} KiB | child exited {done.returncode}: {done.stderr[-200:]}")

@@ -77,12 +77,12 @@ from bench.figures import histogram_quantile, percentile, table
 from bench.stream import first_shown, visible_timeline
 from bot.ops.loop_lag import LoopLagMonitor
 from bot.replies.splitting import join_chunks
-from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Emission, Reply
 from tests.emulators.ablt.validation import json_bytes
 from tests.emulators.discord import DiscordEmulator, InteractionRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment, stop_process
-from tests.journey import bot_posts, shown_reply
+from tests.support.databases import postgres_database
+from tests.support.harness import ABLT_KEY, BOT_TOKEN, bot_environment, stop_process
+from tests.support.journey import bot_posts, shown_reply
 
 REPO = Path(__file__).resolve().parents[1]
 

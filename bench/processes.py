@@ -4,7 +4,7 @@
 
 Discord (the loopback emulator) has three servers, one on each shard of 3; one PostgreSQL database
 (created for each set-up, dropped after). Two set-ups of `python -m bot` subprocesses, as in
-tests/test_shard_processes.py (logs to files, terminated at the end):
+tests/process/test_shard_processes.py (logs to files, terminated at the end):
 
 - 1 process running all three shards (SHARD_COUNT=3, no SHARD_IDS, REST_RATE_PER_S=45);
 - 3 processes, one shard each (SHARD_IDS=k, REST_RATE_PER_S=15).
@@ -35,11 +35,11 @@ from pathlib import Path
 
 from bench.figures import p50_p99_ms, table
 from bench.stream import first_shown, visible_timeline
-from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Emission, Reply
 from tests.emulators.discord import DiscordEmulator, InteractionRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, bot_environment, stop_process
-from tests.journey import bot_posts, shown_reply
+from tests.support.databases import postgres_database
+from tests.support.harness import ABLT_KEY, BOT_TOKEN, bot_environment, stop_process
+from tests.support.journey import bot_posts, shown_reply
 
 REPO = Path(__file__).resolve().parents[1]
 SHARDS = 3

@@ -46,11 +46,11 @@ from bench.figures import percentile, table
 from bench.stream import first_shown, visible_timeline
 from bot.config.settings import load_settings
 from bot.store import Store
-from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator
-from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment
-from tests.journey import WAIT_S, bot_posts, chat, say, thread_for, wait_for_reply
+from tests.support.databases import postgres_database
+from tests.support.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment
+from tests.support.journey import WAIT_S, bot_posts, chat, say, thread_for, wait_for_reply
 
 STORES = ("sqlite", "postgresql")
 PACING_S = 1.15

@@ -21,8 +21,8 @@ from bot.config.settings import load_settings
 from bot.replies.splitting import join_chunks
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator, MessageRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment
-from tests.journey import bot_posts, chat, thread_for, wait_for_reply
+from tests.support.harness import ABLT_KEY, BOT_TOKEN, BotProcess, bot_environment
+from tests.support.journey import bot_posts, chat, thread_for, wait_for_reply
 
 
 @dataclass

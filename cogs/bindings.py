@@ -90,7 +90,7 @@ class BindingsCog(commands.Cog):
 
     async def _may_bind(self, interaction: discord.Interaction) -> bool:
         """Managers, and members the server's `/access` list allows (refused otherwise), in a channel they can see
-        (no option names another channel: `tests/test_member_permissions.py` keeps it so)."""
+        (no option names another channel: `tests/members/test_member_permissions.py` keeps it so)."""
         if interaction.guild_id is None:
             await refuse(interaction, "Bind a channel of a server.")
             return False

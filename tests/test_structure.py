@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import aiohttp
@@ -11,7 +10,7 @@ from bot.config.settings import load_settings
 from bot.providers.base import Provider
 from bot.providers.registry import build_providers
 from tests.emulators.discord import DiscordEmulator
-from tests.harness import BotProcess
+from tests.support.harness import BotProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
@@ -24,26 +23,6 @@ SETTINGS = {
     "AGENTVERSE_API_KEY": "a",
     "AGENTVERSE_EMAIL": "member@example.com",
 }
-
-
-def imported_modules(folder: str) -> dict[Path, set[str]]:
-    found: dict[Path, set[str]] = {}
-    for path in (ROOT / folder).rglob("*.py"):
-        names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module.split(".")[0])
-        found[path] = names
-    return found
-
-
-def test_providers_never_import_discord_and_cogs_never_talk_http_or_sql() -> None:
-    for path, names in imported_modules("bot/providers").items():
-        assert "discord" not in names and "cogs" not in names, path
-    for path, names in imported_modules("cogs").items():
-        assert not names & {"aiohttp", "aiosqlite", "sqlite3"}, path
 
 
 async def test_every_configured_provider_is_registered_with_a_name() -> None:

@@ -19,7 +19,7 @@ import aiohttp
 from bench.figures import histogram_quantile
 from bench.load import Buckets, lag_buckets, memory_mib
 from tests.emulators.discord import DiscordEmulator
-from tests.harness import stop_process
+from tests.support.harness import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 START_S = 90.0

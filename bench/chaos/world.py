@@ -12,14 +12,14 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
-from tests.databases import postgres_database
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
 from tests.emulators.soundverse import SoundverseEmulator
-from tests.harness import ABLT_KEY, BOT_TOKEN, CONVAI_KEY, MAGICAI_KEY, SOUNDVERSE_KEY, bot_environment
+from tests.support.databases import postgres_database
+from tests.support.harness import ABLT_KEY, BOT_TOKEN, CONVAI_KEY, MAGICAI_KEY, SOUNDVERSE_KEY, bot_environment
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = 2

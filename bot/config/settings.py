@@ -20,7 +20,6 @@ from bot.config.scale import (
     database_setting,
     scale_settings,
 )
-from bot.core.reply_cap import DEFAULT_MAX_REPLY_CHARS
 
 DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -36,6 +35,8 @@ DEFAULT_AGENTVERSE_IDLE_S = 300.0
 DEFAULT_PROVIDER_TIMEOUT_S = 60.0
 DEFAULT_CONVERSATION_IDLE_S = 3600.0
 MAX_COOLDOWN_S = 3600.0
+DEFAULT_MAX_REPLY_CHARS = 20_000
+"""Ten Discord messages of 2,000 characters (bot/core/reply_cap.py cuts a reply there)."""
 MIN_REPLY_CHARS = 2_000
 MAX_REPLY_CHARS = 200_000
 _TRUE = {"1", "true", "yes", "on"}

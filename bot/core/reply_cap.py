@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.config.settings import DEFAULT_MAX_REPLY_CHARS
 from bot.providers.base import Event, Said, TextDelta
 
-DEFAULT_MAX_REPLY_CHARS = 20_000
-"""Ten Discord messages of 2,000 characters."""
+__all__ = ["CUT_NOTICE", "DEFAULT_MAX_REPLY_CHARS", "ReplyCap"]
 CUT_NOTICE = "✂️ {provider} kept writing, so this reply was cut at {chars:,} characters, the most shown here."
 
 

@@ -1,0 +1,1 @@
+"""bot/config: settings read, validated and named in errors; `python -m bot --check`."""

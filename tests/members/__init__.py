@@ -1,0 +1,1 @@
+"""bot/members: members' own permissions and slowmode, and the attachments they send."""

@@ -1,0 +1,1 @@
+"""bot/ops: health, metrics, loop lag, and logs that hold no secret."""

@@ -1,0 +1,1 @@
+"""bot/providers: each vendor's bridge against its emulator, SSE, errors, connections, bounds, parsers."""

@@ -1,0 +1,1 @@
+"""bot/providers/agentverse: payload parsing and the poller."""

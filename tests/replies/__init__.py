@@ -1,0 +1,1 @@
+"""bot/replies: streamed replies, splitting, followups, the REST budget, embeds."""

@@ -1,0 +1,1 @@
+"""bot/store: SQLite and PostgreSQL, migrations, and the database's own faults."""

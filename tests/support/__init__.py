@@ -1,0 +1,1 @@
+"""Shared test code: the bot process harness, fixtures, databases and their faults, journeys members make, samples."""
