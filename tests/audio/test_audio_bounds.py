@@ -24,6 +24,7 @@ from bot.audio import (
 from bot.audio.budget import LENGTH_GRACE_S, MAX_PACKETS
 from bot.audio.headers import sniff_container
 from tests.support.audio_samples import tone_pcm, voice_note_ogg, wav_file, wav_info, wav_pcm
+from tests.support.harness import REPO
 from tests.support.hostile_audio import (
     TEXT_NOT_AUDIO,
     many_channels_wav,
@@ -33,7 +34,6 @@ from tests.support.hostile_audio import (
     wav_declaring,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 PROBE_LIMIT_MIB = 2048
 """Address space for the probe process: Python, PyAV and FFmpeg take ~150 MiB of it; the unbounded decoder of
 the issue peaked at 1.6 GB (4 Hz, which fits) and asked for 6.4 GB (1 Hz, which this limit turns into a failed
@@ -65,7 +65,7 @@ def probe(tmp_path: Path, data: bytes, job: str = "convert") -> dict[str, object
         "--limit-mib",
         str(PROBE_LIMIT_MIB),
     ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
     assert done.returncode == 0, done.stderr[-2000:]
     figures: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures

@@ -16,9 +16,7 @@ from tests.emulators.discord import DiscordEmulator
 from tests.emulators.magicai import MagicAIEmulator
 from tests.emulators.soundverse import SoundverseEmulator
 from tests.support.databases import postgres_database
-from tests.support.harness import CONVAI_KEY, MAGICAI_KEY, bot_environment
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.harness import CONVAI_KEY, MAGICAI_KEY, REPO, bot_environment
 
 
 async def check(env: dict[str, str], cwd: Path) -> tuple[int, str]:

@@ -23,12 +23,11 @@ from tests.emulators.discord import DiscordEmulator
 from tests.support import db_faults
 from tests.support.agentverse import objective, offer_with
 from tests.support.databases import postgres_database
-from tests.support.harness import BotProcess, bot_environment, stop_process
+from tests.support.harness import REPO, BotProcess, bot_environment, stop_process
 from tests.support.journey import chat, say, thread_for, wait_for_post, wait_for_reply
 
 BOTH_STORES = True
 AUDIT_LOGS_AT_DEBUG = True
-REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "p@ss:w/rd%sëcret"
 """Needs %-encoding in a URL (@ : / % and a non-ASCII letter); trust authentication ignores it."""
 

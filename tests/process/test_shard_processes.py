@@ -19,11 +19,10 @@ from tests.emulators.convai import ConvaiEmulator, StarterScript
 from tests.emulators.discord import DiscordEmulator
 from tests.support.agentverse import custom_id, offer_with
 from tests.support.databases import postgres_database
-from tests.support.harness import BOT_TOKEN, bot_environment, stop_process
+from tests.support.harness import BOT_TOKEN, REPO, bot_environment, stop_process
 from tests.support.journey import bot_posts, chat, offer_posts, shown_reply, thread_for, wait_for_post, wait_for_reply
 from tests.support.streams import words
 
-REPO = Path(__file__).resolve().parents[2]
 SHARDS = 3
 START_S = 60.0  # three identifies 5 s apart, plus starting Python three times
 
