@@ -1,0 +1,78 @@
+"""The manual's pictures: recorded messages render to escaped HTML with their buttons and voice bar (no Chromium)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from bench.screens.capture import post
+from bench.screens.markdown import to_html
+from bench.screens.render import WAVE_BARS, page
+from bench.screens.scene import Scene
+from tests.emulators.discord import VOICE_MESSAGE_FLAG, AttachmentRecord, DiscordEmulator, MessageRecord
+
+HOSTILE = "<script>alert('pwned')</script>"
+
+
+def recorded(discord: DiscordEmulator, author_id: int, content: str, **fields: Any) -> MessageRecord:
+    """A message as the emulator records it (snowflake id, channel, author)."""
+    message_id = discord.core.world.ids.next()
+    return MessageRecord(message_id, discord.channel_id, discord.guild_id, author_id, content, **fields)
+
+
+def voice_note(discord: DiscordEmulator) -> AttachmentRecord:
+    waveform = base64.b64encode(bytes(range(0, 250, 10))).decode()
+    return AttachmentRecord(
+        id=discord.core.world.ids.next(),
+        filename="voice-message.ogg",
+        content_type="audio/ogg",
+        size=11969,
+        data=b"OggS",
+        url="http://127.0.0.1/voice-message.ogg",
+        duration_secs=3.2,
+        waveform=waveform,
+    )
+
+
+def scene() -> Scene:
+    discord = DiscordEmulator()
+    bot, alice = discord.bot_user_id, discord.user_id
+    buttons = [
+        {"type": 2, "style": 3, "label": "Confirm", "custom_id": "offer:0a1b2c3d:0"},
+        {"type": 2, "style": 4, "label": f"Reject {HOSTILE}", "custom_id": "offer:0a1b2c3d:1", "disabled": True},
+    ]
+    messages = [
+        recorded(discord, alice, f"Plan my trip {HOSTILE} **now**"),
+        recorded(discord, bot, "Please confirm:\n• **to**: Warsaw", components=[{"type": 1, "components": buttons}]),
+        recorded(discord, bot, "", flags=VOICE_MESSAGE_FLAG, attachments=[voice_note(discord)]),
+    ]
+    return Scene(
+        title=f"Trip {HOSTILE}",
+        channel="general",
+        thread=f"Trip {HOSTILE}",
+        posts=tuple(post(discord, m) for m in messages),
+    )
+
+
+def test_a_recorded_thread_renders_its_text_buttons_and_voice_bar_with_member_and_ai_text_escaped() -> None:
+    html = page(scene())
+
+    assert "<script>" not in html and "alert('pwned')" not in html
+    shown = "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;"
+    assert html.count(shown) == 5  # the page's title, the thread header, the composer, the message, the button
+    assert "Plan my trip " in html and "<strong>now</strong>" in html and "<strong>to</strong>: Warsaw" in html
+    assert '<span class="button s3"><span>Confirm</span></span>' in html
+    assert '<span class="button s4 off"><span>Reject &lt;script&gt;' in html
+    assert html.count('<div class="voice">') == 1 and html.count('<i style="height:') == WAVE_BARS
+    assert '<span class="length">0:03</span>' in html
+    assert '<span class="tag">BOT</span>' in html and '<span class="name">Alice</span>' in html
+    assert '<span class="sep">&#8250;</span>' in html  # the thread header: "#general > the thread's name"
+
+
+def test_markdown_links_only_http_and_code_stays_literal() -> None:
+    assert to_html("[x](javascript:alert(1))") == "[x](javascript:alert(1))"
+    assert to_html("[docs](https://example.com/a?b=1&c=2)") == '<a href="https://example.com/a?b=1&amp;c=2">docs</a>'
+    assert to_html("`<b>`") == "<code>&lt;b&gt;</code>"
+    assert to_html("```html\n<img src=x onerror=alert(1)>\n```") == (
+        '<pre data-language="html"><code>&lt;img src=x onerror=alert(1)&gt;</code></pre>'
+    )
