@@ -7,7 +7,7 @@ Regenerating them (from the repository root, with the project installed: `pip in
 1. Once per machine: `apt-get install -y chromium fonts-noto-color-emoji` (headless Chromium shoots the
    pages; the emoji font draws ✅, 🎙️ and 💬 as Discord does).
 2. `python -m bench.screens` plays three scenes as a member against the real bot (`bot.runner.serve`, the
-   entry point of `python -m bot`, through tests/harness.py) on the loopback Discord, aBLT, Convai and
+   entry point of `python -m bot`, through tests/support/harness.py) on the loopback Discord, aBLT, Convai and
    Agentverse emulators, with a throwaway SQLite file:
 
    - `streamed-reply`: `/chat` with aBLT; a Markdown answer streams into the thread and continues in a

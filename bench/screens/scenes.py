@@ -18,8 +18,8 @@ from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply, StarterScript
 from tests.emulators.discord import VOICE_MESSAGE_FLAG, AttachmentSpec, DiscordEmulator, MessageRecord
-from tests.harness import ABLT_KEY, BOT_TOKEN, CONVAI_KEY, BotProcess, bot_environment
-from tests.journey import bot_posts, chat, say, thread_for, wait_for_post
+from tests.support.harness import ABLT_KEY, BOT_TOKEN, CONVAI_KEY, BotProcess, bot_environment
+from tests.support.journey import bot_posts, chat, say, thread_for, wait_for_post
 
 from .capture import capture
 from .scene import Scene
