@@ -14,8 +14,8 @@ import aiohttp
 from markdown.extensions.toc import slugify
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import BotProcess
-from tests.journey import WAIT_S
+from tests.support.harness import BotProcess
+from tests.support.journey import WAIT_S
 
 
 def repo_root() -> Path:
