@@ -1,1 +1,1 @@
-"""bot/config: settings read, validated and named in errors; `python -m bot --check`."""
+"""bot/config: settings read, validated and named in errors; `python -m bot check`."""
