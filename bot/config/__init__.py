@@ -1,3 +1,2 @@
 """Settings: one frozen `Settings` built from the environment and `.env` (settings, scale), the errors that name
-the variable to fix, and `python -m bot check`. Imports nothing from the rest of the bot but the core's reply
-cap."""
+the variable to fix, and `python -m bot check` (which alone opens the store)."""
