@@ -414,7 +414,14 @@ SUBSYSTEMS = (
     ),
     (
         "Discord writes: rendering, pacing, discord.py REST",
-        ("(bot/replies/render.py)", "(bot/replies/pacing.py)", "(discord/http.py)"),
+        (
+            "(bot/replies/streaming.py)",
+            "(bot/replies/text_stream.py)",
+            "(bot/replies/notice.py)",
+            "(bot/replies/writes.py)",
+            "(bot/replies/pacing.py)",
+            "(discord/http.py)",
+        ),
     ),
     ("the gateway (discord.py events)", ("(discord/gateway.py)", "(discord/shard.py)", "(discord/state.py)")),
     ("slash commands and cogs (/chat up to the turn)", ("(discord/app_commands/", "(cogs/")),

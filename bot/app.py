@@ -33,7 +33,7 @@ from bot.ops.monitoring import Monitoring, shard_states
 from bot.providers.agentverse.polling import PollScheduler
 from bot.providers.registry import build_providers
 from bot.replies.pacing import ChannelPacers, RequestRate
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from bot.sharding import IdentifyGate, ShardPlan
 from bot.store import Store
 

@@ -25,7 +25,7 @@ from discord import app_commands
 
 from bot.core.recording import STORE_DOWN, STORE_ERRORS
 from bot.core.turns import UNEXPECTED_ERROR_MESSAGE
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class BridgeTree(app_commands.CommandTree[Any]):
     """discord.py's tree, with commands claimed once across processes and failures answered privately."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """True when this process claims the interaction (autocomplete always); a store failure is told privately."""
         if interaction.type is discord.InteractionType.autocomplete:
             return True
         services = getattr(self.client, "services", None)
@@ -68,6 +69,7 @@ class BridgeTree(app_commands.CommandTree[Any]):
         return False
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
+        """A command failed: log it and tell the member privately what went wrong."""
         command = interaction.command.qualified_name if interaction.command else "?"
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(cause, STORE_ERRORS):

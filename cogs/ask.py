@@ -22,7 +22,7 @@ from bot.core.server_rules import CHAT, use_provider
 from bot.members.permissions import ASK, READ
 from bot.providers.base import Provider
 from bot.replies.delivery import WRITE_ERRORS
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from cogs.common.input import MemberMessage, read_message, read_text_files
 from cogs.common.members import interaction_member, member_refusal
 from cogs.common.opening import Opening, Options, obstacle, open_conversation, provider_here

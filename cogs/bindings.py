@@ -10,7 +10,7 @@ from discord.ext import commands
 from bot.core.conversations import UnusableOptions
 from bot.core.gate import Refused
 from bot.members.permissions import LOOK, SEE
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from bot.store import Binding
 from cogs.common.chat_command import Param, build_command, provider_param
 from cogs.common.members import interaction_member, member_refusal

@@ -26,9 +26,9 @@ from bot.members.permissions import SEND
 from bot.providers.base import Pick, VoiceInput
 from bot.replies.delivery import WRITE_ERRORS
 from bot.replies.permissions import cannot_answer
-from bot.replies.render import NO_PINGS
 from bot.replies.splitting import MESSAGE_LIMIT
 from bot.replies.widgets import ANY_TAIL, RETRY_BUTTON_ID, STOP_BUTTON_ID, reply_id_in
+from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
 from cogs.common.input import read_message
 from cogs.common.members import interaction_member, slowmode_refusal, speaking_refusal

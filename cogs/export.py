@@ -23,7 +23,7 @@ from bot.core.export import (
 )
 from bot.core.gate import Refused
 from bot.members.permissions import EXPORT, READ
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
 from cogs.common.chat_command import usable_in_dms
 from cogs.common.members import interaction_member, member_refusal

@@ -23,7 +23,7 @@ from bot.core.gate import DMS_OFF, Refused
 from bot.members.permissions import OPEN_THREAD, START, member_cannot
 from bot.replies.delivery import WRITE_ERRORS, until_taken
 from bot.replies.permissions import cannot_answer
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from bot.store import Binding, SessionRecord
 from cogs.common.input import MemberMessage, read_message, read_text_files
 from cogs.common.members import message_member

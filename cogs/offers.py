@@ -15,7 +15,6 @@ from bot.core.gate import Refused
 from bot.members.permissions import SEND
 from bot.providers.base import Pick
 from bot.replies.permissions import cannot_answer
-from bot.replies.render import NO_PINGS
 from bot.replies.widgets import (
     OFFER_BUTTON_ID,
     OFFER_BUTTON_TEMPLATE,
@@ -25,6 +24,7 @@ from bot.replies.widgets import (
     offer_index_in,
     offer_menu_in,
 )
+from bot.replies.writes import NO_PINGS
 from cogs.common.members import interaction_member, speaking_refusal
 from cogs.common.private import by_interaction
 from cogs.common.turns import reply_in, speaker

@@ -21,7 +21,7 @@ from bot.core.conversations import Speaker
 from bot.core.presence import Liveness
 from bot.core.recording import STORE_ERRORS
 from bot.replies.delivery import WRITE_ERRORS, until_taken
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord, UnfinishedReply
 from cogs.common.catch_up import missed_messages, recent_conversations
 from cogs.common.private import to_log

@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.core.conversations import JustChanged, NoActiveSession, UnusableOptions
 from bot.core.gate import Refused
 from bot.members.permissions import LOOK, SEE
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from cogs.common.chat_command import usable_in_dms
 from cogs.common.members import interaction_member, member_refusal
 from cogs.common.wording import NO_CONVERSATION, display, refuse

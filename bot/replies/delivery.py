@@ -122,6 +122,11 @@ class Outage:
         return lasted
 
 
+def duration_in_words(seconds: float) -> str:
+    """How long Discord kept a reply waiting, as members read it: "about 40 seconds", "about 3 minutes"."""
+    return f"about {round(seconds)} seconds" if seconds < 90 else f"about {round(seconds / 60)} minutes"
+
+
 async def until_taken(write: Callable[[], Awaitable[T]], *, what: str, give_up_s: float = OUTAGE_GIVE_UP_S) -> T | None:
     """A single write a member must see (a notice, a refusal, a hint), tried again with back-off while Discord's
     trouble is transient, for at most `give_up_s`. Returns its result, or None if Discord refused it for good or

@@ -84,7 +84,7 @@ class _CreateOnce(AsyncWebhookAdapter):
     discord.py tries a request Discord answered with a 5xx again by itself, up to five times. A followup takes
     no nonce, so one Discord created before answering 5xx would be posted again (`python -m bench.chaos` saw
     replies posted two and three times). Here a 5xx is raised at once, and the reply looks for the followup
-    among the channel's newest messages before going on through the channel (bot/replies/render.py `_landed`). A 429
+    among the channel's newest messages before going on through the channel (bot/replies/writes.py `_landed`). A 429
     creates nothing, so it is waited out and tried again as discord.py does.
     Edits and deletes are repeatable and keep discord.py's retries; so do creations carrying files."""
 

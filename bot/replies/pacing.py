@@ -87,6 +87,12 @@ def waiting_since(since: float | None = None) -> PriorityOf:
     return lambda: priority
 
 
+def final_from(since: float) -> PriorityOf:
+    """A fixed `Urgency.FINAL` priority counted from `since` (a `time.monotonic()` reading)."""
+    priority = (Urgency.FINAL, since)
+    return lambda: priority
+
+
 @dataclass(order=True)
 class _Waiter:
     key: Priority

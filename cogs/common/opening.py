@@ -15,7 +15,7 @@ from bot.core.conversations import SessionExists, UnusableOptions
 from bot.core.gate import DMS_OFF, Refused
 from bot.members.permissions import ASK, READ, START
 from bot.replies.permissions import cannot_answer
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 from bot.store import Binding, SessionRecord
 from cogs.common.members import interaction_member, member_refusal, slowmode_refusal, speaking_refusal
 from cogs.common.wording import THREAD_ARCHIVE_MINUTES, already_bound, refuse, thread_name

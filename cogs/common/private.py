@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.replies.delivery import WRITE_ERRORS
-from bot.replies.render import NO_PINGS
+from bot.replies.writes import NO_PINGS
 
 log = logging.getLogger(__name__)
 

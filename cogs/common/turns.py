@@ -17,10 +17,12 @@ from bot.core.recording import STORE_DOWN, STORE_ERRORS
 from bot.providers.base import Pick, VoiceInput
 from bot.replies.delivery import WRITE_ERRORS, Trouble, classify, until_taken
 from bot.replies.followups import followups_for
+from bot.replies.notice import QUIET_BEFORE_NOTICE_S
 from bot.replies.pacing import Urgency, requests_at
 from bot.replies.permissions import LOCKED, cannot_answer
-from bot.replies.render import NO_PINGS, QUIET_BEFORE_NOTICE_S, StreamingReply
+from bot.replies.streaming import StreamingReply
 from bot.replies.voice_out import post_spoken_reply
+from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
 from cogs.common.private import PrivateNote
 from cogs.common.wording import ENDED_HINT

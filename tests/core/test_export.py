@@ -196,7 +196,7 @@ async def test_export_sends_the_whole_conversation_privately_with_every_status(
     await settled(database, thread)
 
     # A reply Bob stops, and one regenerated (the first answer is then replaced), through real clicks.
-    # A stream's first write is bare; Stop rides on its next one (bot/replies/render.py).
+    # A stream's first write is bare; Stop rides on its next one (bot/replies/notice.py).
     ablt.enqueue(Reply(tokens=["Roses", " are", " red", ",", " violets"], token_interval_s=0.3, hang_after_tokens=5))
     mark = await say(discord_emulator, thread, "Write a long poem")
     await discord_emulator.wait_for(lambda: stop_button(discord_emulator, thread, mark) is not None, WAIT_S)

@@ -48,7 +48,7 @@ async def test_three_plain_text_503s_on_edits_are_retried_and_the_newest_text_la
 async def test_a_long_outage_shows_the_reply_when_discord_is_back_and_says_it_was_late(
     running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.replies.render.OUTAGE_NOTICE_S", 2.0)
+    monkeypatch.setattr("bot.replies.writes.OUTAGE_NOTICE_S", 2.0)
     tokens = words(40)
     _, thread_id = await streaming(discord_emulator, ablt, tokens)
     down = Fault.proxy_503(channel_id=thread_id, until=time.monotonic() + 3.5)  # every write, for 3.5 s
@@ -67,7 +67,7 @@ async def test_discord_down_past_the_limit_ends_the_turn_and_says_so_once_it_is_
     database: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("bot.replies.render.OUTAGE_GIVE_UP_S", 2.5)
+    monkeypatch.setattr("bot.replies.writes.OUTAGE_GIVE_UP_S", 2.5)
     monkeypatch.setattr("bot.replies.delivery.RETRY_MAX_S", 1.0)
     bot = make_bot()
     await bot.start()

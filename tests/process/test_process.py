@@ -60,7 +60,7 @@ async def test_kill_9_mid_reply_is_marked_cut_off_at_the_next_start_and_its_show
     process = await launch()
     ablt.enqueue(Reply(tokens=["Half", " of", " the", " answer", " and", " more"], hang_after_tokens=4))
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "explain"))
-    # The stalled stream gets its Stop button after a quiet moment (bot/replies/render.py); members see this text.
+    # The stalled stream gets its Stop button after a quiet moment (bot/replies/notice.py); members see this text.
     await discord_emulator.wait_for(
         lambda: any(i.startswith("stop:") for m in discord_emulator.messages(thread.id) for i in m.custom_ids()), 15
     )

@@ -46,7 +46,7 @@ async def test_stop_mid_reply_marks_it_interrupted_in_thread_and_database(
     await first.start()
     ablt.enqueue(Reply(tokens=["Long", " answer", " that", " never", " ends"], hang_after_tokens=2))
     thread = await thread_for(discord_emulator, await chat(discord_emulator, "Tell me everything"))
-    # Shutdown shows all that arrived, whatever the stream's writes had shown (bot/replies/render.py).
+    # Shutdown shows all that arrived, whatever the stream's writes had shown (bot/replies/streaming.py).
     await discord_emulator.wait_for(lambda: shown_reply(discord_emulator, thread.id).startswith("Long"), 10)
     await first.stop()
 
