@@ -155,8 +155,10 @@ class TextStream:
         if live >= len(self.shown) or len(rest) <= MESSAGE_LIMIT:
             return
         shown = self.shown[live]
-        after = rest[len(shown) : len(shown) + 1]
-        at_word_boundary = shown[-1:].isspace() or after.isspace()
+        # Only after the whitespace, as split_message cuts: a message that stopped just before it would leave the
+        # continuation opening with a space (an old `or the next character is a space` made that happen, and the
+        # continuation test fail whenever a write landed there).
+        at_word_boundary = shown[-1:].isspace()
         if len(shown) >= MESSAGE_LIMIT // 2 and at_word_boundary and rest.startswith(shown) and not open_fence(shown):
             self._frozen.append(shown)
             self._frozen_chars += len(shown)
