@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config.settings import AgentverseSettings, Secret
+from bot.config.provider_settings import AgentverseSettings
+from bot.config.secret import Secret
 from bot.providers.agentverse.poll_plan import (
     LEARN_FROM,
     MIN_GAP_S,
