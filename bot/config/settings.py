@@ -124,13 +124,13 @@ def inspect_settings(
         problems.append(
             ConfigError("DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token there.")
         )
-    ablt = attempt(lambda: ablt_settings(get), None)
-    magicai = attempt(lambda: magicai_settings(get), None)
-    soundverse = attempt(lambda: soundverse_settings(get), None)
-    convai = attempt(lambda: convai_settings(get), None)
-    agentverse = attempt(lambda: agentverse_settings(get), None)
     settings = Settings(
         discord_token=Secret(token or ""),
+        ablt=attempt(lambda: ablt_settings(get), None),
+        magicai=attempt(lambda: magicai_settings(get), None),
+        soundverse=attempt(lambda: soundverse_settings(get), None),
+        convai=attempt(lambda: convai_settings(get), None),
+        agentverse=attempt(lambda: agentverse_settings(get), None),
         discord_api_base_url=attempt(
             lambda: url(get, "DISCORD_API_BASE_URL", DEFAULT_DISCORD_API_BASE_URL, ("http", "https")), ""
         ),
@@ -145,14 +145,8 @@ def inspect_settings(
         max_reply_chars=attempt(lambda: _max_reply_chars(get), DEFAULT_MAX_REPLY_CHARS),
         log_level=attempt(lambda: _log_level(get("LOG_LEVEL") or "INFO"), "INFO"),
         community=attempt(lambda: _community_settings(get), CommunitySettings()),
-        ablt=ablt,
-        magicai=magicai,
-        soundverse=soundverse,
-        convai=convai,
-        agentverse=agentverse,
-    )
-    sections = (ablt, magicai, soundverse, convai, agentverse)
-    if not problems and all(section is None for section in sections):
+    )  # the keywords in this order, so problems are reported in it: the providers before the rest
+    if not problems and not settings.configured_providers:
         problems.append(
             ConfigError(
                 "No AI provider is configured: set ABLT_API_KEY, MAGICAI_API_KEY, SOUNDVERSE_API_KEY, CONVAI_API_KEY"
@@ -161,14 +155,21 @@ def inspect_settings(
         )
     if problems:
         return None, problems
+    return replace(settings, secrets=_secrets(settings)), []
+
+
+def _secrets(settings: Settings) -> tuple[Secret, ...]:
+    """Every credential in `settings` (the token, API keys, Agentverse's refresh token, the database password),
+    for the log to mask."""
+    sections = (settings.ablt, settings.magicai, settings.soundverse, settings.convai, settings.agentverse)
     keys = [section.api_key for section in sections if section is not None]
+    agentverse = settings.agentverse
     if agentverse is not None and agentverse.refresh_token is not None:
         keys.append(agentverse.refresh_token)
-    password = database_password(database_url)
+    password = database_password(settings.database_url.reveal())
     if password:  # as written in the URL (%-encoded) and as the driver sees it (decoded): mask both
         keys.extend({Secret(password), Secret(unquote(password))})
-    secrets = tuple(s for s in (settings.discord_token, *keys) if s.reveal())
-    return replace(settings, secrets=secrets), []
+    return tuple(s for s in (settings.discord_token, *keys) if s.reveal())
 
 
 def env_line(env_file: Path, variable: str) -> int | None:
