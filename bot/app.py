@@ -247,7 +247,7 @@ class BridgeBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         if self._services is not None:
-            await self._services.conversations.shutdown()
+            await self._services.conversations.turns.shutdown()
             await self._services.background.close()
         await self.monitoring.close()
         if self._scheduler is not None:

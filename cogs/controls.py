@@ -96,16 +96,17 @@ async def stop_pressed(interaction: discord.Interaction, reply_id: int) -> None:
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     conversations = bot.services.conversations
     channel_id = interaction.channel_id or 0
-    asker = conversations.asker_of(channel_id, reply_id)
+    asker = conversations.turns.asker_of(channel_id, reply_id)
     if asker is None:
-        still_written = await conversations.reply_status(reply_id) == "streaming"
+        reply = await bot.services.store.entry(reply_id)
+        still_written = reply is not None and reply.status == "streaming"
         await refuse(interaction, ELSEWHERE if still_written else REPLY_ENDED)
         return
     member = interaction_member(interaction)
     if member.id != asker and not (member.manages_threads or member.manages_server):
         await refuse(interaction, WHO_MAY_STOP.format(asker=f"<@{asker}>"))
         return
-    if not conversations.stop(channel_id, reply_id, speaker(interaction.user)):
+    if not conversations.turns.stop(channel_id, reply_id, speaker(interaction.user)):
         await refuse(interaction, REPLY_ENDED)
         return
     await acknowledge(interaction)  # the reply's own next write says who stopped it
@@ -132,7 +133,7 @@ async def retry_pressed(interaction: discord.Interaction, reply_id: int) -> None
         try:
             await update_message(interaction, content=_with_line(message.content, line), view=None)
         except discord.HTTPException:
-            await bot.services.conversations.give_back(replay)  # the press was lost: Retry stays for another
+            await bot.services.conversations.replays.give_back(replay)  # the press was lost: Retry stays for another
             raise
     else:
         await acknowledge(interaction)
@@ -146,7 +147,7 @@ async def regenerate(interaction: discord.Interaction, message: discord.Message)
     bot_user = bot.user
     reply = None
     if bot_user is not None and message.author.id == bot_user.id:
-        reply = await conversations.reply_in_message(interaction.channel_id or 0, message.id)
+        reply = await conversations.replays.reply_in_message(interaction.channel_id or 0, message.id)
     if reply is None:
         await refuse(interaction, "That message is not one of my replies in a conversation still open here.")
         return
@@ -197,7 +198,7 @@ async def _prepare_replay(
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     conversations = bot.services.conversations
     channel_id = interaction.channel_id or 0
-    session = await conversations.active(channel_id)
+    session = await bot.services.store.active_session(channel_id)
     channel = interaction.channel
     if session is None or not isinstance(channel, discord.abc.Messageable):
         await refuse(interaction, NO_CONVERSATION)
@@ -208,7 +209,7 @@ async def _prepare_replay(
         await refuse(interaction, why)
         return None
     try:
-        replay = await conversations.claim_replay(channel_id, reply_id, regenerate=regenerate)
+        replay = await conversations.replays.claim(channel_id, reply_id, regenerate=regenerate)
     except CannotReplay as exc:
         await refuse(interaction, str(exc))
         return None
@@ -218,7 +219,7 @@ async def _prepare_replay(
             raise Refused(slowed)
         again = await _inputs_again(channel, session, replay, bot.services.downloads)
     except (Refused, CannotReplay) as exc:
-        await conversations.give_back(replay)
+        await conversations.replays.give_back(replay)
         await refuse(interaction, str(exc))
         return None
     return session, replay, again, channel

@@ -53,7 +53,7 @@ class ExportCog(commands.Cog):
             await refuse(interaction, why)
             return
         services = self.bot.services
-        session = await services.conversations.active(interaction.channel_id or 0)
+        session = await services.store.active_session(interaction.channel_id or 0)
         if session is None:
             await refuse(interaction, NO_CONVERSATION)
             return
@@ -62,7 +62,7 @@ class ExportCog(commands.Cog):
         except Refused as exc:
             await refuse(interaction, str(exc))
             return
-        entries = await services.conversations.transcript(session.id)
+        entries = await services.store.transcript(session.id)
         people = {session.started_by, *(entry.author_id for entry in entries if entry.author_id is not None)}
         people |= {entry.extras["stopped_by"] for entry in entries if isinstance(entry.extras.get("stopped_by"), int)}
         provider = services.conversations.providers.get(session.provider)

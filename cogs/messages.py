@@ -61,10 +61,10 @@ class MessagesCog(commands.Cog):
             return
         if message.guild is None and not await self._direct_message_welcome(message):
             return
-        conversations = self.bot.services.conversations
-        session = await conversations.active(message.channel.id)
+        store = self.bot.services.store
+        session = await store.active_session(message.channel.id)
         if session is None and isinstance(message.channel, discord.TextChannel):
-            binding = await conversations.binding(message.channel.id)
+            binding = await store.binding(message.channel.id)
             if binding is not None:
                 if await self._taken_here(message):
                     await self._bound_message(message, binding)
@@ -72,7 +72,7 @@ class MessagesCog(commands.Cog):
         if session is None:
             if message.guild is None:
                 await self._hint(message, NO_CONVERSATION)
-            elif await conversations.latest(message.channel.id) is not None:
+            elif await store.latest_session(message.channel.id) is not None:
                 await self._hint(message, ENDED_HINT)
             return
         if await self._taken_here(message):
@@ -90,7 +90,7 @@ class MessagesCog(commands.Cog):
     async def take_missed(self, message: discord.Message) -> None:
         """A member's message this process missed while it was not running (already claimed for it): answered
         now as the next turn of its conversation, as it would have been (cogs/recovery.py)."""
-        session = await self.bot.services.conversations.active(message.channel.id)
+        session = await self.bot.services.store.active_session(message.channel.id)
         if session is not None:
             log.info("message %d arrived while the bot was down; answering it now", message.id)
             await self._next_turn(message, session)
@@ -101,7 +101,7 @@ class MessagesCog(commands.Cog):
         message = payload.message
         if message.author.bot or not payload.data.get("edited_timestamp"):
             return
-        if await self.bot.services.conversations.answered(message.id) and not self._seen_before(("edited", message.id)):
+        if await self.bot.services.store.answered(message.id) and not self._seen_before(("edited", message.id)):
             await self._reply(message, EDITED_HINT)
 
     def _seen_before(self, key: Hashable) -> bool:
@@ -275,7 +275,7 @@ class MessagesCog(commands.Cog):
                 by=message.author.id,
             )
         except SessionExists:  # another message in the channel opened it a moment ago
-            existing = await conversations.active(target.id)
+            existing = await self.bot.services.store.active_session(target.id)
             if existing is None:
                 return None
             session = existing

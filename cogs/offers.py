@@ -106,12 +106,12 @@ async def choose(interaction: discord.Interaction, token: str, index: int) -> No
     conversations = bot.services.conversations
     channel_id = interaction.channel_id or 0
     try:
-        label, needs_reason = await conversations.check_pick(
+        label, needs_reason = await conversations.choices.check(
             channel_id, token, index, interaction.user.id, interaction.id
         )
         if why := await speaking_refusal(bot, interaction, SEND):  # slowmode looked at, spent by `run_pick`
             raise Refused(why)
-        session = await conversations.active(channel_id)
+        session = await bot.services.store.active_session(channel_id)
         if session is not None:  # a choice is the member talking to the AI, without the cooldown
             await bot.services.gate.admit_turn(interaction_member(interaction), session, cooldown=False)
     except AlreadyHandled:
@@ -141,7 +141,7 @@ async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
         await refuse(interaction, why)
         return
     try:
-        await bot.services.conversations.claim_pick(
+        await bot.services.conversations.choices.claim(
             interaction.channel_id or 0, pick.token, pick.index, interaction.user.id, interaction.id
         )
     except AlreadyHandled:
@@ -158,7 +158,7 @@ async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
         await interaction.followup.send(chosen, allowed_mentions=NO_PINGS)
     else:
         await interaction.response.send_message(chosen, allowed_mentions=NO_PINGS)
-    session = await bot.services.conversations.active(interaction.channel_id or 0)
+    session = await bot.services.store.active_session(interaction.channel_id or 0)
     channel = interaction.channel
     if session is None or not isinstance(channel, discord.abc.Messageable):
         await interaction.followup.send(NO_CONVERSATION, ephemeral=True)

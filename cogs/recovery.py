@@ -52,16 +52,17 @@ class RecoveryCog(commands.Cog):
     async def cog_load(self) -> None:
         self._started = time.time()  # messages sent before this are looked for after a crash (cogs/common/catch_up.py)
         # Read before connecting, so nothing started in this run counts as left over from the last one.
-        conversations, serves = self.bot.services.conversations, self.bot.services.shards.serves
+        store, serves = self.bot.services.store, self.bot.services.shards.serves
         self._cut_off = await self._take_unfinished()  # only this process's shards' threads, of dead processes
-        self._to_resume = [s for s in await conversations.following() if serves(s.guild_id)]
+        following = await store.sessions_where_state("following")  # their provider was followed when it stopped
+        self._to_resume = [s for s in following if serves(s.guild_id)]
         if self._cut_off:
             log.info("%d reply(ies) were cut off when the bot last stopped", len(self._cut_off))
 
     async def _take_unfinished(self) -> list[UnfinishedReply]:
         services = self.bot.services
         alive = await services.presence.liveness()
-        return await services.conversations.take_unfinished(services.shards.serves, alive)
+        return await services.store.take_unfinished(services.shards.serves, alive)
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:

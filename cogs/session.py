@@ -36,7 +36,7 @@ class SessionCog(commands.Cog):
         if why := member_refusal(interaction, SEE, LOOK):
             await refuse(interaction, why)
             return False
-        session = await self.bot.services.conversations.active(interaction.channel_id or 0)
+        session = await self.bot.services.store.active_session(interaction.channel_id or 0)
         if session is None:
             await refuse(interaction, NO_CONVERSATION)
             return False
@@ -102,7 +102,7 @@ class SessionCog(commands.Cog):
         conversations = self.bot.services.conversations
         lines = []
         for key, provider in conversations.providers.items():
-            last = conversations.last_calls.get(key)
+            last = conversations.turns.last_calls.get(key)
             if last is None:
                 state = "no calls since the bot started"
             elif last.ok:

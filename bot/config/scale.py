@@ -4,19 +4,17 @@ Discord's REST budget, and its health port. Parsed with the rest of `bot/config/
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bot.config.errors import ConfigError
+from bot.config.parsing import Getter
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
 DEFAULT_REST_RATE_PER_S = 45.0
 DISCORD_GLOBAL_RATE_PER_S = 50.0
 """Discord's global limit per bot token, across all its processes (topics/rate-limits.mdx "Global Rate Limit")."""
 MAX_SHARDS = 65_536
-
-_Getter = Callable[[str], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def database_kind(url: str) -> str:
     return "sqlite" if urlsplit(url).scheme.startswith("sqlite") else "postgresql"
 
 
-def database_setting(get: _Getter) -> str:
+def database_setting(get: Getter) -> str:
     """DATABASE_URL: `sqlite:///relative/file`, `sqlite:////absolute/file`, `postgresql://…` or `postgres://…`."""
     url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
     parts = urlsplit(url)
@@ -64,7 +62,7 @@ def database_password(url: str) -> str | None:
     return urlsplit(url).password
 
 
-def scale_settings(get: _Getter, database_url: str) -> ScaleSettings:
+def scale_settings(get: Getter, database_url: str) -> ScaleSettings:
     """SHARD_COUNT, SHARD_IDS, REST_RATE_PER_S and HEALTH_PORT, checked against each other and the database."""
     count = _whole(get, "SHARD_COUNT", 1, MAX_SHARDS, "a number of shards")
     ids = _shard_ids(get("SHARD_IDS"), count)
@@ -83,7 +81,7 @@ def scale_settings(get: _Getter, database_url: str) -> ScaleSettings:
     return settings
 
 
-def _whole(get: _Getter, name: str, low: int, high: int, what: str) -> int | None:
+def _whole(get: Getter, name: str, low: int, high: int, what: str) -> int | None:
     raw = get(name)
     if raw is None:
         return None

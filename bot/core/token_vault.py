@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 
-from bot.config.settings import AgentverseSettings
+from bot.config.provider_settings import AgentverseSettings
 from bot.providers.auth import TokenPair
 from bot.store import DatabaseClosed, Store, StoreUnavailable
 

@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from bot.config.settings import Secret
+from bot.config.secret import Secret
 
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bot |bearer )?[^\s'\",}]+")
 MASK = "***"

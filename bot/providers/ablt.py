@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.config.settings import AbltSettings
+from bot.config.provider_settings import AbltSettings
 from bot.providers import http
 from bot.providers.base import ChatOption, Choice, Event, Provider, TextDelta, Turn
 from bot.providers.errors import (

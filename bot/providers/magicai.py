@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.config.settings import MagicAISettings
+from bot.config.provider_settings import MagicAISettings
 from bot.providers import http
 from bot.providers.base import Event, Provider, Source, Sources, TextDelta, Turn
 from bot.providers.errors import (

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.config.settings import SoundverseSettings
+from bot.config.provider_settings import SoundverseSettings
 from bot.providers import http
 from bot.providers.base import ChatOption, Event, Provider, TextDelta, Turn
 from bot.providers.errors import ProviderBadResponse, ProviderError, error_for_status

@@ -59,11 +59,11 @@ async def provider_here(bot: BridgeBot, interaction: discord.Interaction) -> tup
 
 
 async def _binding_for(bot: BridgeBot, channel: object) -> Binding | None:
-    conversations = bot.services.conversations
+    store = bot.services.store
     if isinstance(channel, discord.Thread) and channel.parent_id is not None:
-        return await conversations.binding(channel.parent_id)
+        return await store.binding(channel.parent_id)
     if isinstance(channel, discord.TextChannel):
-        return await conversations.binding(channel.id)
+        return await store.binding(channel.id)
     return None
 
 
@@ -114,9 +114,9 @@ async def obstacle(
         return DMS_OFF
     if not isinstance(channel, Place):
         return f"Use {command} in a server text channel or in a thread."
-    conversations = bot.services.conversations
-    if not isinstance(channel, discord.TextChannel) and (existing := await conversations.active(channel.id)):
-        return already_bound(conversations.describe(existing), place(channel))
+    existing = None if isinstance(channel, discord.TextChannel) else await bot.services.store.active_session(channel.id)
+    if existing is not None:
+        return already_bound(bot.services.conversations.describe(existing), place(channel))
     if reads_message and (why := member_refusal(interaction, READ, ASK)):
         return why
     opens_thread = isinstance(channel, discord.TextChannel)

@@ -79,7 +79,7 @@ async def reply_in(
         await sink.begin()
     try:
         async with typing:  # polled providers: show that the agent is working until the turn ends
-            lost = await conversations.take_turn(
+            lost = await conversations.turns.take(
                 session.channel_id,
                 speaker,
                 text,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config.settings import ConfigError, Secret, load_settings
+from bot.config.secret import Secret
+from bot.config.settings import ConfigError, load_settings
 from bot.ops.logs import RedactingFormatter
 
 BASE = {"DISCORD_TOKEN": "discord-secret-token", "ABLT_API_KEY": "ablt-secret-key"}

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from bot.config.settings import AgentverseSettings
+from bot.config.provider_settings import AgentverseSettings
 from bot.providers.agentverse.polling import IdleTimeout, PollScheduler
 from bot.providers.agentverse.wire import UNREADABLE, AgentMessage, AgentverseClient
 from bot.providers.base import Event, Notice, Offer, Provider, Said, SessionEnded, StateSaved, Turn

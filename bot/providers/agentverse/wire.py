@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.config.settings import AgentverseSettings
+from bot.config.provider_settings import AgentverseSettings
 from bot.providers import http
 from bot.providers.auth import RefreshingBearer, TokenPair
 from bot.providers.errors import (

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.config.settings import ConvaiSettings
+from bot.config.provider_settings import ConvaiSettings
 from bot.providers import http
 from bot.providers.base import (
     ChatOption,

@@ -17,18 +17,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config.settings import AgentverseSettings, Secret
-from bot.providers.agentverse.polling import (
+from bot.config.provider_settings import AgentverseSettings
+from bot.config.secret import Secret
+from bot.providers.agentverse.poll_plan import (
     LEARN_FROM,
-    MAX_CONCURRENT_POLLS,
     MIN_GAP_S,
     POLL_BUDGET_PER_S,
     RATE_CAP_PER_S,
     AnswerTimes,
-    IdleTimeout,
-    PollScheduler,
     plan_polls,
 )
+from bot.providers.agentverse.polling import MAX_CONCURRENT_POLLS, IdleTimeout, PollScheduler
 from bot.providers.agentverse.wire import AgentMessage, AgentverseClient
 from bot.providers.auth import RefreshingBearer, TokenPair
 from tests.emulators.agentverse import DEFAULT_ACCESS_TOKEN, DEFAULT_REFRESH_TOKEN, AgentverseEmulator, Step
