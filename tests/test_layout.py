@@ -19,8 +19,11 @@ DISCORD_FREE = ("bot/core/", "bot/store/", "bot/providers/", "bot/config/", "bot
 PURE_VALUES = {"bot.providers.base", "bot.core.server_rules"}
 """Leaf modules of plain value types the store may build (history entries, a server's rules): they import
 nothing from the bot, so importing them cannot pull a layer above the store into it."""
-MAX_FILE_LINES = 420
-MAX_CLASS_LINES = 320
+MAX_FILE_LINES = 400
+MAX_CLASS_LINES = 300
+MAX_FUNCTION_LINES = 60
+LONG_BY_NATURE = {("bot/ops/metrics.py", "__init__")}
+"""Functions allowed past the limit, each for a reason: the metrics are declared one after another."""
 
 
 def modules(*folders: str) -> Iterator[Path]:
@@ -115,9 +118,13 @@ def test_every_module_says_its_job_and_none_outgrows_the_size_rules(folder: str)
         assert ast.get_docstring(tree), f"{relative(path)} has no module docstring"
         assert len(path.read_text().splitlines()) <= MAX_FILE_LINES, f"{relative(path)} is over {MAX_FILE_LINES} lines"
         for node in ast.walk(tree):
+            size = (getattr(node, "end_lineno", 0) or 0) - getattr(node, "lineno", 0) + 1
             if isinstance(node, ast.ClassDef):
-                size = (node.end_lineno or node.lineno) - node.lineno + 1
                 assert size <= MAX_CLASS_LINES, f"{relative(path)}: {node.name} is {size} lines"
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (relative(path), node.name) not in (
+                LONG_BY_NATURE
+            ):
+                assert size <= MAX_FUNCTION_LINES, f"{relative(path)}: {node.name}() is {size} lines"
 
 
 def test_tests_mirror_the_code() -> None:

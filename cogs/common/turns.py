@@ -14,7 +14,7 @@ import discord
 
 from bot.core.conversations import CannotReplay, NoActiveSession, Replay, Speaker, Undeliverable, UnusablePick
 from bot.core.recording import STORE_DOWN, STORE_ERRORS
-from bot.providers.base import Pick, VoiceInput
+from bot.providers.base import Pick, Provider, VoiceInput
 from bot.replies.delivery import WRITE_ERRORS, Trouble, classify, until_taken
 from bot.replies.followups import followups_for
 from bot.replies.notice import QUIET_BEFORE_NOTICE_S
@@ -63,15 +63,7 @@ async def reply_in(
     carries the reply as its followups while it can (`bot.replies.followups`)."""
     conversations = bot.services.conversations
     provider = conversations.providers.get(session.provider)
-    sink = StreamingReply(
-        channel,
-        bot.services.pacers[session.channel_id],
-        provider_name=provider.display_name if provider else session.provider,
-        post_audio=functools.partial(post_spoken_reply, channel, bot.http),
-        streamed=provider is not None and provider.streams,
-        followups=followups_for(interaction, channel),
-        notice_after_s=(provider.usual_wait_s() if provider else None) or QUIET_BEFORE_NOTICE_S,
-    )
+    sink = _reply_for(bot, channel, session, provider, interaction)
     if provider is not None and provider.works_in_background:
         typing: contextlib.AbstractAsyncContextManager[object] = _typing(channel)
     else:
@@ -102,12 +94,46 @@ async def reply_in(
         log.warning("channel %d: a turn was not taken, the store failed: %s", session.channel_id, exc)
         await sink.fail(STORE_DOWN)
         return
+    if lost is not None:
+        await _after_loss(bot, channel, sink, lost, note=note, provider=provider, channel_id=session.channel_id)
+
+
+def _reply_for(
+    bot: BridgeBot,
+    channel: discord.abc.Messageable,
+    session: SessionRecord,
+    provider: Provider | None,
+    interaction: discord.Interaction | None,
+) -> StreamingReply:
+    """The reply a turn streams into: paced with the channel's other writes, as followups while `interaction` can."""
+    return StreamingReply(
+        channel,
+        bot.services.pacers[session.channel_id],
+        provider_name=provider.display_name if provider else session.provider,
+        post_audio=functools.partial(post_spoken_reply, channel, bot.http),
+        streamed=provider is not None and provider.streams,
+        followups=followups_for(interaction, channel),
+        notice_after_s=(provider.usual_wait_s() if provider else None) or QUIET_BEFORE_NOTICE_S,
+    )
+
+
+async def _after_loss(
+    bot: BridgeBot,
+    channel: discord.abc.Messageable,
+    sink: StreamingReply,
+    lost: Undeliverable,
+    *,
+    note: PrivateNote,
+    provider: Provider | None,
+    channel_id: int,
+) -> None:
+    """Tell members about a reply Discord stopped the bot from finishing, each case where it can be read."""
     if lost is Undeliverable.BLOCKED:
         await note(_why_blocked(channel, sink.trouble))
     elif lost is Undeliverable.UNFOLLOWED:
         await _post_quietly(channel, UNFOLLOWED.format(provider=provider.display_name if provider else "the agent"))
     elif lost is Undeliverable.UNREACHABLE:
-        bot.services.background.spawn(sink.say_when_reachable(), name=f"cut-off-{session.channel_id}")
+        bot.services.background.spawn(sink.say_when_reachable(), name=f"cut-off-{channel_id}")
 
 
 def _why_blocked(channel: discord.abc.Messageable, trouble: Trouble | None) -> str:
