@@ -150,3 +150,17 @@ def is_broken(target: str) -> bool:
     if not file.is_relative_to(ROOT) or not file.exists():
         return True
     return bool(anchor) and file.suffix == ".md" and anchor not in heading_anchors(file)
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """Each module of bot/ and cogs/ has its row (a package's `_private` modules are described with the package)."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    missing = []
+    for path in sorted([*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").rglob("*.py")]):
+        if path.name == "__init__.py":
+            continue
+        named = path.relative_to(ROOT).as_posix()
+        package = path.parent.relative_to(ROOT).as_posix() + "/"
+        if f"`{named}`" not in page and not (path.name.startswith("_") and f"`{package}`" in page):
+            missing.append(named)
+    assert missing == []
