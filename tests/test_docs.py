@@ -14,16 +14,10 @@ import aiohttp
 from markdown.extensions.toc import slugify
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.harness import BotProcess
+from tests.support.harness import REPO, BotProcess
 from tests.support.journey import WAIT_S
 
-
-def repo_root() -> Path:
-    """The checkout's top folder (found, not counted, so the test may move between folders)."""
-    return next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
-
-
-ROOT = repo_root()
+ROOT = REPO
 DASHBOARD = ROOT / "docs" / "operations" / "grafana-dashboard.json"
 # A setting in .env.example, commented out or not: `NAME=` or `# NAME=` at the start of a line.
 SETTING = re.compile(r"^[ \t]*(?:#[ \t]*)?([A-Z][A-Z0-9_]*)=", re.MULTILINE)
