@@ -26,6 +26,7 @@ from bot.core.background import Background
 from bot.core.conversations import Conversations
 from bot.core.gate import Gate
 from bot.core.presence import Presence
+from bot.core.quotas import Quotas
 from bot.core.recording import STORE_ERRORS
 from bot.core.token_vault import TokenKeeper, load_tokens
 from bot.members.attachments import AttachmentReader
@@ -49,6 +50,8 @@ EXTENSIONS = (
     "cogs.controls",
     "cogs.bindings",
     "cogs.server_admin",
+    "cogs.limits",
+    "cogs.usage",
     "cogs.recovery",
     "cogs.deletions",
 )
@@ -119,6 +122,7 @@ class Services:
     monitoring: Monitoring
     presence: Presence
     downloads: AttachmentReader
+    quotas: Quotas
 
 
 class BridgeBot(commands.AutoShardedBot):
@@ -185,15 +189,21 @@ class BridgeBot(commands.AutoShardedBot):
         names = {key: provider.display_name for key, provider in providers.items()}
         gate = Gate(store, self.settings.community, names)
         await gate.load()
+        quotas = Quotas(store, gate, self.settings.usage, names)
+        quotas.refused = self.monitoring.metrics.quota_refused
         conversations = Conversations(
-            store, providers, metrics=self.monitoring.metrics, max_reply_chars=self.settings.max_reply_chars
+            store,
+            providers,
+            metrics=self.monitoring.metrics,
+            max_reply_chars=self.settings.max_reply_chars,
+            quotas=quotas,
         )
         presence = Presence(store.coordination, conversations.owner)
         await presence.start()  # before recovery looks for replies that processes now gone left unfinished
         pacers = ChannelPacers(budget=self.rest_budget)
         reader = AttachmentReader(self._http_session)
         self._services = Services(
-            store, conversations, pacers, gate, Background(), self.plan, self.monitoring, presence, reader
+            store, conversations, pacers, gate, Background(), self.plan, self.monitoring, presence, reader, quotas
         )
         log.info("providers: %s; database: %s", ", ".join(p.display_name for p in providers.values()), store.db.where)
         for extension in EXTENSIONS:

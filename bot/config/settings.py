@@ -33,6 +33,7 @@ from bot.config.scale import (
     scale_settings,
 )
 from bot.config.secret import Secret
+from bot.config.usage_settings import UsageSettings, usage_settings
 
 DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -73,6 +74,8 @@ class Settings:
     """A reply longer than this is cut there and the provider no longer read (bot/core/reply_cap.py)."""
     log_level: str = "INFO"
     community: CommunitySettings = field(default_factory=CommunitySettings)
+    usage: UsageSettings = field(default_factory=UsageSettings)
+    """Quotas and the usage ledger (bot/config/usage_settings.py)."""
     ablt: AbltSettings | None = None
     magicai: MagicAISettings | None = None
     soundverse: SoundverseSettings | None = None
@@ -146,6 +149,7 @@ def inspect_settings(
         max_reply_chars=attempt(lambda: _max_reply_chars(get), DEFAULT_MAX_REPLY_CHARS),
         log_level=attempt(lambda: _log_level(get("LOG_LEVEL") or "INFO"), "INFO"),
         community=attempt(lambda: _community_settings(get), CommunitySettings()),
+        usage=attempt(lambda: usage_settings(get), UsageSettings()),
     )  # the keywords in this order, so problems are reported in it: the providers before the rest
     if not problems and not settings.configured_providers:
         problems.append(

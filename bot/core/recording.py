@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
-from bot.store import DatabaseClosed, EntryStatus, Store, StoreUnavailable
+from bot.store import DatabaseClosed, EntryStatus, Store, StoreUnavailable, UsageFinish
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +130,21 @@ class ShownText:
                 await task
 
 
-async def record_final(store: Store, reply_id: int, content: str, status: EntryStatus, *, later: LateWrites) -> None:
-    """Write a reply's final text and status. Tried for `FINISH_FOREGROUND_S`; if the database still refuses,
-    handed to `later`, which keeps trying. Never raises for the database's trouble."""
+async def record_final(
+    store: Store,
+    reply_id: int,
+    content: str,
+    status: EntryStatus,
+    *,
+    later: LateWrites,
+    usage: UsageFinish | None = None,
+) -> None:
+    """Write a reply's final text and status, and the turn's `usage` in the ledger with it (one write, so neither
+    lands without the other). Tried for `FINISH_FOREGROUND_S`; if the database still refuses, handed to `later`,
+    which keeps trying. Never raises for the database's trouble."""
 
     async def write() -> None:
-        await store.finish_entry(reply_id, content, status)
+        await store.finish_entry(reply_id, content, status, usage=usage)
 
     deadline = time.monotonic() + FINISH_FOREGROUND_S
     for delay in _delays():

@@ -12,18 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from bot.audio.headers import wav_duration_s
+from bot.core.quotas import Admission
 from bot.core.recording import STORE_ERRORS, LateWrites, ShownText, record_final
 from bot.core.reply_cap import CUT_NOTICE, DEFAULT_MAX_REPLY_CHARS, ReplyCap
-from bot.providers.base import Event, Heard, Notice, Provider, Said, Sources, StateSaved, TextDelta, Turn
+from bot.core.reply_sink import ReplySink, TurnMetrics, Undeliverable
+from bot.providers.base import (
+    Event,
+    Heard,
+    Notice,
+    Provider,
+    Said,
+    Sources,
+    SpokenReply,
+    StateSaved,
+    TextDelta,
+    Turn,
+)
 from bot.providers.errors import ProviderError
-from bot.store import EntryStatus, SessionRecord, Store
+from bot.store import EntryStatus, SessionRecord, Store, TurnUsage, UsageFinish
 
 log = logging.getLogger(__name__)
 
@@ -32,80 +44,6 @@ STORE_TROUBLE_MESSAGE = (
     "The bot's database stopped answering partway, so this conversation may not remember this reply;"
     " try again in a minute."
 )
-
-
-class Undeliverable(enum.Enum):
-    """Why Discord can no longer show a reply."""
-
-    GONE = "gone"
-    """The channel or thread was deleted: the conversation ends with it."""
-    BLOCKED = "blocked"
-    """The thread was locked, or the bot lost access or a permission there: the turn ends, the conversation stays."""
-    UNREACHABLE = "unreachable"
-    """Discord did not answer for too long: the turn ends."""
-    MOVED = "moved"
-    """Another process follows this session's provider now: this one stops without a word."""
-    UNFOLLOWED = "unfollowed"
-    """The store did not confirm this process still follows the provider: it stops, and says so."""
-
-
-class TurnWatcher(Protocol):
-    """What a sink reports to the core while a turn runs, and what it may offer members on the reply."""
-
-    @property
-    def reply_id(self) -> int:
-        """The reply's transcript entry: its Stop and Retry buttons name it."""
-
-    @property
-    def retryable(self) -> bool:
-        """A member's turn can be sent again should this reply fail (it answers a message, not a resumption)."""
-
-    async def shown(self, text: str) -> None:
-        """Members can now see `text` (the reply so far, as shown)."""
-
-    def undeliverable(self, why: Undeliverable) -> None:
-        """Nothing more of this reply can be shown; the turn should end now."""
-
-
-class ReplySink(Protocol):
-    """Where a turn's events go; the Discord renderer implements it. Must not raise (but may be cancelled)."""
-
-    @property
-    def shown_text(self) -> str:
-        """The reply as members can see it so far (streamed text, then whole messages, joined)."""
-
-    @property
-    def delivered_all(self) -> bool:
-        """Everything handed to the sink so far reached Discord."""
-
-    @property
-    def message_ids(self) -> list[int]:
-        """The Discord messages showing the reply (for commands on them later)."""
-
-    def watch(self, watcher: TurnWatcher) -> None: ...
-
-    async def handle(self, event: Event) -> None: ...
-
-    async def finish(self) -> None: ...
-
-    async def fail(self, message: str) -> None: ...
-
-    async def stopped(self, by: str, *, following: bool) -> None:
-        """A member pressed Stop (the provider is no longer read): show what arrived, say who stopped it (and, if
-        `following`, that the bot no longer follows the provider's work), and remove the Stop button."""
-
-    async def interrupt(self, *, finished: bool) -> None:
-        """The bot is stopping: show what arrived within a short grace, and say it was cut off unless
-        `finished` (the provider had answered in full) and all of it could be shown."""
-
-    def stop(self) -> None:
-        """Send nothing more (the turn was abandoned from outside)."""
-
-
-class TurnMetrics(Protocol):
-    """Where finished turns are counted (bot/ops/metrics.py `Metrics`)."""
-
-    def turn_finished(self, provider: str, outcome: str, first_byte_s: float | None, total_s: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -123,6 +61,11 @@ class TurnTiming:
 
     started_at: float = field(default_factory=time.monotonic)
     first_event_at: float | None = None
+    last_event_at: float | None = None
+    audio_out_s: float = 0.0
+    """Seconds of spoken answer the provider sent."""
+    cut: bool = False
+    """The reply reached the reply cap and was cut there."""
 
 
 @dataclass(frozen=True)
@@ -218,11 +161,18 @@ class TurnRunner:
         return running if running is not None and running.reply_id == reply_id else None
 
     async def run(
-        self, session: SessionRecord, provider: Provider, turn: Turn, said_id: int, sink: ReplySink
+        self,
+        session: SessionRecord,
+        provider: Provider,
+        turn: Turn,
+        said_id: int,
+        sink: ReplySink,
+        admission: Admission | None = None,
     ) -> Undeliverable | None:
         """Answer `turn` into `sink`, recording the reply; returns why it was abandoned, if it was.
 
-        `said_id` is the member's transcript entry the reply answers (0 for none: a resumption)."""
+        `said_id` is the member's transcript entry the reply answers (0 for none: a resumption). An `admission`
+        (the turn let through its quotas) gets the turn's usage with the reply's final write."""
         reply_id = await self._store.add_entry(
             session.id, "assistant", "", author_id=None, status="streaming", owner=self._owner
         )
@@ -244,7 +194,7 @@ class TurnRunner:
                 await (sink.finish() if failure is None else sink.fail(failure))
         except asyncio.CancelledError:
             await recorder.shown_text.stop()
-            await self._cut_short_by_shutdown(running, reply_id, parts)
+            await self._cut_short_by_shutdown(running, reply_id, parts, admission)
             raise
         finally:
             if self.running.get(session.channel_id) is running:
@@ -253,7 +203,8 @@ class TurnRunner:
         delivered = sink.delivered_all and running.abandoned is None and running.stopped_by is None
         status: EntryStatus = "stopped" if running.stopped_by else outcome if delivered else "interrupted"
         content = "".join(parts) if delivered else sink.shown_text
-        await record_final(self._store, reply_id, content, status, later=self.late_writes)
+        usage = self._usage(status, content, running.timing, admission)
+        await record_final(self._store, reply_id, content, status, later=self.late_writes, usage=usage)
         if sink.message_ids:
             try:
                 await self._store.note_reply_messages(reply_id, sink.message_ids)
@@ -276,6 +227,24 @@ class TurnRunner:
         except STORE_ERRORS as exc:
             log.warning("session %d: who stopped reply %d was not recorded (%s)", session.id, reply_id, exc)
         await running.sink.stopped(by.name, following=bool(let_go))
+
+    def _usage(
+        self, status: EntryStatus, content: str, timing: TurnTiming, admission: Admission | None
+    ) -> UsageFinish | None:
+        """What the ledger records of an admitted turn as it ends (None for a turn nobody admitted)."""
+        if admission is None:
+            return None
+        ended = timing.last_event_at or time.monotonic()
+        outcome = "cut" if timing.cut and status == "complete" else status
+        usage = TurnUsage(
+            chars_out=len(content),
+            audio_out_s=round(timing.audio_out_s, 3),
+            provider_s=round(max(0.0, ended - timing.started_at), 3),
+            outcome=outcome,
+        )
+        if self._metrics is not None:
+            self._metrics.usage_recorded(admission.provider, outcome, usage, admission.chars_in, admission.audio_in_s)
+        return admission.finish(usage)
 
     def _count(self, provider: str, status: EntryStatus, running: RunningTurn) -> None:
         if self._metrics is None:
@@ -307,7 +276,9 @@ class TurnRunner:
             return "failed", UNEXPECTED_ERROR_MESSAGE
         return "complete", None
 
-    async def _cut_short_by_shutdown(self, running: RunningTurn, reply_id: int, parts: list[str]) -> None:
+    async def _cut_short_by_shutdown(
+        self, running: RunningTurn, reply_id: int, parts: list[str], admission: Admission | None
+    ) -> None:
         """Shutdown: show what arrived and say it was cut off, then record it (also if it had finished)."""
         relay = running.relay
         finished = relay.done() and not relay.cancelled() and relay.exception() is None
@@ -315,9 +286,9 @@ class TurnRunner:
         await running.sink.interrupt(finished=finished)
         whole = finished and running.sink.delivered_all
         content = "".join(parts) if whole else running.sink.shown_text
-        await record_final(
-            self._store, reply_id, content, "complete" if whole else "interrupted", later=self.late_writes
-        )
+        status: EntryStatus = "complete" if whole else "interrupted"
+        usage = self._usage(status, content, running.timing, admission)
+        await record_final(self._store, reply_id, content, status, later=self.late_writes, usage=usage)
 
     async def _relay(
         self,
@@ -335,8 +306,9 @@ class TurnRunner:
         cap = ReplyCap(self._max_reply_chars)
         async with _closing(provider.reply(turn)) as events:  # leaving closes the provider's response
             async for arrived in events:
+                timing.last_event_at = time.monotonic()
                 if timing.first_event_at is None:
-                    timing.first_event_at = time.monotonic()
+                    timing.first_event_at = timing.last_event_at
                 event = cap.admit(arrived)
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
@@ -349,9 +321,12 @@ class TurnRunner:
                     await _noted(self._store.add_extras(reply_id, {"sources": sources}), "its sources", reply_id)
                 elif isinstance(event, Said):
                     parts.append(("\n\n" if parts else "") + event.text)
+                elif isinstance(event, SpokenReply):
+                    timing.audio_out_s += wav_duration_s(event.wav)
                 if event is not None:
                     await sink.handle(event)
                 if cap.cut:
+                    timing.cut = True
                     log.info(
                         "session %d: the %s reply reached %d characters; cut there",
                         session.id,

@@ -1,4 +1,5 @@
-"""Prometheus metrics for operators: turns, provider latency, Discord writes and 429s, polls, shards, loop lag.
+"""Prometheus metrics for operators: turns, usage and quota refusals, provider latency, Discord writes and 429s,
+polls, shards, loop lag.
 
 Each `Metrics` owns its own `CollectorRegistry` (never prometheus_client's global one), so several bots
 can live in one process. Label values come only from the fixed vocabularies below, provider keys and
@@ -12,19 +13,28 @@ import contextlib
 import math
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from bot.store import TurnUsage
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "POLL_RESULTS",
+    "QUOTA_LIMITS",
     "RATE_LIMIT_SCOPES",
     "TURN_OUTCOMES",
+    "USAGE_OUTCOMES",
     "WRITE_KINDS",
     "Metrics",
 ]
 
 TURN_OUTCOMES = ("complete", "failed", "interrupted", "stopped")
+USAGE_OUTCOMES = (*TURN_OUTCOMES, "cut")
+DIRECTIONS = ("in", "out")
+QUOTA_LIMITS = ("member_day", "member_month", "server_day", "server_month")
 WRITE_KINDS = ("create", "edit")
 RATE_LIMIT_SCOPES = ("user", "global", "shared")
 POLL_RESULTS = ("messages", "empty", "failed")
@@ -129,6 +139,7 @@ class Metrics:
             buckets=LOOP_LAG_BUCKETS_S,
             registry=r,
         )
+        self._declare_usage()
         self._shards: set[str] = set()
         for kind in WRITE_KINDS:
             self._writes.labels(kind=kind)
@@ -139,7 +150,43 @@ class Metrics:
         for key in providers:
             self._add_provider(_provider(key))
 
+    def _declare_usage(self) -> None:
+        """The usage ledger's counters: by provider, outcome and direction only (never a member or a server)."""
+        r = self.registry
+        self._usage_turns = Counter(
+            "bridgebot_usage_turns_total",
+            "Members' turns entered in the usage ledger, by provider and outcome (complete, failed, interrupted,"
+            " stopped, cut).",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self._usage_chars = Counter(
+            "bridgebot_usage_characters_total",
+            "Characters members sent (in) and providers answered (out), by provider.",
+            ["provider", "direction"],
+            registry=r,
+        )
+        self._usage_audio = Counter(
+            "bridgebot_usage_audio_seconds_total",
+            "Seconds of voice notes sent (in) and spoken answers received (out), by provider.",
+            ["provider", "direction"],
+            registry=r,
+        )
+        self._quota_refusals = Counter(
+            "bridgebot_quota_refusals_total",
+            "Turns refused before reaching a provider because a quota was used up, by which limit.",
+            ["limit"],
+            registry=r,
+        )
+        for limit in QUOTA_LIMITS:
+            self._quota_refusals.labels(limit=limit)
+
     def _add_provider(self, provider: str) -> None:
+        for outcome in USAGE_OUTCOMES:
+            self._usage_turns.labels(provider=provider, outcome=outcome)
+        for direction in DIRECTIONS:
+            self._usage_chars.labels(provider=provider, direction=direction)
+            self._usage_audio.labels(provider=provider, direction=direction)
         for outcome in TURN_OUTCOMES:
             self._turns.labels(provider=provider, outcome=outcome)
         self._first_byte.labels(provider=provider)
@@ -153,6 +200,20 @@ class Metrics:
             self._first_byte.labels(provider=provider).observe(max(0.0, first_byte_s))
         if math.isfinite(total_s):
             self._turn_time.labels(provider=provider).observe(max(0.0, total_s))
+
+    def usage_recorded(self, provider: str, outcome: str, usage: TurnUsage, chars_in: int, audio_in_s: float) -> None:
+        """Count one member's turn entered in the ledger: its outcome, characters and audio seconds each way."""
+        provider = _provider(provider)
+        self._usage_turns.labels(provider=provider, outcome=_checked(outcome, USAGE_OUTCOMES, "usage outcome")).inc()
+        self._usage_chars.labels(provider=provider, direction="in").inc(max(0, chars_in))
+        self._usage_chars.labels(provider=provider, direction="out").inc(max(0, usage.chars_out))
+        for direction, seconds in (("in", audio_in_s), ("out", usage.audio_out_s)):
+            if math.isfinite(seconds) and seconds > 0:
+                self._usage_audio.labels(provider=provider, direction=direction).inc(seconds)
+
+    def quota_refused(self, limit: str) -> None:
+        """Count one turn refused by a quota (`limit`: member_day, member_month, server_day, server_month)."""
+        self._quota_refusals.labels(limit=_checked(limit, QUOTA_LIMITS, "quota limit")).inc()
 
     def discord_write(self, kind: str) -> None:
         """Count one message created or edited on Discord (`kind`: create, edit)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import discord
 
-from bot.core.turns import TurnWatcher, Undeliverable
+from bot.core.reply_sink import TurnWatcher, Undeliverable
 from bot.providers.base import Event, Heard, Notice, Offer, Said, SessionEnded, Source, Sources, SpokenReply, TextDelta
 from bot.replies.delivery import Trouble, duration_in_words
 from bot.replies.followups import InteractionFollowups

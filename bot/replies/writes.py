@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import discord
 
-from bot.core.turns import Undeliverable
+from bot.core.reply_sink import Undeliverable
 from bot.replies.delivery import (
     OUTAGE_GIVE_UP_S,
     OUTAGE_NOTICE_S,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.core.conversations import CannotReplay, NoActiveSession, Replay, Speaker, Undeliverable, UnusablePick
+from bot.core.quotas import OverQuota
 from bot.core.recording import STORE_DOWN, STORE_ERRORS
 from bot.providers.base import Pick, Provider, VoiceInput
 from bot.replies.delivery import WRITE_ERRORS, Trouble, classify, until_taken
@@ -87,7 +88,7 @@ async def reply_in(
         if not conversations.is_gone(session.channel_id):
             await _post_quietly(channel, ENDED_HINT)
         return
-    except (UnusablePick, CannotReplay) as exc:
+    except (UnusablePick, CannotReplay, OverQuota) as exc:
         await note(str(exc))
         return
     except STORE_ERRORS as exc:  # the turn never started: say so where the reply would have been
@@ -186,4 +187,8 @@ async def _post_quietly(channel: discord.abc.Messageable, text: str) -> None:
 
 
 def speaker(user: discord.abc.User) -> Speaker:
+    """Who a turn is for: on a server, with their roles and whether they manage it (for quotas)."""
+    if isinstance(user, discord.Member):
+        roles = frozenset(role.id for role in user.roles if not role.is_default())
+        return Speaker(user.id, user.display_name, roles, user.guild_permissions.manage_guild)
     return Speaker(id=user.id, name=user.display_name)

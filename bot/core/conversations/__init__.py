@@ -16,7 +16,7 @@ from bot.core.conversations._replays import (
     Replay,
     Replays,
 )
-from bot.core.turns import Undeliverable
+from bot.core.reply_sink import Undeliverable
 from bot.store import SessionExists
 
 __all__ = [

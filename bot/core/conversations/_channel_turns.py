@@ -12,7 +12,10 @@ from bot.core.conversations._choices import claimed_choice
 from bot.core.conversations._replays import Replay, Replays
 from bot.core.leases import FollowLeases, LeaseLost
 from bot.core.locks import KeyedLocks
-from bot.core.turns import LastCall, ReplySink, Stopper, TurnRunner, Undeliverable
+from bot.core.quota_rules import Asker
+from bot.core.quotas import Admission, Quotas
+from bot.core.reply_sink import ReplySink, Undeliverable
+from bot.core.turns import LastCall, Stopper, TurnRunner
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
 from bot.store import DuplicateTurn, SessionRecord, Store
 
@@ -25,10 +28,13 @@ REPLY_ENDED = "This reply has already ended."
 
 @dataclass(frozen=True)
 class Speaker:
-    """The member a turn is taken for (or who pressed Stop): Discord user id and display name."""
+    """The member a turn is taken for (or who pressed Stop): Discord user id and display name, and for quotas
+    their roles on the server and whether they manage it."""
 
     id: int
     name: str
+    role_ids: frozenset[int] = frozenset()
+    manages_server: bool = False
 
 
 class NoActiveSession(Exception):
@@ -52,8 +58,11 @@ class ChannelTurns:
         leases: FollowLeases,
         replays: Replays,
         on_gone: Callable[[int], Awaitable[None]],
+        quotas: Quotas | None = None,
     ) -> None:
+        """`quotas`: every member's turn is admitted against them and entered in the usage ledger (None: neither)."""
         self._store = store
+        self.quotas = quotas
         self._providers = providers
         self._runner = runner
         self._locks = locks
@@ -126,28 +135,36 @@ class ChannelTurns:
         message_id: int | None,
         said: dict[str, Any],
     ) -> Undeliverable | None:
-        """A member's new turn: recorded (once per Discord message), then run with the history so far."""
+        """A member's new turn: admitted against quotas (a resumption is no new turn), recorded (once per Discord
+        message), then run with the history so far."""
         provider = self._providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
+        runnable = provider is not None and (voice is None or provider.accepts_audio)
+        kind = "voice" if voice is not None else "choice" if pick is not None else "text"
+        files = len(said.get("files", ()))
+        admission = await self._admit(session, speaker, kind, text, voice, files) if runnable and not resume else None
         try:
-            said_id = (
-                await self._store.add_entry(
-                    session.id, "user", text, author_id=speaker.id, message_id=message_id, extras=said
+            try:
+                said_id = (
+                    await self._store.add_entry(
+                        session.id, "user", text, author_id=speaker.id, message_id=message_id, extras=said
+                    )
+                    if text
+                    else 0
                 )
-                if text
-                else 0
-            )
-        except DuplicateTurn:
-            log.info("message %s was already answered; not answering it again", message_id)
-            return None
-        if provider is None:
-            await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
-            return None
-        if voice is not None and not provider.accepts_audio:
-            await sink.fail(f"{provider.display_name} reads text only: type your message.")
-            return None
-        turn = Turn(text, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick, resume=resume)
-        return await self._run(session, provider, turn, said_id, sink)
+            except DuplicateTurn:
+                log.info("message %s was already answered; not answering it again", message_id)
+                return None
+            if provider is None:
+                await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
+                return None
+            if voice is not None and not provider.accepts_audio:
+                await sink.fail(f"{provider.display_name} reads text only: type your message.")
+                return None
+            turn = Turn(text, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick, resume=resume)
+            return await self._run(session, provider, turn, said_id, sink, admission)
+        finally:
+            await self._settle(admission)
 
     async def _replay_turn(
         self,
@@ -164,16 +181,49 @@ class ChannelTurns:
             await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
             return None
         asked = replay.asked
-        history = await self._store.history(session.id, before=asked.id) if provider.needs_history else ()
-        turn = Turn(asked.content, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick)
-        return await self._run(session, provider, turn, asked.id, sink)
+        kind = "regenerate" if replay.regenerate else "retry"
+        admission = await self._admit(session, speaker, kind, asked.content, voice, 0)
+        try:
+            history = await self._store.history(session.id, before=asked.id) if provider.needs_history else ()
+            turn = Turn(asked.content, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick)
+            return await self._run(session, provider, turn, asked.id, sink, admission)
+        finally:
+            await self._settle(admission)
+
+    async def _admit(
+        self, session: SessionRecord, speaker: Speaker, kind: str, text: str, voice: VoiceInput | None, files: int
+    ) -> Admission | None:
+        """Let a member's turn through its quotas and into the ledger; raises OverQuota (nothing recorded)."""
+        if self.quotas is None:
+            return None
+        asker = Asker(session.guild_id or 0, speaker.id, speaker.role_ids, speaker.manages_server)
+        return await self.quotas.admit(
+            asker,
+            session.provider,
+            kind,
+            channel_id=session.channel_id,
+            chars_in=len(text),
+            audio_in_s=voice.duration_s if voice is not None else 0.0,
+            files=files + (1 if voice is not None else 0),
+        )
+
+    async def _settle(self, admission: Admission | None) -> None:
+        """A turn admitted but never run (already answered, lease elsewhere, store trouble) is given back."""
+        if admission is not None and self.quotas is not None and not admission.recorded:
+            await self.quotas.release(admission)
 
     async def _run(
-        self, session: SessionRecord, provider: Provider, turn: Turn, said_id: int, sink: ReplySink
+        self,
+        session: SessionRecord,
+        provider: Provider,
+        turn: Turn,
+        said_id: int,
+        sink: ReplySink,
+        admission: Admission | None = None,
     ) -> Undeliverable | None:
         """Run a prepared turn; a provider that works in the background is followed under this process's lease."""
         if not provider.works_in_background:
-            return await self._runner.run(session, provider, turn, said_id, sink)
+            return await self._runner.run(session, provider, turn, said_id, sink, admission)
         async with self._leases.hold(session.id, lambda why: self._lost_lease(session.channel_id, why)) as held:
             if not held:
                 return Undeliverable.MOVED
@@ -182,7 +232,7 @@ class ChannelTurns:
             fresh = await self._store.session(session.id)
             if fresh is None or not fresh.active or (turn.resume and not fresh.state.get("following")):
                 return None
-            return await self._runner.run(fresh, provider, replace(turn, state=fresh.state), said_id, sink)
+            return await self._runner.run(fresh, provider, replace(turn, state=fresh.state), said_id, sink, admission)
 
     def _lost_lease(self, channel_id: int, why: LeaseLost) -> None:
         """Stop the turn following the provider here at once (nothing more is polled or posted)."""

@@ -13,8 +13,10 @@ from bot.core.conversations._choices import Choices
 from bot.core.conversations._replays import Replays
 from bot.core.leases import FollowLeases, process_identity
 from bot.core.locks import KeyedLocks
+from bot.core.quotas import Quotas
 from bot.core.reply_cap import DEFAULT_MAX_REPLY_CHARS
-from bot.core.turns import TurnMetrics, TurnRunner, Undeliverable
+from bot.core.reply_sink import TurnMetrics, Undeliverable
+from bot.core.turns import TurnRunner
 from bot.providers.base import Provider
 from bot.providers.errors import ProviderError
 from bot.store import Binding, SessionExists, SessionRecord, Store
@@ -61,7 +63,9 @@ class Conversations:
         owner: str | None = None,
         metrics: TurnMetrics | None = None,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        quotas: Quotas | None = None,
     ) -> None:
+        """`quotas`: member turns are admitted against them and entered in the usage ledger."""
         self._store = store
         self.providers = dict(providers)
         self.owner = owner or process_identity()
@@ -78,6 +82,7 @@ class Conversations:
             leases=FollowLeases(store.coordination, self.owner),
             replays=self.replays,
             on_gone=self.channel_gone,
+            quotas=quotas,
         )
         self._gone: OrderedDict[int, None] = OrderedDict()
 

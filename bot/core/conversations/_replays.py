@@ -44,6 +44,8 @@ class Replay:
     reply_id: int
     previous_status: EntryStatus
     asked: Entry
+    regenerate: bool = False
+    """Regenerate (a finished reply asked again) rather than Retry (a failed one)."""
 
 
 class Replays:
@@ -86,7 +88,7 @@ class Replays:
         if not await self._store.change_status(reply_id, (reply.status,), "replaced"):
             raise CannotReplay(ALREADY_RETRIED if not regenerate else ALREADY_REPLACED)
         log.info("reply %d in session %d will be answered again", reply_id, session.id)
-        return Replay(reply_id, reply.status, asked)
+        return Replay(reply_id, reply.status, asked, regenerate=regenerate)
 
     async def _once_recorded(self, channel_id: int, reply: Entry) -> Entry:
         """The reply as recorded once its turn, ending in this process, has said how it ended.
