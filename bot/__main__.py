@@ -14,6 +14,7 @@ import discord
 from bot.config.check import run_check
 from bot.config.settings import ConfigError, Settings, load_settings
 from bot.ops.logs import configure_logging
+from bot.ops.usage_report import run_usage_report
 from bot.runner import serve
 
 log = logging.getLogger("bot")
@@ -23,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["check"]:
         return run_check(os.environ, Path(".env"), print)
+    if args[:1] == ["usage"]:
+        return run_usage_report(args[1:], os.environ, Path(".env"), print)
     if args:
-        sys.stderr.write("Usage: python -m bot [check]\n")
+        sys.stderr.write("Usage: python -m bot [check | usage [--since DATE] [--guild ID] [--format csv|table]]\n")
         return 2
     try:
         settings = load_settings(os.environ)

@@ -108,7 +108,7 @@ def inspect_settings(
     environ: Mapping[str, str], env_file: Path | None = Path(".env")
 ) -> tuple[Settings | None, list[ConfigError]]:
     """Settings and every problem found (not just the first), for start-up and `python -m bot check`."""
-    values = _merged_values(environ, env_file)
+    values = merged_values(environ, env_file)
     problems: list[ConfigError] = []
 
     def get(name: str) -> str | None:
@@ -188,7 +188,7 @@ def env_line(env_file: Path, variable: str) -> int | None:
     return None
 
 
-def _merged_values(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+def merged_values(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
     """The environment wins over `.env`, as python-dotenv's `override=False` does."""
     merged: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
