@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,9 +128,13 @@ class Services:
 
 
 class BridgeBot(commands.AutoShardedBot):
-    def __init__(self, settings: Settings, *, own_process: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, own_process: bool = False, clock: Callable[[], float] = time.time
+    ) -> None:
         """`own_process`: the bot is the process's only tenant (`python -m bot`), so it may tune the process
-        (the garbage collector, once connected) rather than share it with tests."""
+        (the garbage collector, once connected) rather than share it with tests. `clock`: epoch seconds now, for
+        quotas' days and months (tests move it past midnight instead of waiting)."""
+        self.clock = clock
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: needed to read thread messages and attachments
         self.settings = settings
@@ -189,7 +195,7 @@ class BridgeBot(commands.AutoShardedBot):
         names = {key: provider.display_name for key, provider in providers.items()}
         gate = Gate(store, self.settings.community, names)
         await gate.load()
-        quotas = Quotas(store, gate, self.settings.usage, names)
+        quotas = Quotas(store, gate, self.settings.usage, names, clock=self.clock)
         quotas.refused = self.monitoring.metrics.quota_refused
         conversations = Conversations(
             store,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 import discord
 import discord.gateway
@@ -23,13 +25,15 @@ def point_discord_at(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-async def serve(settings: Settings, stop: asyncio.Event, *, own_process: bool = False) -> None:
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, own_process: bool = False, clock: Callable[[], float] = time.time
+) -> None:
     """Run until `stop` is set or the connection fails for good; always close the bot cleanly.
 
-    `own_process`: nothing else runs in this process (`python -m bot`), see `BridgeBot`."""
+    `own_process`: nothing else runs in this process (`python -m bot`); `clock`: epoch seconds now; see `BridgeBot`."""
     point_discord_at(settings)
     hide_settings(settings.secrets)  # also where logging was set up by someone else (tests, an embedding app)
-    bot = BridgeBot(settings, own_process=own_process)
+    bot = BridgeBot(settings, own_process=own_process, clock=clock)
     running = asyncio.create_task(bot.start(settings.discord_token.reveal()), name="discord-client")
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")
     try:

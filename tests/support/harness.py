@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -97,11 +98,28 @@ def bot_environment(
     }
 
 
+class TestClock:
+    """Epoch seconds, real until `advance` moves it ahead (a test crosses midnight without sleeping)."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset_s
+
+    def advance(self, seconds: float) -> None:
+        self.offset_s += seconds
+
+
 class BotProcess:
     """The real bot, served in-process through the same `serve` entry point `python -m bot` uses."""
 
     def __init__(self, settings: Settings, discord: DiscordEmulator) -> None:
         self.settings = settings
+        self.clock = TestClock()
+        """The bot's wall clock (quotas' days and months): real time until a test moves it."""
         self._discord = discord
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -109,7 +127,7 @@ class BotProcess:
     async def start(self) -> None:
         self._stop = asyncio.Event()
         discord, readies = self._discord, self._discord.ready_count
-        task = self._task = asyncio.create_task(serve(self.settings, self._stop))
+        task = self._task = asyncio.create_task(serve(self.settings, self._stop, clock=self.clock))
         await discord.wait_for(lambda: discord.ready_count > readies or task.done(), 15, "the bot to connect")
         if task.done():
             task.result()

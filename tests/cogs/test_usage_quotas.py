@@ -1,0 +1,191 @@
+"""Quotas and the usage ledger as members and managers meet them: `/limits`, refusals with the reset time, the
+clock crossing midnight, roles, every way of reaching a provider counted once, `/usage` with its chart, and
+`python -m bot usage` (issue 20)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import struct
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from bot.store import Store
+from tests.emulators.ablt import AbltEmulator, Reply
+from tests.emulators.discord import DiscordEmulator, MessageRecord
+from tests.support.controls import MEMBER, button_on, press, regenerate, reply_message, settled
+from tests.support.harness import REPO, BotProcess
+from tests.support.journey import WAIT_S, chat, command, refusal, say, thread_for, wait_for_post, wait_for_reply
+
+BOTH_STORES = True  # every journey here runs on SQLite and on PostgreSQL (tests/support/fixtures.py)
+DAY_S = 86_400
+
+
+async def ledger(database: str, **group: Any) -> list[Any]:
+    store = await Store.open(database)
+    try:
+        return await store.usage.totals(**group)
+    finally:
+        await store.close()
+
+
+def private_note(discord: DiscordEmulator, member: int) -> str:
+    """The newest message the bot sent the member in DMs (where a note about a thread message goes)."""
+    dm = discord.dm_channel_id(member)
+    assert dm is not None, "the bot never wrote to the member"
+    return discord.messages(dm)[-1].content
+
+
+async def wait_for_dm(discord: DiscordEmulator, member: int, fragment: str) -> str:
+    def found() -> bool:
+        dm = discord.dm_channel_id(member)
+        return dm is not None and any(fragment in m.content for m in discord.messages(dm))
+
+    await discord.wait_for(found, WAIT_S, f"a DM containing {fragment!r}")
+    return private_note(discord, member)
+
+
+async def test_a_member_over_the_daily_quota_is_refused_privately_and_nothing_reaches_the_provider_until_midnight(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    discord_emulator.set_everyone_permissions(MEMBER)
+    bob = discord_emulator.add_member("bob")
+    bot = make_bot(QUOTA_DEFAULTS="member.day.turns=2")
+    await bot.start()
+    ablt.enqueue(Reply(tokens=["One."]), Reply(tokens=["Two."]), Reply(tokens=["Three."]))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "first", by=bob))
+    await wait_for_reply(discord_emulator, thread.id, "One.")
+    mark = await say(discord_emulator, thread.id, "second", by=bob)
+    await wait_for_reply(discord_emulator, thread.id, "Two.", after=mark)
+
+    await say(discord_emulator, thread.id, "third", by=bob)
+    note = await wait_for_dm(discord_emulator, bob, "daily limit")
+
+    assert "your daily limit: 2 turns" in note and "<t:" in note and "Nothing was sent" in note
+    assert len(ablt.requests) == 2
+    bot.clock.advance(DAY_S)  # past midnight UTC: a new day
+    mark = await say(discord_emulator, thread.id, "next day", by=bob)
+    await wait_for_reply(discord_emulator, thread.id, "Three.", after=mark)
+    assert len(ablt.requests) == 3
+    rows = await ledger(database, group_by=("member_id",))
+    assert [(row.member_id, row.turns) for row in rows] == [(bob, 3)]
+
+
+async def test_limits_set_by_managers_give_a_role_more_and_cap_the_whole_server(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    discord_emulator.set_everyone_permissions(MEMBER)
+    supporters = discord_emulator.add_role("Supporters", permissions=MEMBER)
+    bob, carol = discord_emulator.add_member("bob"), discord_emulator.add_member("carol", roles=[supporters])
+    await make_bot().start()
+    channel = discord_emulator.channel_id
+    saved = await command(discord_emulator, "limits set", channel, who="member", period="day", turns=1)
+    await command(discord_emulator, "limits set", channel, who="role", period="day", turns=2, role=supporters)
+    server = await command(discord_emulator, "limits set", channel, who="server", period="month", turns=4)
+    assert "Saved." in refusal(saved) and "The whole server: 4 turns a month" in refusal(server)
+    ablt.enqueue(*(Reply(tokens=[f"Answer {n}."]) for n in range(4)))
+
+    bob_thread = await thread_for(discord_emulator, await chat(discord_emulator, "bob 1", by=bob))
+    await wait_for_post(discord_emulator, bob_thread.id, "Answer")
+    await say(discord_emulator, bob_thread.id, "bob 2", by=bob)
+    assert "your daily limit: 1 turns" in await wait_for_dm(discord_emulator, bob, "daily limit")
+    carol_thread = await thread_for(discord_emulator, await chat(discord_emulator, "carol 1", by=carol))
+    mark = await say(discord_emulator, carol_thread.id, "carol 2", by=carol)
+    await wait_for_post(discord_emulator, carol_thread.id, "Answer", after=mark)
+    await say(discord_emulator, carol_thread.id, "carol 3", by=carol)
+    assert "your daily limit: 2 turns" in await wait_for_dm(discord_emulator, carol, "daily limit")
+
+    alice_thread = await thread_for(discord_emulator, await chat(discord_emulator, "alice 1"))  # the server's 4th
+    await wait_for_post(discord_emulator, alice_thread.id, "Answer")
+    await say(discord_emulator, alice_thread.id, "alice 2")
+    owner = discord_emulator.user_id
+    assert "this server's monthly limit: 4 turns" in await wait_for_dm(discord_emulator, owner, "monthly limit")
+    assert len(ablt.requests) == 4
+
+
+async def test_every_way_of_reaching_a_provider_is_counted_once_in_the_ledger(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    await make_bot().start()
+    ablt.enqueue(Reply(tokens=["Hello."]), Reply(tokens=["Again."]), Reply(tokens=["Once more."]))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "hi"))  # /chat
+    await wait_for_reply(discord_emulator, thread.id, "Hello.")
+    mark = await say(discord_emulator, thread.id, "and?")  # a message in the thread
+    await wait_for_reply(discord_emulator, thread.id, "Again.", after=mark)
+    await settled(discord_emulator, database, thread.id)
+    await regenerate(discord_emulator, reply_message(discord_emulator, thread.id, "Again.").id)  # Regenerate
+    await wait_for_post(discord_emulator, thread.id, "Once more.")
+    await settled(discord_emulator, database, thread.id)
+    ablt.enqueue(Reply(status=500), Reply(tokens=["Fixed."]))
+    await say(discord_emulator, thread.id, "break")
+    failure, retry_id = await button_on(discord_emulator, thread.id, "retry:")
+    await press(discord_emulator, failure, retry_id)  # Retry
+    await wait_for_post(discord_emulator, thread.id, "Fixed.")
+    await settled(discord_emulator, database, thread.id)
+
+    kinds = {row.kind: row.turns for row in await ledger(database, group_by=("kind",))}
+    assert kinds == {"text": 3, "regenerate": 1, "retry": 1}
+    outcomes = {row.outcome: row.turns for row in await ledger(database, group_by=("outcome",))}
+    assert outcomes == {"complete": 4, "failed": 1}  # Regenerate's replaced reply stays complete
+    totals = (await ledger(database))[0]
+    assert totals.chars_in == len("hi") + len("and?") * 2 + len("break") * 2  # Regenerate and Retry resend
+    assert totals.chars_out == sum(len(t) for t in ("Hello.", "Again.", "Once more.", "Fixed."))  # a failure: 0
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+async def test_usage_shows_a_member_what_is_left_and_a_manager_the_server_with_a_chart(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    discord_emulator.set_everyone_permissions(MEMBER)
+    bob = discord_emulator.add_member("bob")
+    await make_bot(QUOTA_DEFAULTS="member.day.turns=5,member.month.chars=10000").start()
+    ablt.enqueue(Reply(tokens=["Sure."]))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "hello", by=bob))
+    await wait_for_reply(discord_emulator, thread.id, "Sure.")
+    await settled(discord_emulator, database, thread.id)
+
+    own = refusal(await command(discord_emulator, "usage", discord_emulator.channel_id, by=bob))
+    refused = refusal(await command(discord_emulator, "usage", discord_emulator.channel_id, by=bob, server=True))
+    manager = await command(discord_emulator, "usage", discord_emulator.channel_id, server=True)
+    await discord_emulator.wait_for(lambda: bool(manager.followups), WAIT_S, "the manager's usage")
+
+    assert "Today: 1 turns, 10 characters; 4 of 5 turns left, resets <t:" in own
+    assert "9,990 of 10,000 characters left" in own
+    assert "Only members who can manage" in refused
+    answer: MessageRecord = manager.followups[0]
+    assert answer.ephemeral and "aBLT: 1 turns" in answer.content and f"<@{bob}>: 1 turns" in answer.content
+    chart = answer.attachments[0]
+    width, height = png_size(chart.data)
+    assert chart.filename == "usage.png" and 600 <= width <= 2000 and 300 <= height <= 1200
+    assert 5_000 < len(chart.data) < 300_000
+
+
+async def test_the_operators_cli_prints_the_ledgers_totals_as_csv(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    await make_bot().start()
+    ablt.enqueue(Reply(tokens=["Fine."]))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "csv please"))
+    await wait_for_reply(discord_emulator, thread.id, "Fine.")
+    await settled(discord_emulator, database, thread.id)
+
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": database, "PYTHONPATH": str(REPO)}
+    cli = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot", "usage", "--format", "csv", "--since", "2000-01-01"),
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(cli.communicate(), 60)
+
+    assert cli.returncode == 0, err.decode()
+    rows = list(csv.DictReader(io.StringIO(out.decode())))
+    assert [(r["guild_id"], r["provider"], r["turns"], r["chars_in"]) for r in rows] == [
+        (str(discord_emulator.guild_id), "ablt", "1", str(len("csv please")))
+    ]
+    assert b"csv please" not in out  # the ledger holds no message text
