@@ -38,7 +38,8 @@ async def test_every_slash_command_and_option_is_described_for_members(
 ) -> None:
     commands = {command["name"]: command for command in discord_emulator.commands if command["type"] == 1}
     assert set(commands) == {
-        *("chat", "end", "reset", "action", "session", "export", "providers", "bind", "unbind", "access", "settings")
+        *("chat", "end", "reset", "action", "session", "export", "providers", "bind", "unbind", "access", "settings"),
+        *("limits", "usage"),
     }
     for command in commands.values():
         assert command["description"] and command.get("contexts") == [0], command["name"]  # guild only
