@@ -69,12 +69,12 @@ class UsageCog(commands.Cog):
         top = await usage.totals(guild_id=guild_id, since_day=month_start, group_by=("member_id",))
         top = sorted(top, key=lambda row: -row.turns)[:TOP_MEMBERS]
         daily = await usage.totals(guild_id=guild_id, since_day=days[0], group_by=("day", "provider"))
-        series: dict[str, list[int]] = {}
+        series = {key: [0] * len(days) for key in self.names}  # registry order: each provider keeps its colour
         for row in daily:
             if row.day in days and row.provider:
-                name = self.names.get(row.provider, row.provider)
-                series.setdefault(name, [0] * len(days))[days.index(row.day)] += row.turns
-        png = await render_usage_chart(days, series, title=f"Turns a day, last {CHART_DAYS} days")
+                series.setdefault(row.provider, [0] * len(days))[days.index(row.day)] += row.turns
+        title = f"Turns a day, last {CHART_DAYS} days"
+        png = await render_usage_chart(days, series, title=title, labels=self.names)
         await interaction.followup.send(
             describe_server_usage(by_provider, top, self.names),
             file=discord.File(io.BytesIO(png), filename="usage.png"),
