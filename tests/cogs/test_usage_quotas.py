@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from bot.store import Store
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator, MessageRecord
@@ -189,3 +191,30 @@ async def test_the_operators_cli_prints_the_ledgers_totals_as_csv(
         (str(discord_emulator.guild_id), "ablt", "1", str(len("csv please")))
     ]
     assert b"csv please" not in out  # the ledger holds no message text
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_two_processes_racing_for_a_members_last_turn_give_one_turn(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    discord_emulator.set_everyone_permissions(MEMBER)
+    bob = discord_emulator.add_member("bob")
+    first = make_bot(QUOTA_DEFAULTS="member.day.turns=3")
+    await first.start()
+    ablt.enqueue(*(Reply(tokens=[f"Reply {n}."], token_interval_s=0.05) for n in range(4)))
+    threads = [await thread_for(discord_emulator, await chat(discord_emulator, f"open {n}", by=bob)) for n in (1, 2)]
+    for thread in threads:
+        await wait_for_post(discord_emulator, thread.id, "Reply")
+    second = make_bot(QUOTA_DEFAULTS="member.day.turns=3")  # a second process on the same database and shard
+    await second.start()
+
+    await asyncio.gather(*(say(discord_emulator, thread.id, "the last one", by=bob) for thread in threads))
+    await wait_for_dm(discord_emulator, bob, "daily limit")
+    await discord_emulator.wait_for(lambda: len(ablt.requests) >= 3, WAIT_S, "the one turn let through")
+    for thread in threads:
+        await settled(discord_emulator, database, thread.id)
+
+    assert len(ablt.requests) == 3
+    dm = discord_emulator.dm_channel_id(bob)
+    assert dm is not None and sum("daily limit" in m.content for m in discord_emulator.messages(dm)) == 1
+    assert [(row.member_id, row.turns) for row in await ledger(database, group_by=("member_id",))] == [(bob, 3)]
