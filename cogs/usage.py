@@ -9,13 +9,12 @@ import logging
 from typing import TYPE_CHECKING
 
 import discord
-from bot.replies.usage_chart import render_usage_chart
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.quota_rules import Asker
+from bot.replies.usage_chart import render_usage_chart
 from cogs.common.chat_command import usable_in_dms
-from cogs.common.members import interaction_member
+from cogs.common.members import asker_of, interaction_member
 from cogs.common.usage_view import describe_server_usage, describe_standing
 from cogs.common.wording import refuse
 
@@ -45,9 +44,7 @@ class UsageCog(commands.Cog):
             await self.own_usage(interaction)
 
     async def own_usage(self, interaction: discord.Interaction) -> None:
-        member = interaction_member(interaction)
-        asker = Asker(interaction.guild_id or 0, member.id, member.role_ids, member.manages_server)
-        standing = await self.bot.services.quotas.standing(asker)
+        standing = await self.bot.services.quotas.standing(asker_of(interaction))
         await interaction.response.send_message(
             describe_standing(standing, self.names), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )

@@ -163,6 +163,21 @@ class Quotas:
             f" It resets <t:{stamp}:R> (<t:{stamp}:f>); `/usage` shows what is left."
         )
 
+    async def used_up(self, asker: Asker, provider: str) -> str | None:
+        """What a member would read were a turn with `provider` refused now (looked at, not spent: `/chat` asks
+        before it opens a thread; the turn itself is still admitted atomically); None when there is room."""
+        now = self.clock()
+        found, when = await self._counted(asker, provider, now)
+        limited = [c for c in found if c.limit]
+        used = await self._store.usage.counters([c.check for c in limited])
+        for c in limited:
+            turns, chars = _used(used, c.check)
+            if (c.limit.turns is not None and turns >= c.limit.turns) or (
+                c.limit.chars is not None and chars >= c.limit.chars
+            ):
+                return self._refusal(c, (turns, chars), when.ends_at(c.period))
+        return None
+
     async def release(self, admission: Admission) -> None:
         """Give back a turn let through that never reached the provider (already answered, no provider, a lease
         held elsewhere): its ledger row goes and its counters are as before. Logged, never raised, on store trouble."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.core.quota_rules import Asker
 from bot.core.server_rules import Member
 from bot.members.permissions import (
     Needs,
@@ -34,6 +35,12 @@ def as_member(user: discord.abc.User, permissions: discord.Permissions | None) -
         manages_server=bool(permissions and permissions.manage_guild),
         manages_threads=bool(permissions and permissions.manage_threads),
     )
+
+
+def asker_of(interaction: discord.Interaction) -> Asker:
+    """The member behind an interaction as quotas see them (their server's id is 0 in a DM)."""
+    member = interaction_member(interaction)
+    return Asker(interaction.guild_id or 0, member.id, member.role_ids, member.manages_server)
 
 
 def interaction_member(interaction: discord.Interaction) -> Member:

@@ -17,7 +17,7 @@ from bot.members.permissions import ASK, READ, START
 from bot.replies.permissions import cannot_answer
 from bot.replies.writes import NO_PINGS
 from bot.store import Binding, SessionRecord
-from cogs.common.members import interaction_member, member_refusal, slowmode_refusal, speaking_refusal
+from cogs.common.members import asker_of, interaction_member, member_refusal, slowmode_refusal, speaking_refusal
 from cogs.common.wording import THREAD_ARCHIVE_MINUTES, already_bound, refuse, thread_name
 
 if TYPE_CHECKING:
@@ -81,6 +81,9 @@ async def open_conversation(
         return None
     if provider_key not in conversations.providers:
         await refuse(interaction, "That provider is not set up on this bot. Pick one from the list.")
+        return None
+    if why := await bot.services.quotas.used_up(asker_of(interaction), provider_key):
+        await refuse(interaction, why)  # before a thread opens that could get no answer
         return None
     assert isinstance(channel, Place)  # noqa: S101 - `obstacle` refuses anywhere else
     try:
