@@ -68,6 +68,8 @@ class ServerRules:
     default_provider: str | None = None
     cooldown_s: float | None = None
     max_conversations: int | None = None
+    timezone: str | None = None
+    quota_exempt_managers: bool | None = None
     grants: Mapping[str, tuple[Grant, ...]] = field(default_factory=dict)
 
     def allows(self, ability: str, member: Member) -> bool:

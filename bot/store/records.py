@@ -1,4 +1,4 @@
-"""What the store hands back: sessions, bindings, unfinished replies, and the errors it raises."""
+"""What the store hands back: sessions, bindings, unfinished replies, usage and quotas, and the errors it raises."""
 
 from __future__ import annotations
 
@@ -105,3 +105,115 @@ class UnfinishedReply:
     session_id: int
     channel_id: int
     content: str
+
+
+# Usage ledger and quotas (bot/store/usage.py, bot/store/quota_rules.py) ---------------------------------------
+
+KINDS = ("text", "voice", "choice", "retry", "regenerate", "starter")
+"""What a turn was: a member's text, a voice note, a choice picked, Retry, Regenerate, a Convai starter."""
+OUTCOMES = ("pending", "complete", "failed", "stopped", "interrupted", "cut")
+"""How a turn ended; "pending" until it does."""
+GROUPS = ("day", "provider", "member_id", "guild_id", "kind", "outcome")
+"""What `UsageStore.totals` may group by."""
+
+
+@dataclass(frozen=True)
+class CounterCheck:
+    """One quota counter a turn must fit in. `scope`: "member:{guild_id}:{member_id}" or "guild:{guild_id}",
+    optionally suffixed ":{provider}" for a per-provider quota. `period`: "d:YYYY-MM-DD" or "m:YYYY-MM" in the
+    server's own timezone. A limit of None is not checked. Raises ValueError for a period of another shape."""
+
+    scope: str
+    period: str
+    max_turns: int | None
+    max_chars: int | None
+
+    def __post_init__(self) -> None:
+        if not self.period.startswith(("d:", "m:")):
+            raise ValueError(f"a counter's period is d:YYYY-MM-DD or m:YYYY-MM, not {self.period!r}")
+
+    def has_room(self, turns: int, chars: int) -> bool:
+        """Whether a counter at `turns` and `chars` lets one more turn through."""
+        return (self.max_turns is None or turns < self.max_turns) and (self.max_chars is None or chars < self.max_chars)
+
+
+@dataclass(frozen=True)
+class TurnStart:
+    """What the ledger knows when a turn is let through. `at`: epoch seconds; `day`: the server-local date
+    "YYYY-MM-DD"; `guild_id` 0 in a DM; `kind` one of KINDS (else ValueError); `chars_in`: characters the member
+    sent (text and text files); `audio_in_s`: seconds of voice note sent; `files`: attachments sent."""
+
+    at: float
+    day: str
+    guild_id: int
+    channel_id: int
+    member_id: int
+    provider: str
+    kind: str
+    chars_in: int
+    audio_in_s: float
+    files: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"a turn's kind is one of {KINDS}, not {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class TurnUsage:
+    """What the ledger learns when the turn ends. `provider_s`: seconds from sending to the provider until its last
+    event; `outcome`: one of OUTCOMES but "pending" (else ValueError)."""
+
+    chars_out: int
+    audio_out_s: float
+    provider_s: float
+    outcome: str
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES[1:]:
+            raise ValueError(f"a finished turn's outcome is one of {OUTCOMES[1:]}, not {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class UsageFinish:
+    """A turn's end for the ledger: its row, its usage, and the checks it reserved with (they get `chars_out`)."""
+
+    ledger_id: int
+    usage: TurnUsage
+    checks: tuple[CounterCheck, ...]
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Totals of ledger rows grouped by some of GROUPS (a field not grouped by is None)."""
+
+    day: str | None
+    provider: str | None
+    member_id: int | None
+    guild_id: int | None
+    kind: str | None
+    outcome: str | None
+    turns: int
+    chars_in: int
+    chars_out: int
+    audio_in_s: float
+    audio_out_s: float
+    files: int
+    provider_s: float
+
+
+@dataclass(frozen=True)
+class QuotaRule:
+    """A quota a server's managers set. `target`: "member" (every member), "role:{role_id}" or "server" (the whole
+    server); `provider`: "" for every provider, else a provider key; `period`: "day" or "month"."""
+
+    guild_id: int
+    target: str
+    provider: str
+    period: str
+    max_turns: int | None
+    max_chars: int | None
+
+    def __post_init__(self) -> None:
+        if self.period not in ("day", "month"):
+            raise ValueError(f"a quota's period is day or month, not {self.period!r}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from bot.store.database import Database
+from bot.store.usage_sql import POSTGRESQL_TABLES, SQLITE_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE slowmodes (channel_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"
             " spoke_at DOUBLE PRECISION NOT NULL, via BIGINT NOT NULL, PRIMARY KEY (channel_id, user_id))",
         ),
+    ),
+    Migration(  # 9: the usage ledger, its daily roll-ups, quota counters and rules, each server's timezone
+        # (bot/store/usage_sql.py has the statements: on PostgreSQL also the function that reserves a turn)
+        sqlite=SQLITE_TABLES,
+        postgresql=POSTGRESQL_TABLES,
     ),
 )
 LATEST = len(MIGRATIONS)

@@ -11,8 +11,15 @@ from sqlalchemy import text
 from bot.core.server_rules import Grant, ServerRules, group_grants
 from bot.store.database import Database, shielded
 
-Setting = Literal["default_provider", "cooldown_s", "max_conversations"]
-SETTINGS: tuple[Setting, ...] = ("default_provider", "cooldown_s", "max_conversations")
+Setting = Literal["default_provider", "cooldown_s", "max_conversations", "timezone", "quota_exempt_managers"]
+SETTINGS: tuple[Setting, ...] = (
+    "default_provider",
+    "cooldown_s",
+    "max_conversations",
+    "timezone",
+    "quota_exempt_managers",
+)
+"""`timezone`: an IANA name (None: UTC); `quota_exempt_managers`: stored 0/1 (None: the operator's default)."""
 
 
 @shielded
@@ -43,6 +50,8 @@ class ServerRulesStore:
                 default_provider=row["default_provider"] if row else None,
                 cooldown_s=row["cooldown_s"] if row else None,
                 max_conversations=row["max_conversations"] if row else None,
+                timezone=row["timezone"] if row else None,
+                quota_exempt_managers=_flag(row["quota_exempt_managers"]) if row else None,
                 grants=group_grants(grants.get(guild_id, [])),
             )
             for guild_id in settings.keys() | grants.keys()
@@ -53,6 +62,8 @@ class ServerRulesStore:
         """Change one setting; None returns it to the bot-wide default."""
         if setting not in SETTINGS:
             raise ValueError(setting)
+        if isinstance(value, bool):
+            value = int(value)
         sql = (
             f"INSERT INTO server_settings (guild_id, {setting}) VALUES (:g, :value)"  # noqa: S608 - a checked literal
             f" ON CONFLICT (guild_id) DO UPDATE SET {setting} = excluded.{setting}"
@@ -95,3 +106,7 @@ class ServerRulesStore:
                 {"g": guild_id, "ability": ability},
             )
         return int(result.rowcount)
+
+
+def _flag(stored: int | None) -> bool | None:
+    return None if stored is None else bool(stored)

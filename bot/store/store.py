@@ -2,7 +2,8 @@
 
 Each method is one short transaction on SQLite or PostgreSQL (see `bot/store/database.py`); what several
 shard processes must agree on (cooldowns, places, leases, identify slots) is in `coordination.py`, each
-server's rules in `bot/store/server_rules.py`.
+server's rules in `bot/store/server_rules.py`, the usage ledger and quota counters in `bot/store/usage.py`, each
+server's quotas in `bot/store/quota_rules.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import text
 from bot.store.coordination import Coordination
 from bot.store.database import Database, database_url, shielded
 from bot.store.json_sql import flag_is_set, merge_state, offer_claim
+from bot.store.quota_rules import QuotaRulesStore
 from bot.store.records import (
     Binding,
     SessionExists,
@@ -27,6 +29,7 @@ from bot.store.records import (
 from bot.store.schema import migrate
 from bot.store.server_rules import ServerRulesStore
 from bot.store.transcript import TranscriptStore
+from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class Store(TranscriptStore):
         self.db = db
         self.server_rules = ServerRulesStore(db)
         self.coordination = Coordination(db)
+        self.usage = UsageStore(db)
+        self.quota_rules = QuotaRulesStore(db)
 
     @classmethod
     async def open(cls, target: str | Path) -> Store:

@@ -12,7 +12,10 @@ from sqlalchemy import text
 from bot.providers.base import HistoryEntry
 from bot.store.database import Database, shielded
 from bot.store.json_sql import merge_state
-from bot.store.records import DuplicateTurn, Entry, EntryStatus, UnfinishedReply
+from bot.store.records import DuplicateTurn, Entry, EntryStatus, UnfinishedReply, UsageFinish
+from bot.store.usage import finish_in
+
+_FINISH_ENTRY = "UPDATE transcript SET content = :content, status = :status WHERE id = :id"
 
 
 @shielded
@@ -63,12 +66,19 @@ class TranscriptStore:
             raise DuplicateTurn(message_id)
         return int(added)
 
-    async def finish_entry(self, entry_id: int, content: str, status: EntryStatus) -> None:
+    async def finish_entry(
+        self, entry_id: int, content: str, status: EntryStatus, usage: UsageFinish | None = None
+    ) -> None:
+        """A reply's final text and status, and with `usage` its turn's end in the ledger (bot/store/usage.py):
+        on PostgreSQL in the same statement, on SQLite in the same transaction."""
+        binds = {"content": content, "status": status, "id": entry_id}
         async with self.db.write() as conn:
-            await conn.execute(
-                text("UPDATE transcript SET content = :content, status = :status WHERE id = :id"),
-                {"content": content, "status": status, "id": entry_id},
-            )
+            if usage is not None and self.db.kind == "postgresql":
+                await finish_in(conn, self.db.kind, usage, f"entry AS ({_FINISH_ENTRY}), ", **binds)
+                return
+            await conn.execute(text(_FINISH_ENTRY), binds)
+            if usage is not None:
+                await finish_in(conn, self.db.kind, usage)
 
     async def save_shown(self, entry_id: int, content: str) -> bool:
         """Record what members see of a reply still being written; False (nothing changed) once it has ended, so a
