@@ -94,6 +94,19 @@ class LimitsCog(commands.Cog):
         ) -> None:
             await self.change(interaction, who.value, period.value, role, provider, None, None, clear=True)
 
+        commands_: tuple[app_commands.Command[LimitsCog, ..., None], ...] = (
+            show,
+            set_,
+            clear,
+            *self._server_commands(),
+        )
+        for command in commands_:
+            group.add_command(command)
+        return group
+
+    def _server_commands(self) -> tuple[app_commands.Command[LimitsCog, ..., None], ...]:
+        """`/limits timezone` and `/limits managers`: how the server's quotas count."""
+
         @app_commands.command(name="timezone", description="The timezone days and months are counted in.")
         @app_commands.describe(name="An IANA timezone such as Europe/Warsaw or America/New_York (UTC: the default)")
         async def timezone(interaction: discord.Interaction, name: app_commands.Range[str, 1, 64]) -> None:
@@ -104,9 +117,7 @@ class LimitsCog(commands.Cog):
         async def managers(interaction: discord.Interaction, exempt: bool) -> None:
             await self.set_exempt(interaction, exempt)
 
-        for command in (show, set_, clear, timezone, managers):
-            group.add_command(command)  # type: ignore[arg-type]
-        return group
+        return timezone, managers
 
     async def show(self, interaction: discord.Interaction, heading: str = "") -> None:
         guild_id = await self._managed_guild(interaction)

@@ -98,6 +98,25 @@ class UsageStore:
         async with self._db.write() as conn:
             await finish_in(conn, self._db.kind, finish)
 
+    async def release(self, ledger_id: int, checks: Sequence[CounterCheck], chars_in: int) -> bool:
+        """Give back a reserved turn that never ran: its pending ledger row goes, and its checks' counters lose
+        the turn and its `chars_in` characters. Once: False (nothing changed) when the row is gone or finished."""
+        keys = _distinct_keys(checks)
+        async with self._db.write() as conn:
+            gone = await conn.execute(
+                text("DELETE FROM usage_ledger WHERE id = :id AND outcome = 'pending'"), {"id": ledger_id}
+            )
+            if not gone.rowcount:
+                return False
+            if keys:
+                rows, binds = _key_list(keys)
+                sql = (
+                    "UPDATE usage_counters SET turns = turns - 1, chars = chars - :chars"  # noqa: S608 - this module's
+                    f" WHERE (scope, period) IN (VALUES {rows})"
+                )
+                await conn.execute(text(sql), {**binds, "chars": chars_in})
+        return True
+
     async def counters(self, checks: Sequence[CounterCheck]) -> dict[tuple[str, str], tuple[int, int]]:
         """(turns, characters) used per (scope, period) of each check; (0, 0) for a counter not there yet."""
         keys = _distinct_keys(checks)

@@ -95,6 +95,7 @@ async def test_limits_set_by_managers_give_a_role_more_and_cap_the_whole_server(
     await say(discord_emulator, bob_thread.id, "bob 2", by=bob)
     assert "your daily limit: 1 turns" in await wait_for_dm(discord_emulator, bob, "daily limit")
     carol_thread = await thread_for(discord_emulator, await chat(discord_emulator, "carol 1", by=carol))
+    await wait_for_post(discord_emulator, carol_thread.id, "Answer")
     mark = await say(discord_emulator, carol_thread.id, "carol 2", by=carol)
     await wait_for_post(discord_emulator, carol_thread.id, "Answer", after=mark)
     await say(discord_emulator, carol_thread.id, "carol 3", by=carol)
@@ -124,6 +125,7 @@ async def test_every_way_of_reaching_a_provider_is_counted_once_in_the_ledger(
     ablt.enqueue(Reply(status=500), Reply(tokens=["Fixed."]))
     await say(discord_emulator, thread.id, "break")
     failure, retry_id = await button_on(discord_emulator, thread.id, "retry:")
+    await settled(discord_emulator, database, thread.id)  # as a member would, once the failure is recorded
     await press(discord_emulator, failure, retry_id)  # Retry
     await wait_for_post(discord_emulator, thread.id, "Fixed.")
     await settled(discord_emulator, database, thread.id)
@@ -156,12 +158,13 @@ async def test_usage_shows_a_member_what_is_left_and_a_manager_the_server_with_a
     own = refusal(await command(discord_emulator, "usage", discord_emulator.channel_id, by=bob))
     refused = refusal(await command(discord_emulator, "usage", discord_emulator.channel_id, by=bob, server=True))
     manager = await command(discord_emulator, "usage", discord_emulator.channel_id, server=True)
-    await discord_emulator.wait_for(lambda: bool(manager.followups), WAIT_S, "the manager's usage")
+    shown = lambda: bool(manager.messages) and not manager.messages[0].loading  # noqa: E731 - the deferred answer
+    await discord_emulator.wait_for(shown, WAIT_S, "the manager's usage")
 
     assert "Today: 1 turns, 10 characters; 4 of 5 turns left, resets <t:" in own
     assert "9,990 of 10,000 characters left" in own
     assert "Only members who can manage" in refused
-    answer: MessageRecord = manager.followups[0]
+    answer: MessageRecord = manager.messages[0]
     assert answer.ephemeral and "aBLT: 1 turns" in answer.content and f"<@{bob}>: 1 turns" in answer.content
     chart = answer.attachments[0]
     width, height = png_size(chart.data)
