@@ -211,6 +211,7 @@ class BridgeBot(commands.AutoShardedBot):
         self._services = Services(
             store, conversations, pacers, gate, Background(), self.plan, self.monitoring, presence, reader, quotas
         )
+        self._services.background.spawn(quotas.keep_ledger(), name="usage-ledger-upkeep")
         log.info("providers: %s; database: %s", ", ".join(p.display_name for p in providers.values()), store.db.where)
         for extension in EXTENSIONS:
             await self.load_extension(extension)

@@ -4,6 +4,8 @@ one and when it resets. Decisions in bot/core/quota_rules.py; counting in bot/st
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +23,10 @@ RULES_FRESH_S = 30.0
 """How long a server's quota rules are reused before they are read again (a change made in this process is seen
 at once; one made in another process within this)."""
 PERIOD_WORDS = {"day": "daily", "month": "monthly"}
+ROLL_UP_EVERY_S = 3600.0
+"""How often each process folds old ledger detail into daily totals and drops counters of periods gone by."""
+COUNTERS_KEPT_DAYS = 2
+"""Day counters are kept this long: a server's day may run up to 14 hours behind or ahead of UTC's."""
 
 
 class OverQuota(Exception):
@@ -188,6 +194,23 @@ class Quotas:
             await self._store.usage.release(admission.ledger_id, admission.checks, admission.chars_in)
         except STORE_ERRORS as exc:
             log.warning("usage %d: a turn that did not run was not given back (%s)", admission.ledger_id, exc)
+
+    async def keep_ledger(self) -> None:
+        """Forever, every `ROLL_UP_EVERY_S`: detail older than the retention folded into daily totals, and
+        counters of periods gone by dropped. Store trouble skips a round (logged)."""
+        while True:
+            today = dt.datetime.fromtimestamp(self.clock(), dt.UTC).date()
+            try:
+                folded = await self._store.usage.roll_up(str(today - dt.timedelta(days=self.settings.retention_days)))
+                await self._store.usage.forget_counters(str(today - dt.timedelta(days=COUNTERS_KEPT_DAYS)))
+            except STORE_ERRORS as exc:
+                log.warning("usage ledger upkeep skipped: %s", exc)
+            else:
+                if folded:
+                    log.info(
+                        "usage ledger: %d turns past %d days kept as daily totals", folded, self.settings.retention_days
+                    )
+            await asyncio.sleep(ROLL_UP_EVERY_S)
 
     async def standing(self, asker: Asker, provider: str = "") -> list[Standing]:
         """The member's (and their server's) counters now, for `/usage`: totals, and `provider`'s if named."""

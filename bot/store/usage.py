@@ -167,14 +167,25 @@ class UsageStore:
             else:
                 await conn.execute(text(_FOLD.format(source="usage_ledger WHERE day < :before")), binds)
                 folded = (await conn.execute(text("DELETE FROM usage_ledger WHERE day < :before"), binds)).rowcount
-            await conn.execute(
-                text(
-                    "DELETE FROM usage_counters WHERE (substr(period, 1, 2) = 'd:' AND period < :day_cut)"
-                    " OR (substr(period, 1, 2) = 'm:' AND period < :month_cut)"
-                ),
-                binds,
-            )
+            await _forget_counters(conn, binds)
         return int(folded)
+
+    async def forget_counters(self, before_day: str) -> None:
+        """Drop quota counters whose period is over: a day before `before_day`, a month before its month (a
+        counter is only ever read for the current day and month)."""
+        binds = {"day_cut": f"d:{before_day}", "month_cut": f"m:{before_day[:7]}"}
+        async with self._db.write() as conn:
+            await _forget_counters(conn, binds)
+
+
+async def _forget_counters(conn: AsyncConnection, binds: dict[str, str]) -> None:
+    await conn.execute(
+        text(
+            "DELETE FROM usage_counters WHERE (substr(period, 1, 2) = 'd:' AND period < :day_cut)"
+            " OR (substr(period, 1, 2) = 'm:' AND period < :month_cut)"
+        ),
+        binds,
+    )
 
 
 async def finish_in(conn: AsyncConnection, kind: Kind, finish: UsageFinish, before: str = "", **binds: Any) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot.store import Store
 from tests.emulators.ablt import AbltEmulator, Reply
@@ -221,3 +222,37 @@ async def test_two_processes_racing_for_a_members_last_turn_give_one_turn(
     dm = discord_emulator.dm_channel_id(bob)
     assert dm is not None and sum("daily limit" in m.content for m in discord_emulator.messages(dm)) == 1
     assert [(row.member_id, row.turns) for row in await ledger(database, group_by=("member_id",))] == [(bob, 3)]
+
+
+async def test_detail_past_the_retention_is_kept_as_daily_totals_and_old_counters_go(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    first = make_bot(USAGE_RETENTION_DAYS="30")
+    await first.start()
+    ablt.enqueue(Reply(tokens=["Kept."]))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "remember me"))
+    await wait_for_reply(discord_emulator, thread.id, "Kept.")
+    await settled(discord_emulator, database, thread.id)
+    await first.stop()
+    before = await ledger(database, group_by=("day", "provider", "kind", "outcome"))
+
+    later = make_bot(USAGE_RETENTION_DAYS="30")
+    later.clock.advance(31 * DAY_S)  # the next start is a month on: its upkeep runs at once
+    await later.start()
+
+    async def compacted() -> bool:
+        store = await Store.open(database)
+        try:
+            async with store.db.read() as conn:
+                detail = (await conn.execute(text("SELECT COUNT(*) FROM usage_ledger"))).scalar_one()
+                counters = (await conn.execute(text("SELECT COUNT(*) FROM usage_counters"))).scalar_one()
+            return detail == 0 and counters == 0
+        finally:
+            await store.close()
+
+    for _ in range(int(WAIT_S / 0.2)):
+        if await compacted():
+            break
+        await asyncio.sleep(0.2)
+    assert await compacted()
+    assert await ledger(database, group_by=("day", "provider", "kind", "outcome")) == before
