@@ -77,7 +77,7 @@ class UsageStore:
                 "max_chars": [c.max_chars for c in checks],
                 **_start_binds(start),
             }
-            async with self._db.write() as conn:
+            async with self._db.one_statement() as conn:
                 answer = int((await conn.execute(text(RESERVE), binds)).scalar_one())
             return answer if answer > 0 else checks[-answer - 1]
         async with self._db.write() as conn:
@@ -95,7 +95,8 @@ class UsageStore:
     async def finish(self, finish: UsageFinish) -> None:
         """Record a turn's end once (only a pending row changes; later calls do nothing) and add its `chars_out`
         to its checks' counters."""
-        async with self._db.write() as conn:
+        opened = self._db.one_statement() if self._db.kind == "postgresql" else self._db.write()
+        async with opened as conn:
             await finish_in(conn, self._db.kind, finish)
 
     async def counters(self, checks: Sequence[CounterCheck]) -> dict[tuple[str, str], tuple[int, int]]:
