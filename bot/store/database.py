@@ -7,7 +7,8 @@ binds over aiosqlite or asyncpg; the few places where the two dialects differ (J
   transaction with `BEGIN IMMEDIATE`, so writers queue instead of meeting SQLITE_BUSY on lock upgrades
   (sqlite.org/lang_transaction.html); reads use a small pool. Locks are in-process: SQLite is for one
   process on one machine ("WAL does not work over a network filesystem", sqlite.org/wal.html).
-- PostgreSQL: one pool; every transaction on its own connection. Cross-process locks are
+- PostgreSQL: one pool; every transaction on its own connection; a statement atomic on its own may run in
+  autocommit (`one_statement`): one round trip instead of three (BEGIN, it, COMMIT). Cross-process locks are
   `pg_advisory_lock` on a dedicated connection (postgresql.org/docs/15/functions-admin.html), freed
   when released or when the process dies with its connection.
 
@@ -184,6 +185,19 @@ class Database:
         """A transaction that may write; committed when the block ends, rolled back if it raises.
         Raises DatabaseClosed once `close` began."""
         async with self._tracked(), self._writer.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for ONE statement that writes, atomic on its own. PostgreSQL runs it in autocommit: its own
+        transaction, one round trip, no BEGIN and COMMIT around it; SQLite as `write` (its lock is in BEGIN
+        IMMEDIATE). Raises DatabaseClosed once closing."""
+        if self.kind == "sqlite":
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self._tracked(), self._writer.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @contextlib.asynccontextmanager

@@ -21,17 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.database import Database, Kind, shielded
 from bot.store.records import GROUPS, CounterCheck, TurnStart, UsageFinish, UsageRow
-from bot.store.usage_sql import FINISH_LEDGER, RESERVE, finish_statement
+from bot.store.usage_sql import RESERVE, finish_statement
+from bot.store.usage_sqlite import distinct_keys, finish_sqlite, reserve_sqlite
 
-_INSERT_LEDGER = (
-    "INSERT INTO usage_ledger (at, day, guild_id, channel_id, member_id, provider, kind, chars_in, audio_in_s, files)"
-    " VALUES (:at, :day, :guild_id, :channel_id, :member_id, :provider, :kind, :chars_in, :audio_in_s, :files)"
-    " RETURNING id"
-)
-_COUNT_TURN = (
-    " ON CONFLICT (scope, period) DO UPDATE SET turns = usage_counters.turns + 1,"
-    " chars = usage_counters.chars + excluded.chars"
-)
 _KEY_COLUMNS = "day, guild_id, member_id, provider, kind, outcome"
 _AMOUNTS = ("chars_in", "chars_out", "audio_in_s", "audio_out_s", "files", "provider_s")
 _FOLD = (
@@ -77,25 +69,16 @@ class UsageStore:
                 "max_chars": [c.max_chars for c in checks],
                 **_start_binds(start),
             }
-            async with self._db.write() as conn:
+            async with self._db.one_statement() as conn:
                 answer = int((await conn.execute(text(RESERVE), binds)).scalar_one())
             return answer if answer > 0 else checks[-answer - 1]
-        async with self._db.write() as conn:
-            keys = _distinct_keys(checks)
-            used = await _used(conn, keys)
-            for check in checks:
-                if not check.has_room(*used.get((check.scope, check.period), (0, 0))):
-                    return check
-            if keys:
-                rows, binds = _key_list(keys, extra=", 1, :chars")
-                sql = f"INSERT INTO usage_counters (scope, period, turns, chars) VALUES {rows}{_COUNT_TURN}"  # noqa: S608
-                await conn.execute(text(sql), {**binds, "chars": start.chars_in})
-            return int((await conn.execute(text(_INSERT_LEDGER), _start_binds(start))).scalar_one())
+        return await reserve_sqlite(self._db, start, checks)
 
     async def finish(self, finish: UsageFinish) -> None:
         """Record a turn's end once (only a pending row changes; later calls do nothing) and add its `chars_out`
         to its checks' counters."""
-        async with self._db.write() as conn:
+        opened = self._db.one_statement() if self._db.kind == "postgresql" else self._db.write()
+        async with opened as conn:
             await finish_in(conn, self._db.kind, finish)
 
     async def release(self, ledger_id: int, checks: Sequence[CounterCheck], chars_in: int) -> bool:
@@ -119,7 +102,7 @@ class UsageStore:
 
     async def counters(self, checks: Sequence[CounterCheck]) -> dict[tuple[str, str], tuple[int, int]]:
         """(turns, characters) used per (scope, period) of each check; (0, 0) for a counter not there yet."""
-        keys = _distinct_keys(checks)
+        keys = distinct_keys(checks)
         async with self._db.read() as conn:
             used = await _used(conn, keys)
         return {key: used.get(key, (0, 0)) for key in keys}
@@ -192,29 +175,19 @@ async def finish_in(conn: AsyncConnection, kind: Kind, finish: UsageFinish, befo
     """Record a turn's end inside a write transaction already open. On PostgreSQL one statement, which also runs
     `before` (a data-modifying CTE "name AS (...), " with its `binds`); on SQLite `before`, if any, is left to
     the caller, in the same transaction."""
-    keys = _distinct_keys(finish.checks)
-    usage = finish.usage
-    changes = {"ledger_id": finish.ledger_id, "chars_out": usage.chars_out, "outcome": usage.outcome}
-    changes |= {"audio_out_s": usage.audio_out_s, "provider_s": usage.provider_s}
     if kind == "postgresql":
+        usage, keys = finish.usage, distinct_keys(finish.checks)
+        changes = {"ledger_id": finish.ledger_id, "chars_out": usage.chars_out, "outcome": usage.outcome}
+        changes |= {"audio_out_s": usage.audio_out_s, "provider_s": usage.provider_s}
         keyed = {"scopes": [scope for scope, _ in keys], "periods": [period for _, period in keys]}
         await conn.execute(text(finish_statement(before)), {**binds, **changes, **keyed})
         return
-    finished = await conn.execute(text(FINISH_LEDGER), changes)
-    if finished.rowcount and keys and usage.chars_out:
-        rows, key_binds = _key_list(keys)
-        sql = f"UPDATE usage_counters SET chars = chars + :chars_out WHERE (scope, period) IN (VALUES {rows})"  # noqa: S608
-        await conn.execute(text(sql), {**key_binds, "chars_out": usage.chars_out})
+    await finish_sqlite(conn, finish)
 
 
-def _distinct_keys(checks: Sequence[CounterCheck]) -> list[tuple[str, str]]:
-    """Each (scope, period) once, in the checks' order."""
-    return list(dict.fromkeys((check.scope, check.period) for check in checks))
-
-
-def _key_list(keys: Sequence[tuple[str, str]], extra: str = "") -> tuple[str, dict[str, str]]:
-    """`(:s0, :p0{extra}), (:s1, :p1{extra})...` for these keys, and its binds."""
-    rows = ", ".join(f"(:s{i}, :p{i}{extra})" for i in range(len(keys)))
+def _key_list(keys: Sequence[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+    """`(:s0, :p0), (:s1, :p1)...` for these keys, and its binds."""
+    rows = ", ".join(f"(:s{i}, :p{i})" for i in range(len(keys)))
     binds = {f"{name}{i}": value for i, key in enumerate(keys) for name, value in zip("sp", key, strict=True)}
     return rows, binds
 

@@ -4,15 +4,14 @@ detail is rolled up; the ledger never holds text; a version-8 database keeps its
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 
+from bench.usage import Wire
 from bot.store import (
     LATEST,
     MIGRATIONS,
@@ -194,40 +193,29 @@ async def test_a_turns_end_is_recorded_once_however_often_it_is_reported(store: 
     assert entry is not None and (entry.content, entry.status) == ("Changed.", "stopped")
 
 
-@contextlib.contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement any engine of this process sends, while the block runs."""
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen)
-
-
-async def test_the_ledger_costs_postgresql_one_statement_per_turn_and_finishing_none(store: Store) -> None:
-    """PostgreSQL: the reserve is one statement; a reply's final status with its turn's end is one statement,
-    as it is without. SQLite: both in one transaction each."""
+async def test_the_ledger_costs_postgresql_one_round_trip_per_turn_and_finishing_none(store: Store) -> None:
+    """PostgreSQL: the reserve is one statement in one round trip (autocommit); a reply's final status with its
+    turn's end is one statement, as it is without, in as many round trips. SQLite: one transaction each."""
     checks = (member_check(turns=10), guild_check(turns=100), guild_check(period=f"m:{MONTH}", chars=10**6))
     session = await store.start_session(channel_id=10, guild_id=7, provider="ablt", state={}, started_by=3)
-    first, second = [await store.add_entry(session.id, "assistant", "", author_id=None) for _ in range(2)]
-    with statements() as reserving:
-        ledger_id = await store.usage.reserve(turn(), checks)
-    assert isinstance(ledger_id, int)
-    with statements() as plain:
-        await store.finish_entry(first, "text", "complete")
-    with statements() as with_usage:
-        await store.finish_entry(second, "text", "complete", usage=UsageFinish(ledger_id, ended(), checks))
-    if store.db.kind == "postgresql":
-        assert len(reserving) == 1 and len(with_usage) == len(plain) == 1
-    else:
-        assert reserving[0] == "BEGIN IMMEDIATE" and with_usage[0] == "BEGIN IMMEDIATE"
-        assert sum(s == "BEGIN IMMEDIATE" for s in reserving + with_usage) == 2
-    assert await store.usage.counters(checks[:1]) == {(checks[0].scope, checks[0].period): (1, 46)}
+    sent: list[tuple[int, int]] = []
+    with Wire().installed() as wire:
+        for _ in range(6):  # a statement new to a pooled connection is prepared first (one more round trip): the last
+            sent.clear()
+            first, second = [await store.add_entry(session.id, "assistant", "", author_id=None) for _ in range(2)]
+            async with wire.counting(sent):
+                ledger_id = await store.usage.reserve(turn(), checks)
+            assert isinstance(ledger_id, int)
+            async with wire.counting(sent):
+                await store.finish_entry(first, "text", "complete")
+            async with wire.counting(sent):
+                await store.finish_entry(second, "text", "complete", usage=UsageFinish(ledger_id, ended(), checks))
+    reserving, plain, with_usage = sent
+    if store.db.kind == "postgresql":  # (statements, round trips): BEGIN and COMMIT are round trips
+        assert (reserving, plain, with_usage) == ((1, 1), (1, 3), (1, 3))
+    else:  # BEGIN IMMEDIATE is a statement here; the reserve is two more, the finish two more than without
+        assert (reserving[0], plain[0], with_usage[0]) == (3, 2, 4)
+    assert await store.usage.counters(checks[:1]) == {(checks[0].scope, checks[0].period): (6, 6 * 46)}
 
 
 # Totals and roll-ups -----------------------------------------------------------------------------------

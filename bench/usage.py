@@ -1,0 +1,257 @@
+"""Usage bench: the store time the usage ledger and quota check add to each turn, on a SQLite file and on PostgreSQL.
+
+    python -m bench.usage [--turns 400] [--backlog 20000] [--stores sqlite,postgresql]
+
+Per store (a SQLite file in a temporary directory; a throwaway PostgreSQL database on the local server, as the
+tests make them): one session, a ledger already holding `--backlog` turns of 50 members over 30 days, then
+`--turns` pairs of turns, one after the other. A plain turn is the reply's `finish_entry` alone (what a turn's
+end cost before the ledger); a counted turn is `usage.reserve` with four checks (the member's day and month, the
+server's day and month, as a server with quotas on all four would have) and then `finish_entry` with the turn's
+usage folded in. Each reply's entry is added (untimed) before its turn, and a write transaction of `SELECT 1` is
+timed after it: the floor any store write pays on this machine at that moment. The first 20 pairs warm the caches and
+are left out.
+
+"Added per turn" is a counted turn's reserve + finish_entry, less the median plain finish_entry. Statements are
+what SQLAlchemy sends to the driver (`before_cursor_execute`; SQLite's BEGIN IMMEDIATE is one). Round trips
+(PostgreSQL) are asyncpg's calls that wait for the server: BEGIN, COMMIT and ROLLBACK (`Connection.execute`),
+a statement prepared for the first time (`Connection.prepare`) and each statement run (`PreparedStatement.fetch`).
+The goal (issue 20): under 2 ms p99 added on SQLite; on PostgreSQL one statement, one round trip, more per turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from asyncpg.prepared_stmt import PreparedStatement
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from bench.figures import percentile, table
+from bot.store import CounterCheck, Store, TurnStart, TurnUsage, UsageFinish
+from tests.support.databases import postgres_database
+
+STORES = ("sqlite", "postgresql")
+LABELS = {"sqlite": "SQLite file", "postgresql": "PostgreSQL 127.0.0.1"}
+WARM_UP = 20
+MEMBERS = 50
+DAY, MONTH = "2025-05-31", "2025-05"
+
+
+class Wire:
+    """Counts SQL statements (any engine of this process) and asyncpg's round trips while `on`."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.round_trips = 0
+        self.on = False
+
+    @contextmanager
+    def installed(self) -> Iterator[Wire]:
+        patched = [
+            (asyncpg.Connection, "execute"),
+            (asyncpg.Connection, "prepare"),
+            (PreparedStatement, "fetch"),
+        ]
+        originals = [getattr(owner, name) for owner, name in patched]
+        for (owner, name), original in zip(patched, originals, strict=True):
+            setattr(owner, name, self._counting(original))
+        event.listen(Engine, "before_cursor_execute", self._statement)
+        try:
+            yield self
+        finally:
+            event.remove(Engine, "before_cursor_execute", self._statement)
+            for (owner, name), original in zip(patched, originals, strict=True):
+                setattr(owner, name, original)
+
+    def _counting(self, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(call)
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            if self.on:
+                self.round_trips += 1
+            return await call(*args, **kwargs)
+
+        return counted
+
+    def _statement(self, *_: Any) -> None:
+        if self.on:
+            self.statements += 1
+
+    @asynccontextmanager
+    async def counting(self, into: list[tuple[int, int]]) -> AsyncIterator[None]:
+        """Count what the block sends; append (statements, round trips) to `into`."""
+        self.statements = self.round_trips = 0
+        self.on = True
+        try:
+            yield
+        finally:
+            self.on = False
+            into.append((self.statements, self.round_trips))
+
+
+@dataclass
+class Run:
+    kind: str
+    plain_s: list[float] = field(default_factory=list)
+    reserve_s: list[float] = field(default_factory=list)
+    finish_s: list[float] = field(default_factory=list)
+    empty_s: list[float] = field(default_factory=list)
+    plain_sent: list[tuple[int, int]] = field(default_factory=list)
+    counted_sent: list[tuple[int, int]] = field(default_factory=list)
+
+    def added_s(self) -> list[float]:
+        baseline = statistics.median(self.plain_s)
+        return [r + f - baseline for r, f in zip(self.reserve_s, self.finish_s, strict=True)]
+
+
+def checks_for(member: int) -> tuple[CounterCheck, ...]:
+    return (
+        CounterCheck(f"member:7:{member}", f"d:{DAY}", 10**6, 10**9),
+        CounterCheck(f"member:7:{member}", f"m:{MONTH}", 10**7, None),
+        CounterCheck("guild:7", f"d:{DAY}", 10**8, None),
+        CounterCheck("guild:7", f"m:{MONTH}", None, 10**12),
+    )
+
+
+def start_of(member: int, day: str = DAY) -> TurnStart:
+    return TurnStart(
+        at=time.time(),
+        day=day,
+        guild_id=7,
+        channel_id=10,
+        member_id=member,
+        provider="ablt",
+        kind="text",
+        chars_in=120,
+        audio_in_s=0.0,
+        files=0,
+    )
+
+
+async def fill_backlog(store: Store, rows: int) -> None:
+    """`rows` finished turns spread over the 30 days before DAY, written in bulk."""
+    columns = (
+        "at, day, guild_id, channel_id, member_id, provider, kind, outcome, chars_in, chars_out, audio_in_s, files"
+    )
+    values = ":at, :day, 7, 10, :member, 'ablt', 'text', 'complete', 100, 400, 0.0, 0"
+    batch = [{"at": 1.0, "day": f"2025-05-{1 + n % 30:02d}", "member": n % MEMBERS} for n in range(rows)]
+    async with store.db.write() as conn:
+        for at in range(0, rows, 5000):
+            await conn.execute(text(f"INSERT INTO usage_ledger ({columns}) VALUES ({values})"), batch[at : at + 5000])  # noqa: S608
+
+
+async def one_store(kind: str, target: str, turns: int, backlog: int, wire: Wire) -> Run:
+    run = Run(kind)
+    store = await Store.open(target)
+    try:
+        await fill_backlog(store, backlog)
+        session = await store.start_session(channel_id=10, guild_id=7, provider="ablt", state={}, started_by=3)
+        for n in range(WARM_UP + turns):
+            keep = n >= WARM_UP
+            plain = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+            async with wire.counting(run.plain_sent if keep else []):
+                began = time.perf_counter()
+                await store.finish_entry(plain, f"Answer {n}.", "complete")
+                plain_s = time.perf_counter() - began
+            member, checks = n % MEMBERS, checks_for(n % MEMBERS)
+            counted = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+            async with wire.counting(run.counted_sent if keep else []):
+                began = time.perf_counter()
+                ledger_id = await store.usage.reserve(start_of(member), checks)
+                reserved = time.perf_counter()
+                assert isinstance(ledger_id, int), ledger_id
+                usage = TurnUsage(chars_out=400, audio_out_s=0.0, provider_s=1.2, outcome="complete")
+                await store.finish_entry(
+                    counted, f"Answer {n}.", "complete", usage=UsageFinish(ledger_id, usage, checks)
+                )
+                finished = time.perf_counter()
+            floor_began = time.perf_counter()
+            async with store.db.write() as conn:
+                await conn.execute(text("SELECT 1"))
+            empty_s = time.perf_counter() - floor_began
+            if keep:
+                run.empty_s.append(empty_s)
+                run.plain_s.append(plain_s)
+                run.reserve_s.append(reserved - began)
+                run.finish_s.append(finished - reserved)
+    finally:
+        await store.close()
+    return run
+
+
+def _ms(seconds: list[float]) -> str:
+    return f"{percentile(seconds, 50) * 1000:.2f} / {percentile(seconds, 99) * 1000:.2f}"
+
+
+def _mean(sent: list[tuple[int, int]], index: int) -> str:
+    return f"{statistics.mean(s[index] for s in sent):.2f}"
+
+
+def rows(run: Run) -> list[tuple[str, str]]:
+    added = run.added_s()
+    statements = f"{_mean(run.plain_sent, 0)} -> {_mean(run.counted_sent, 0)}"
+    trips = f"{_mean(run.plain_sent, 1)} -> {_mean(run.counted_sent, 1)}" if run.kind == "postgresql" else "-"
+    return [
+        ("a write transaction of SELECT 1 (the floor), p50 / p99 ms", _ms(run.empty_s)),
+        ("finish_entry alone, p50 / p99 ms", _ms(run.plain_s)),
+        ("reserve (4 checks), p50 / p99 ms", _ms(run.reserve_s)),
+        ("finish_entry with usage, p50 / p99 ms", _ms(run.finish_s)),
+        ("ADDED per turn, p50 / p99 ms", _ms(added)),
+        ("statements per turn: plain -> counted", statements),
+        ("round trips per turn: plain -> counted", trips),
+    ]
+
+
+async def main(turns: int, backlog: int, stores: list[str]) -> None:
+    print(
+        f"{turns} plain and {turns} counted turns per store, after {WARM_UP} of each to warm up;"
+        f" a ledger of {backlog} turns before"
+    )
+    runs: list[Run] = []
+    with Wire().installed() as wire, tempfile.TemporaryDirectory() as tmp:
+        for kind in stores:
+            if kind == "sqlite":
+                runs.append(await one_store(kind, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", turns, backlog, wire))
+                continue
+            async with postgres_database() as url:
+                runs.append(await one_store(kind, url, turns, backlog, wire))
+    columns = [rows(run) for run in runs]
+    lines = [(figure, *(col[i][1] for col in columns)) for i, (figure, _) in enumerate(columns[0])]
+    print(table(("figure", *(LABELS[run.kind] for run in runs)), lines))
+    for run in runs:
+        added_p99 = percentile(run.added_s(), 99) * 1000
+        if run.kind == "sqlite":
+            print(f"\nSQLite: {added_p99:.2f} ms p99 added per turn (goal: under 2 ms)")
+        else:
+            extra = [c[1] - p[1] for c, p in zip(run.counted_sent, run.plain_sent, strict=True)]
+            more = [c[0] - p[0] for c, p in zip(run.counted_sent, run.plain_sent, strict=True)]
+            print(
+                f"PostgreSQL: {max(more)} more statement(s) and {max(extra)} more round trip(s) per turn at most"
+                f" (goal: one); {added_p99:.2f} ms p99 added"
+            )
+
+
+def parse_stores(value: str) -> list[str]:
+    stores = [s.strip() for s in value.split(",") if s.strip()]
+    if not stores or any(s not in STORES for s in stores):
+        raise argparse.ArgumentTypeError(f"stores are {', '.join(STORES)}; got {value!r}")
+    return stores
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=400)
+    parser.add_argument("--backlog", type=int, default=20_000, help="ledger rows written before the timed turns")
+    parser.add_argument("--stores", type=parse_stores, default=list(STORES), help="sqlite,postgresql")
+    args = parser.parse_args()
+    asyncio.run(main(args.turns, args.backlog, args.stores))
