@@ -84,7 +84,7 @@ class UsageStore:
     async def release(self, ledger_id: int, checks: Sequence[CounterCheck], chars_in: int) -> bool:
         """Give back a reserved turn that never ran: its pending ledger row goes, and its checks' counters lose
         the turn and its `chars_in` characters. Once: False (nothing changed) when the row is gone or finished."""
-        keys = _distinct_keys(checks)
+        keys = distinct_keys(checks)
         async with self._db.write() as conn:
             gone = await conn.execute(
                 text("DELETE FROM usage_ledger WHERE id = :id AND outcome = 'pending'"), {"id": ledger_id}
