@@ -18,7 +18,9 @@ from sqlalchemy import text
 
 from bot.store import Store
 from tests.emulators.ablt import AbltEmulator, Reply
-from tests.emulators.discord import DiscordEmulator, MessageRecord
+from tests.emulators.convai import ConvaiEmulator, ConvaiReply, StarterScript
+from tests.emulators.discord import VOICE_MESSAGE_FLAG, AttachmentSpec, DiscordEmulator, MessageRecord
+from tests.support import audio_samples
 from tests.support.controls import MEMBER, button_on, press, regenerate, reply_message, settled
 from tests.support.harness import REPO, BotProcess
 from tests.support.journey import WAIT_S, chat, command, refusal, say, thread_for, wait_for_post, wait_for_reply
@@ -256,3 +258,47 @@ async def test_detail_past_the_retention_is_kept_as_daily_totals_and_old_counter
         await asyncio.sleep(0.2)
     assert await compacted()
     assert await ledger(database, group_by=("day", "provider", "kind", "outcome")) == before
+
+
+async def test_voice_notes_starters_and_ask_ai_are_counted_with_their_kind_and_audio_seconds(
+    make_bot: Callable[..., BotProcess],
+    discord_emulator: DiscordEmulator,
+    ablt: AbltEmulator,
+    convai: ConvaiEmulator,
+    database: str,
+) -> None:
+    await make_bot().start()
+    convai.enqueue_starters(StarterScript(suggestions=["What is your name?"]))
+    convai.enqueue(ConvaiReply(text="Ready when you are."))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "Let's talk", provider="convai"))
+    await wait_for_post(discord_emulator, thread.id, "Ready when you are.")
+    await settled(discord_emulator, database, thread.id)
+    offer, starter_id = await button_on(discord_emulator, thread.id, "offer:")
+    convai.enqueue(ConvaiReply(text="My name is Alpha."))
+    await press(discord_emulator, offer, starter_id)  # a Convai starter
+    await wait_for_post(discord_emulator, thread.id, "My name is Alpha.")
+    await settled(discord_emulator, database, thread.id)
+    note = audio_samples.voice_note_ogg(seconds=3.0)
+    convai.enqueue(ConvaiReply(text="Sunny all week!", transcript="What's the weather like?"))
+    spec = AttachmentSpec("voice-message.ogg", note, "audio/ogg", duration_secs=3.0, waveform="AAAA")
+    await discord_emulator.send_user_message(
+        thread.id, "", attachments=[spec], flags=VOICE_MESSAGE_FLAG
+    )  # a voice note
+    await wait_for_post(discord_emulator, thread.id, "Sunny all week!")
+    await settled(discord_emulator, database, thread.id)
+    ablt.enqueue(Reply(tokens=["Forty-two."]))
+    await command(discord_emulator, "settings", discord_emulator.channel_id, default_provider="ablt")
+    question = await discord_emulator.send_user_message(None, "What is the answer?")
+    asked = await discord_emulator.run_message_command("Ask AI", question.id)  # Ask AI, with the server's default
+    await asked.wait_for_response(WAIT_S)
+    ask_thread = await thread_for(discord_emulator, asked)
+    await wait_for_reply(discord_emulator, ask_thread.id, "Forty-two.")
+    await settled(discord_emulator, database, ask_thread.id)
+
+    rows = {(r.provider, r.kind): r for r in await ledger(database, group_by=("provider", "kind"))}
+    assert {key: row.turns for key, row in rows.items()} == {
+        ("convai", "text"): 1, ("convai", "choice"): 1, ("convai", "voice"): 1, ("ablt", "text"): 1,
+    }  # fmt: skip
+    voice = rows[("convai", "voice")]
+    assert abs(voice.audio_in_s - 3.0) < 0.1 and voice.files == 1
+    assert rows[("convai", "text")].audio_out_s > 0  # Convai answered out loud (the emulator's spoken WAV)
