@@ -419,3 +419,28 @@ async def test_after_stopping_an_agentverse_turn_the_next_message_shows_what_the
     shown = [m.content for m in bot_posts(discord_emulator, thread.id) if m.id > mark]
     assert shown.index("Where do you fly from?") < shown.index("Three flights from London.")
     await bot.stop()
+
+
+async def test_retry_pressed_the_moment_it_appears_in_a_busy_thread_waits_for_the_failure_to_be_recorded(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    """Found by the usage ledger's journeys: after a Regenerate the thread's writes are paced, the failure line
+    shows seconds before the turn records the failure, and a Retry pressed at once was told the reply was still
+    being written. The press now waits for the record (the button is acknowledged meanwhile)."""
+    await make_bot().start()
+    ablt.enqueue(Reply(tokens=["Hello."]), Reply(tokens=["Again."]), Reply(tokens=["Once more."]))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "hi"))
+    await wait_for_reply(discord_emulator, thread.id, "Hello.")
+    mark = await say(discord_emulator, thread.id, "and?")
+    await wait_for_reply(discord_emulator, thread.id, "Again.", after=mark)
+    await settled(discord_emulator, database, thread.id)
+    await regenerate(discord_emulator, reply_message(discord_emulator, thread.id, "Again.").id)
+    await wait_for_post(discord_emulator, thread.id, "Once more.")
+    ablt.enqueue(Reply(status=500), Reply(tokens=["Fixed."]))
+    await say(discord_emulator, thread.id, "break")
+    failure, retry = await button_on(discord_emulator, thread.id, "retry:")
+    pressed = await press(discord_emulator, failure, retry)  # at once, not once the failure is recorded
+
+    await wait_for_post(discord_emulator, thread.id, "Fixed.")
+    assert not [m.content for m in pressed.followups if "still being written" in m.content]
+    assert len(ablt.requests) == 5

@@ -16,8 +16,12 @@ from bot.store import Entry, EntryStatus, SessionRecord, Store
 log = logging.getLogger(__name__)
 
 RECORDING_GRACE_S = 2.0
-"""How long a Retry pressed on a failure line waits for its turn to record the failure (well within the 3 s
-an interaction has for its answer)."""
+"""How long Regenerate waits for its reply's turn to record how it ended (well within the 3 s an application
+command has for its answer)."""
+RETRY_GRACE_S = 10.0
+"""How long Retry, pressed on a failure line, waits for its turn to record the failure. The line shows before
+the turn's last paced writes in a busy thread, which can take seconds; a button still working after 2 s is
+acknowledged in time (bot/command_tree.py `answers_failures`), so it may wait longer than the 3 s."""
 ALREADY_RETRIED = "This turn was already sent again; its new answer is on the way or above."
 ALREADY_REPLACED = "This reply was already replaced by a newer answer."
 MOVED_ON = "The conversation has moved on since this reply; only the last reply can be asked for again."
@@ -70,7 +74,7 @@ class Replays:
         at once; `give_back` undoes that if the turn cannot run after all. Raises CannotReplay."""
         reply = await self._store.entry(reply_id)
         if reply is not None:
-            reply = await self._once_recorded(channel_id, reply)
+            reply = await self._once_recorded(channel_id, reply, RECORDING_GRACE_S if regenerate else RETRY_GRACE_S)
         session = await self._store.active_session(channel_id)
         if reply is None or session is None or reply.session_id != session.id or reply.role != "assistant":
             raise CannotReplay(NOT_A_REPLY if regenerate else MOVED_ON)
@@ -90,16 +94,16 @@ class Replays:
         log.info("reply %d in session %d will be answered again", reply_id, session.id)
         return Replay(reply_id, reply.status, asked, regenerate=regenerate)
 
-    async def _once_recorded(self, channel_id: int, reply: Entry) -> Entry:
+    async def _once_recorded(self, channel_id: int, reply: Entry, grace_s: float) -> Entry:
         """The reply as recorded once its turn, ending in this process, has said how it ended.
 
         A failure line (and its Retry) shows a moment before the turn records the failure: a press in that
-        moment waits for it (up to RECORDING_GRACE_S) instead of being told the reply is still being written.
+        moment waits for it (up to `grace_s`) instead of being told the reply is still being written.
         """
         running = self._turns.find(channel_id, reply.id)
         if reply.status != "streaming" or (running is not None and not running.relay.done()):
             return reply
-        deadline = time.monotonic() + RECORDING_GRACE_S
+        deadline = time.monotonic() + grace_s
         while self._locks[channel_id].locked() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
             recorded = await self._store.entry(reply.id)
