@@ -6,7 +6,8 @@ binds over aiosqlite or asyncpg; the few places where the two dialects differ (J
 - SQLite: WAL, a 10 s busy timeout, foreign keys on. Writes go through one connection that starts every
   transaction with `BEGIN IMMEDIATE`, so writers queue instead of meeting SQLITE_BUSY on lock upgrades
   (sqlite.org/lang_transaction.html); reads use a small pool. Locks are in-process: SQLite is for one
-  process on one machine ("WAL does not work over a network filesystem", sqlite.org/wal.html).
+  process on one machine ("WAL does not work over a network filesystem", sqlite.org/wal.html). The few
+  statements every turn adds (the usage ledger's) go to the writer's aiosqlite connection itself (`sqlite_write`).
 - PostgreSQL: one pool; every transaction on its own connection; a statement atomic on its own may run in
   autocommit (`one_statement`): one round trip instead of three (BEGIN, it, COMMIT). Cross-process locks are
   `pg_advisory_lock` on a dedicated connection (postgresql.org/docs/15/functions-admin.html), freed
