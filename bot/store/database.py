@@ -6,7 +6,8 @@ binds over aiosqlite or asyncpg; the few places where the two dialects differ (J
 - SQLite: WAL, a 10 s busy timeout, foreign keys on. Writes go through one connection that starts every
   transaction with `BEGIN IMMEDIATE`, so writers queue instead of meeting SQLITE_BUSY on lock upgrades
   (sqlite.org/lang_transaction.html); reads use a small pool. Locks are in-process: SQLite is for one
-  process on one machine ("WAL does not work over a network filesystem", sqlite.org/wal.html).
+  process on one machine ("WAL does not work over a network filesystem", sqlite.org/wal.html). The few
+  statements every turn adds (the usage ledger's) go to the writer's aiosqlite connection itself (`sqlite_write`).
 - PostgreSQL: one pool; every transaction on its own connection; a statement atomic on its own may run in
   autocommit (`one_statement`): one round trip instead of three (BEGIN, it, COMMIT). Cross-process locks are
   `pg_advisory_lock` on a dedicated connection (postgresql.org/docs/15/functions-admin.html), freed
@@ -35,6 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
@@ -201,6 +203,28 @@ class Database:
             yield conn
 
     @contextlib.asynccontextmanager
+    async def sqlite_write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """SQLite only: a write transaction (`BEGIN IMMEDIATE`) on the writer's own aiosqlite connection, for the
+        few statements every turn sends (`?` placeholders). Each call there is one trip to SQLite's thread, where
+        a statement through SQLAlchemy takes three or four; committed when the block ends, rolled back if it
+        raises. SQLite's errors are raised as SQLAlchemy's would be, so they are tried again and reported alike."""
+        if self.kind != "sqlite":
+            raise RuntimeError("sqlite_write is for SQLite")
+        async with self._tracked(), self._writer.connect() as conn:
+            sqlite: aiosqlite.Connection | None = (await conn.get_raw_connection()).driver_connection
+            assert sqlite is not None  # noqa: S101 - a connection checked out always has its driver connection
+            try:
+                await sqlite.execute_fetchall("BEGIN IMMEDIATE")
+                yield sqlite
+                await sqlite.commit()
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    await sqlite.rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise _as_sqlalchemy_error(exc) from exc
+                raise
+
+    @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads (a consistent snapshot for the block). Raises DatabaseClosed once closing."""
         async with self._tracked(), self._reader.begin() as conn:
@@ -267,6 +291,15 @@ class Database:
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
+
+
+def _as_sqlalchemy_error(exc: sqlite3.Error) -> sa_exc.DBAPIError:
+    """The error SQLAlchemy raises for this driver error (without the statement or its parameters)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return sa_exc.IntegrityError(None, None, exc)
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return sa_exc.ProgrammingError(None, None, exc)
+    return sa_exc.OperationalError(None, None, exc)
 
 
 def _sqlite_setup(engine: AsyncEngine, *, begin: str) -> None:

@@ -13,9 +13,11 @@ from bot.providers.base import HistoryEntry
 from bot.store.database import Database, shielded
 from bot.store.json_sql import merge_state
 from bot.store.records import DuplicateTurn, Entry, EntryStatus, UnfinishedReply, UsageFinish
-from bot.store.usage import finish_in
+from bot.store.usage import finish_postgresql
+from bot.store.usage_sqlite import finish_sqlite
 
 _FINISH_ENTRY = "UPDATE transcript SET content = :content, status = :status WHERE id = :id"
+_FINISH_ENTRY_SQLITE = "UPDATE transcript SET content = ?, status = ? WHERE id = ?"
 
 
 @shielded
@@ -70,15 +72,19 @@ class TranscriptStore:
         self, entry_id: int, content: str, status: EntryStatus, usage: UsageFinish | None = None
     ) -> None:
         """A reply's final text and status, and with `usage` its turn's end in the ledger (bot/store/usage.py):
-        on PostgreSQL in the same statement, on SQLite in the same transaction."""
+        on PostgreSQL in the same statement, on SQLite in the same transaction (bot/store/usage_sqlite.py)."""
+        if usage is not None and self.db.kind == "sqlite":
+            async with self.db.sqlite_write() as sqlite:
+                await sqlite.execute_fetchall(_FINISH_ENTRY_SQLITE, (content, status, entry_id))
+                await finish_sqlite(sqlite, usage)
+            return
         binds = {"content": content, "status": status, "id": entry_id}
+        if usage is not None:  # one statement, atomic by itself: autocommit, one round trip
+            async with self.db.one_statement() as conn:
+                await finish_postgresql(conn, usage, f"entry AS ({_FINISH_ENTRY}), ", **binds)
+            return
         async with self.db.write() as conn:
-            if usage is not None and self.db.kind == "postgresql":
-                await finish_in(conn, self.db.kind, usage, f"entry AS ({_FINISH_ENTRY}), ", **binds)
-                return
             await conn.execute(text(_FINISH_ENTRY), binds)
-            if usage is not None:
-                await finish_in(conn, self.db.kind, usage)
 
     async def save_shown(self, entry_id: int, content: str) -> bool:
         """Record what members see of a reply still being written; False (nothing changed) once it has ended, so a

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.database import Database, Kind, shielded
+from bot.store.database import Database, shielded
 from bot.store.records import GROUPS, CounterCheck, TurnStart, UsageFinish, UsageRow
 from bot.store.usage_sql import RESERVE, finish_statement
 from bot.store.usage_sqlite import distinct_keys, finish_sqlite, reserve_sqlite
@@ -77,9 +77,12 @@ class UsageStore:
     async def finish(self, finish: UsageFinish) -> None:
         """Record a turn's end once (only a pending row changes; later calls do nothing) and add its `chars_out`
         to its checks' counters."""
-        opened = self._db.one_statement() if self._db.kind == "postgresql" else self._db.write()
-        async with opened as conn:
-            await finish_in(conn, self._db.kind, finish)
+        if self._db.kind == "postgresql":
+            async with self._db.one_statement() as conn:
+                await finish_postgresql(conn, finish)
+            return
+        async with self._db.sqlite_write() as sqlite:
+            await finish_sqlite(sqlite, finish)
 
     async def release(self, ledger_id: int, checks: Sequence[CounterCheck], chars_in: int) -> bool:
         """Give back a reserved turn that never ran: its pending ledger row goes, and its checks' counters lose
@@ -171,18 +174,14 @@ async def _forget_counters(conn: AsyncConnection, binds: dict[str, str]) -> None
     )
 
 
-async def finish_in(conn: AsyncConnection, kind: Kind, finish: UsageFinish, before: str = "", **binds: Any) -> None:
-    """Record a turn's end inside a write transaction already open. On PostgreSQL one statement, which also runs
-    `before` (a data-modifying CTE "name AS (...), " with its `binds`); on SQLite `before`, if any, is left to
-    the caller, in the same transaction."""
-    if kind == "postgresql":
-        usage, keys = finish.usage, distinct_keys(finish.checks)
-        changes = {"ledger_id": finish.ledger_id, "chars_out": usage.chars_out, "outcome": usage.outcome}
-        changes |= {"audio_out_s": usage.audio_out_s, "provider_s": usage.provider_s}
-        keyed = {"scopes": [scope for scope, _ in keys], "periods": [period for _, period in keys]}
-        await conn.execute(text(finish_statement(before)), {**binds, **changes, **keyed})
-        return
-    await finish_sqlite(conn, finish)
+async def finish_postgresql(conn: AsyncConnection, finish: UsageFinish, before: str = "", **binds: Any) -> None:
+    """Record a turn's end on PostgreSQL in one statement, which also runs `before` (a data-modifying CTE
+    "name AS (...), " with its `binds`): see `finish_statement`."""
+    usage, keys = finish.usage, distinct_keys(finish.checks)
+    changes = {"ledger_id": finish.ledger_id, "chars_out": usage.chars_out, "outcome": usage.outcome}
+    changes |= {"audio_out_s": usage.audio_out_s, "provider_s": usage.provider_s}
+    keyed = {"scopes": [scope for scope, _ in keys], "periods": [period for _, period in keys]}
+    await conn.execute(text(finish_statement(before)), {**binds, **changes, **keyed})
 
 
 def _key_list(keys: Sequence[tuple[str, str]]) -> tuple[str, dict[str, str]]:

@@ -1,11 +1,11 @@
 """The usage ledger's SQL: migration 9's tables, and PostgreSQL's reserve and finish, each one statement.
 
-PostgreSQL takes a turn's quota counters in one round trip: `bridge_usage_reserve`, a PL/pgSQL function, locks
-(creating the missing ones) the counters a turn must fit in, one by one in a fixed order (scope, then period,
-byte-wise: `COLLATE "C"`), so two turns sharing counters always queue on the first they share and never deadlock;
-then checks them, and counts the turn and inserts its ledger row, or changes nothing. A turn's end locks the
-same counters in the same order inside one statement (`finish_statement`), optionally the same statement that
-writes the reply's final status (a data-modifying CTE, postgresql.org/docs/15/queries-with.html).
+PostgreSQL takes a turn's quota counters in one round trip: `bridge_usage_reserve`, a PL/pgSQL function, creates
+the counters a turn needs that are not there yet and locks them all, each in a fixed order (scope, then period,
+byte-wise: `COLLATE "C"`), so turns sharing counters queue instead of deadlocking; then checks them, and counts
+the turn and inserts its ledger row, or changes nothing. A turn's end locks the same counters in the same order
+inside one statement (`finish_statement`), optionally the same statement that writes the reply's final status (a
+data-modifying CTE, postgresql.org/docs/15/queries-with.html).
 """
 
 from __future__ import annotations
@@ -59,35 +59,28 @@ CREATE FUNCTION bridge_usage_reserve(
     p_provider text, p_kind text, p_chars_in bigint, p_audio_in_s double precision, p_files integer
 ) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-    k record;
-    created text[] DEFAULT '{}';
-    used_turns bigint;
-    used_chars bigint;
+    created text[];
+    refused bigint;
     ledger_id bigint;
 BEGIN
-    -- Lock every counter, creating the missing ones, in one fixed order: turns sharing counters never deadlock.
-    FOR k IN SELECT scope, period FROM (SELECT DISTINCT s AS scope, p AS period FROM unnest(p_scopes, p_periods)
-             AS u(s, p)) AS keys ORDER BY scope COLLATE "C", period COLLATE "C" LOOP
-        PERFORM 1 FROM usage_counters WHERE scope = k.scope AND period = k.period FOR UPDATE;
-        IF NOT FOUND THEN
-            INSERT INTO usage_counters (scope, period, turns, chars) VALUES (k.scope, k.period, 0, 0)
-                ON CONFLICT (scope, period) DO NOTHING;
-            IF FOUND THEN
-                created := created || (k.scope || chr(10) || k.period);
-            ELSE
-                PERFORM 1 FROM usage_counters WHERE scope = k.scope AND period = k.period FOR UPDATE;
-            END IF;
-        END IF;
-    END LOOP;
+    -- Create the counters not there yet, then lock them all, each time in one fixed order.
+    WITH made AS (
+        INSERT INTO usage_counters (scope, period, turns, chars)
+            SELECT s, p, 0, 0 FROM (SELECT DISTINCT s, p FROM unnest(p_scopes, p_periods) AS u(s, p)) AS keys
+            ORDER BY s COLLATE "C", p COLLATE "C"
+            ON CONFLICT (scope, period) DO NOTHING RETURNING scope || chr(10) || period AS made_key
+    ) SELECT array_agg(made_key) INTO created FROM made;
+    PERFORM 1 FROM usage_counters WHERE (scope, period) IN (SELECT * FROM unnest(p_scopes, p_periods))
+        ORDER BY scope COLLATE "C", period COLLATE "C" FOR UPDATE;
     -- Check in the caller's order: the first without room is answered as minus its (1-based) position.
-    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
-        SELECT turns, chars INTO used_turns, used_chars FROM usage_counters
-            WHERE scope = p_scopes[i] AND period = p_periods[i];
-        IF used_turns >= p_max_turns[i] OR used_chars >= p_max_chars[i] THEN
-            DELETE FROM usage_counters WHERE (scope || chr(10) || period) = ANY (created);
-            RETURN -i;
-        END IF;
-    END LOOP;
+    SELECT u.n INTO refused FROM unnest(p_scopes, p_periods, p_max_turns, p_max_chars) WITH ORDINALITY
+            AS u(s, p, most_turns, most_chars, n)
+        JOIN usage_counters AS c ON c.scope = u.s AND c.period = u.p
+        WHERE c.turns >= u.most_turns OR c.chars >= u.most_chars ORDER BY u.n LIMIT 1;
+    IF refused IS NOT NULL THEN
+        DELETE FROM usage_counters WHERE (scope || chr(10) || period) = ANY (created);
+        RETURN -refused;
+    END IF;
     UPDATE usage_counters SET turns = turns + 1, chars = chars + p_chars_in
         WHERE (scope, period) IN (SELECT * FROM unnest(p_scopes, p_periods));
     INSERT INTO usage_ledger (at, day, guild_id, channel_id, member_id, provider, kind, chars_in, audio_in_s, files)
@@ -98,8 +91,12 @@ BEGIN
 END
 $$
 """
-"""A NULL limit is not checked: `used >= NULL` is NULL, which IF takes as false. A counter this call created is
-removed again when the turn is refused (nobody else can have seen it), so a refusal changes nothing."""
+"""Why no deadlock: a transaction waits for another only on a counter that one created and has not committed (the
+insert, in order) or has locked (the lock, in order). One still creating never waits for one already locking (that
+one got past every counter it needs, so none of them is another's uncreated row), and each step takes its
+counters in the same order: no circle of waits can close. A NULL limit is not checked (`used >= NULL` is not
+true). A counter this call created is removed again when the turn is refused (nobody else saw it), so a refusal
+changes nothing."""
 
 SQLITE_TABLES = _tables("INTEGER PRIMARY KEY", "INTEGER", "REAL")
 POSTGRESQL_TABLES = (

@@ -19,11 +19,13 @@ from bot.store import (
     Database,
     QuotaRule,
     Store,
+    StoreUnavailable,
     TurnStart,
     TurnUsage,
     UsageFinish,
     database_url,
 )
+from tests.support import db_faults
 
 BOTH_STORES = True
 DAY, MONTH = "2025-05-01", "2025-05"
@@ -193,9 +195,10 @@ async def test_a_turns_end_is_recorded_once_however_often_it_is_reported(store: 
     assert entry is not None and (entry.content, entry.status) == ("Changed.", "stopped")
 
 
-async def test_the_ledger_costs_postgresql_one_round_trip_per_turn_and_finishing_none(store: Store) -> None:
+async def test_the_ledger_costs_postgresql_one_statement_per_turn_and_no_round_trip(store: Store) -> None:
     """PostgreSQL: the reserve is one statement in one round trip (autocommit); a reply's final status with its
-    turn's end is one statement, as it is without, in as many round trips. SQLite: one transaction each."""
+    turn's end is one statement, as it is without, sent alone (no BEGIN and COMMIT round trips around it). SQLite:
+    one transaction each, whose statements go straight to SQLite's thread (bot/store/usage_sqlite.py)."""
     checks = (member_check(turns=10), guild_check(turns=100), guild_check(period=f"m:{MONTH}", chars=10**6))
     session = await store.start_session(channel_id=10, guild_id=7, provider="ablt", state={}, started_by=3)
     sent: list[tuple[int, int]] = []
@@ -211,11 +214,40 @@ async def test_the_ledger_costs_postgresql_one_round_trip_per_turn_and_finishing
             async with wire.counting(sent):
                 await store.finish_entry(second, "text", "complete", usage=UsageFinish(ledger_id, ended(), checks))
     reserving, plain, with_usage = sent
-    if store.db.kind == "postgresql":  # (statements, round trips): BEGIN and COMMIT are round trips
-        assert (reserving, plain, with_usage) == ((1, 1), (1, 3), (1, 3))
-    else:  # BEGIN IMMEDIATE is a statement here; the reserve is two more, the finish two more than without
-        assert (reserving[0], plain[0], with_usage[0]) == (3, 2, 4)
+    if (
+        store.db.kind == "postgresql"
+    ):  # (statements, round trips); BEGIN and COMMIT are round trips, autocommit has none
+        assert (reserving, plain, with_usage) == ((1, 1), (1, 3), (1, 1))
+    else:  # (statements, calls into SQLite's thread); BEGIN IMMEDIATE is a statement here
+        assert (reserving, plain, with_usage) == ((3, 5), (2, 8), (4, 6))
     assert await store.usage.counters(checks[:1]) == {(checks[0].scope, checks[0].period): (6, 6 * 46)}
+
+
+async def test_a_write_the_database_refuses_leaves_the_counters_and_the_reply_as_they_were(
+    store: Store, database: str
+) -> None:
+    """The ledger row's insert refused: the counters counted in the same transaction are not kept. The turn's end
+    refused: the reply's final status, in the same statement (PostgreSQL) or transaction (SQLite), is not kept."""
+    checks = (member_check(turns=5), guild_check())
+    await db_faults.refuse_writes(database, "usage_ledger", "1 = 1", events=("INSERT",))
+    with pytest.raises(StoreUnavailable):
+        await store.usage.reserve(turn(), checks)
+    assert await counter_rows(store) == set()
+    await db_faults.lift(database, "usage_ledger")
+    ledger_id = await store.usage.reserve(turn(), checks)
+    assert isinstance(ledger_id, int)
+
+    session = await store.start_session(channel_id=10, guild_id=7, provider="ablt", state={}, started_by=3)
+    reply = await store.add_entry(session.id, "assistant", "so far", author_id=None, status="streaming")
+    await db_faults.refuse_writes(database, "usage_ledger", "1 = 1")
+    with pytest.raises(StoreUnavailable):
+        await store.finish_entry(reply, "Done.", "complete", usage=UsageFinish(ledger_id, ended(), checks))
+    entry = await store.entry(reply)
+    assert entry is not None and (entry.content, entry.status) == ("so far", "streaming")
+    assert await store.usage.counters(checks) == {(c.scope, c.period): (1, 6) for c in checks}
+    await db_faults.lift(database, "usage_ledger")
+    await store.finish_entry(reply, "Done.", "complete", usage=UsageFinish(ledger_id, ended(), checks))
+    assert await store.usage.counters(checks) == {(c.scope, c.period): (1, 46) for c in checks}
 
 
 # Totals and roll-ups -----------------------------------------------------------------------------------
