@@ -479,3 +479,19 @@ async def test_a_servers_timezone_and_manager_exemption_round_trip(store: Store)
     await store.server_rules.set(7, "timezone", None)
     rules = (await store.server_rules.load_all())[7]
     assert (rules.timezone, rules.quota_exempt_managers) == (None, True)
+
+
+async def test_a_released_turn_leaves_no_row_and_gives_its_room_back_once(store: Store) -> None:
+    checks = [check(turns=1), check("server", "month", turns=5)]
+    kept = await store.usage.reserve(turn(chars=6), checks)
+    assert isinstance(kept, int)
+    assert await store.usage.reserve(turn(chars=6), checks) == checks[0]  # the member's one turn is taken
+
+    assert await store.usage.release(kept, checks, 6) is True
+    assert await store.usage.release(kept, checks, 6) is False  # once
+    assert await ledger_rows(store) == []
+    assert set((await store.usage.counters(checks)).values()) == {(0, 0)}
+    again = await store.usage.reserve(turn(chars=6), checks)
+    assert isinstance(again, int)
+    await store.usage.finish(UsageFinish(again, ended(), tuple(checks)))
+    assert await store.usage.release(again, checks, 6) is False  # a finished turn is not given back
