@@ -109,8 +109,9 @@ class UnfinishedReply:
 
 # Usage ledger and quotas (bot/store/usage.py, bot/store/quota_rules.py) ---------------------------------------
 
-KINDS = ("text", "voice", "choice", "retry", "regenerate", "starter")
-"""What a turn was: a member's text, a voice note, a choice picked, Retry, Regenerate, a Convai starter."""
+KINDS = ("text", "voice", "choice", "retry", "regenerate")
+"""What a turn was: a member's text (and text files), a voice note, a choice picked (Agentverse options, Convai
+starters), Retry, Regenerate."""
 OUTCOMES = ("pending", "complete", "failed", "stopped", "interrupted", "cut")
 """How a turn ended; "pending" until it does."""
 GROUPS = ("day", "provider", "member_id", "guild_id", "kind", "outcome")
