@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config.settings import load_settings
-from tests import audio_samples
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply, StarterScript
 from tests.emulators.discord import VOICE_MESSAGE_FLAG, AttachmentSpec, DiscordEmulator, MessageRecord
+from tests.support import audio_samples
 from tests.support.harness import ABLT_KEY, BOT_TOKEN, CONVAI_KEY, BotProcess, bot_environment
 from tests.support.journey import bot_posts, chat, say, thread_for, wait_for_post
 
