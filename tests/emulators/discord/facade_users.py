@@ -246,8 +246,12 @@ class SimulatedUsers:
         return channel_id
 
     def _default_user(self, channel_id: int) -> int:
-        """Alice, or in a DM the only user who can act there: its recipient."""
+        """Alice, or in a DM the only user who can act there: its recipient (in a DM between users or a
+        group DM its first recipient, the group's owner)."""
         dm = self.core.world.dm_channels.get(channel_id)
+        private = self.core.world.private_channels.get(channel_id)
+        if private is not None:
+            return private.recipient_ids[0]
         return dm.recipient_id if dm is not None else self.core.world.owner_id
 
     def _clicker(self, message_id: int, user_id: int | None) -> int:
@@ -260,6 +264,11 @@ class SimulatedUsers:
         world = self.core.world
         dm = world.dm_channels.get(channel_id)
         author = user_id or self._default_user(channel_id)
+        private = world.private_channels.get(channel_id)
+        if private is not None:
+            if author not in private.recipient_ids:
+                raise ValueError(f"user {author} cannot post in {channel_id}, a DM or group DM they are not in")
+            return author
         world.require_member(author, None if dm is not None else world.guild_for_channel(channel_id).id)
         if dm is not None and dm.recipient_id != author:
             raise ValueError(f"user {author} cannot post in DM {channel_id}, which belongs to {dm.recipient_id}")

@@ -366,7 +366,9 @@ class MessageService:
 
     def _receives(self, session: GatewaySession, msg: MessageRecord) -> bool:
         """Guild message events need GUILD_MESSAGES and a channel the bot can view; DM ones
-        DIRECT_MESSAGES and shard 0."""
+        DIRECT_MESSAGES and shard 0; DMs between users and group DMs never."""
+        if msg.channel_id in self.world.private_channels:
+            return False
         if msg.guild_id is None:
             return bool(session.intents & INTENT_DIRECT_MESSAGES) and session.gets_guildless_events
         live = msg.channel_id in self.world.channels or msg.channel_id in self.world.threads
