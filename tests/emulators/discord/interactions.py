@@ -13,7 +13,15 @@ from .gateway import Gateway
 from .interaction_context import find_offered_command, locate, owners_where
 from .messaging import MessageService, Origin
 from .notifier import Notifier
-from .records import EPHEMERAL_FLAG, LOADING_FLAG, AttachmentSpec, CallbackRecord, InteractionRecord, MessageRecord
+from .records import (
+    COMPONENTS_V2_FLAG,
+    EPHEMERAL_FLAG,
+    LOADING_FLAG,
+    AttachmentSpec,
+    CallbackRecord,
+    InteractionRecord,
+    MessageRecord,
+)
 from .validation import UploadedFile
 from .world import World
 
@@ -336,8 +344,11 @@ class InteractionService:
         original = rec.original_message
         if rec.response_type == 5 and original is not None and original.loading and not original.deleted:
             # The first followup after a "thinking" defer fills in the loading message, keeping the
-            # defer's visibility; Discord treats it as an edit (so it does not notify anyone).
+            # defer's visibility; Discord treats it as an edit (so it does not notify anyone). It may make
+            # the message a Components V2 one (the flag can be set by an edit).
             edit_payload = {k: v for k, v in payload.items() if k != "flags"}
+            if int(payload.get("flags") or 0) & COMPONENTS_V2_FLAG:
+                edit_payload["flags"] = COMPONENTS_V2_FLAG
             return self.messages.edit(original, edit_payload, files, self._origin(rec))
         external_apps.check_followup_limit(rec)
         msg = self.messages.create(rec.channel_id, external_apps.as_sent(rec, payload), files, self._origin(rec))

@@ -19,6 +19,7 @@ from typing import Any
 from . import errors, forwards, payloads
 from .access import Access
 from .attachments import AttachmentStore
+from .components_v2 import check_v2_message
 from .gateway import DataFor, Gateway, GatewaySession
 from .mentions import ALL_PARSE, USERS_ONLY, resolve_pings
 from .notifier import Notifier
@@ -248,8 +249,9 @@ class MessageService:
         if msg.is_voice_message:
             raise errors.ApiError(400, 50162, "Voice messages cannot be edited.")
         flags = msg.flags & ~LOADING_FLAG
-        if payload.get("flags") is not None:
-            flags = (flags & ~SUPPRESS_EMBEDS_FLAG) | (int(payload["flags"]) & SUPPRESS_EMBEDS_FLAG)
+        if payload.get("flags") is not None:  # SUPPRESS_EMBEDS toggles; IS_COMPONENTS_V2 "can only be set"
+            sent = int(payload["flags"])
+            flags = (flags & ~SUPPRESS_EMBEDS_FLAG) | (sent & (SUPPRESS_EMBEDS_FLAG | COMPONENTS_V2_FLAG))
         validate_message_fields(payload, flags=flags)
         check_files(files, max_file_size=self.max_file_size)
         content = msg.content if "content" not in payload else (payload.get("content") or "")
@@ -259,6 +261,8 @@ class MessageService:
         if "attachments" in payload or files:
             keep = {a.id: a for a in msg.attachments}
             attachments = self.store.build(msg.channel_id, payload.get("attachments"), files, keep)
+        if flags & COMPONENTS_V2_FLAG:
+            check_v2_message(content, embeds, msg.sticker_ids, msg.poll)
         check_not_empty(content, embeds, len(attachments), components, msg.sticker_ids, msg.poll)
         now = time.monotonic()
         msg.content, msg.embeds, msg.components, msg.attachments, msg.flags = (
