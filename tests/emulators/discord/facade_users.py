@@ -8,6 +8,7 @@ own refusals (a permission the member lacks) surface as :class:`~.errors.ApiErro
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from . import errors
@@ -101,9 +102,14 @@ class SimulatedUsers:
         return rec
 
     async def submit_modal(
-        self, interaction: InteractionRecord, values: dict[str, str], user_id: int | None = None
+        self,
+        interaction: InteractionRecord,
+        values: Mapping[str, str | list[str] | list[AttachmentSpec]],
+        user_id: int | None = None,
     ) -> InteractionRecord:
-        """Submit the modal the bot opened in response to ``interaction`` (type-5 interaction)."""
+        """Submit the modal the bot opened in response to ``interaction`` (type-5 interaction): a string per
+        text input, a list of option values per select, a list of :class:`AttachmentSpec` per file upload
+        (stored on the fake CDN, sent in ``data.resolved.attachments``), each by its ``custom_id``."""
         rec = self.core.interactions.modal_submit(interaction, values, user_id or interaction.user_id)
         await asyncio.sleep(0)
         return rec

@@ -4,7 +4,9 @@ The guild-or-DM shape of each interaction comes from :mod:`.interaction_context`
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from . import errors, external_apps, payloads
@@ -12,6 +14,7 @@ from .commands import CHAT_INPUT, MESSAGE_COMMAND, OptionBuilder
 from .gateway import Gateway
 from .interaction_context import find_offered_command, locate, owners_where
 from .messaging import MessageService, Origin
+from .modals import ModalSubmission, SubmittedValue, check_modal
 from .notifier import Notifier
 from .records import (
     COMPONENTS_V2_FLAG,
@@ -137,31 +140,15 @@ class InteractionService:
         self.source_messages[rec.id] = msg.id
         return rec
 
-    def modal_submit(self, source: InteractionRecord, values: dict[str, str], user_id: int) -> InteractionRecord:
+    def modal_submit(
+        self, source: InteractionRecord, values: Mapping[str, SubmittedValue], user_id: int
+    ) -> InteractionRecord:
+        """Submit the modal ``source`` opened (see :mod:`.modals` for the shapes and the client's refusals)."""
         modal = source.modal
         if modal is None:
             raise ValueError("that interaction did not open a modal")
-        inputs: dict[str, dict[str, Any]] = {}
-        rows: list[dict[str, Any]] = []
-        for top in modal.get("components", []):
-            inner = top.get("components") or ([top["component"]] if "component" in top else [])
-            submitted = []
-            for comp in inner:
-                if comp.get("type") == 4:
-                    inputs[comp["custom_id"]] = comp
-                    value = values.get(comp["custom_id"], "")
-                    submitted.append({"type": 4, "custom_id": comp["custom_id"], "value": value})
-            if top.get("type") == 18 and submitted:
-                rows.append({"type": 18, "component": submitted[0]})
-            elif submitted:
-                rows.append({"type": 1, "components": submitted})
-        unknown = set(values) - set(inputs)
-        if unknown:
-            raise ValueError(f"modal has no inputs {sorted(unknown)} (has {sorted(inputs)})")
-        for cid, comp in inputs.items():
-            if comp.get("required", True) and not values.get(cid):
-                raise ValueError(f"modal input {cid!r} is required")
-        data = {"custom_id": modal["custom_id"], "components": rows}
+        store = functools.partial(self._upload, source.channel_id)
+        data = ModalSubmission(modal, store, self.messages.max_file_size).data(values)
         source_msg_id = self.source_messages.get(source.id)
         msg = self.world.messages.get(source_msg_id) if source_msg_id else None
         owners = dict(source.payload.get("authorizing_integration_owners") or {})
@@ -272,7 +259,7 @@ class InteractionService:
         elif ctype == 8:
             rec.choices = self._check_choices(data)
         elif ctype == 9:
-            rec.modal = self._check_modal(data)
+            rec.modal = check_modal(data)
         if message is not None:
             rec.original_message = message
         rec.callbacks.append(CallbackRecord(time.monotonic(), int(ctype), data or None))
@@ -314,20 +301,6 @@ class InteractionService:
                 form.required(("data", "choices", i, "value"))
         form.raise_if_any()
         return list(choices)
-
-    def _check_modal(self, data: dict[str, Any]) -> dict[str, Any]:
-        form = errors.FormErrors()
-        title = data.get("title")
-        if not isinstance(title, str) or not 1 <= len(title) <= 45:
-            form.bad_length(("data", "title"), 1, 45)
-        cid = data.get("custom_id")
-        if not isinstance(cid, str) or not 1 <= len(cid) <= 100:
-            form.bad_length(("data", "custom_id"), 1, 100)
-        comps = data.get("components")
-        if not isinstance(comps, list) or not 1 <= len(comps) <= 5:
-            form.bad_length(("data", "components"), 1, 5)
-        form.raise_if_any()
-        return data
 
     # ---- interaction webhook ---------------------------------------------------------------------
     def require_token(self, app_id: int, token: str) -> InteractionRecord:
