@@ -23,13 +23,14 @@ class SimulatedUsers:
 
     # ---- DMs -------------------------------------------------------------------------------------
     def open_dm(self, user_id: int | None = None) -> int:
-        """The id of the DM between the bot and a member (default ``alice``), opened if needed.
+        """The id of the DM between the bot and a member (default ``alice``) or a user who installed the app
+        to their account, opened if needed.
 
         Like a user opening the bot's DM: Discord sends bots no CHANNEL_CREATE for DMs, so the bot
         learns of it from the first MESSAGE_CREATE or interaction there.
         """
         uid = user_id or self.core.world.owner_id
-        self.core.world.require_member(uid)
+        self.core.world.require_dm_party(uid)
         dm = self.core.world.open_dm(uid)
         self.core.notifier.notify()
         return dm.id
@@ -275,7 +276,10 @@ class SimulatedUsers:
             if author not in private.recipient_ids:
                 raise ValueError(f"user {author} cannot post in {channel_id}, a DM or group DM they are not in")
             return author
-        world.require_member(author, None if dm is not None else world.guild_for_channel(channel_id).id)
+        if dm is not None:
+            world.require_dm_party(author)
+        else:
+            world.require_member(author, world.guild_for_channel(channel_id).id)
         if dm is not None and dm.recipient_id != author:
             raise ValueError(f"user {author} cannot post in DM {channel_id}, which belongs to {dm.recipient_id}")
         return author

@@ -201,5 +201,6 @@ def application_payload(world: World) -> dict[str, Any]:
         "interactions_endpoint_url": None,
         "role_connections_verification_url": None,
         "approximate_guild_count": len(world.guilds),
+        "approximate_user_install_count": len(world.installs.users),
         "integration_types_config": world.installs.integration_types_config(),
     }

@@ -71,7 +71,7 @@ def locate(world: World, channel_id: int, user_id: int) -> Location:
     """
     dm = world.dm_channels.get(channel_id)
     if dm is not None:
-        world.require_member(user_id)  # someone who shares a guild with the bot
+        world.require_dm_party(user_id)  # someone who shares a guild with the bot or installed the app
         if dm.recipient_id != user_id:
             raise ValueError(f"user {user_id} is not the recipient of DM {channel_id}")
         fields = _user_fields(world, payloads.dm_channel_payload(world, dm), user_id, BOT_DM_APP_PERMISSIONS)

@@ -19,7 +19,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.emulators.discord import EPHEMERAL_FLAG, GENEROUS_PERMISSIONS, DiscordEmulator
+from tests.emulators.discord import EPHEMERAL_FLAG, GENEROUS_PERMISSIONS, ApiError, DiscordEmulator
 from tests.support.emulator_clients import connected, fast_emulator
 
 TOKEN = "emulator-user-installs-token"
@@ -153,6 +153,23 @@ async def test_who_is_offered_a_command_depends_on_the_installs_and_the_owners_s
         emu.uninstall_app(bob)
         with pytest.raises(ValueError, match="not installed the app"):
             await emu.run_slash_command("mine", user_id=bob)
+
+
+async def test_the_bots_dm_is_open_to_users_who_installed_the_app(emu: DiscordEmulator) -> None:
+    carol = emu.add_user("carol")  # shares no guild with the bot
+    with pytest.raises(ApiError, match="10007"):
+        emu.open_dm(carol)
+    emu.install_app(carol)
+    dm = emu.open_dm(carol)
+    async with app_bot(emu) as bot:
+        inter = await emu.run_slash_command("mine", channel_id=dm)  # carol, the DM's recipient
+        await inter.wait_for_response()
+        assert inter.user_id == carol and inter.authorizing_integration_owners == {"1": str(carol)}
+        said = await emu.send_user_message(dm, "hello bot")
+        await emu.wait_for(lambda: said.id in [m.id for m in bot.messages])  # the bot's own DM: events as ever
+        async with aiohttp.ClientSession() as session:
+            status, app = await raw(session, emu, "GET", "/applications/@me")
+        assert status == 200 and app["approximate_user_install_count"] == 1
 
 
 # ---- a guild the bot is not in -----------------------------------------------------------------------

@@ -261,6 +261,13 @@ class World:
             raise errors.unknown_member()
         return member
 
+    def require_dm_party(self, user_id: int) -> None:
+        """Someone who may be in the bot's DM: they share a guild with the bot or installed the app to their
+        account (user-installed apps are usable "in DMs with the app's bot user", change-log.mdx March 18
+        2024); 404 10007 Unknown Member otherwise."""
+        if self.any_membership(user_id) is None and not self.installs.installed_for(user_id):
+            raise errors.unknown_member()
+
     def member(self, user_id: int, guild_id: int | None) -> MemberInfo | None:
         gid = self.guild_id if guild_id is None else guild_id
         guild = self.guilds.get(gid) or self.outside_guilds.get(gid)
