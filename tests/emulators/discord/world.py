@@ -240,9 +240,8 @@ class World:
         return guild
 
     def require_guild(self, guild_id: int) -> GuildInfo:
-        """A guild as the bot's REST requests see it: 403 50001 Missing Access for a guild it is not in
-        (what bots get for a guild they were never added to or left: community reports such as
-        17teen/Discord-Mass-DM-Tool#5), 404 10004 for an unknown id."""
+        """A guild as the bot's REST requests see it: 403 50001 for one it is not in (as community reports
+        show, e.g. 17teen/Discord-Mass-DM-Tool#5), 404 10004 for an unknown id."""
         if guild_id in self.outside_guilds:
             raise errors.missing_access()
         return self.guild(guild_id)
@@ -262,9 +261,8 @@ class World:
         return member
 
     def require_dm_party(self, user_id: int) -> None:
-        """Someone who may be in the bot's DM: they share a guild with the bot or installed the app to their
-        account (user-installed apps are usable "in DMs with the app's bot user", change-log.mdx March 18
-        2024); 404 10007 Unknown Member otherwise."""
+        """Someone sharing a guild with the bot, or who installed the app (usable "in DMs with the app's bot
+        user", change-log.mdx March 18 2024), may be in the bot's DM; 404 10007 Unknown Member otherwise."""
         if self.any_membership(user_id) is None and not self.installs.installed_for(user_id):
             raise errors.unknown_member()
 
@@ -331,8 +329,7 @@ class World:
         return channel_id in self.dm_channels
 
     def message_guild_id(self, channel_id: int) -> int | None:
-        """Messages in DMs and group DMs belong to no guild (no ``guild_id``, no ``member``); others to their
-        channel's."""
+        """Messages in DMs and group DMs belong to no guild (no ``guild_id``/``member``); others to their channel's."""
         if self.is_dm(channel_id) or channel_id in self.private_channels:
             return None
         return self.guild_for_channel(channel_id).id
