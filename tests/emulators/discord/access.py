@@ -35,7 +35,11 @@ class Access:
         self.world = world
 
     def permissions(self, user_id: int, channel_id: int) -> int | None:
-        """Effective permissions in a guild channel or thread; None in a DM."""
+        """Effective permissions in a guild channel or thread; None (no guild permissions) in a DM, and in a
+        DM between users or a group DM for its recipients (nothing at all for anyone else, the bot included)."""
+        private = self.world.private_channels.get(channel_id)
+        if private is not None:
+            return None if user_id in private.recipient_ids else 0
         if self.world.is_dm(channel_id):
             return None
         return self.world.channel_permissions(user_id, channel_id)
@@ -47,7 +51,9 @@ class Access:
     def require_view(self, user_id: int, channel_id: int) -> None:
         """404 10003 for an unknown or deleted channel; 403 50001 "Missing Access" without
         VIEW_CHANNEL there (topics/permissions.mdx "Implicit Permissions"), which includes a private
-        thread the user is not in and cannot moderate (topics/threads.mdx "Permissions")."""
+        thread the user is not in and cannot moderate (topics/threads.mdx "Permissions"), a channel of a
+        guild the user is not in and a DM or group DM they are not part of (inferred from community
+        reports of 50001 for such channels, e.g. discord-api-docs#7666)."""
         self.world.channel_or_thread(channel_id)
         if not self.has(user_id, channel_id, VIEW_CHANNEL):
             raise errors.missing_access()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import FormErrors
+from .installs import INTEGRATION_TYPES
 from .records import AttachmentSpec
 from .world import World
 
@@ -26,6 +27,7 @@ SUBCOMMAND, GROUP, STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, N
     11,
 )
 CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3  # application command types
+CONTEXT_TYPES = (0, 1, 2)  # GUILD, BOT_DM, PRIVATE_CHANNEL (receiving-and-responding.mdx)
 
 
 def _validate_options(form: FormErrors, path: tuple[str | int, ...], options: Any, depth: int) -> None:
@@ -73,6 +75,30 @@ def _validate_options(form: FormErrors, path: tuple[str | int, ...], options: An
             )
 
 
+def _validate_install_contexts(
+    form: FormErrors, path: tuple[str | int, ...], cmd: dict[str, Any], world: World
+) -> None:
+    """``integration_types`` (0 GUILD_INSTALL, 1 USER_INSTALL) and ``contexts`` (0, 1, 2) hold known values; a
+    command may name an installation context only "as long as any included contexts are already supported on
+    the application-level" (application-commands.mdx "Installation Context"; the error's code is inferred)."""
+    for key, allowed in (("integration_types", INTEGRATION_TYPES), ("contexts", CONTEXT_TYPES)):
+        values = cmd.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            form.wrong_type((*path, key), "array")
+            continue
+        for j, value in enumerate(values):
+            if value not in allowed:
+                form.choices((*path, key, j), str(allowed))
+            elif key == "integration_types" and value not in world.installs.supported:
+                form.add(
+                    (*path, key, j),
+                    "APPLICATION_COMMAND_INTEGRATION_TYPE_NOT_SUPPORTED",
+                    "The application does not support this installation context.",
+                )
+
+
 def normalize_commands(world: World, body: Any, guild_id: int | None) -> list[dict[str, Any]]:
     """Validate a bulk-overwrite body and return the stored command objects (with ids)."""
     form = FormErrors()
@@ -97,6 +123,7 @@ def normalize_commands(world: World, body: Any, guild_id: int | None) -> list[di
         if ctype == CHAT_INPUT and (not isinstance(desc, str) or not 1 <= len(desc) <= 100):
             form.bad_length((i, "description"), 1, 100)
         _validate_options(form, (i, "options"), cmd.get("options"), 0)
+        _validate_install_contexts(form, (i,), cmd, world)
         out.append(stored_command(world, cmd, guild_id))
     if sum(1 for c in out if c["type"] == CHAT_INPUT) > 100:
         form.max_length((), 100)
@@ -118,7 +145,9 @@ def stored_command(world: World, cmd: dict[str, Any], guild_id: int | None) -> d
         "default_member_permissions": cmd.get("default_member_permissions"),
         "dm_permission": cmd.get("dm_permission", True),
         "nsfw": bool(cmd.get("nsfw", False)),
-        "integration_types": cmd.get("integration_types") or [0],
+        # "Defaults to your app's configured contexts" (application-commands.mdx, Application Command
+        # Structure); the Bulk Overwrite table says GUILD_INSTALL, which is the same for a guild-only app.
+        "integration_types": cmd.get("integration_types") or sorted(world.installs.supported),
         "contexts": cmd.get("contexts"),
     }
     if cmd.get("options"):
@@ -211,7 +240,8 @@ class OptionBuilder:
 
         world = self.world
         otype = opt["type"]
-        guild = world.guilds.get(self.guild_id) if self.guild_id is not None else None
+        gid = self.guild_id
+        guild = (world.guilds.get(gid) or world.outside_guilds.get(gid)) if gid is not None else None
         if otype in (USER, MENTIONABLE) and ident in world.users:
             self.resolved.setdefault("users", {})[str(ident)] = payloads.user_payload(world.users[ident])
             if guild is not None and ident in guild.members:

@@ -1,7 +1,8 @@
 """The test-facing facade: start/stop the server, build the world, read the records.
 
 Simulated people live in :mod:`.facade_users`, permissions/moderation/faults in
-:mod:`.facade_moderation`; :class:`DiscordEmulator` combines them.
+:mod:`.facade_moderation`, user installs and the places only they reach in :mod:`.facade_installs`;
+:class:`DiscordEmulator` combines them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from .core import MIB, Core, EmulatorConfig
 from .facade_guilds import Guilds
+from .facade_installs import UserInstalls
 from .facade_moderation import Moderation
 from .facade_users import SimulatedUsers
 from .records import (
@@ -25,7 +27,7 @@ from .records import (
 from .server import API_PREFIX, build_app
 
 
-class DiscordEmulator(Guilds, SimulatedUsers, Moderation):
+class DiscordEmulator(Guilds, SimulatedUsers, Moderation, UserInstalls):
     """A loopback Discord (REST + gateway) for one bot and application in one or more guilds.
 
     Point discord.py at it with ``discord.http.Route.BASE = emu.api_base_url`` and

@@ -117,6 +117,11 @@ def unknown_member() -> ApiError:
     return ApiError(404, 10007, "Unknown Member")
 
 
+def max_followups() -> ApiError:
+    """40094 (opcodes-and-status-codes.mdx); the status is inferred."""
+    return ApiError(400, 40094, "This interaction has hit the maximum number of follow up messages")
+
+
 def already_acknowledged() -> ApiError:
     return ApiError(400, 40060, "Interaction has already been acknowledged.")
 

@@ -8,6 +8,7 @@ own refusals (a permission the member lacks) surface as :class:`~.errors.ApiErro
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from . import errors
@@ -22,13 +23,14 @@ class SimulatedUsers:
 
     # ---- DMs -------------------------------------------------------------------------------------
     def open_dm(self, user_id: int | None = None) -> int:
-        """The id of the DM between the bot and a member (default ``alice``), opened if needed.
+        """The id of the DM between the bot and a member (default ``alice``) or a user who installed the app
+        to their account, opened if needed.
 
         Like a user opening the bot's DM: Discord sends bots no CHANNEL_CREATE for DMs, so the bot
         learns of it from the first MESSAGE_CREATE or interaction there.
         """
         uid = user_id or self.core.world.owner_id
-        self.core.world.require_member(uid)
+        self.core.world.require_dm_party(uid)
         dm = self.core.world.open_dm(uid)
         self.core.notifier.notify()
         return dm.id
@@ -101,9 +103,14 @@ class SimulatedUsers:
         return rec
 
     async def submit_modal(
-        self, interaction: InteractionRecord, values: dict[str, str], user_id: int | None = None
+        self,
+        interaction: InteractionRecord,
+        values: Mapping[str, str | list[str] | list[AttachmentSpec]],
+        user_id: int | None = None,
     ) -> InteractionRecord:
-        """Submit the modal the bot opened in response to ``interaction`` (type-5 interaction)."""
+        """Submit the modal the bot opened in response to ``interaction`` (type-5 interaction): a string per
+        text input, a list of option values per select, a list of :class:`AttachmentSpec` per file upload
+        (stored on the fake CDN, sent in ``data.resolved.attachments``), each by its ``custom_id``."""
         rec = self.core.interactions.modal_submit(interaction, values, user_id or interaction.user_id)
         await asyncio.sleep(0)
         return rec
@@ -246,8 +253,12 @@ class SimulatedUsers:
         return channel_id
 
     def _default_user(self, channel_id: int) -> int:
-        """Alice, or in a DM the only user who can act there: its recipient."""
+        """Alice, or in a DM the only user who can act there: its recipient (in a DM between users or a
+        group DM its first recipient, the group's owner)."""
         dm = self.core.world.dm_channels.get(channel_id)
+        private = self.core.world.private_channels.get(channel_id)
+        if private is not None:
+            return private.recipient_ids[0]
         return dm.recipient_id if dm is not None else self.core.world.owner_id
 
     def _clicker(self, message_id: int, user_id: int | None) -> int:
@@ -260,7 +271,15 @@ class SimulatedUsers:
         world = self.core.world
         dm = world.dm_channels.get(channel_id)
         author = user_id or self._default_user(channel_id)
-        world.require_member(author, None if dm is not None else world.guild_for_channel(channel_id).id)
+        private = world.private_channels.get(channel_id)
+        if private is not None:
+            if author not in private.recipient_ids:
+                raise ValueError(f"user {author} cannot post in {channel_id}, a DM or group DM they are not in")
+            return author
+        if dm is not None:
+            world.require_dm_party(author)
+        else:
+            world.require_member(author, world.guild_for_channel(channel_id).id)
         if dm is not None and dm.recipient_id != author:
             raise ValueError(f"user {author} cannot post in DM {channel_id}, which belongs to {dm.recipient_id}")
         return author

@@ -147,12 +147,18 @@ class Gateway:
         """Send a dispatch to every identified session it is routed to (buffered for sessions that are
         away). Routing follows the body's ``guild_id`` (``guild_id=`` for events naming their guild
         otherwise, such as GUILD_CREATE's ``id``); without one only shard 0 gets it (gateway.mdx
-        "Sharding")."""
+        "Sharding"). Of a guild the bot is not in (where a user-installed app is used, see :mod:`.outside`)
+        only INTERACTION_CREATE is sent: "Apps installed in a user context ... are limited to using
+        commands" (quick-start/getting-started.mdx); it is routed by its ``guild_id`` like any other
+        (inferred)."""
         for session in list(self.sessions.values()):
             body = data(session) if callable(data) else data
             if body is None:
                 continue
-            if not session.receives(guild_id if guild_id is not None else _event_guild_id(body)):
+            target = guild_id if guild_id is not None else _event_guild_id(body)
+            if target is not None and target not in self.world.guilds and event != "INTERACTION_CREATE":
+                continue
+            if not session.receives(target):
                 continue
             payload = session.next_dispatch(event, body)
             if session.connection is not None:

@@ -176,7 +176,9 @@ def members_chunk_payload(world: World, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def application_payload(world: World) -> dict[str, Any]:
-    """``GET /oauth2/applications/@me``."""
+    """``GET /oauth2/applications/@me`` and ``GET /applications/@me`` (resources/application.mdx "Application
+    Object"): ``integration_types_config`` names the installation contexts the app supports (see
+    :mod:`.installs`)."""
     owner = world.users[world.owner_id]
     return {
         "id": str(world.application_id),
@@ -199,5 +201,6 @@ def application_payload(world: World) -> dict[str, Any]:
         "interactions_endpoint_url": None,
         "role_connections_verification_url": None,
         "approximate_guild_count": len(world.guilds),
-        "integration_types_config": {"0": {}},
+        "approximate_user_install_count": len(world.installs.users),
+        "integration_types_config": world.installs.integration_types_config(),
     }

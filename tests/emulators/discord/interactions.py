@@ -4,16 +4,27 @@ The guild-or-DM shape of each interaction comes from :mod:`.interaction_context`
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from . import errors, payloads
+from . import errors, external_apps, payloads
 from .commands import CHAT_INPUT, MESSAGE_COMMAND, OptionBuilder
 from .gateway import Gateway
-from .interaction_context import find_offered_command, locate
+from .interaction_context import find_offered_command, locate, owners_where
 from .messaging import MessageService, Origin
+from .modals import ModalSubmission, SubmittedValue, check_modal
 from .notifier import Notifier
-from .records import EPHEMERAL_FLAG, LOADING_FLAG, AttachmentSpec, CallbackRecord, InteractionRecord, MessageRecord
+from .records import (
+    COMPONENTS_V2_FLAG,
+    EPHEMERAL_FLAG,
+    LOADING_FLAG,
+    AttachmentSpec,
+    CallbackRecord,
+    InteractionRecord,
+    MessageRecord,
+)
 from .validation import UploadedFile
 from .world import World
 
@@ -53,7 +64,7 @@ class InteractionService:
     ) -> InteractionRecord:
         parts = name.split()
         location = locate(self.world, channel_id, user_id)
-        command = find_offered_command(self.world, parts[0], CHAT_INPUT, location.context, location.guild_id)
+        command, owners = find_offered_command(self.world, parts[0], CHAT_INPUT, location, user_id)
         builder = OptionBuilder(self.world, lambda spec: self._upload(channel_id, spec), guild_id=location.guild_id)
         data: dict[str, Any] = {
             "id": command["id"],
@@ -66,7 +77,7 @@ class InteractionService:
         if builder.resolved and focused is None:
             data["resolved"] = builder.resolved
         kind = AUTOCOMPLETE if focused is not None else APPLICATION_COMMAND
-        return self._dispatch(kind, data, channel_id, user_id)
+        return self._dispatch(kind, data, channel_id, user_id, owners)
 
     def message_command(self, name: str, message_id: int, user_id: int) -> InteractionRecord:
         """A message command (Apps menu on ``message_id``) run where that message is.
@@ -82,7 +93,7 @@ class InteractionService:
         if msg.ephemeral:
             raise ValueError("an ephemeral message has no Apps menu; a user cannot run a message command on it")
         location = locate(self.world, msg.channel_id, user_id)
-        command = find_offered_command(self.world, name, MESSAGE_COMMAND, location.context, location.guild_id)
+        command, owners = find_offered_command(self.world, name, MESSAGE_COMMAND, location, user_id)
         data: dict[str, Any] = {
             "id": command["id"],
             "name": command["name"],
@@ -92,7 +103,7 @@ class InteractionService:
         }
         if "guild_id" in command:
             data["guild_id"] = command["guild_id"]
-        return self._dispatch(APPLICATION_COMMAND, data, msg.channel_id, user_id)
+        return self._dispatch(APPLICATION_COMMAND, data, msg.channel_id, user_id, owners)
 
     def component(
         self, message_id: int, custom_id: str, user_id: int, values: list[str] | None = None
@@ -125,38 +136,23 @@ class InteractionService:
                 if bad:
                     raise ValueError(f"select {custom_id!r}: {bad} not among {allowed}")
             data["values"] = chosen
-        rec = self._dispatch(COMPONENT, data, msg.channel_id, user_id, message=msg)
+        rec = self._dispatch(COMPONENT, data, msg.channel_id, user_id, self._owners_of(msg, user_id), message=msg)
         self.source_messages[rec.id] = msg.id
         return rec
 
-    def modal_submit(self, source: InteractionRecord, values: dict[str, str], user_id: int) -> InteractionRecord:
+    def modal_submit(
+        self, source: InteractionRecord, values: Mapping[str, SubmittedValue], user_id: int
+    ) -> InteractionRecord:
+        """Submit the modal ``source`` opened (see :mod:`.modals` for the shapes and the client's refusals)."""
         modal = source.modal
         if modal is None:
             raise ValueError("that interaction did not open a modal")
-        inputs: dict[str, dict[str, Any]] = {}
-        rows: list[dict[str, Any]] = []
-        for top in modal.get("components", []):
-            inner = top.get("components") or ([top["component"]] if "component" in top else [])
-            submitted = []
-            for comp in inner:
-                if comp.get("type") == 4:
-                    inputs[comp["custom_id"]] = comp
-                    value = values.get(comp["custom_id"], "")
-                    submitted.append({"type": 4, "custom_id": comp["custom_id"], "value": value})
-            if top.get("type") == 18 and submitted:
-                rows.append({"type": 18, "component": submitted[0]})
-            elif submitted:
-                rows.append({"type": 1, "components": submitted})
-        unknown = set(values) - set(inputs)
-        if unknown:
-            raise ValueError(f"modal has no inputs {sorted(unknown)} (has {sorted(inputs)})")
-        for cid, comp in inputs.items():
-            if comp.get("required", True) and not values.get(cid):
-                raise ValueError(f"modal input {cid!r} is required")
-        data = {"custom_id": modal["custom_id"], "components": rows}
+        store = functools.partial(self._upload, source.channel_id)
+        data = ModalSubmission(modal, store, self.messages.max_file_size).data(values)
         source_msg_id = self.source_messages.get(source.id)
         msg = self.world.messages.get(source_msg_id) if source_msg_id else None
-        rec = self._dispatch(MODAL_SUBMIT, data, source.channel_id, user_id, message=msg)
+        owners = dict(source.payload.get("authorizing_integration_owners") or {})
+        rec = self._dispatch(MODAL_SUBMIT, data, source.channel_id, user_id, owners, message=msg)
         if msg is not None:
             self.source_messages[rec.id] = msg.id
         return rec
@@ -168,8 +164,24 @@ class InteractionService:
         self.messages.store.serve_as(att, spec)
         return payloads.attachment_payload(att)
 
+    def _owners_of(self, msg: MessageRecord, user_id: int) -> dict[str, str]:
+        """A component's interaction is authorized as the interaction that sent its message was ("it can be
+        used to tell the difference between the authorizing user and the user that triggered an interaction
+        (like a message component)", receiving-and-responding.mdx); else by the installations present."""
+        source = self.world.interactions.get(msg.interaction_id) if msg.interaction_id is not None else None
+        if source is not None:
+            return dict(source.payload.get("authorizing_integration_owners") or {})
+        return owners_where(self.world, locate(self.world, msg.channel_id, user_id), user_id)
+
     def _dispatch(
-        self, kind: int, data: dict[str, Any], channel_id: int, user_id: int, *, message: MessageRecord | None = None
+        self,
+        kind: int,
+        data: dict[str, Any],
+        channel_id: int,
+        user_id: int,
+        owners: dict[str, str],
+        *,
+        message: MessageRecord | None = None,
     ) -> InteractionRecord:
         world = self.world
         location = locate(world, channel_id, user_id)
@@ -187,6 +199,7 @@ class InteractionService:
             "entitlements": [],
             "attachment_size_limit": self.messages.max_file_size,
             **location.fields,
+            "authorizing_integration_owners": owners,
         }
         if message is not None:
             body["message"] = payloads.message_payload(world, message)
@@ -200,6 +213,7 @@ class InteractionService:
             user_id=user_id,
             data=data,
             payload=body,
+            forced_ephemeral=external_apps.forces_ephemeral(location),
             _notifier=self.notifier,
         )
         world.interactions[iid] = rec
@@ -233,9 +247,9 @@ class InteractionService:
         origin = self._origin(rec)
         message: MessageRecord | None = None
         if ctype == 4:
-            message = self.messages.create(rec.channel_id, data, files, origin)
+            message = self.messages.create(rec.channel_id, external_apps.as_sent(rec, data), files, origin)
         elif ctype == 5:
-            flags = int(data.get("flags") or 0) & EPHEMERAL_FLAG
+            flags = int(external_apps.as_sent(rec, data).get("flags") or 0) & EPHEMERAL_FLAG
             message = self.messages.create(
                 rec.channel_id, {"flags": flags}, [], origin, allow_empty=True, extra_flags=LOADING_FLAG
             )
@@ -245,7 +259,7 @@ class InteractionService:
         elif ctype == 8:
             rec.choices = self._check_choices(data)
         elif ctype == 9:
-            rec.modal = self._check_modal(data)
+            rec.modal = check_modal(data)
         if message is not None:
             rec.original_message = message
         rec.callbacks.append(CallbackRecord(time.monotonic(), int(ctype), data or None))
@@ -288,20 +302,6 @@ class InteractionService:
         form.raise_if_any()
         return list(choices)
 
-    def _check_modal(self, data: dict[str, Any]) -> dict[str, Any]:
-        form = errors.FormErrors()
-        title = data.get("title")
-        if not isinstance(title, str) or not 1 <= len(title) <= 45:
-            form.bad_length(("data", "title"), 1, 45)
-        cid = data.get("custom_id")
-        if not isinstance(cid, str) or not 1 <= len(cid) <= 100:
-            form.bad_length(("data", "custom_id"), 1, 100)
-        comps = data.get("components")
-        if not isinstance(comps, list) or not 1 <= len(comps) <= 5:
-            form.bad_length(("data", "components"), 1, 5)
-        form.raise_if_any()
-        return data
-
     # ---- interaction webhook ---------------------------------------------------------------------
     def require_token(self, app_id: int, token: str) -> InteractionRecord:
         rec = self.world.interactions_by_token.get(token)
@@ -317,10 +317,14 @@ class InteractionService:
         original = rec.original_message
         if rec.response_type == 5 and original is not None and original.loading and not original.deleted:
             # The first followup after a "thinking" defer fills in the loading message, keeping the
-            # defer's visibility; Discord treats it as an edit (so it does not notify anyone).
+            # defer's visibility; Discord treats it as an edit (so it does not notify anyone). It may make
+            # the message a Components V2 one (the flag can be set by an edit).
             edit_payload = {k: v for k, v in payload.items() if k != "flags"}
+            if int(payload.get("flags") or 0) & COMPONENTS_V2_FLAG:
+                edit_payload["flags"] = COMPONENTS_V2_FLAG
             return self.messages.edit(original, edit_payload, files, self._origin(rec))
-        msg = self.messages.create(rec.channel_id, payload, files, self._origin(rec))
+        external_apps.check_followup_limit(rec)
+        msg = self.messages.create(rec.channel_id, external_apps.as_sent(rec, payload), files, self._origin(rec))
         rec.followups.append(msg)
         self.notifier.notify()
         return msg

@@ -2,11 +2,8 @@
 
 Shared by channel routes, interaction callbacks/webhooks, simulated users and webhooks, so the
 limits, permission checks (:mod:`.access`), mention rules and MESSAGE_CONTENT gating are applied
-identically everywhere. Messages in a DM carry no ``guild_id``/``member``, skip guild permission
-checks, and reach only sessions with the DIRECT_MESSAGES intent (on shard 0), with content even
-without MESSAGE_CONTENT. Guild message events reach the bot only where it can view the channel
-(topics/threads.mdx: "Clients will not be informed of a thread through the gateway if they do not
-have permission to view that thread"; the same holds for channels).
+identically everywhere. Messages in a DM carry no ``guild_id``/``member`` and skip guild permission
+checks; who hears of a message, and with what body, is :mod:`.message_events`.
 """
 
 from __future__ import annotations
@@ -16,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors, forwards, payloads
+from . import errors, forwards, message_events, payloads
 from .access import Access
 from .attachments import AttachmentStore
+from .components_v2 import check_v2_message
 from .gateway import DataFor, Gateway, GatewaySession
 from .mentions import ALL_PARSE, USERS_ONLY, resolve_pings
 from .notifier import Notifier
@@ -45,7 +43,7 @@ from .validation import (
     validate_message_fields,
 )
 from .world import World
-from .world_types import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MESSAGES, INTENT_GUILDS, INTENT_MESSAGE_CONTENT
+from .world_types import INTENT_GUILDS
 
 SUPPRESS_EMBEDS_FLAG = 1 << 2
 CREATE_FLAGS = SUPPRESS_EMBEDS_FLAG | SUPPRESS_NOTIFICATIONS_FLAG | VOICE_MESSAGE_FLAG | COMPONENTS_V2_FLAG
@@ -248,8 +246,9 @@ class MessageService:
         if msg.is_voice_message:
             raise errors.ApiError(400, 50162, "Voice messages cannot be edited.")
         flags = msg.flags & ~LOADING_FLAG
-        if payload.get("flags") is not None:
-            flags = (flags & ~SUPPRESS_EMBEDS_FLAG) | (int(payload["flags"]) & SUPPRESS_EMBEDS_FLAG)
+        if payload.get("flags") is not None:  # SUPPRESS_EMBEDS toggles; IS_COMPONENTS_V2 "can only be set"
+            sent = int(payload["flags"])
+            flags = (flags & ~SUPPRESS_EMBEDS_FLAG) | (sent & (SUPPRESS_EMBEDS_FLAG | COMPONENTS_V2_FLAG))
         validate_message_fields(payload, flags=flags)
         check_files(files, max_file_size=self.max_file_size)
         content = msg.content if "content" not in payload else (payload.get("content") or "")
@@ -259,6 +258,8 @@ class MessageService:
         if "attachments" in payload or files:
             keep = {a.id: a for a in msg.attachments}
             attachments = self.store.build(msg.channel_id, payload.get("attachments"), files, keep)
+        if flags & COMPONENTS_V2_FLAG:
+            check_v2_message(content, embeds, msg.sticker_ids, msg.poll)
         check_not_empty(content, embeds, len(attachments), components, msg.sticker_ids, msg.poll)
         now = time.monotonic()
         msg.content, msg.embeds, msg.components, msg.attachments, msg.flags = (
@@ -361,41 +362,13 @@ class MessageService:
     def store_file(self, channel_id: int, f: UploadedFile, meta: dict[str, Any]) -> AttachmentRecord:
         return self.store.store(channel_id, f, meta)
 
-    def bot_can_view(self, channel_id: int) -> bool:
-        return self.world.bot_can_view(channel_id)
-
     def _receives(self, session: GatewaySession, msg: MessageRecord) -> bool:
-        """Guild message events need GUILD_MESSAGES and a channel the bot can view; DM ones
-        DIRECT_MESSAGES and shard 0."""
-        if msg.guild_id is None:
-            return bool(session.intents & INTENT_DIRECT_MESSAGES) and session.gets_guildless_events
-        live = msg.channel_id in self.world.channels or msg.channel_id in self.world.threads
-        return bool(session.intents & INTENT_GUILD_MESSAGES) and live and self.bot_can_view(msg.channel_id)
+        return message_events.receives(self.world, session, msg)
 
-    def message_event(self, msg: MessageRecord) -> Callable[[GatewaySession], dict[str, Any] | None]:
-        """MESSAGE_CREATE/UPDATE body per session, blanking content without MESSAGE_CONTENT
-        (except the bot's own messages, mentions of the bot and DMs)."""
-        full = payloads.message_payload(self.world, msg, gateway=True)
-        bot_id = self.world.bot_user_id
+    def message_event(self, msg: MessageRecord) -> DataFor:
+        """MESSAGE_CREATE/UPDATE body per session (see :mod:`.message_events`)."""
+        return message_events.message_event(self.world, msg)
 
-        def for_session(session: GatewaySession) -> dict[str, Any] | None:
-            if not self._receives(session, msg):
-                return None
-            exempt = msg.guild_id is None or msg.author_id == bot_id or bot_id in msg.mentions.users
-            if session.intents & INTENT_MESSAGE_CONTENT or exempt:
-                return full
-            stripped = dict(full)
-            stripped.update(content="", embeds=[], attachments=[], components=[])
-            stripped.pop("poll", None)
-            if "message_snapshots" in stripped:
-                stripped["message_snapshots"] = forwards.blank_snapshots(stripped["message_snapshots"])
-            return stripped
-
-        return for_session
-
-    def thread_event(self, thread: ThreadRecord, **extra: Any) -> Callable[[GatewaySession], dict[str, Any] | None]:
-        """THREAD_CREATE/UPDATE for sessions with GUILDS, if the bot can see the thread (threads.mdx
-        "Permissions"; a private thread only as a member or moderator)."""
-        body = payloads.thread_payload(self.world, thread, member_for=self.world.bot_user_id)
-        body.update(extra)
-        return lambda s: body if s.intents & INTENT_GUILDS and self.bot_can_view(thread.id) else None
+    def thread_event(self, thread: ThreadRecord, **extra: Any) -> DataFor:
+        """THREAD_CREATE/UPDATE body per session (see :mod:`.message_events`)."""
+        return message_events.thread_event(self.world, thread, **extra)

@@ -10,7 +10,17 @@ from .permissions import computed_permissions, timed_out
 from .records import AttachmentRecord, MessageRecord, ThreadRecord
 from .snowflakes import iso_timestamp, snowflake_iso
 from .world import World
-from .world_types import DM_CHANNEL, ChannelInfo, DMChannelInfo, MemberInfo, RoleInfo, UserInfo, WebhookInfo
+from .world_types import (
+    DM_CHANNEL,
+    GROUP_DM_CHANNEL,
+    ChannelInfo,
+    DMChannelInfo,
+    MemberInfo,
+    PrivateChannelInfo,
+    RoleInfo,
+    UserInfo,
+    WebhookInfo,
+)
 
 
 def user_payload(user: UserInfo) -> dict[str, Any]:
@@ -195,11 +205,37 @@ def dm_channel_payload(world: World, dm: DMChannelInfo) -> dict[str, Any]:
     }
 
 
-def any_channel_payload(world: World, obj: ChannelInfo | ThreadRecord | DMChannelInfo) -> dict[str, Any]:
+def private_channel_payload(world: World, channel: PrivateChannelInfo) -> dict[str, Any]:
+    """A DM between users or a group DM, as an interaction there carries it (see :mod:`.outside`).
+
+    A group DM as captured from Discord (github.com/disgoorg/disgo/pull/360, a PRIVATE_CHANNEL interaction):
+    ``id``, ``type`` 3, ``name``, ``icon``, ``owner_id``, ``last_message_id``, ``flags`` and no
+    ``recipients``. A DM between two users lists both of them (inferred: discord.js#11443 keeps every known
+    recipient because such a DM can be "between two non-client users").
+    """
+    last = world.last_message_id(channel.id)
+    out: dict[str, Any] = {
+        "id": str(channel.id),
+        "type": channel.type,
+        "last_message_id": str(last) if last else None,
+        "flags": channel.flags,
+    }
+    if channel.type == GROUP_DM_CHANNEL:
+        out.update(name=channel.name, icon=None, owner_id=str(channel.owner_id) if channel.owner_id else None)
+    else:
+        out["recipients"] = [user_payload(world.users[uid]) for uid in channel.recipient_ids]
+    return out
+
+
+def any_channel_payload(
+    world: World, obj: ChannelInfo | ThreadRecord | DMChannelInfo | PrivateChannelInfo
+) -> dict[str, Any]:
     if isinstance(obj, ThreadRecord):
         return thread_payload(world, obj, member_for=world.bot_user_id)
     if isinstance(obj, DMChannelInfo):
         return dm_channel_payload(world, obj)
+    if isinstance(obj, PrivateChannelInfo):
+        return private_channel_payload(world, obj)
     return channel_payload(world, obj)
 
 

@@ -39,6 +39,7 @@ CREATE_PUBLIC_THREADS = 1 << 35
 CREATE_PRIVATE_THREADS = 1 << 36
 SEND_MESSAGES_IN_THREADS = 1 << 38
 SEND_VOICE_MESSAGES = 1 << 46
+USE_EXTERNAL_APPS = 1 << 50  # user-installed apps may answer publicly (see :mod:`.external_apps`)
 BYPASS_SLOWMODE = 1 << 52  # see slowmode.py: since 2026-02-23 the only exemption from slowmode
 # Every bit below 1 << 51 (the emulator predates PIN_MESSAGES 1 << 51 and BYPASS_SLOWMODE 1 << 52;
 # existing tests compare against this value, so it stays).
@@ -115,6 +116,8 @@ def computed_permissions(world: World, user_id: int, channel_id: int) -> int:
 def effective_permissions(world: World, user_id: int, channel_id: int) -> int:
     """What ``user_id`` may actually do in a guild channel or thread.
 
+    * Someone who is not a member of the channel's guild has no permissions there (inferred; it is what makes
+      the bot's requests in a guild it is not in answer 403 50001, see :mod:`.outside`).
     * Without VIEW_CHANNEL nothing else counts: "Denying ... VIEW_CHANNEL on a channel implicitly
       denies other permissions on the channel" (Implicit Permissions); for threads, "Users must have
       the VIEW_CHANNEL permission to view any threads in the channel" (Inherited Permissions).
@@ -126,10 +129,13 @@ def effective_permissions(world: World, user_id: int, channel_id: int) -> int:
       to an interaction's ``permissions`` is undocumented; :func:`computed_permissions` does not, so a
       bot has to apply it itself (as discord.py's ``permissions_for`` does).
     """
+    member = world.member(user_id, world.guild_for_channel(channel_id).id)
+    if member is None:
+        return 0
     permissions = computed_permissions(world, user_id, channel_id)
     if not permissions & VIEW_CHANNEL:
         return 0
-    if timed_out(world.member(user_id, world.guild_for_channel(channel_id).id)) and not permissions & ADMINISTRATOR:
+    if timed_out(member) and not permissions & ADMINISTRATOR:
         permissions &= VIEW_CHANNEL | READ_MESSAGE_HISTORY
     thread = world.threads.get(channel_id)
     if (

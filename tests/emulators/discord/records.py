@@ -253,7 +253,19 @@ class InteractionRecord:
     choices: list[dict[str, Any]] | None = None  # autocomplete result
     modal: dict[str, Any] | None = None  # modal the bot opened (callback type 9)
     rejected_callbacks: int = 0  # late or duplicate callbacks that got an error
+    forced_ephemeral: bool = False  # Discord makes every response ephemeral (see external_apps)
+    rejected_followups: int = 0  # followups refused past the user-install limit (see external_apps)
     _notifier: Notifier | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def authorizing_integration_owners(self) -> dict[str, str]:
+        """``{"0": guild id or "0"}`` for the guild installation, ``{"1": user id}`` for a user's own."""
+        return dict(self.payload.get("authorizing_integration_owners") or {})
+
+    @property
+    def context(self) -> int | None:
+        """0 GUILD, 1 BOT_DM, 2 PRIVATE_CHANNEL (a DM between users or a group DM)."""
+        return self.payload.get("context")
 
     @property
     def command_name(self) -> str | None:

@@ -92,8 +92,9 @@ class CoreRoutes:
     # ---- guild -----------------------------------------------------------------------------------
     @route()
     async def get_guild(self, request: web.Request) -> web.Response:
-        """Any guild the bot is in; 404 10004 Unknown Guild otherwise (resources/guild.mdx "Get Guild")."""
-        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        """Any guild the bot is in; 403 50001 for one it is not in, 404 10004 Unknown Guild otherwise
+        (resources/guild.mdx "Get Guild"; see :meth:`~.world.World.require_guild`)."""
+        guild = self.world.require_guild(snowflake_param(request, "guild_id"))
         body = guild_payloads.guild_payload(self.world, guild.id)
         if request.query.get("with_counts", "").lower() in ("1", "true"):
             body.update(approximate_member_count=len(guild.members), approximate_presence_count=0)
@@ -101,17 +102,17 @@ class CoreRoutes:
 
     @route()
     async def get_guild_channels(self, request: web.Request) -> web.Response:
-        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        guild = self.world.require_guild(snowflake_param(request, "guild_id"))
         return json_response([payloads.channel_payload(self.world, c) for c in self.world.guild_channels(guild.id)])
 
     @route()
     async def get_roles(self, request: web.Request) -> web.Response:
-        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        guild = self.world.require_guild(snowflake_param(request, "guild_id"))
         return json_response([payloads.role_payload(r) for r in guild.roles.values()])
 
     @route()
     async def list_members(self, request: web.Request) -> web.Response:
-        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        guild = self.world.require_guild(snowflake_param(request, "guild_id"))
         after = int_query(request, "after", 0) or 0
         limit = int_query(request, "limit", 1) or 1
         members = sorted((m for m in guild.members.values() if m.user_id > after), key=lambda m: m.user_id)
@@ -119,13 +120,13 @@ class CoreRoutes:
 
     @route()
     async def get_member(self, request: web.Request) -> web.Response:
-        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        guild = self.world.require_guild(snowflake_param(request, "guild_id"))
         member = self.world.require_member(snowflake_param(request, "user_id"), guild.id)
         return json_response(payloads.member_payload(self.world, member))
 
     @route()
     async def active_threads(self, request: web.Request) -> web.Response:
-        guild = self.world.guild(snowflake_param(request, "guild_id"))
+        guild = self.world.require_guild(snowflake_param(request, "guild_id"))
         # "all active threads in a guild that the current user can access" (threads.mdx "Enumerating threads")
         threads = [t for t in self.world.guild_threads(guild.id) if not t.archived and self.world.bot_can_view(t.id)]
         bot = self.world.bot_user_id

@@ -1,9 +1,9 @@
 """Message body validation with Discord's real limits (not the OpenAPI spec's user limits).
 
 Limits: content 2000 code points; ≤10 embeds (title 256, description 4096, ≤25 fields,
-field name 256 / value 1024, footer 2048, author 256, 6000 total); ≤5 action rows of 1-5
-buttons or one select; button label ≤80; custom_id 1-100 and unique; link buttons need a
-url and no custom_id; allowed_mentions shape; ≤10 attachments of ≤10 MiB each.
+field name 256 / value 1024, footer 2048, author 256, 6000 total); components as in
+:mod:`.components` (legacy) or :mod:`.components_v2` (with IS_COMPONENTS_V2, which also refuses
+content, embeds, stickers and polls); allowed_mentions shape; ≤10 attachments of ≤10 MiB each.
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
+from .components import validate_legacy_components
+from .components_v2 import legacy_field_errors, validate_v2_components
 from .errors import FormErrors
+from .records import COMPONENTS_V2_FLAG
 
 CONTENT_LIMIT = 2000
 MAX_EMBEDS = 10
 EMBED_TOTAL_LIMIT = 6000
-MAX_ACTION_ROWS = 5
-MAX_V2_COMPONENTS = 40
 MAX_ATTACHMENTS = 10
 ALLOWED_PARSE = ("users", "roles", "everyone")
 THREAD_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
-SELECT_TYPES = (3, 5, 6, 7, 8)
-LINK_STYLE = 5
-PREMIUM_STYLE = 6
 
 
 @dataclass
@@ -85,112 +83,16 @@ def validate_embeds(form: FormErrors, embeds: Any) -> None:
         form.add(("embeds",), "MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {EMBED_TOTAL_LIMIT}")
 
 
-def _check_custom_id(form: FormErrors, path: tuple[str | int, ...], comp: dict[str, Any], seen: set[str]) -> None:
-    cid = comp.get("custom_id")
-    if not isinstance(cid, str) or not cid:
-        form.required((*path, "custom_id"))
-        return
-    if len(cid) > 100:
-        form.bad_length((*path, "custom_id"), 1, 100)
-    if cid in seen:
-        form.add((*path, "custom_id"), "COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated")
-    seen.add(cid)
-
-
-def _validate_button(form: FormErrors, path: tuple[str | int, ...], comp: dict[str, Any], seen: set[str]) -> None:
-    style = comp.get("style")
-    label = comp.get("label")
-    if isinstance(label, str) and len(label) > 80:
-        form.max_length((*path, "label"), 80)
-    if style == LINK_STYLE:
-        if not comp.get("url"):
-            form.add((*path, "url"), "BUTTON_COMPONENT_URL_REQUIRED", "A url is required")
-        if "custom_id" in comp:
-            form.add(
-                (*path, "custom_id"),
-                "BUTTON_COMPONENT_LINK_HAS_CUSTOM_ID",
-                "A custom id cannot be specified for link buttons",
-            )
-    elif style == PREMIUM_STYLE:
-        if not comp.get("sku_id"):
-            form.required((*path, "sku_id"))
-    elif style in (1, 2, 3, 4):
-        if comp.get("url"):
-            form.add((*path, "url"), "BUTTON_COMPONENT_INVALID_URL", "A url cannot be specified for this button")
-        _check_custom_id(form, path, comp, seen)
-    else:
-        form.choices((*path, "style"), "(1, 2, 3, 4, 5, 6)")
-    if style != PREMIUM_STYLE and not label and not comp.get("emoji"):
-        form.add((*path, "label"), "BUTTON_COMPONENT_LABEL_OR_EMOJI_REQUIRED", "A label or emoji is required")
-
-
-def _validate_select(form: FormErrors, path: tuple[str | int, ...], comp: dict[str, Any], seen: set[str]) -> None:
-    _check_custom_id(form, path, comp, seen)
-    placeholder = comp.get("placeholder")
-    if isinstance(placeholder, str) and len(placeholder) > 150:
-        form.max_length((*path, "placeholder"), 150)
-    if comp.get("type") == 3:
-        options = comp.get("options") or []
-        if not 1 <= len(options) <= 25:
-            form.bad_length((*path, "options"), 1, 25)
-        for k, opt in enumerate(options[:25]):
-            for key in ("label", "value", "description"):
-                value = opt.get(key)
-                if isinstance(value, str) and len(value) > 100:
-                    form.max_length((*path, "options", k, key), 100)
-
-
-def _validate_v1_components(form: FormErrors, components: list[Any]) -> None:
-    if len(components) > MAX_ACTION_ROWS:
-        form.max_length(("components",), MAX_ACTION_ROWS)
-        return
-    seen: set[str] = set()
-    for i, row in enumerate(components):
-        rpath: tuple[str | int, ...] = ("components", i)
-        if not isinstance(row, dict) or row.get("type") != 1:
-            form.add((*rpath, "type"), "UNION_TYPE_CHOICES", 'Value of field "type" must be one of (1,).')
-            continue
-        children = row.get("components") or []
-        if not 1 <= len(children) <= 5:
-            form.bad_length((*rpath, "components"), 1, 5)
-            continue
-        selects = [c for c in children if isinstance(c, dict) and c.get("type") in SELECT_TYPES]
-        if selects and len(children) > 1:
-            form.add(
-                (*rpath, "components"),
-                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
-                "The specified component exceeds the maximum width",
-            )
-        for j, comp in enumerate(children):
-            cpath = (*rpath, "components", j)
-            ctype = comp.get("type") if isinstance(comp, dict) else None
-            if ctype == 2:
-                _validate_button(form, cpath, comp, seen)
-            elif ctype in SELECT_TYPES:
-                _validate_select(form, cpath, comp, seen)
-            else:
-                form.add((*cpath, "type"), "COMPONENT_TYPE_INVALID", "Invalid component type for an action row")
-
-
-def _count_v2(node: Any) -> int:
-    if isinstance(node, list):
-        return sum(_count_v2(n) for n in node)
-    if isinstance(node, dict) and "type" in node:
-        return 1 + _count_v2(node.get("components") or []) + _count_v2(node.get("accessory") or [])
-    return 0
-
-
 def validate_components(form: FormErrors, components: Any, flags: int) -> None:
     if components is None:
         return
     if not isinstance(components, list):
         form.wrong_type(("components",), "array")
         return
-    if flags & (1 << 15):
-        if _count_v2(components) > MAX_V2_COMPONENTS:
-            form.max_length(("components",), MAX_V2_COMPONENTS)
-        return
-    _validate_v1_components(form, components)
+    if flags & COMPONENTS_V2_FLAG:
+        validate_v2_components(form, components)
+    else:
+        validate_legacy_components(form, components)
 
 
 def validate_allowed_mentions(form: FormErrors, am: Any) -> None:
@@ -227,7 +129,9 @@ def validate_message_fields(payload: dict[str, Any], *, flags: int) -> None:
     """Field-level checks for a create/edit body; raises one 50035 listing every problem."""
     form = FormErrors()
     content = payload.get("content")
-    if content is not None:
+    if flags & COMPONENTS_V2_FLAG:
+        legacy_field_errors(form, payload)
+    elif content is not None:
         if not isinstance(content, str):
             form.wrong_type(("content",), "string")
         elif len(content) > CONTENT_LIMIT:

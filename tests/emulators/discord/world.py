@@ -2,6 +2,10 @@
 bot user and its application, DM channels between the bot and users, plus every message and
 interaction. Pure state, no I/O.
 
+Guilds the bot is not in (``outside_guilds``, where only a user-installed app can be used) and private
+channels it is not part of (``private_channels``: DMs between users, group DMs) are kept apart from the
+bot's own, so READY, GUILD_CREATE and the REST answers never show them.
+
 The first guild is the default one (``guild_id``, ``default_channel_id``; ``roles``/``members`` are
 its maps) so single-guild code and tests keep working; :meth:`World.add_guild` adds more. Channel,
 thread, role and message ids are unique across guilds (snowflakes), so channels and threads live in
@@ -14,6 +18,7 @@ import secrets
 from typing import Any
 
 from . import errors
+from .installs import AppInstalls
 from .permissions import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
@@ -29,6 +34,7 @@ from .world_types import (
     DMChannelInfo,
     GuildInfo,
     MemberInfo,
+    PrivateChannelInfo,
     RoleInfo,
     StickerInfo,
     UserInfo,
@@ -45,7 +51,7 @@ class World:
 
         The owner and anyone with Administrator get every permission, as Discord computes it.
         """
-        guild = self.guilds[self.guild_id if guild_id is None else guild_id]
+        guild = self.guild(self.guild_id if guild_id is None else guild_id)
         member = guild.members.get(user_id)
         permissions = guild.roles[guild.id].permissions
         for role_id in member.roles if member else []:
@@ -63,7 +69,9 @@ class World:
         return effective_permissions(self, user_id, channel_id)
 
     def bot_can_view(self, channel_id: int) -> bool:
-        """Whether the bot sees ``channel_id`` (always for DMs)."""
+        """Whether the bot sees ``channel_id`` (always for its DMs, never for other private channels)."""
+        if channel_id in self.private_channels:
+            return False
         if self.is_dm(channel_id):
             return True
         return bool(self.channel_permissions(self.bot_user_id, channel_id) & VIEW_CHANNEL)
@@ -75,6 +83,8 @@ class World:
         self.bot_user_id = self.application_id  # Discord bots share the application's id
         self.users: dict[int, UserInfo] = {}
         self.guilds: dict[int, GuildInfo] = {}
+        self.outside_guilds: dict[int, GuildInfo] = {}  # guilds the bot is not in
+        self.installs = AppInstalls()
         self.channels: dict[int, ChannelInfo] = {}
         self.threads: dict[int, ThreadRecord] = {}
         # Deleted channels/threads leave the live maps (every lookup then answers 10003 Unknown
@@ -85,6 +95,7 @@ class World:
         self.webhooks: dict[int, WebhookInfo] = {}
         self.dm_channels: dict[int, DMChannelInfo] = {}
         self.dm_by_user: dict[int, int] = {}  # recipient id -> DM channel id
+        self.private_channels: dict[int, PrivateChannelInfo] = {}  # DMs between users, group DMs
         self.messages: dict[int, MessageRecord] = {}
         self.channel_messages: dict[int, list[int]] = {}
         self.global_commands: dict[tuple[str, int], dict[str, Any]] = {}
@@ -221,13 +232,18 @@ class World:
 
     # ---- lookups ----------------------------------------------------------------------------------
     def guild(self, guild_id: int) -> GuildInfo:
-        """The guild, or 404 10004 Unknown Guild (opcodes-and-status-codes.mdx JSON error codes)."""
-        guild = self.guilds.get(guild_id)
+        """The guild (one the bot is in, or one it is not in), or 404 10004 Unknown Guild
+        (opcodes-and-status-codes.mdx JSON error codes)."""
+        guild = self.guilds.get(guild_id) or self.outside_guilds.get(guild_id)
         if guild is None:
             raise errors.unknown_guild()
         return guild
 
     def require_guild(self, guild_id: int) -> GuildInfo:
+        """A guild as the bot's REST requests see it: 403 50001 for one it is not in (as community reports
+        show, e.g. 17teen/Discord-Mass-DM-Tool#5), 404 10004 for an unknown id."""
+        if guild_id in self.outside_guilds:
+            raise errors.missing_access()
         return self.guild(guild_id)
 
     def require_user(self, user_id: int) -> UserInfo:
@@ -244,8 +260,15 @@ class World:
             raise errors.unknown_member()
         return member
 
+    def require_dm_party(self, user_id: int) -> None:
+        """Someone sharing a guild with the bot, or who installed the app (usable "in DMs with the app's bot
+        user", change-log.mdx March 18 2024), may be in the bot's DM; 404 10007 Unknown Member otherwise."""
+        if self.any_membership(user_id) is None and not self.installs.installed_for(user_id):
+            raise errors.unknown_member()
+
     def member(self, user_id: int, guild_id: int | None) -> MemberInfo | None:
-        guild = self.guilds.get(self.guild_id if guild_id is None else guild_id)
+        gid = self.guild_id if guild_id is None else guild_id
+        guild = self.guilds.get(gid) or self.outside_guilds.get(gid)
         return guild.members.get(user_id) if guild is not None else None
 
     def any_membership(self, user_id: int) -> MemberInfo | None:
@@ -255,7 +278,7 @@ class World:
         return None
 
     def find_role(self, role_id: int) -> tuple[GuildInfo, RoleInfo] | None:
-        for guild in self.guilds.values():
+        for guild in [*self.guilds.values(), *self.outside_guilds.values()]:
             if role_id in guild.roles:
                 return guild, guild.roles[role_id]
         return None
@@ -280,7 +303,7 @@ class World:
         """The guild whose roles, members and overwrites apply in ``channel_id``; the default guild for
         ids that name no guild channel (the single-guild emulator's behaviour)."""
         gid = self.channel_guild_id(channel_id)
-        return self.guilds[self.guild_id if gid is None else gid]
+        return self.guild(self.guild_id if gid is None else gid)
 
     def shard_guild_ids(self, shard: list[int] | None) -> list[int]:
         """The guilds a session identified with ``shard`` = ``[shard_id, num_shards]`` receives:
@@ -290,10 +313,13 @@ class World:
             return list(self.guilds)
         return [g for g in self.guilds if (g >> 22) % shard[1] == shard[0]]
 
-    def channel_or_thread(self, channel_id: int) -> ChannelInfo | ThreadRecord | DMChannelInfo:
-        """Any channel messages can be posted in: guild text channel, thread or DM."""
-        found: ChannelInfo | ThreadRecord | DMChannelInfo | None = (
-            self.channels.get(channel_id) or self.threads.get(channel_id) or self.dm_channels.get(channel_id)
+    def channel_or_thread(self, channel_id: int) -> ChannelInfo | ThreadRecord | DMChannelInfo | PrivateChannelInfo:
+        """Any channel messages can be posted in: guild text channel, thread, DM or a private channel."""
+        found: ChannelInfo | ThreadRecord | DMChannelInfo | PrivateChannelInfo | None = (
+            self.channels.get(channel_id)
+            or self.threads.get(channel_id)
+            or self.dm_channels.get(channel_id)
+            or self.private_channels.get(channel_id)
         )
         if found is None:
             raise errors.unknown_channel()
@@ -303,8 +329,10 @@ class World:
         return channel_id in self.dm_channels
 
     def message_guild_id(self, channel_id: int) -> int | None:
-        """Messages in DMs belong to no guild (no ``guild_id``, no ``member``); others to their channel's."""
-        return None if self.is_dm(channel_id) else self.guild_for_channel(channel_id).id
+        """Messages in DMs and group DMs belong to no guild (no ``guild_id``/``member``); others to their channel's."""
+        if self.is_dm(channel_id) or channel_id in self.private_channels:
+            return None
+        return self.guild_for_channel(channel_id).id
 
     def require_text_channel(self, channel_id: int) -> ChannelInfo:
         if channel_id in self.threads or channel_id in self.dm_channels:

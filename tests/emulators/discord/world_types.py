@@ -10,6 +10,7 @@ from .permissions import GENEROUS_PERMISSIONS, PermissionOverwrite
 
 TEXT_CHANNEL = 0
 DM_CHANNEL = 1
+GROUP_DM_CHANNEL = 3
 PUBLIC_THREAD = 11
 PRIVATE_THREAD = 12
 THREAD_TYPES = (10, PUBLIC_THREAD, PRIVATE_THREAD)
@@ -72,6 +73,20 @@ class DMChannelInfo:
 
     id: int
     recipient_id: int
+    flags: int = 0
+
+
+@dataclass
+class PrivateChannelInfo:
+    """A DM between two users (type 1) or a group DM (type 3) the bot is not part of: only a user-installed
+    app can be used there (receiving-and-responding.mdx "Interaction Context Types": PRIVATE_CHANNEL, "Group
+    DMs and DMs other than the app's bot user")."""
+
+    id: int
+    type: int
+    recipient_ids: list[int]
+    owner_id: int | None = None  # group DMs only
+    name: str | None = None  # group DMs only
     flags: int = 0
 
 
