@@ -14,7 +14,7 @@ from bot.config.usage_settings import MAX_QUOTA
 from bot.core.quota_rules import EVERY_MEMBER, ROLE_PREFIX, WHOLE_SERVER, zone
 from bot.store import QuotaRule
 from cogs.common.chat_command import usable_in_dms
-from cogs.common.members import interaction_member
+from cogs.common.members import managed_guild
 from cogs.common.usage_view import describe_limits
 from cogs.common.wording import refuse
 
@@ -198,13 +198,7 @@ class LimitsCog(commands.Cog):
 
     async def _managed_guild(self, interaction: discord.Interaction) -> int | None:
         """The server's id when the member may manage it; otherwise refuse (privately) and None."""
-        if interaction.guild_id is None:
-            await refuse(interaction, "Limits are set in the server.")
-            return None
-        if not interaction_member(interaction).manages_server:
-            await refuse(interaction, MANAGERS_ONLY)
-            return None
-        return interaction.guild_id
+        return await managed_guild(interaction, outside="Limits are set in the server.", not_manager=MANAGERS_ONLY)
 
 
 async def setup(bot: BridgeBot) -> None:

@@ -13,9 +13,8 @@ from bot.config.settings import MAX_COOLDOWN_S
 from bot.core.server_rules import Grant, abilities
 from bot.replies.splitting import split_message
 from cogs.common.chat_command import usable_in_dms
-from cogs.common.members import interaction_member
+from cogs.common.members import managed_guild
 from cogs.common.server_view import describe_ability, describe_rules
-from cogs.common.wording import refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -173,14 +172,9 @@ class ServerAdminCog(commands.Cog):
             await interaction.followup.send(more, ephemeral=True)
 
     async def _managed_guild(self, interaction: discord.Interaction) -> int | None:
-        """The server's id when the member may manage it; otherwise refuse and None."""
-        if interaction.guild_id is None:
-            await refuse(interaction, "Server settings are changed in the server.")
-            return None
-        if not interaction_member(interaction).manages_server:
-            await refuse(interaction, MANAGERS_ONLY)
-            return None
-        return interaction.guild_id
+        return await managed_guild(
+            interaction, outside="Server settings are changed in the server.", not_manager=MANAGERS_ONLY
+        )
 
 
 async def setup(bot: BridgeBot) -> None:

@@ -14,9 +14,8 @@ from discord.ext import commands
 
 from bot.replies.usage_chart import render_usage_chart
 from cogs.common.chat_command import usable_in_dms
-from cogs.common.members import asker_of, interaction_member
+from cogs.common.members import asker_of, managed_guild
 from cogs.common.usage_view import describe_server_usage, describe_standing
-from cogs.common.wording import refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -50,12 +49,10 @@ class UsageCog(commands.Cog):
         )
 
     async def server_usage(self, interaction: discord.Interaction) -> None:
-        guild_id = interaction.guild_id
+        guild_id = await managed_guild(
+            interaction, outside="Server usage is shown in the server.", not_manager=MANAGERS_ONLY
+        )
         if guild_id is None:
-            await refuse(interaction, "Server usage is shown in the server.")
-            return
-        if not interaction_member(interaction).manages_server:
-            await refuse(interaction, MANAGERS_ONLY)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # the chart takes a moment to draw
         quotas, usage = self.bot.services.quotas, self.bot.services.store.usage

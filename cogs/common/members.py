@@ -17,6 +17,7 @@ from bot.members.permissions import (
     slowed,
     slowmode_s,
 )
+from cogs.common.wording import refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -100,3 +101,15 @@ async def speaking_refusal(
     (and, opening a thread, the permissions for that), then the slowmode (`take`: spend it now)."""
     needed = needed_to_speak(interaction.channel, opens_thread=opens_thread)
     return member_refusal(interaction, needed, what) or await slowmode_refusal(bot, interaction, what, take=take)
+
+
+async def managed_guild(interaction: discord.Interaction, *, outside: str, not_manager: str) -> int | None:
+    """The server's id when the member may manage it (Manage Server, as Discord computed it here); otherwise a
+    private refusal (`outside` a server, `not_manager` for anyone else) and None."""
+    if interaction.guild_id is None:
+        await refuse(interaction, outside)
+        return None
+    if not interaction_member(interaction).manages_server:
+        await refuse(interaction, not_manager)
+        return None
+    return interaction.guild_id
