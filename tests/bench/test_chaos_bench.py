@@ -3,7 +3,6 @@ and what it finds in a log, on turns whose outcome is known (the chaos run itsel
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from bench.chaos.outcomes import Turn
 from bench.chaos.script import ProviderScript
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.discord import DiscordEmulator
+from tests.support.emulator_clients import rest
 from tests.support.harness import BOT_TOKEN, BotProcess
 from tests.support.journey import bot_posts
 
@@ -50,14 +50,11 @@ async def test_answers_failure_lines_ignored_messages_and_repeated_replies_are_c
     turns = member.crowd.turns
     turns.append(Turn(4, "helper", helper, "ablt", ignored.content.split()[-1], time.monotonic(), thread, ignored.id))
     first_reply = next(m for m in bot_posts(discord_emulator, thread) if m.content.startswith("[A00001]"))
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {BOT_TOKEN}"}) as http:  # posted again
-        url = f"{discord_emulator.api_base_url}/channels/{thread}/messages"
-        for _ in range(5):  # as a client does: the bot's own writes may have used the channel's 5-per-5-s bucket
-            async with http.post(url, json={"content": first_reply.content}) as response:
-                if response.status != 429:
-                    break
-                await asyncio.sleep(float((await response.json())["retry_after"]))
-        assert response.status == 200
+    async with aiohttp.ClientSession() as http:  # posted again (waiting out a 429 the bot's own writes may cause)
+        status, _ = await rest(
+            http, discord_emulator, "POST", f"/channels/{thread}/messages", {"content": first_reply.content}
+        )
+        assert status == 200
 
     findings = Findings(turns=turns)
     judge_turns(discord_emulator, script, findings, [])

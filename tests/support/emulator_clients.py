@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 import discord
 import yarl
 
@@ -87,3 +89,23 @@ async def connected_clients(
                 await client.close()
             if tasks:
                 await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
+
+
+MAX_429_WAITS = 5
+"""A request answered 429 this many times in a row fails the test rather than looping."""
+
+
+async def rest(
+    session: aiohttp.ClientSession, emu: DiscordEmulator, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """One REST request with the bot's token, waiting out a 429's `retry_after` as any client would (at most
+    `MAX_429_WAITS` times): the status and the decoded JSON body (None when empty)."""
+    headers = {"Authorization": f"Bot {emu.token}"}
+    for _ in range(MAX_429_WAITS + 1):
+        async with session.request(method, emu.api_base_url + path, json=body, headers=headers) as resp:
+            text = await resp.text()
+            data = json.loads(text) if text else None
+        if resp.status != 429:
+            return resp.status, data
+        await asyncio.sleep(float(data["retry_after"]))
+    raise AssertionError(f"{method} {path} was rate limited {MAX_429_WAITS + 1} times in a row")

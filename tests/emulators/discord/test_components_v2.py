@@ -9,10 +9,8 @@ Sources: components/reference.mdx; resources/message.mdx "Create Message", "Edit
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 from discord import app_commands
 
 from tests.emulators.discord import COMPONENTS_V2_FLAG, DiscordEmulator
-from tests.support.emulator_clients import connected, fast_emulator
+from tests.support.emulator_clients import connected, fast_emulator, rest
 
 TOKEN = "emulator-components-v2-token"
 LEGACY = "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2"
@@ -107,20 +105,6 @@ async def layout_bot(emu: DiscordEmulator) -> AsyncIterator[LayoutBot]:
         yield bot
 
 
-async def raw(
-    session: aiohttp.ClientSession, emu: DiscordEmulator, method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    """One request with the bot's token (waiting out a rate limit as any client would)."""
-    headers = {"Authorization": f"Bot {emu.token}"}
-    while True:
-        async with session.request(method, emu.api_base_url + path, json=body, headers=headers) as resp:
-            text = await resp.text()
-            data = json.loads(text) if text else None
-        if resp.status != 429:
-            return resp.status, data
-        await asyncio.sleep(float(data["retry_after"]))
-
-
 def text(content: str) -> dict[str, Any]:
     return {"type": 10, "content": content}
 
@@ -163,13 +147,13 @@ async def test_a_layout_view_is_sent_and_edited_and_its_buttons_work(emu: Discor
 async def test_the_flag_cannot_be_removed_and_legacy_fields_are_refused(emu: DiscordEmulator) -> None:
     path = f"/channels/{emu.channel_id}/messages"
     async with aiohttp.ClientSession() as session:
-        status, msg = await raw(session, emu, "POST", path, {"flags": COMPONENTS_V2_FLAG, "components": [text("hi")]})
+        status, msg = await rest(session, emu, "POST", path, {"flags": COMPONENTS_V2_FLAG, "components": [text("hi")]})
         assert status == 200 and msg["flags"] & COMPONENTS_V2_FLAG
-        status, body = await raw(
+        status, body = await rest(
             session, emu, "PATCH", f"{path}/{msg['id']}", {"flags": 0, "components": [text("still V2")]}
         )
         assert status == 200 and body["flags"] & COMPONENTS_V2_FLAG  # the flag "can only be set"
-        status, body = await raw(session, emu, "PATCH", f"{path}/{msg['id']}", {"flags": 0, "content": "legacy"})
+        status, body = await rest(session, emu, "PATCH", f"{path}/{msg['id']}", {"flags": 0, "content": "legacy"})
         assert status == 400 and body["errors"]["content"]["_errors"][0]["code"] == LEGACY
 
         legacy = {
@@ -180,11 +164,11 @@ async def test_the_flag_cannot_be_removed_and_legacy_fields_are_refused(emu: Dis
             "sticker_ids": [str(emu.sticker_id)],
             "poll": {"question": {"text": "no"}, "answers": [{"poll_media": {"text": "a"}}]},
         }
-        status, body = await raw(session, emu, "POST", path, legacy)
+        status, body = await rest(session, emu, "POST", path, legacy)
         assert status == 400 and body["code"] == 50035
         assert set(body["errors"]) == {"content", "embeds", "sticker_ids", "poll"}
         empty = {"flags": COMPONENTS_V2_FLAG, "components": [text("x")], "content": "", "embeds": []}
-        assert (await raw(session, emu, "POST", path, empty))[0] == 200  # empty legacy fields are fine
+        assert (await rest(session, emu, "POST", path, empty))[0] == 200  # empty legacy fields are fine
 
 
 async def test_forty_components_and_four_thousand_characters(emu: DiscordEmulator) -> None:
@@ -196,13 +180,13 @@ async def test_forty_components_and_four_thousand_characters(emu: DiscordEmulato
     row = {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": "b"}]}
     async with aiohttp.ClientSession() as session:
         forty = [{"type": 17, "components": [text("t") for _ in range(37)]}, row]  # 1 + 37 + 2 = 40
-        assert (await raw(session, emu, "POST", path, v2(forty)))[0] == 200
+        assert (await rest(session, emu, "POST", path, v2(forty)))[0] == 200
         forty[0]["components"].append(text("one too many"))
-        status, body = await raw(session, emu, "POST", path, v2(forty))
+        status, body = await rest(session, emu, "POST", path, v2(forty))
         assert status == 400 and body["errors"]["components"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
 
-        assert (await raw(session, emu, "POST", path, v2([text("a" * 4000)])))[0] == 200
-        status, body = await raw(session, emu, "POST", path, v2([text("a" * 2000), text("b" * 2001)]))
+        assert (await rest(session, emu, "POST", path, v2([text("a" * 4000)])))[0] == 200
+        status, body = await rest(session, emu, "POST", path, v2([text("a" * 2000), text("b" * 2001)]))
         assert status == 400 and "4000" in body["errors"]["components"]["_errors"][0]["message"]
         inside = v2(
             [
@@ -210,7 +194,7 @@ async def test_forty_components_and_four_thousand_characters(emu: DiscordEmulato
                 {"type": 9, "components": [text("b" * 1001)], "accessory": row["components"][0]},
             ]
         )
-        assert (await raw(session, emu, "POST", path, inside))[0] == 400  # nested text counts too
+        assert (await rest(session, emu, "POST", path, inside))[0] == 400  # nested text counts too
 
 
 async def test_components_only_where_the_layout_allows_them(emu: DiscordEmulator) -> None:
@@ -235,7 +219,7 @@ async def test_components_only_where_the_layout_allows_them(emu: DiscordEmulator
     ]
     async with aiohttp.ClientSession() as session:
         for components, where in cases:
-            status, body = await raw(
+            status, body = await rest(
                 session, emu, "POST", path, {"flags": COMPONENTS_V2_FLAG, "components": components}
             )
             assert status == 400 and body["code"] == 50035, components
@@ -244,11 +228,11 @@ async def test_components_only_where_the_layout_allows_them(emu: DiscordEmulator
                 node = node[key]
             assert "_errors" in node, (components, body["errors"])
         # Without the flag nothing changes: layout components are refused, 5 action rows at most.
-        status, body = await raw(session, emu, "POST", path, {"components": [{"type": 17, "components": [text("x")]}]})
+        status, body = await rest(session, emu, "POST", path, {"components": [{"type": 17, "components": [text("x")]}]})
         assert status == 400 and body["errors"]["components"]["0"]["type"]["_errors"][0]["code"] == "UNION_TYPE_CHOICES"
         rows = [{"type": 1, "components": [dict(button, custom_id=f"b{i}")]} for i in range(6)]
-        assert (await raw(session, emu, "POST", path, {"content": "x", "components": rows}))[0] == 400
-        assert (await raw(session, emu, "POST", path, {"content": "x", "components": rows[:5]}))[0] == 200
+        assert (await rest(session, emu, "POST", path, {"content": "x", "components": rows}))[0] == 400
+        assert (await rest(session, emu, "POST", path, {"content": "x", "components": rows[:5]}))[0] == 200
 
 
 # ---- interactions ------------------------------------------------------------------------------------

@@ -8,11 +8,8 @@ USE_EXTERNAL_APPS (see the emulator's installs, outside, interaction_context and
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import discord
@@ -20,7 +17,7 @@ import pytest
 from discord import app_commands
 
 from tests.emulators.discord import EPHEMERAL_FLAG, GENEROUS_PERMISSIONS, ApiError, DiscordEmulator
-from tests.support.emulator_clients import connected, fast_emulator
+from tests.support.emulator_clients import connected, fast_emulator, rest
 
 TOKEN = "emulator-user-installs-token"
 USE_EXTERNAL_APPS = 1 << 50
@@ -94,43 +91,29 @@ async def app_bot(emu: DiscordEmulator) -> AsyncIterator[AppBot]:
         yield bot
 
 
-async def raw(
-    session: aiohttp.ClientSession, emu: DiscordEmulator, method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    """One request with the bot's token (waiting out a rate limit as any client would)."""
-    headers = {"Authorization": f"Bot {emu.token}"}
-    while True:
-        async with session.request(method, emu.api_base_url + path, json=body, headers=headers) as resp:
-            text = await resp.text()
-            data = json.loads(text) if text else None
-        if resp.status != 429:
-            return resp.status, data
-        await asyncio.sleep(float(data["retry_after"]))
-
-
 # ---- the application and its commands -----------------------------------------------------------------
 async def test_the_application_lists_its_installation_contexts_and_commands_may_only_use_those() -> None:
     async with fast_emulator(TOKEN) as emu, aiohttp.ClientSession() as session:
         for path in ("/applications/@me", "/oauth2/applications/@me"):
-            status, app = await raw(session, emu, "GET", path)
+            status, app = await rest(session, emu, "GET", path)
             assert status == 200 and list(app["integration_types_config"]) == ["0"]
         commands = f"/applications/{emu.application_id}/commands"
         user_only = [{"name": "mine", "description": "d", "integration_types": [1], "contexts": [0, 1, 2]}]
-        status, body = await raw(session, emu, "PUT", commands, user_only)
+        status, body = await rest(session, emu, "PUT", commands, user_only)
         assert status == 400 and body["code"] == 50035 and "integration_types" in body["errors"]["0"]
         with pytest.raises(ValueError, match="support_user_installs"):
             emu.install_app()
 
         emu.support_user_installs()
-        status, app = await raw(session, emu, "GET", "/applications/@me")
+        status, app = await rest(session, emu, "GET", "/applications/@me")
         config = app["integration_types_config"]
         assert config["1"]["oauth2_install_params"]["scopes"] == ["applications.commands"] and "0" in config
-        status, stored = await raw(session, emu, "PUT", commands, user_only)
+        status, stored = await rest(session, emu, "PUT", commands, user_only)
         assert status == 200 and stored[0]["integration_types"] == [1] and stored[0]["contexts"] == [0, 1, 2]
-        status, stored = await raw(session, emu, "PUT", commands, [{"name": "plain", "description": "d"}])
+        status, stored = await rest(session, emu, "PUT", commands, [{"name": "plain", "description": "d"}])
         assert stored[0]["integration_types"] == [0, 1]  # "Defaults to your app's configured contexts"
         bad = [{"name": "bad", "description": "d", "integration_types": [2], "contexts": [3]}]
-        status, body = await raw(session, emu, "PUT", commands, bad)
+        status, body = await rest(session, emu, "PUT", commands, bad)
         assert status == 400 and set(body["errors"]["0"]) == {"integration_types", "contexts"}
 
 
@@ -168,7 +151,7 @@ async def test_the_bots_dm_is_open_to_users_who_installed_the_app(emu: DiscordEm
         said = await emu.send_user_message(dm, "hello bot")
         await emu.wait_for(lambda: said.id in [m.id for m in bot.messages])  # the bot's own DM: events as ever
         async with aiohttp.ClientSession() as session:
-            status, app = await raw(session, emu, "GET", "/applications/@me")
+            status, app = await rest(session, emu, "GET", "/applications/@me")
         assert status == 200 and app["approximate_user_install_count"] == 1
 
 
@@ -219,14 +202,14 @@ async def test_a_user_installed_command_in_a_guild_without_the_bot(emu: DiscordE
                 ("GET", f"/guilds/{server}/channels"),
                 ("PUT", f"/applications/{emu.application_id}/guilds/{server}/commands"),
             ):
-                status, body = await raw(session, emu, method, path, {"content": "x"} if method == "POST" else None)
+                status, body = await rest(session, emu, method, path, {"content": "x"} if method == "POST" else None)
                 assert (status, body["code"]) == (403, 50001), (method, path)
-            assert (await raw(session, emu, "GET", f"/channels/{emu.core.world.ids.next()}"))[0] == 404
+            assert (await rest(session, emu, "GET", f"/channels/{emu.core.world.ids.next()}"))[0] == 404
             hook = f"/webhooks/{emu.application_id}/{inter.token}/messages"
-            status, original = await raw(session, emu, "GET", hook + "/@original")
+            status, original = await rest(session, emu, "GET", hook + "/@original")
             assert status == 200 and original["content"] == "answer to hi"
-            assert (await raw(session, emu, "PATCH", hook + "/@original", {"content": "edited"}))[0] == 200
-            assert (await raw(session, emu, "DELETE", f"{hook}/{inter.followups[1].id}"))[0] == 204
+            assert (await rest(session, emu, "PATCH", hook + "/@original", {"content": "edited"}))[0] == 200
+            assert (await rest(session, emu, "DELETE", f"{hook}/{inter.followups[1].id}"))[0] == 204
         assert inter.messages[0].content == "edited" and inter.followups[1].deleted
 
 
@@ -283,7 +266,7 @@ async def test_the_interaction_token_still_lasts_fifteen_minutes_only(emu: Disco
         await emu.wait_for(lambda: any(r.status == 401 for r in emu.requests))
         assert inter.messages[0].loading and inter.followups == []  # the edit was refused: the token expired
         async with aiohttp.ClientSession() as session:
-            status, body = await raw(
+            status, body = await rest(
                 session, emu, "POST", f"/webhooks/{emu.application_id}/{inter.token}", {"content": "x"}
             )
         assert (status, body["code"]) == (401, 50027)
@@ -322,7 +305,7 @@ async def test_a_user_installed_command_in_a_dm_between_users_and_in_a_group_dm(
             await emu.send_user_message(dm, "let me in", user_id=carol)
         async with aiohttp.ClientSession() as session:
             for path in (f"/channels/{gdm}", f"/channels/{dm}/messages"):
-                status, body = await raw(session, emu, "GET", path)
+                status, body = await rest(session, emu, "GET", path)
                 assert (status, body["code"]) == (403, 50001)
 
 
