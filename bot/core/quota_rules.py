@@ -146,15 +146,15 @@ def counted(
     exempt: bool,
 ) -> tuple[Counted, ...]:
     """Every counter a turn with `provider` counts in (a member's and, on a server, the server's; per day and
-    month; in total and for the provider), each with its limit. Counters are kept whether limited or not, so a
-    quota set mid-month already knows the month's use."""
+    month; in total and, unless `provider` is "", for the provider), each with its limit. Counters are kept whether
+    limited or not, so a quota set mid-month already knows the month's use."""
     out: list[Counted] = []
     scopes: list[tuple[Who, str]] = [("member", f"member:{asker.guild_id}:{asker.member_id}")]
     if asker.guild_id:
         scopes.append(("server", f"guild:{asker.guild_id}"))
     for who, scope in scopes:
         for period in PERIODS:
-            for key in ("", provider):
+            for key in dict.fromkeys(("", provider)):  # totals, then the provider's own (none when "")
                 if who == "member":
                     limit = member_limit(asker, period, key, rules, settings, exempt=exempt)
                 else:

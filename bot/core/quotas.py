@@ -215,8 +215,7 @@ class Quotas:
     async def standing(self, asker: Asker, provider: str = "") -> list[Standing]:
         """The member's (and their server's) counters now, for `/usage`: totals, and `provider`'s if named."""
         now = self.clock()
-        found, when = await self._counted(asker, provider or "-", now)
-        wanted = [c for c in found if c.provider in ("", provider)]
+        wanted, when = await self._counted(asker, provider, now)
         used = await self._store.usage.counters([c.check for c in wanted])
         return [
             Standing(c.who, c.period, c.provider, *_used(used, c.check), c.limit, when.ends_at(c.period))
