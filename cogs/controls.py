@@ -31,7 +31,7 @@ from bot.replies.widgets import ANY_TAIL, RETRY_BUTTON_ID, STOP_BUTTON_ID, reply
 from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
 from cogs.common.input import read_message
-from cogs.common.members import interaction_member, slowmode_refusal, speaking_refusal
+from cogs.common.members import asker_of, interaction_member, slowmode_refusal, speaking_refusal
 from cogs.common.private import by_interaction
 from cogs.common.turns import reply_in, speaker
 from cogs.common.voice import voice_input
@@ -205,6 +205,7 @@ async def _prepare_replay(
         return None
     why = await speaking_refusal(bot, interaction, SEND)  # slowmode looked at; spent once all else passed
     why = why or cannot_answer(channel, f"<#{channel_id}>", granted=interaction.app_permissions)
+    why = why or await bot.services.quotas.used_up(asker_of(interaction), session.provider)  # before the claim
     if why is not None:
         await refuse(interaction, why)
         return None

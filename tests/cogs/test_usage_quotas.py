@@ -302,3 +302,26 @@ async def test_voice_notes_starters_and_ask_ai_are_counted_with_their_kind_and_a
     voice = rows[("convai", "voice")]
     assert abs(voice.audio_in_s - 3.0) < 0.1 and voice.files == 1
     assert rows[("convai", "text")].audio_out_s > 0  # Convai answered out loud (the emulator's spoken WAV)
+
+
+async def test_retry_over_quota_is_refused_privately_and_keeps_the_failed_reply_retryable(
+    make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator, database: str
+) -> None:
+    discord_emulator.set_everyone_permissions(MEMBER)
+    bob = discord_emulator.add_member("bob")
+    bot = make_bot(QUOTA_DEFAULTS="member.day.turns=2")
+    await bot.start()
+    ablt.enqueue(Reply(tokens=["Hello."]), Reply(status=500), Reply(tokens=["Fixed."]))
+    thread = await thread_for(discord_emulator, await chat(discord_emulator, "hi", by=bob))
+    await wait_for_reply(discord_emulator, thread.id, "Hello.")
+    await say(discord_emulator, thread.id, "break", by=bob)  # the second turn of the day fails
+    failure, retry_id = await button_on(discord_emulator, thread.id, "retry:")
+    await settled(discord_emulator, database, thread.id)
+
+    refused = await press(discord_emulator, failure, retry_id, by=bob)
+    assert "your daily limit: 2 turns" in refusal(refused) and len(ablt.requests) == 2
+    assert retry_id in discord_emulator.message(failure.id).custom_ids()  # Retry is still offered
+    bot.clock.advance(DAY_S)
+    await press(discord_emulator, failure, retry_id, by=bob)
+    await wait_for_post(discord_emulator, thread.id, "Fixed.")
+    assert len(ablt.requests) == 3

@@ -13,7 +13,7 @@ from bot.core.conversations._replays import Replay, Replays
 from bot.core.leases import FollowLeases, LeaseLost
 from bot.core.locks import KeyedLocks
 from bot.core.quota_rules import Asker
-from bot.core.quotas import Admission, Quotas
+from bot.core.quotas import Admission, OverQuota, Quotas
 from bot.core.reply_sink import ReplySink, Undeliverable
 from bot.core.turns import LastCall, Stopper, TurnRunner
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
@@ -182,7 +182,11 @@ class ChannelTurns:
             return None
         asked = replay.asked
         kind = "regenerate" if replay.regenerate else "retry"
-        admission = await self._admit(session, speaker, kind, asked.content, voice, 0)
+        try:
+            admission = await self._admit(session, speaker, kind, asked.content, voice, 0)
+        except OverQuota:
+            await self._replays.give_back(replay)  # the reply is as it was: Retry or Regenerate once there is room
+            raise
         try:
             history = await self._store.history(session.id, before=asked.id) if provider.needs_history else ()
             turn = Turn(asked.content, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick)
