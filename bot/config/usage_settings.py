@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from bot.config.errors import ConfigError
 from bot.config.parsing import Getter, bounded_number, flag
@@ -71,14 +71,14 @@ def parse_quotas(name: str, raw: str | None) -> dict[tuple[Who, Period], Limit]:
                 f"{name}: {item[:40]!r} is not a quota; write who.period.measure=number, for example"
                 " member.day.turns=50 (who: member or server; period: day or month; measure: turns or chars)."
             )
-        who, period, measure, number = match.groups()
-        value = int(number)
+        who, period, measure = cast(tuple[Who, Period, Measure], match.groups()[:3])  # the pattern allows no other
+        value = int(match.group(4))
         if not 0 < value <= MAX_QUOTA:
             raise ConfigError(f"{name}: {item[:40]!r} must be a whole number from 1 to {MAX_QUOTA:,}.")
-        measures = found.setdefault((who, period), {})  # type: ignore[arg-type]
+        measures = found.setdefault((who, period), {})
         if measure in measures:
             raise ConfigError(f"{name}: {who}.{period}.{measure} is given twice.")
-        measures[measure] = value  # type: ignore[index]
+        measures[measure] = value
     return {key: Limit(turns=m.get("turns"), chars=m.get("chars")) for key, m in found.items()}
 
 
