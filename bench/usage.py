@@ -4,14 +4,17 @@
 
 Per store (a SQLite file in a temporary directory; a throwaway PostgreSQL database on the local server, as the
 tests make them): one session, a ledger already holding `--backlog` turns of 50 members over 30 days, then
-`--turns` pairs of turns, one after the other. A plain turn is the reply's `finish_entry` alone (what a turn's
-end cost before the ledger); a counted turn is `usage.reserve` with the eight checks the bot's own rules make
-(bot/core/quota_rules.py: the member's and the server's day and month, in total and for the provider) and then
-`finish_entry` with the turn's usage folded in. Each reply's entry is added (untimed) before its turn, and a write
-transaction of `SELECT 1` is timed after it: the floor any store write pays on this machine at that moment. The
-first 20 pairs warm the caches and are left out.
+`--turns` triples of turns, one after the other. Each writes what the bot writes for a member's turn: the member's
+words (`add_entry`, with their Discord message id) and the reply's final text (`finish_entry`). A plain turn is
+just that (what a turn cost before the ledger). A counted turn, as the bot runs it, lets the turn through the
+eight checks the bot's own rules make (bot/core/quota_rules.py: the member's and the server's day and month, in
+total and for the provider) with the words in the same step (`reserve_turn`: on SQLite one write transaction),
+then `finish_entry` with the turn's usage folded in. A separate turn is the earlier path, kept for comparison:
+`usage.reserve` in its own transaction, then the words, then the same finish. Each reply's entry is added (untimed)
+before its turn, and a write transaction of `SELECT 1` is timed after it: the floor any store write pays on this
+machine at that moment. The first 20 triples warm the caches and are left out.
 
-"Added per turn" is a counted turn's reserve + finish_entry, less the median plain finish_entry. Statements are
+"Added per turn" is a counted turn's time less the median plain turn's. Statements are
 what SQLAlchemy sends to the driver (`before_cursor_execute`; SQLite's BEGIN IMMEDIATE is one) and what the store
 sends aiosqlite itself (`execute_fetchall`, bot/store/usage_sqlite.py). Round trips on PostgreSQL are asyncpg's
 calls that wait for the server: BEGIN, COMMIT and ROLLBACK (`Connection.execute`), a statement prepared for the
@@ -31,7 +34,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,7 @@ from sqlalchemy.engine import Engine
 from bench.figures import percentile, table
 from bot.config.usage_settings import Limit, UsageSettings
 from bot.core.quota_rules import Asker, counted, window, zone
-from bot.store import CounterCheck, Store, TurnStart, TurnUsage, UsageFinish
+from bot.store import CounterCheck, SaidEntry, Store, TurnStart, TurnUsage, UsageFinish
 from tests.support.databases import postgres_database
 
 STORES = ("sqlite", "postgresql")
@@ -113,13 +116,16 @@ class Run:
     plain_s: list[float] = field(default_factory=list)
     reserve_s: list[float] = field(default_factory=list)
     finish_s: list[float] = field(default_factory=list)
+    separate_s: list[float] = field(default_factory=list)
     empty_s: list[float] = field(default_factory=list)
     plain_sent: list[tuple[int, int]] = field(default_factory=list)
     counted_sent: list[tuple[int, int]] = field(default_factory=list)
 
-    def added_s(self) -> list[float]:
+    def added_s(self, spent: list[float] | None = None) -> list[float]:
+        """Each counted turn's time (or `spent`'s) less the median plain turn's, seconds."""
         baseline = statistics.median(self.plain_s)
-        return [r + f - baseline for r, f in zip(self.reserve_s, self.finish_s, strict=True)]
+        times = spent if spent is not None else [r + f for r, f in zip(self.reserve_s, self.finish_s, strict=True)]
+        return [t - baseline for t in times]
 
 
 QUOTAS = UsageSettings(
@@ -176,23 +182,23 @@ async def one_store(kind: str, target: str, turns: int, backlog: int, wire: Wire
         session = await store.start_session(channel_id=10, guild_id=7, provider="ablt", state={}, started_by=3)
         for n in range(WARM_UP + turns):
             keep = n >= WARM_UP
-            plain = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+            said = SaidEntry(session.id, "A question of 120 characters. " * 4, n % MEMBERS, 3 * n, {})
+            reply = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
             async with wire.counting(run.plain_sent if keep else []):
                 began = time.perf_counter()
-                await store.finish_entry(plain, f"Answer {n}.", "complete")
+                await add_said(store, said)
+                await store.finish_entry(reply, f"Answer {n}.", "complete")
                 plain_s = time.perf_counter() - began
             member, checks = n % MEMBERS, checks_for(n % MEMBERS)
-            counted = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+            reply = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
             async with wire.counting(run.counted_sent if keep else []):
                 began = time.perf_counter()
-                ledger_id = await store.usage.reserve(start_of(member), checks)
-                reserved = time.perf_counter()
-                assert isinstance(ledger_id, int), ledger_id
-                usage = TurnUsage(chars_out=400, audio_out_s=0.0, provider_s=1.2, outcome="complete")
-                await store.finish_entry(
-                    counted, f"Answer {n}.", "complete", usage=UsageFinish(ledger_id, usage, checks)
-                )
-                finished = time.perf_counter()
+                reserved = await store.reserve_turn(start_of(member), checks, replace(said, message_id=3 * n + 1))
+                reserved_at = time.perf_counter()
+                assert isinstance(reserved, tuple), reserved
+                await store.finish_entry(reply, f"Answer {n}.", "complete", usage=finished(reserved[0], checks))
+                finished_at = time.perf_counter()
+            separate_s = await separate_turn(store, session.id, replace(said, message_id=3 * n + 2), member, checks)
             floor_began = time.perf_counter()
             async with store.db.write() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -200,11 +206,36 @@ async def one_store(kind: str, target: str, turns: int, backlog: int, wire: Wire
             if keep:
                 run.empty_s.append(empty_s)
                 run.plain_s.append(plain_s)
-                run.reserve_s.append(reserved - began)
-                run.finish_s.append(finished - reserved)
+                run.reserve_s.append(reserved_at - began)
+                run.finish_s.append(finished_at - reserved_at)
+                run.separate_s.append(separate_s)
     finally:
         await store.close()
     return run
+
+
+def finished(ledger_id: int, checks: tuple[CounterCheck, ...]) -> UsageFinish:
+    usage = TurnUsage(chars_out=400, audio_out_s=0.0, provider_s=1.2, outcome="complete")
+    return UsageFinish(ledger_id, usage, checks)
+
+
+async def add_said(store: Store, said: SaidEntry) -> int:
+    return await store.add_entry(
+        said.session_id, "user", said.content, author_id=said.author_id, message_id=said.message_id, extras={}
+    )
+
+
+async def separate_turn(
+    store: Store, session_id: int, said: SaidEntry, member: int, checks: tuple[CounterCheck, ...]
+) -> float:
+    """The earlier path, timed (seconds): the reserve in its own transaction, then the words, then the finish."""
+    reply = await store.add_entry(session_id, "assistant", "", author_id=None, status="streaming")
+    began = time.perf_counter()
+    ledger_id = await store.usage.reserve(start_of(member), checks)
+    assert isinstance(ledger_id, int), ledger_id
+    await add_said(store, said)
+    await store.finish_entry(reply, "Answer.", "complete", usage=finished(ledger_id, checks))
+    return time.perf_counter() - began
 
 
 def _ms(seconds: list[float]) -> str:
@@ -221,10 +252,11 @@ def rows(run: Run) -> list[tuple[str, str]]:
     trips = f"{_mean(run.plain_sent, 1)} -> {_mean(run.counted_sent, 1)}"
     return [
         ("a write transaction of SELECT 1 (the floor), p50 / p99 ms", _ms(run.empty_s)),
-        ("finish_entry alone, p50 / p99 ms", _ms(run.plain_s)),
-        ("reserve (8 checks, as the bot makes), p50 / p99 ms", _ms(run.reserve_s)),
+        ("plain turn: add_entry + finish_entry, p50 / p99 ms", _ms(run.plain_s)),
+        ("reserve_turn (8 checks, as the bot makes, with the words), p50 / p99 ms", _ms(run.reserve_s)),
         ("finish_entry with usage, p50 / p99 ms", _ms(run.finish_s)),
         ("ADDED per turn, p50 / p99 ms", _ms(added)),
+        ("added by the earlier, separate reserve, p50 / p99 ms", _ms(run.added_s(run.separate_s))),
         ("statements per turn: plain -> counted", statements),
         ("round trips (SQLite: calls into its thread) per turn: plain -> counted", trips),
     ]
@@ -232,7 +264,8 @@ def rows(run: Run) -> list[tuple[str, str]]:
 
 async def main(turns: int, backlog: int, stores: list[str]) -> None:
     print(
-        f"{turns} plain and {turns} counted turns per store, after {WARM_UP} of each to warm up;"
+        f"{turns} plain, {turns} counted and {turns} separately counted turns per store, after {WARM_UP} of each"
+        " to warm up;"
         f" a ledger of {backlog} turns before"
     )
     runs: list[Run] = []

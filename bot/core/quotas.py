@@ -15,7 +15,7 @@ from bot.config.usage_settings import Limit, UsageSettings
 from bot.core.gate import Gate
 from bot.core.quota_rules import Asker, Counted, Window, counted, window, zone
 from bot.core.recording import STORE_ERRORS
-from bot.store import CounterCheck, QuotaRule, Store, TurnStart, TurnUsage, UsageFinish
+from bot.store import CounterCheck, QuotaRule, SaidEntry, Store, TurnStart, TurnUsage, UsageFinish
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class Admission:
     provider: str
     chars_in: int
     audio_in_s: float
+    entry_id: int = 0
     recorded: bool = False
 
     def finish(self, usage: TurnUsage) -> UsageFinish:
@@ -129,9 +130,20 @@ class Quotas:
         return counted(asker, provider, rules, self.settings, when, exempt=exempt), when
 
     async def admit(
-        self, asker: Asker, provider: str, kind: str, *, channel_id: int, chars_in: int, audio_in_s: float, files: int
+        self,
+        asker: Asker,
+        provider: str,
+        kind: str,
+        *,
+        channel_id: int,
+        chars_in: int,
+        audio_in_s: float,
+        files: int,
+        said: SaidEntry | None = None,
     ) -> Admission:
-        """Let one turn through and enter it in the ledger, or raise OverQuota (nothing recorded, nothing sent)."""
+        """Let one turn through and enter it in the ledger, or raise OverQuota (nothing recorded, nothing sent).
+        With `said`, the member's words enter the transcript in the same step (`Admission.entry_id`), and a
+        message already taken raises DuplicateTurn with nothing counted (bot/store/transcript.py `reserve_turn`)."""
         now = self.clock()
         found, when = await self._counted(asker, provider, now)
         start = TurnStart(
@@ -147,9 +159,15 @@ class Quotas:
             files=files,
         )
         checks = tuple(c.check for c in found)
-        result = await self._store.usage.reserve(start, checks)
+        result = (
+            await self._store.usage.reserve(start, checks)
+            if said is None
+            else await self._store.reserve_turn(start, checks, said)
+        )
         if isinstance(result, int):
             return Admission(result, checks, provider, chars_in, audio_in_s)
+        if isinstance(result, tuple):
+            return Admission(result[0], checks, provider, chars_in, audio_in_s, entry_id=result[1])
         full = next(c for c in found if c.check == result)
         used = (await self._store.usage.counters([result])).get((result.scope, result.period), (0, 0))
         self.refused(f"{full.who}_{full.period}")

@@ -161,6 +161,18 @@ class TurnStart:
 
 
 @dataclass(frozen=True)
+class SaidEntry:
+    """A member's words as the transcript takes them with their turn's reserve (`UsageStore.reserve_turn`):
+    `message_id` the member's Discord message (taken once), `extras` its JSON-able details (files, voice)."""
+
+    session_id: int
+    content: str
+    author_id: int
+    message_id: int | None
+    extras: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class TurnUsage:
     """What the ledger learns when the turn ends. `provider_s`: seconds from sending to the provider until its last
     event; `outcome`: one of OUTCOMES but "pending" (else ValueError)."""

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import text
 
 from bot.providers.base import HistoryEntry
-from bot.store.database import Database, shielded
+from bot.store.database import Database, DatabaseClosed, StoreUnavailable, shielded
 from bot.store.json_sql import merge_state
-from bot.store.records import DuplicateTurn, Entry, EntryStatus, UnfinishedReply, UsageFinish
-from bot.store.usage import finish_postgresql
-from bot.store.usage_sqlite import finish_sqlite
+from bot.store.records import (
+    CounterCheck,
+    DuplicateTurn,
+    Entry,
+    EntryStatus,
+    SaidEntry,
+    TurnStart,
+    UnfinishedReply,
+    UsageFinish,
+)
+from bot.store.usage import UsageStore, finish_postgresql
+from bot.store.usage_sqlite import finish_sqlite, reserve_sqlite
+
+log = logging.getLogger(__name__)
 
 _FINISH_ENTRY = "UPDATE transcript SET content = :content, status = :status WHERE id = :id"
 _FINISH_ENTRY_SQLITE = "UPDATE transcript SET content = ?, status = ? WHERE id = ?"
@@ -25,6 +37,39 @@ class TranscriptStore:
     """The transcript's queries; part of `Store` (each method one short transaction)."""
 
     db: Database
+    usage: UsageStore
+
+    async def reserve_turn(
+        self, start: TurnStart, checks: Sequence[CounterCheck], said: SaidEntry
+    ) -> tuple[int, int] | CounterCheck:
+        """A member's turn let through its quota `checks` (`UsageStore.reserve`) with their words added to the
+        transcript: (ledger row's id, transcript entry's id); or the first check without room, with nothing
+        counted or added. Raises DuplicateTurn, nothing counted, when `said.message_id` was already taken.
+
+        On SQLite the words ride in the reserve's own write transaction (bot/store/usage_sqlite.py), so the quota
+        check costs a turn statements but no transaction of its own; on PostgreSQL the reserve stays one
+        statement and the words one more, as they were (a taken message gives its reserve back)."""
+        if self.db.kind == "sqlite":
+            return await reserve_sqlite(self.db, start, checks, said)
+        ledger_id = await self.usage.reserve(start, checks)
+        if not isinstance(ledger_id, int):
+            return ledger_id
+        try:
+            entry_id = await self.add_entry(
+                said.session_id,
+                "user",
+                said.content,
+                author_id=said.author_id,
+                message_id=said.message_id,
+                extras=said.extras,
+            )
+        except BaseException:  # taken, or the store failed: the turn is given back (a give-back that fails is logged)
+            try:
+                await self.usage.release(ledger_id, checks, start.chars_in)
+            except (StoreUnavailable, DatabaseClosed):
+                log.warning("ledger row %d could not be given back; its turn stays counted", ledger_id)
+            raise
+        return ledger_id, entry_id
 
     async def add_entry(
         self,

@@ -72,7 +72,8 @@ class UsageStore:
             async with self._db.one_statement() as conn:
                 answer = int((await conn.execute(text(RESERVE), binds)).scalar_one())
             return answer if answer > 0 else checks[-answer - 1]
-        return await reserve_sqlite(self._db, start, checks)
+        reserved = await reserve_sqlite(self._db, start, checks)
+        return reserved[0] if isinstance(reserved, tuple) else reserved
 
     async def finish(self, finish: UsageFinish) -> None:
         """Record a turn's end once (only a pending row changes; later calls do nothing) and add its `chars_out`

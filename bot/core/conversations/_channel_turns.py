@@ -17,7 +17,7 @@ from bot.core.quotas import Admission, OverQuota, Quotas
 from bot.core.reply_sink import ReplySink, Undeliverable
 from bot.core.turns import LastCall, Stopper, TurnRunner
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
-from bot.store import DuplicateTurn, SessionRecord, Store
+from bot.store import DuplicateTurn, SaidEntry, SessionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -136,22 +136,19 @@ class ChannelTurns:
         said: dict[str, Any],
     ) -> Undeliverable | None:
         """A member's new turn: admitted against quotas (a resumption is no new turn), recorded (once per Discord
-        message), then run with the history so far."""
+        message: the admission and the words are one step), then run with the history so far."""
         provider = self._providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
         runnable = provider is not None and (voice is None or provider.accepts_audio)
         kind = "voice" if voice is not None else "choice" if pick is not None else "text"
         files = len(said.get("files", ()))
-        admission = await self._admit(session, speaker, kind, text, voice, files) if runnable and not resume else None
+        words = SaidEntry(session.id, text, speaker.id, message_id, said) if text else None
+        admission: Admission | None = None
         try:
             try:
-                said_id = (
-                    await self._store.add_entry(
-                        session.id, "user", text, author_id=speaker.id, message_id=message_id, extras=said
-                    )
-                    if text
-                    else 0
-                )
+                if runnable and not resume:
+                    admission = await self._admit(session, speaker, kind, text, voice, files, words)
+                said_id = await self._said(admission, words)
             except DuplicateTurn:
                 log.info("message %s was already answered; not answering it again", message_id)
                 return None
@@ -194,10 +191,34 @@ class ChannelTurns:
         finally:
             await self._settle(admission)
 
+    async def _said(self, admission: Admission | None, words: SaidEntry | None) -> int:
+        """The transcript entry of the member's words: the one their admission added, else added now (0: none).
+        Raises DuplicateTurn when the message was already taken."""
+        if words is None:
+            return 0
+        if admission is not None and admission.entry_id:
+            return admission.entry_id
+        return await self._store.add_entry(
+            words.session_id,
+            "user",
+            words.content,
+            author_id=words.author_id,
+            message_id=words.message_id,
+            extras=words.extras,
+        )
+
     async def _admit(
-        self, session: SessionRecord, speaker: Speaker, kind: str, text: str, voice: VoiceInput | None, files: int
+        self,
+        session: SessionRecord,
+        speaker: Speaker,
+        kind: str,
+        text: str,
+        voice: VoiceInput | None,
+        files: int,
+        words: SaidEntry | None = None,
     ) -> Admission | None:
-        """Let a member's turn through its quotas and into the ledger; raises OverQuota (nothing recorded)."""
+        """Let a member's turn through its quotas and into the ledger, with `words` into the transcript in the
+        same step; raises OverQuota (nothing recorded) or DuplicateTurn (nothing counted)."""
         if self.quotas is None:
             return None
         asker = Asker(session.guild_id or 0, speaker.id, speaker.role_ids, speaker.manages_server)
@@ -209,6 +230,7 @@ class ChannelTurns:
             chars_in=len(text),
             audio_in_s=voice.duration_s if voice is not None else 0.0,
             files=files + (1 if voice is not None else 0),
+            said=words,
         )
 
     async def _settle(self, admission: Admission | None) -> None:

@@ -1,0 +1,106 @@
+"""A member's turn let through its quotas with their words entering the transcript in the same step
+(`Store.reserve_turn`), on SQLite and on PostgreSQL: all or nothing, once per Discord message, and on SQLite in one
+write transaction (the quota check then costs a turn statements but no transaction of its own)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bench.usage import Wire
+from bot.store import DuplicateTurn, SaidEntry, SessionRecord, Store, StoreUnavailable
+from tests.store.test_usage_store import counter_rows, guild_check, ledger_rows, member_check, turn
+from tests.support import db_faults
+
+BOTH_STORES = True
+
+
+@pytest.fixture
+async def store(database: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def session(store: Store) -> SessionRecord:
+    return await store.start_session(channel_id=10, guild_id=7, provider="ablt", state={}, started_by=3)
+
+
+def words(session: SessionRecord, message_id: int | None = 555, content: str = "hello!") -> SaidEntry:
+    return SaidEntry(session.id, content, 3, message_id, {"files": ["notes.txt"]})
+
+
+async def test_the_turn_is_counted_and_the_words_kept_together(store: Store, session: SessionRecord) -> None:
+    checks = (member_check(turns=5), guild_check())
+    reserved = await store.reserve_turn(turn(), checks, words(session))
+    assert isinstance(reserved, tuple)
+    ledger_id, entry_id = reserved
+    entry = await store.entry(entry_id)
+    assert entry is not None
+    assert (entry.role, entry.content, entry.author_id, entry.status) == ("user", "hello!", 3, "complete")
+    assert entry.extras == {"files": ["notes.txt"]}
+    assert [row["id"] for row in await ledger_rows(store)] == [ledger_id]
+    assert await store.usage.counters(checks) == {(c.scope, c.period): (1, 6) for c in checks}
+    assert [h.content for h in await store.history(session.id)] == ["hello!"]
+
+
+async def test_a_message_taken_twice_is_counted_once(store: Store, session: SessionRecord) -> None:
+    """Discord delivered the message twice (or two processes raced for it): the second reserve raises
+    DuplicateTurn and leaves the counters and the ledger as the first left them."""
+    checks = (member_check(turns=5),)
+    assert isinstance(await store.reserve_turn(turn(), checks, words(session)), tuple)
+    with pytest.raises(DuplicateTurn):
+        await store.reserve_turn(turn(), checks, words(session))
+    assert await store.usage.counters(checks) == {(checks[0].scope, checks[0].period): (1, 6)}
+    assert len(await ledger_rows(store)) == 1
+    assert len(await store.transcript(session.id)) == 1
+    without_message = [await store.reserve_turn(turn(), checks, words(session, None)) for _ in range(2)]
+    assert all(isinstance(r, tuple) for r in without_message)  # a Retry's words have no message: never "taken"
+
+
+async def test_a_turn_without_room_adds_no_words(store: Store, session: SessionRecord) -> None:
+    full = member_check(turns=0)
+    assert await store.reserve_turn(turn(), [guild_check(), full], words(session)) == full
+    assert await store.transcript(session.id) == []
+    assert await ledger_rows(store) == [] and await counter_rows(store) == set()
+
+
+async def test_words_the_database_refuses_leave_the_turn_uncounted(
+    store: Store, session: SessionRecord, database: str
+) -> None:
+    checks = (member_check(turns=5), guild_check())
+    await db_faults.refuse_writes(database, "transcript", "1 = 1", events=("INSERT",))
+    with pytest.raises(StoreUnavailable):
+        await store.reserve_turn(turn(), checks, words(session))
+    await db_faults.lift(database, "transcript")
+    assert await store.usage.counters(checks) == {(c.scope, c.period): (0, 0) for c in checks}
+    assert await ledger_rows(store) == []
+    assert await store.transcript(session.id) == []
+
+
+async def test_on_sqlite_the_quota_check_adds_statements_but_no_transaction(
+    store: Store, session: SessionRecord
+) -> None:
+    """SQLite: the words alone are one write transaction through SQLAlchemy (BEGIN IMMEDIATE and the insert: nine
+    calls into SQLite's thread); with the turn's reserve folded in it is still one transaction, of four statements
+    sent straight to aiosqlite, in fewer calls than the words alone took. PostgreSQL: the reserve's one
+    autocommitted statement and the words' transaction, as they were apart."""
+    checks = (member_check(), guild_check(), guild_check(period="m:2025-05"))
+    sent: list[tuple[int, int]] = []
+    with Wire().installed() as wire:
+        for n in range(4):  # a statement new to a pooled connection is prepared first (one more round trip): the last
+            sent.clear()
+            async with wire.counting(sent):
+                await store.add_entry(session.id, "user", "hi", author_id=3, message_id=1000 + n)
+            async with wire.counting(sent):
+                await store.reserve_turn(turn(), checks, words(session, 2000 + n))
+    alone, folded = sent
+    if store.db.kind == "sqlite":  # (statements, calls into SQLite's thread); BEGIN IMMEDIATE is a statement here
+        assert (alone[0], folded[0]) == (2, 4)
+        assert folded[1] < alone[1]
+    else:  # (statements, round trips): the reserve's one statement in autocommit is one round trip more
+        assert (folded[0] - alone[0], folded[1] - alone[1]) == (1, 1)
