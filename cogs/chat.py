@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.providers.base import VoiceInput
 from cogs.common.chat_command import build_chat_command
 from cogs.common.opening import Opening, Options, open_conversation, provider_here
 from cogs.common.private import by_interaction
@@ -49,15 +50,25 @@ class ChatCog(commands.Cog):
         await self.start_chat(interaction, chosen, prompt, options)
 
     async def start_chat(
-        self, interaction: discord.Interaction, provider_key: str, prompt: str, options: Options
+        self,
+        interaction: discord.Interaction,
+        provider_key: str,
+        prompt: str,
+        options: Options,
+        *,
+        voice: VoiceInput | None = None,
     ) -> None:
+        """Open a conversation with `provider_key` where `interaction` happened (a `/chat` command, or a form it
+        opened) and answer its first turn: `prompt`, and `voice` (a voice note, for providers that listen)."""
         user = interaction.user
         opening = Opening(prompt, lambda description, notice: opening_line(user, description, prompt, notice))
         opened = await open_conversation(self.bot, interaction, provider_key, options, opening)
         if opened is not None:
             session, target = opened
             note = by_interaction(interaction)
-            await reply_in(self.bot, target, session, speaker(user), prompt, note=note, interaction=interaction)
+            await reply_in(
+                self.bot, target, session, speaker(user), prompt, note=note, voice=voice, interaction=interaction
+            )
 
     async def suggest(
         self, interaction: discord.Interaction, option: str, typed: str
