@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.providers.base import VoiceInput
 from cogs.common.chat_command import build_chat_command
+from cogs.common.composer import Composer
 from cogs.common.opening import Opening, Options, open_conversation, provider_here
 from cogs.common.private import by_interaction
 from cogs.common.turns import reply_in, speaker
@@ -29,6 +30,7 @@ class ChatCog(commands.Cog):
         self.bot = bot
         providers = bot.services.conversations.providers.values()
         self._chat = build_chat_command(providers, self.run_chat, self.suggest, dms=bot.services.gate.allow_dms)
+        self.composer = Composer(bot, self.start_chat)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._chat)
@@ -38,7 +40,10 @@ class ChatCog(commands.Cog):
 
     async def run_chat(self, interaction: discord.Interaction, values: Options) -> None:
         """`/chat`: the provider named, else the channel's binding (with its settings), the server's default,
-        or the only one configured."""
+        or the only one configured. Without a prompt it opens the composer's form."""
+        if not values.get("prompt"):
+            await self.composer.open(interaction, values)
+            return
         options = dict(values)
         prompt, chosen = options.pop("prompt") or "", options.pop("provider", None)
         if chosen is None:
@@ -69,6 +74,10 @@ class ChatCog(commands.Cog):
             await reply_in(
                 self.bot, target, session, speaker(user), prompt, note=note, voice=voice, interaction=interaction
             )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await self.composer.on_interaction(interaction)  # its forms and buttons, also after a restart
 
     async def suggest(
         self, interaction: discord.Interaction, option: str, typed: str

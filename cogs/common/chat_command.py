@@ -43,10 +43,11 @@ def usable_in_dms(command: app_commands.Command[Any, ..., Any] | app_commands.Gr
 def build_chat_command(
     providers: Iterable[Provider], run: Run, suggest: Suggest, *, dms: bool = False
 ) -> app_commands.Command[Any, ..., None]:
-    """`/chat prompt [provider] [option…]`; without a provider the channel's binding (or the only one) is used."""
+    """`/chat [prompt] [provider] [option…]`; without a provider the channel's binding (or the only one) is used,
+    without a prompt the composer's form opens."""
     providers = list(providers)
     params = [
-        Param("prompt", "Your first message", required=True, max_chars=PROMPT_MAX_CHARS),
+        Param("prompt", "Your first message (leave it out for a form: long text, files)", max_chars=PROMPT_MAX_CHARS),
         provider_param(providers, "Which AI service to talk to (default: this channel's)", required=False),
     ]
     command = build_command(

@@ -115,6 +115,15 @@ class SimulatedUsers:
         await asyncio.sleep(0)
         return rec
 
+    async def submit_crafted_modal(
+        self, interaction: InteractionRecord, data: dict[str, Any], user_id: int | None = None
+    ) -> InteractionRecord:
+        """Submit the modal ``interaction`` opened with ``data`` exactly as given (custom ids, values, ``resolved``),
+        as a modified client could: for tests of how a bot reads hostile submissions."""
+        rec = self.core.interactions.crafted_modal_submit(interaction, data, user_id or interaction.user_id)
+        await asyncio.sleep(0)
+        return rec
+
     # ---- messages --------------------------------------------------------------------------------
     async def send_user_message(
         self,

@@ -157,6 +157,14 @@ class InteractionService:
             self.source_messages[rec.id] = msg.id
         return rec
 
+    def crafted_modal_submit(self, source: InteractionRecord, data: dict[str, Any], user_id: int) -> InteractionRecord:
+        """A MODAL_SUBMIT for the modal ``source`` opened whose ``data`` is exactly ``data``: what a modified client
+        could send (which of a submission's fields Discord itself checks against the modal is not documented)."""
+        if source.modal is None:
+            raise ValueError("that interaction did not open a modal")
+        owners = dict(source.payload.get("authorizing_integration_owners") or {})
+        return self._dispatch(MODAL_SUBMIT, data, source.channel_id, user_id, owners)
+
     def _upload(self, channel_id: int, spec: AttachmentSpec) -> dict[str, Any]:
         f = UploadedFile(0, "files[0]", spec.filename, spec.content_type, spec.data)
         meta = {"duration_secs": spec.duration_secs, "waveform": spec.waveform, "description": spec.description}

@@ -9,6 +9,8 @@ components/reference.mdx:
 * Label: ``label`` ≤45 characters, ``description`` ≤100, one ``component``: Text Input (4), a select (3, 5-8),
   File Upload (19), Radio Group (21), Checkbox Group (22), Checkbox (23). String Selects "must be placed inside
   ... a Label in modals"; "Using ``disabled`` in a modal will result in an error".
+* Pre-filled: a Text Input's ``value`` ("Pre-filled value for this component") and a select option's ``default``
+  ("Will show this option as selected by default") are what the client sends for an input the user leaves alone.
 * Text Input: ``style`` 1 or 2, ``min_length`` 0-4000, ``max_length`` 1-4000, ``value`` ≤4000, ``placeholder``
   ≤100, ``required`` defaults to true. File Upload: ``min_values`` 0-10, ``max_values`` 1-10, ``file_types`` ≤10
   ("can be image, video, audio, or any dot-prefixed extension"; "only matches against the file extension"),
@@ -173,7 +175,7 @@ class ModalSubmission:
     def _text(self, comp: dict[str, Any], values: Mapping[str, SubmittedValue]) -> dict[str, Any]:
         cid = comp["custom_id"]
         self.inputs.add(cid)
-        value = values.get(cid, "")
+        value = values.get(cid, comp.get("value") or "")  # untouched, a pre-filled value is sent as it was shown
         if not isinstance(value, str):
             raise ValueError(f"modal input {cid!r} is a text input: give it a string")
         if _required(comp) and not value:
@@ -186,7 +188,8 @@ class ModalSubmission:
     def _select(self, comp: dict[str, Any], values: Mapping[str, SubmittedValue]) -> dict[str, Any]:
         cid = comp["custom_id"]
         self.inputs.add(cid)
-        chosen = values.get(cid, [])
+        shown = [o["value"] for o in comp.get("options", []) if o.get("default")]
+        chosen = values.get(cid, shown)  # untouched, the options marked ``default`` are sent as shown selected
         if isinstance(chosen, str) or not all(isinstance(v, str) for v in chosen):
             raise ValueError(f"modal select {cid!r} takes a list of option values")
         picked = [str(v) for v in chosen]
