@@ -260,16 +260,16 @@ def _files(fields: Mapping[str, Mapping[str, Any]], resolved: object) -> tuple[A
     """The uploaded files' attachment objects, each found in `resolved` and checked; BadForm for any that is not."""
     ids = _values(fields, FILES_ID, MAX_SUBMITTED_FILES)
     attachments = resolved.get("attachments") if isinstance(resolved, Mapping) else None
+    keys = [i for i in ids if isinstance(i, str)]  # snowflakes are strings (reference.mdx, "Snowflakes")
+    if len(keys) != len(ids) or len(set(keys)) != len(keys):
+        raise BadForm(FILE_LOST, "file ids repeated or not strings")
     checked: list[AttachmentPayload] = []
-    for raw in dict.fromkeys(i for i in ids if isinstance(i, str | int) and not isinstance(i, bool)):
-        key = str(raw)
+    for key in keys:
         payload = attachments.get(key) if isinstance(attachments, Mapping) else None
         attachment = _attachment(key, payload)
         if attachment is None:
             raise BadForm(FILE_LOST, "file id not in resolved, or its object malformed")
         checked.append(attachment)
-    if len(checked) != len(ids):
-        raise BadForm(FILE_LOST, "file ids repeated or not ids")
     return tuple(checked)
 
 
@@ -277,7 +277,7 @@ def _attachment(key: str, payload: object) -> AttachmentPayload | None:
     """The fields of an attachment object the bot reads, if each has the documented type (resources/message.mdx,
     Attachment Object); None otherwise. `size` is only what Discord recorded: downloads are bounded by the bytes
     read (bot/members/attachments.py)."""
-    if not _SNOWFLAKE.fullmatch(key) or not isinstance(payload, Mapping) or str(payload.get("id")) != key:
+    if not _SNOWFLAKE.fullmatch(key) or not isinstance(payload, Mapping) or payload.get("id") != key:
         return None
     filename, size, url = payload.get("filename"), payload.get("size"), payload.get("url")
     content_type, duration = payload.get("content_type"), payload.get("duration_secs")
