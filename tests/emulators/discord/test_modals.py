@@ -58,6 +58,34 @@ class Composer(discord.ui.Modal, title="Compose"):
         await interaction.response.send_message(f"asking {self.provider.component.values[0]}")
 
 
+class Prefilled(discord.ui.Modal, title="Prefilled"):
+    """Opened with a value and a default option already in place (the member's earlier draft, say)."""
+
+    note: discord.ui.Label[Prefilled] = discord.ui.Label(
+        text="Note", component=discord.ui.TextInput(custom_id="p:note", default="kept words", required=False)
+    )
+    pick: discord.ui.Label[Prefilled] = discord.ui.Label(
+        text="Pick",
+        component=discord.ui.Select(
+            custom_id="p:pick",
+            options=[
+                discord.SelectOption(label="A", value="a"),
+                discord.SelectOption(label="B", value="b", default=True),
+            ],
+        ),
+    )
+
+    def __init__(self, seen: list[dict[str, Any]]) -> None:
+        super().__init__(timeout=30)
+        self.seen = seen
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.note.component, discord.ui.TextInput)
+        assert isinstance(self.pick.component, discord.ui.Select)
+        self.seen.append({"note": self.note.component.value, "pick": self.pick.component.values})
+        await interaction.response.send_message("noted")
+
+
 class BadModal(discord.ui.Modal, title="Bad"):
     """A select added straight to a modal: discord.py wraps it in an Action Row, which modals do not allow."""
 
@@ -76,12 +104,16 @@ class ModalBot(discord.Client):
         self.errors: list[discord.HTTPException] = []
         self.tree.add_command(app_commands.Command(name="compose", description="Compose", callback=self.compose))
         self.tree.add_command(app_commands.Command(name="bad", description="A bad modal", callback=self.bad))
+        self.tree.add_command(app_commands.Command(name="again", description="Prefilled", callback=self.again))
 
     async def setup_hook(self) -> None:
         await self.tree.sync()
 
     async def compose(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_modal(Composer(self.seen))
+
+    async def again(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(Prefilled(self.seen))
 
     async def bad(self, interaction: discord.Interaction) -> None:
         try:
@@ -200,3 +232,31 @@ async def test_the_composer_in_a_group_dm_through_a_user_install(emu: DiscordEmu
         await submitted.wait_for_response()
         assert submitted.context == 2 and submitted.authorizing_integration_owners == {"1": str(bob)}
         assert bot.seen[-1]["files"] == {"voice-message.ogg": b"OggS"}
+
+
+async def test_a_prefilled_value_and_default_option_are_sent_unless_the_user_changes_them(emu: DiscordEmulator) -> None:
+    async with modal_bot(emu) as bot:
+        opened = await emu.run_slash_command("again")
+        await opened.wait_for_response()
+        untouched = await emu.submit_modal(opened, {})
+        await untouched.wait_for_response()
+        assert bot.seen[-1] == {"note": "kept words", "pick": ["b"]}
+
+        reopened = await emu.run_slash_command("again")
+        await reopened.wait_for_response()
+        changed = await emu.submit_modal(reopened, {"p:note": "", "p:pick": ["a"]})
+        await changed.wait_for_response()
+        assert bot.seen[-1] == {"note": "", "pick": ["a"]}
+
+
+async def test_a_crafted_submission_reaches_the_bot_exactly_as_given(emu: DiscordEmulator) -> None:
+    async with modal_bot(emu) as bot:
+        opened = await emu.run_slash_command("again")
+        await opened.wait_for_response()
+        assert opened.modal is not None
+        field = {"type": 4, "id": 2, "custom_id": "p:note", "value": "x" * 5000}  # past what a client allows
+        data = {"custom_id": opened.modal["custom_id"], "components": [{"type": 18, "id": 1, "component": field}]}
+        crafted = await emu.submit_crafted_modal(opened, data)
+        await crafted.wait_for_response()
+        assert crafted.payload["data"] == data and crafted.payload["type"] == 5
+        assert bot.seen[-1]["note"] == "x" * 5000
