@@ -28,6 +28,7 @@ from discord import app_commands
 from bot.audio import AudioRejected, looks_like_audio
 from bot.command_tree import answers_failures
 from bot.providers.base import Provider, VoiceInput
+from bot.replies.delivery import WRITE_ERRORS
 from bot.replies.writes import NO_PINGS
 from cogs.common.composer_form import (
     MODAL_PREFIX,
@@ -134,12 +135,26 @@ class Composer:
             if not draft.prompt and not draft.files:
                 raise BadForm(EMPTY, "empty")
             key, options = await self._provider(interaction, draft)
-            prompt, voice = await self._files(interaction, draft, providers[key])
+            recording, text_files = self._sorted(interaction, draft, providers[key])
+            if draft.files:  # a download takes as long as it takes: acknowledged (privately) within Discord's 3 s
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            prompt, voice = await self._fetch(draft, recording, text_files)
         except BadForm as exc:
             log.info("composer form of member %d refused: %s", interaction.user.id, exc.reason)
             await self._refuse(interaction, str(exc), draft)
             return
+        if interaction.response.is_done():
+            await self._clear_thinking(interaction)
         await self._start(interaction, key, prompt, options, voice=voice)
+
+    @staticmethod
+    async def _clear_thinking(interaction: discord.Interaction) -> None:
+        """The private "thinking…" goes, so that the opening line (the next followup) is a public message of its own
+        rather than filling it in (a deferred answer keeps the visibility it was deferred with)."""
+        try:
+            await interaction.delete_original_response()
+        except WRITE_ERRORS as exc:
+            log.warning("could not remove the composer's private acknowledgement: %s", exc)
 
     async def again(self, interaction: discord.Interaction, token: str) -> None:
         """*Edit and send again*: the refused draft's form, filled in as the member left it."""
@@ -176,27 +191,22 @@ class Composer:
         given = options_for(self.bot.services.conversations.providers[key], draft.options)
         return key, {**defaults, **given}
 
-    async def _files(
+    def _sorted(
         self, interaction: discord.Interaction, draft: Draft, provider: Provider
-    ) -> tuple[str, VoiceInput | None]:
-        """The turn's text (the message, then each text file as a block) or a recording converted for `provider`;
-        BadForm for any file that cannot go, as `not_used` words it for a member's message."""
+    ) -> tuple[discord.Attachment | None, tuple[discord.Attachment, ...]]:
+        """The recording, or the text files, to download: checked by what Discord says of them, before anything is
+        downloaded (as a member's attachments are); BadForm for any that cannot go, worded as for a message."""
         attachments = [discord.Attachment(data=payload, state=interaction._state) for payload in draft.files]
         recordings = [a for a in attachments if looks_like_audio(a.filename, a.content_type)]
         if recordings:
-            return await self._recording(draft, provider, recordings, len(attachments))
+            self._check_recording(draft, provider, recordings[0], len(attachments))
+            return recordings[0], ()
         usable, unused = sort_files(attachments)
         if unused:
             raise BadForm(not_used(unused), "file left out before download")
-        read, unreadable = await read_files(usable, self.bot.services.downloads)
-        if unreadable:
-            raise BadForm(not_used(unreadable), "file unreadable")
-        return with_files(draft.prompt, [block for _, block in read]), None
+        return None, usable
 
-    async def _recording(
-        self, draft: Draft, provider: Provider, recordings: Sequence[discord.Attachment], files: int
-    ) -> tuple[str, VoiceInput]:
-        audio = recordings[0]
+    def _check_recording(self, draft: Draft, provider: Provider, audio: discord.Attachment, files: int) -> None:
         if not provider.accepts_audio:
             listeners = [p.display_name for p in self.bot.services.conversations.providers.values() if p.accepts_audio]
             alternative = f", or pick {' or '.join(listeners)}" if listeners else ""
@@ -207,13 +217,25 @@ class Composer:
             )
         if files > 1 or draft.prompt:
             raise BadForm(ONE_RECORDING.format(provider=provider.display_name), "recording with text or files")
-        try:
-            voice = await voice_input(audio, self.bot.services.downloads)
-        except AudioRejected as exc:
-            raise BadForm(exc.user_message, f"audio rejected ({exc.reason}): {exc.detail}") from exc
-        except discord.HTTPException as exc:
-            raise BadForm(NOT_DOWNLOADED, f"audio download refused: {exc.status}") from exc
-        return voice_label(voice), voice
+
+    async def _fetch(
+        self, draft: Draft, recording: discord.Attachment | None, text_files: Sequence[discord.Attachment]
+    ) -> tuple[str, VoiceInput | None]:
+        """The turn: the recording converted (its text a label), or the message then each text file as a block;
+        BadForm for audio that does not decode or a file that is not UTF-8 text (or longer than it said)."""
+        downloads = self.bot.services.downloads
+        if recording is not None:
+            try:
+                voice = await voice_input(recording, downloads)
+            except AudioRejected as exc:
+                raise BadForm(exc.user_message, f"audio rejected ({exc.reason}): {exc.detail}") from exc
+            except discord.HTTPException as exc:
+                raise BadForm(NOT_DOWNLOADED, f"audio download refused: {exc.status}") from exc
+            return voice_label(voice), voice
+        read, unreadable = await read_files(text_files, downloads)
+        if unreadable:
+            raise BadForm(not_used(unreadable), "file unreadable")
+        return with_files(draft.prompt, [block for _, block in read]), None
 
     async def _refuse(self, interaction: discord.Interaction, text: str, draft: Draft | None) -> None:
         """A private refusal; with the member's draft, their message as a file and a button to edit it again."""

@@ -152,10 +152,15 @@ async def _open(
     conversations = bot.services.conversations
     provider = conversations.providers[provider_key]
     line = opening.line(provider.describe(state), provider.opening_notice(state))
-    callback = await interaction.response.send_message(line, allowed_mentions=NO_PINGS)
+    if interaction.response.is_done():  # acknowledged already: a composer form whose files took a while
+        posted: discord.Message = await interaction.followup.send(line, allowed_mentions=NO_PINGS, wait=True)
+    else:
+        callback = await interaction.response.send_message(line, allowed_mentions=NO_PINGS)
+        resource = callback.resource
+        posted = resource if isinstance(resource, discord.InteractionMessage) else await interaction.original_response()
     target: Place | None = channel
     if isinstance(channel, discord.TextChannel):
-        target = await _open_thread(interaction, callback, opening.title)
+        target = await _open_thread(interaction, channel, posted, opening.title)
     if target is None:
         return None
     try:
@@ -173,16 +178,13 @@ async def _open(
 
 
 async def _open_thread(
-    interaction: discord.Interaction,
-    callback: discord.InteractionCallbackResponse[discord.Client],
-    title: str,
+    interaction: discord.Interaction, channel: discord.TextChannel, message: discord.Message, title: str
 ) -> discord.Thread | None:
     """A public thread hanging off the opening line (a thread made without a message is private)."""
-    message = callback.resource
-    if not isinstance(message, discord.InteractionMessage):
-        message = await interaction.original_response()
     try:
-        return await message.create_thread(name=thread_name(title), auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+        return await channel.create_thread(
+            name=thread_name(title), message=message, auto_archive_duration=THREAD_ARCHIVE_MINUTES
+        )
     except discord.Forbidden:
         await interaction.followup.send(
             "I can't open threads here. Ask a server manager to give me **Create Public Threads**,"

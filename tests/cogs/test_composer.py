@@ -5,6 +5,7 @@ emulators."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,11 +13,20 @@ from cogs.common.composer import AGAIN_PREFIX, DRAFT_GONE, EMPTY
 from cogs.common.composer_form import FILE_LOST, FILES_ID, OPTION_PREFIX, PROMPT_ID, PROVIDER_ID, STALE
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply
-from tests.emulators.discord import VOICE_MESSAGE_FLAG, AttachmentSpec, DiscordEmulator, InteractionRecord
+from tests.emulators.discord import (
+    VOICE_MESSAGE_FLAG,
+    AttachmentSpec,
+    DiscordEmulator,
+    InteractionRecord,
+    MessageRecord,
+    ThreadRecord,
+)
 from tests.emulators.soundverse import SoundverseEmulator, SoundverseReply
 from tests.support import audio_samples
 from tests.support.harness import BotProcess
-from tests.support.journey import WAIT_S, bot_posts, refusal, thread_for, wait_for_post, wait_for_reply
+from tests.support.journey import WAIT_S, bot_posts, refusal, wait_for_post, wait_for_reply
+
+DEFERRED_WITH_SOURCE = 5
 
 
 async def compose(discord: DiscordEmulator, *, provider: str | None = "ablt", **options: str) -> InteractionRecord:
@@ -34,9 +44,39 @@ async def submit(discord: DiscordEmulator, opened: InteractionRecord, values: di
     return submitted
 
 
+def opening_of(interaction: InteractionRecord) -> MessageRecord | None:
+    """The public opening line: the answer itself, or (when the form's files were waited for behind a private
+    "thinking…", since removed) the interaction's first followup."""
+    shown = [m for m in (interaction.original_message, *interaction.followups) if m is not None and not m.deleted]
+    return next((m for m in shown if not m.ephemeral), None)
+
+
+async def thread_of(discord: DiscordEmulator, interaction: InteractionRecord) -> ThreadRecord:
+    """The thread the bot opened off the submission's opening line."""
+
+    def opened() -> ThreadRecord | None:
+        line = opening_of(interaction)
+        return next((t for t in discord.threads if line is not None and t.starter_message_id == line.id), None)
+
+    await discord.wait_for(lambda: opened() is not None, WAIT_S, "the bot to open a thread")
+    thread = opened()
+    assert thread is not None
+    return thread
+
+
 def fields(form: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The form's inputs by custom id (each inside its Label)."""
     return {top["component"]["custom_id"]: top["component"] for top in form["components"]}
+
+
+async def private_answer(discord: DiscordEmulator, interaction: InteractionRecord) -> str:
+    """The private answer the member got, once any "thinking…" it was acknowledged with is filled in."""
+    await discord.wait_for(
+        lambda: interaction.original_message is not None and not interaction.original_message.loading,
+        WAIT_S,
+        "the private answer",
+    )
+    return refusal(interaction)
 
 
 def again_button(interaction: InteractionRecord) -> str:
@@ -61,11 +101,12 @@ async def test_chat_without_a_prompt_opens_the_form_and_a_text_file_is_read_into
     notes = AttachmentSpec("groceries.md", b"# Groceries\n- milk\n- rice\n", "text/markdown")
     submitted = await submit(discord_emulator, opened, {PROMPT_ID: long, FILES_ID: [notes]})
 
-    thread = await thread_for(discord_emulator, submitted)
+    thread = await thread_of(discord_emulator, submitted)
     await wait_for_reply(discord_emulator, thread.id, "Monday: shop. Tuesday: cook.")
     block = "[File: groceries.md]\n```markdown\n# Groceries\n- milk\n- rice\n```"
     assert ablt.requests[0].body["messages"] == [{"role": "user", "content": f"{long.strip()}\n\n{block}"}]
-    assert submitted.response_type == 4 and not submitted.ephemeral  # answered as `/chat prompt:` is
+    line = opening_of(submitted)
+    assert line is not None and line.content.startswith("**Alice** started a conversation with **aBLT · taxson**:")
 
 
 async def test_a_voice_note_in_the_form_reaches_convai_and_is_answered_out_loud(
@@ -81,7 +122,7 @@ async def test_a_voice_note_in_the_form_reaches_convai_and_is_answered_out_loud(
     spec = AttachmentSpec("voice-message.ogg", note, "audio/ogg", duration_secs=2.0)
     submitted = await submit(discord_emulator, opened, {FILES_ID: [spec]})
 
-    thread = await thread_for(discord_emulator, submitted)
+    thread = await thread_of(discord_emulator, submitted)
     await wait_for_post(discord_emulator, thread.id, "What's the weather like?")
     await wait_for_post(discord_emulator, thread.id, "Sunny all week!")
     await discord_emulator.wait_for(
@@ -93,7 +134,9 @@ async def test_a_voice_note_in_the_form_reaches_convai_and_is_answered_out_loud(
     assert "userText" not in request.fields and request.wav is not None
     assert (request.wav.channels, request.wav.sample_width, request.wav.sample_rate) == (1, 2, 16000)
     assert abs(request.wav.duration_s - 2.0) <= 0.05
-    assert submitted.original_message is not None and "🎙️ voice note (2.0 s)" in submitted.original_message.content
+    line = opening_of(submitted)
+    assert line is not None and "🎙️ voice note (2.0 s)" in line.content
+    assert submitted.response_type == DEFERRED_WITH_SOURCE and submitted.original_message.deleted  # "thinking…" went
 
 
 async def test_a_recording_for_a_provider_that_only_reads_is_refused_and_nothing_is_lost(
@@ -115,7 +158,7 @@ async def test_a_recording_for_a_provider_that_only_reads_is_refused_and_nothing
     await again.wait_for_response(WAIT_S)
     assert again.modal is not None and fields(again.modal)[PROMPT_ID]["value"] == "Transcribe this *please*"
     resent = await submit(discord_emulator, again, {})  # the words as the form kept them, without the recording
-    thread = await thread_for(discord_emulator, resent)
+    thread = await thread_of(discord_emulator, resent)
     await wait_for_reply(discord_emulator, thread.id, "You said: Transcribe this *please*")
 
 
@@ -140,7 +183,10 @@ async def test_an_empty_form_and_files_that_cannot_go_are_refused_privately(
 
     third = await compose(discord_emulator)
     unreadable = await submit(discord_emulator, third, {PROMPT_ID: "Read this", FILES_ID: [binary]})
-    assert refusal(unreadable).startswith("Not used: data.txt (not UTF-8 text).")
+    assert (await private_answer(discord_emulator, unreadable)).startswith("Not used: data.txt (not UTF-8 text).")
+    answer = unreadable.original_message  # the private "thinking…" filled in: the words and the button are there
+    assert answer is not None and [a.filename for a in answer.attachments] == ["your-message.txt"]
+    assert again_button(unreadable)
     assert not discord_emulator.threads and not ablt.requests
 
 
@@ -153,7 +199,7 @@ async def test_what_chat_named_fills_the_form_in(
     action = fields(opened.modal)[OPTION_PREFIX + "action"]
     assert [o["value"] for o in action["options"] if o.get("default")] == ["lyric_writing"]
     submitted = await submit(discord_emulator, opened, {PROMPT_ID: "A song about rain"})
-    thread = await thread_for(discord_emulator, submitted)
+    thread = await thread_of(discord_emulator, submitted)
     await wait_for_reply(discord_emulator, thread.id, "Verse one...")
     assert soundverse.requests[0].body == {"prompt": "A song about rain", "action": "lyric_writing"}
 
@@ -163,7 +209,7 @@ async def test_what_chat_named_fills_the_form_in(
     assert list(inputs) == [PROMPT_ID, FILES_ID, PROVIDER_ID, OPTION_PREFIX + "bot", OPTION_PREFIX + "action"]
     assert inputs[OPTION_PREFIX + "bot"]["value"] == "writer"
     haiku = await submit(discord_emulator, unnamed, {PROMPT_ID: "A haiku", PROVIDER_ID: ["ablt"]})
-    await wait_for_reply(discord_emulator, (await thread_for(discord_emulator, haiku)).id, "You said: A haiku")
+    await wait_for_reply(discord_emulator, (await thread_of(discord_emulator, haiku)).id, "You said: A haiku")
     assert ablt.requests[-1].body["bot_slug"] == "writer"
 
 
@@ -180,7 +226,7 @@ async def test_a_form_submitted_after_a_restart_opens_the_conversation(
     second = make_bot()
     await second.start()
     submitted = await submit(discord_emulator, kept, {PROMPT_ID: "Still there?"})
-    thread = await thread_for(discord_emulator, submitted)
+    thread = await thread_of(discord_emulator, submitted)
     await wait_for_reply(discord_emulator, thread.id, "You said: Still there?")
 
     assert refused.original_message is not None
@@ -188,6 +234,29 @@ async def test_a_form_submitted_after_a_restart_opens_the_conversation(
     await gone.wait_for_response(WAIT_S)
     assert refusal(gone) == DRAFT_GONE
     await second.stop()
+
+
+async def test_files_that_take_a_while_to_arrive_are_waited_for(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, convai: ConvaiEmulator
+) -> None:
+    """Discord drops an interaction unanswered for 3 s: while files download, the submission is acknowledged
+    privately ("thinking…"), which then goes, and the opening line comes as a followup with the thread off it."""
+    convai.enqueue(ConvaiReply(text="Got it, loud and clear."))
+    opened = await compose(discord_emulator, provider="convai")
+    arrived = asyncio.Event()
+    note = audio_samples.voice_note_ogg(seconds=1.0)
+    spec = AttachmentSpec("voice-message.ogg", note, "audio/ogg", duration_secs=1.0, held=arrived)
+    submitted = await discord_emulator.submit_modal(opened, {FILES_ID: [spec]})
+    await submitted.wait_for_response(WAIT_S)
+    thinking = submitted.original_message
+    assert submitted.response_type == DEFERRED_WITH_SOURCE and thinking is not None
+    assert thinking.loading and thinking.ephemeral  # acknowledged, only to the member, while the file arrives
+    arrived.set()
+
+    thread = await thread_of(discord_emulator, submitted)
+    await wait_for_post(discord_emulator, thread.id, "Got it, loud and clear.")
+    line = opening_of(submitted)
+    assert line is not None and "🎙️ voice note (1.0 s)" in line.content and thinking.deleted
 
 
 async def test_crafted_submissions_get_a_private_answer_and_open_nothing(

@@ -59,9 +59,11 @@ class AttachmentStore:
     @staticmethod
     def serve_as(record: AttachmentRecord, spec: AttachmentSpec) -> None:
         """Apply a simulated upload's CDN-side behaviour: a body other than the uploaded bytes (the metadata,
-        ``size`` included, still describes what was uploaded) and chunked transfer without a Content-Length."""
+        ``size`` included, still describes what was uploaded), chunked transfer without a Content-Length, and a
+        download held until the test lets it go."""
         record.served = spec.served
         record.chunked = spec.chunked
+        record.held = spec.held
 
     def store(self, channel_id: int, f: UploadedFile, meta: dict[str, Any]) -> AttachmentRecord:
         att_id = self.ids.next()

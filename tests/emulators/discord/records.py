@@ -6,6 +6,7 @@ so a test can hold a reference and assert on its latest state.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,8 @@ class AttachmentSpec:
     body does not match its metadata (see ``attachments.py`` for why Discord cannot rule that out)."""
     chunked: bool = False
     """Serve the body with chunked transfer encoding, so no Content-Length announces its length."""
+    held: asyncio.Event | None = None
+    """The fake CDN answers a download only once this is set: a file that takes as long to arrive as a test needs."""
 
 
 @dataclass
@@ -74,6 +77,7 @@ class AttachmentRecord:
     uploaded_content_type: str | None = None  # the multipart part's own Content-Type
     served: bytes | None = None  # the CDN body when it is not ``data`` (AttachmentSpec.served)
     chunked: bool = False  # the CDN answers without a Content-Length (AttachmentSpec.chunked)
+    held: asyncio.Event | None = None  # the CDN answers once it is set (AttachmentSpec.held)
 
     @property
     def body(self) -> bytes:

@@ -131,6 +131,8 @@ def build_app(core: Core) -> web.Application:
             raise web.HTTPNotFound()
         core.messages.store.downloads.append(att.id)
         core.notifier.notify()
+        if att.held is not None:
+            await att.held.wait()
         content_type = att.content_type or "application/octet-stream"
         if not att.chunked:
             return web.Response(body=att.body, content_type=content_type)
