@@ -38,6 +38,7 @@ from cogs.common.composer_form import (
     composer_form,
     options_for,
     read_submission,
+    salvaged_prompt,
 )
 from cogs.common.opening import Options, Place, obstacle, provider_here
 from cogs.common.text_files import not_used, read_files, sort_files, with_files
@@ -66,8 +67,8 @@ KEPT_WORDS = (
     " (attach files again)."
 )
 DRAFT_GONE = (
-    "That form is no longer kept (the bot restarted, or 15 minutes passed). Your message is in the file above;"
-    " run `/chat` to start again."
+    "That form is no longer kept (the bot restarted, or 15 minutes passed): run `/chat` again. A message you"
+    " wrote is in the file above the button."
 )
 
 
@@ -121,7 +122,7 @@ class Composer:
         if interaction.type is discord.InteractionType.modal_submit and custom_id.startswith(MODAL_PREFIX):
             await self.submitted(interaction)
         elif interaction.type is discord.InteractionType.component and custom_id.startswith(AGAIN_PREFIX):
-            await self.again(interaction, custom_id.removeprefix(AGAIN_PREFIX))
+            await self.again(interaction)
 
     @answers_failures
     async def submitted(self, interaction: discord.Interaction) -> None:
@@ -141,7 +142,7 @@ class Composer:
             prompt, voice = await self._fetch(draft, recording, text_files)
         except BadForm as exc:
             log.info("composer form of member %d refused: %s", interaction.user.id, exc.reason)
-            await self._refuse(interaction, str(exc), draft)
+            await self._refuse(interaction, str(exc), draft or Draft(prompt=salvaged_prompt(interaction.data)))
             return
         if interaction.response.is_done():
             await self._clear_thinking(interaction)
@@ -156,11 +157,13 @@ class Composer:
         except WRITE_ERRORS as exc:
             log.warning("could not remove the composer's private acknowledgement: %s", exc)
 
-    async def again(self, interaction: discord.Interaction, token: str) -> None:
+    @answers_failures
+    async def again(self, interaction: discord.Interaction) -> None:
         """*Edit and send again*: the refused draft's form, filled in as the member left it."""
         if not await self._taken(interaction):
             return
-        kept = self._drafts.get(token)
+        data: Any = interaction.data
+        kept = self._drafts.get(str(data.get("custom_id", "")).removeprefix(AGAIN_PREFIX))
         if kept is None or kept[0] != interaction.user.id or kept[1] < time.monotonic():
             await refuse(interaction, DRAFT_GONE)
             return
@@ -237,11 +240,8 @@ class Composer:
             raise BadForm(not_used(unreadable), "file unreadable")
         return with_files(draft.prompt, [block for _, block in read]), None
 
-    async def _refuse(self, interaction: discord.Interaction, text: str, draft: Draft | None) -> None:
-        """A private refusal; with the member's draft, their message as a file and a button to edit it again."""
-        if draft is None:
-            await refuse(interaction, text)
-            return
+    async def _refuse(self, interaction: discord.Interaction, text: str, draft: Draft) -> None:
+        """A private refusal, with the member's message as a file and a button that opens the form with `draft`."""
         token = self._keep(interaction.user.id, draft)
         view = discord.ui.View(timeout=None)
         view.add_item(

@@ -39,6 +39,7 @@ MAX_TOP_LEVEL = 5
 MAX_SUBMITTED_FILES = 10
 """A File Upload's highest `max_values`: more ids than this did not come from a real client."""
 MAX_FILENAME_CHARS = 1024
+SALVAGED_CHARS = 4 * PROMPT_MAX_CHARS
 TITLE_CHARS, LABEL_CHARS, DESCRIPTION_CHARS, SELECT_OPTIONS = 45, 45, 100, 25
 LABEL, ACTION_ROW = 18, 1
 _MODAL_ID = re.compile(r"composer:(?P<provider>[a-z0-9_-]{0,32})")
@@ -174,6 +175,17 @@ def read_submission(data: object, providers: Mapping[str, Provider]) -> Draft:
             options[option.name] = value
     files = _files(fields, data.get("resolved"))
     return Draft(picked, named is not None, prompt, options, files)
+
+
+def salvaged_prompt(data: object) -> str:
+    """The message of a submission refused for some other reason, to hand back to the member ("" if there is none
+    to find); at most SALVAGED_CHARS characters, since a crafted one may be any length."""
+    try:
+        fields = _fields(data.get("components")) if isinstance(data, Mapping) else {}
+    except BadForm:
+        return ""
+    value = fields.get(PROMPT_ID, {}).get("value")
+    return value.strip()[:SALVAGED_CHARS] if isinstance(value, str) else ""
 
 
 def options_for(provider: Provider, options: Mapping[str, str]) -> dict[str, str]:

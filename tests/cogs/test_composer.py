@@ -280,4 +280,7 @@ async def test_crafted_submissions_get_a_private_answer_and_open_nothing(
         answered = await discord_emulator.submit_crafted_modal(opened, data)
         await answered.wait_for_response(WAIT_S)
         assert says in refusal(answered), data
+        kept = answered.original_message.attachments if answered.original_message else []
+        handed_back = [b"hello"] if isinstance(data["components"], list) and prompt in data["components"] else []
+        assert [a.data for a in kept] == handed_back  # the member's words come back whatever else was wrong
     assert not discord_emulator.threads and not ablt.requests

@@ -25,11 +25,13 @@ from cogs.common.composer_form import (
     OPTION_PREFIX,
     PROMPT_ID,
     PROVIDER_ID,
+    SALVAGED_CHARS,
     BadForm,
     Draft,
     composer_form,
     options_for,
     read_submission,
+    salvaged_prompt,
 )
 from tests.emulators.discord.modals import ModalSubmission, check_modal
 from tests.emulators.discord.records import AttachmentSpec
@@ -175,12 +177,15 @@ def keeps_its_promises(draft: Draft, data: Mapping[str, Any]) -> None:
     }
 )
 def test_any_submission_is_read_into_a_draft_that_keeps_its_promises_or_refused(data: Any) -> None:
+    salvaged = salvaged_prompt(data)  # what a refusal hands back, whatever else is wrong
+    assert len(salvaged) <= SALVAGED_CHARS and salvaged == salvaged.strip()
     try:
         draft = read_submission(data, PROVIDERS)
     except BadForm as exc:
         assert str(exc) and exc.reason
         return
     keeps_its_promises(draft, data)
+    assert salvaged == draft.prompt
 
 
 given_options = st.dictionaries(
