@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from cogs.common.composer import AGAIN_PREFIX, DRAFT_GONE, EMPTY
 from cogs.common.composer_form import FILE_LOST, FILES_ID, OPTION_PREFIX, PROMPT_ID, PROVIDER_ID, STALE
 from tests.emulators.ablt import AbltEmulator, Reply
@@ -23,6 +25,7 @@ from tests.emulators.discord import (
 )
 from tests.emulators.soundverse import SoundverseEmulator, SoundverseReply
 from tests.support import audio_samples
+from tests.support.databases import KINDS
 from tests.support.harness import BotProcess
 from tests.support.journey import WAIT_S, bot_posts, refusal, wait_for_post, wait_for_reply
 
@@ -213,6 +216,7 @@ async def test_what_chat_named_fills_the_form_in(
     assert ablt.requests[-1].body["bot_slug"] == "writer"
 
 
+@pytest.mark.parametrize("database", KINDS, indirect=True)  # the submission is claimed in either store
 async def test_a_form_submitted_after_a_restart_opens_the_conversation(
     make_bot: Callable[..., BotProcess], discord_emulator: DiscordEmulator, ablt: AbltEmulator
 ) -> None:
