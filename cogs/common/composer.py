@@ -27,6 +27,8 @@ from discord import app_commands
 
 from bot.audio import AudioRejected, looks_like_audio
 from bot.command_tree import answers_failures
+from bot.core.gate import CHAT_REFUSED
+from bot.core.server_rules import CHAT, use_provider
 from bot.providers.base import Provider, VoiceInput
 from bot.replies.delivery import WRITE_ERRORS
 from bot.replies.writes import NO_PINGS
@@ -40,6 +42,7 @@ from cogs.common.composer_form import (
     read_submission,
     salvaged_prompt,
 )
+from cogs.common.members import asker_of, interaction_member
 from cogs.common.opening import Options, Place, obstacle, provider_here
 from cogs.common.text_files import not_used, read_files, sort_files, with_files
 from cogs.common.voice import NOT_DOWNLOADED, voice_input, voice_label
@@ -53,9 +56,13 @@ log = logging.getLogger(__name__)
 AGAIN_PREFIX = "composer-again:"
 DRAFT_KEPT_S = 15 * 60.0
 DRAFTS_KEPT = 1000
-"""Drafts kept at most, oldest forgotten first (each is at most a 4,000-character message)."""
+"""Drafts kept at most, oldest forgotten first (each holds a message of at most SALVAGED_CHARS characters)."""
 EMPTY = "The form was empty: write a message or attach a file."
 PICK_A_PROVIDER = "Pick an AI service: neither this channel nor this server has a default one."
+NOT_FOR_YOU = (
+    "On this server **{provider}** is for some members only, and you are not one of them. Pick another provider,"
+    " or ask a server manager (`/access`)."
+)
 READS_ONLY = "{provider} reads text only, so it can't take {file}. Remove the recording{alternative}."
 ONE_RECORDING = (
     "{provider} takes a voice note or audio file on its own: send it without text or other files, and type the"
@@ -103,7 +110,7 @@ class Composer:
         if named is not None and named not in providers:
             await refuse(interaction, UNKNOWN_PROVIDER)
             return
-        if isinstance(interaction.channel, Place) and (why := await obstacle(self.bot, interaction, "`/chat`")):
+        if why := await self._blocked(interaction, named):
             await refuse(interaction, why)  # before the member writes anything
             return
         given = {k: v for k, v in values.items() if k not in ("prompt", "provider") and v}
@@ -136,6 +143,8 @@ class Composer:
             if not draft.prompt and not draft.files:
                 raise BadForm(EMPTY, "empty")
             key, options = await self._provider(interaction, draft)
+            if why := await self._blocked(interaction, key):  # asked again by `start`: here the words come back
+                raise BadForm(why, "not allowed here")
             recording, text_files = self._sorted(interaction, draft, providers[key])
             if draft.files:  # a download takes as long as it takes: acknowledged (privately) within Discord's 3 s
                 await interaction.response.defer(ephemeral=True, thinking=True)
@@ -167,8 +176,27 @@ class Composer:
         if kept is None or kept[0] != interaction.user.id or kept[1] < time.monotonic():
             await refuse(interaction, DRAFT_GONE)
             return
-        draft = kept[2]
-        await self._show(interaction, replace(draft, files=()), draft.provider)
+        await self._show(interaction, kept[2], kept[2].provider)
+
+    async def _blocked(self, interaction: discord.Interaction, provider_key: str | None) -> str | None:
+        """Why no conversation with `provider_key` (or any, for None) could open here, as far as can be told without
+        spending anything: where it is run, the allow-lists, the provider's quotas. `start` asks all of it again
+        (and the cooldown and the server's cap, atomically); asked first, a refusal can hand the member's words back.
+        Outside the bot's own channels (a user install) it is all left to `start`."""
+        if not isinstance(interaction.channel, Place):
+            return None
+        if why := await obstacle(self.bot, interaction, "`/chat`"):
+            return why
+        if interaction.guild_id is not None:
+            rules, member = await self.bot.services.gate.rules(interaction.guild_id), interaction_member(interaction)
+            if not rules.allows(CHAT, member):
+                return CHAT_REFUSED
+            if provider_key is not None and not rules.allows(use_provider(provider_key), member):
+                name = self.bot.services.conversations.providers[provider_key].display_name
+                return NOT_FOR_YOU.format(provider=name)
+        if provider_key is None:
+            return None
+        return await self.bot.services.quotas.used_up(asker_of(interaction), provider_key)
 
     async def _taken(self, interaction: discord.Interaction) -> bool:
         """Claimed by this process (in a rolling deploy two receive every interaction), as commands are by the tree
@@ -210,6 +238,7 @@ class Composer:
         return None, usable
 
     def _check_recording(self, draft: Draft, provider: Provider, audio: discord.Attachment, files: int) -> None:
+        """BadForm unless `provider` listens and the recording comes alone (`files` uploaded in all)."""
         if not provider.accepts_audio:
             listeners = [p.display_name for p in self.bot.services.conversations.providers.values() if p.accepts_audio]
             alternative = f", or pick {' or '.join(listeners)}" if listeners else ""
@@ -242,7 +271,7 @@ class Composer:
 
     async def _refuse(self, interaction: discord.Interaction, text: str, draft: Draft) -> None:
         """A private refusal, with the member's message as a file and a button that opens the form with `draft`."""
-        token = self._keep(interaction.user.id, draft)
+        token = self._keep(interaction.user.id, replace(draft, files=()))  # a form cannot be given files back
         view = discord.ui.View(timeout=None)
         view.add_item(
             discord.ui.Button(

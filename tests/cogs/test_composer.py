@@ -23,19 +23,24 @@ from tests.emulators.discord import (
     MessageRecord,
     ThreadRecord,
 )
+from tests.emulators.magicai import MagicAIEmulator
 from tests.emulators.soundverse import SoundverseEmulator, SoundverseReply
 from tests.support import audio_samples
 from tests.support.databases import KINDS
 from tests.support.harness import BotProcess
-from tests.support.journey import WAIT_S, bot_posts, refusal, wait_for_post, wait_for_reply
+from tests.support.journey import WAIT_S, bot_posts, command, refusal, wait_for_post, wait_for_reply
 
 DEFERRED_WITH_SOURCE = 5
+MEMBER = ((1 << 51) - 1) & ~(1 << 3) & ~(1 << 5) & ~(1 << 34)
+"""Everything but Administrator, Manage Server and Manage Threads: an ordinary member."""
 
 
-async def compose(discord: DiscordEmulator, *, provider: str | None = "ablt", **options: str) -> InteractionRecord:
-    """`/chat` without a prompt (`provider:` unless None, and `options`); the form it opened."""
+async def compose(
+    discord: DiscordEmulator, *, provider: str | None = "ablt", by: int | None = None, **options: str
+) -> InteractionRecord:
+    """`/chat` without a prompt (`provider:` unless None, and `options`) as member `by`; the form it opened."""
     given: dict[str, Any] = {"provider": provider, **options} if provider else dict(options)
-    opened = await discord.run_slash_command("chat", given)
+    opened = await discord.run_slash_command("chat", given, user_id=by)
     await opened.wait_for_response(WAIT_S)
     assert opened.modal is not None, f"expected the composer's form, got {opened.original_message}"
     return opened
@@ -214,6 +219,27 @@ async def test_what_chat_named_fills_the_form_in(
     haiku = await submit(discord_emulator, unnamed, {PROMPT_ID: "A haiku", PROVIDER_ID: ["ablt"]})
     await wait_for_reply(discord_emulator, (await thread_of(discord_emulator, haiku)).id, "You said: A haiku")
     assert ablt.requests[-1].body["bot_slug"] == "writer"
+
+
+async def test_a_provider_kept_for_others_is_refused_before_the_form_and_after_it_with_the_words_back(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, magicai: MagicAIEmulator
+) -> None:
+    discord_emulator.set_everyone_permissions(MEMBER)
+    bob, patrons = discord_emulator.add_member("bob"), discord_emulator.add_role("Patrons")
+    allowed = await command(
+        discord_emulator, "access allow", discord_emulator.channel_id, what="use:magicai", who=patrons
+    )
+    assert refusal(allowed).startswith("Added.")  # the owner keeps Magic AI for the Patrons role
+
+    named = await discord_emulator.run_slash_command("chat", {"provider": "magicai"}, user_id=bob)
+    await named.wait_for_response(WAIT_S)
+    assert named.modal is None and "**Magic AI** is for some members only" in refusal(named)  # nothing to write
+
+    opened = await compose(discord_emulator, provider=None, by=bob)
+    picked = await submit(discord_emulator, opened, {PROMPT_ID: "Where are the docs?", PROVIDER_ID: ["magicai"]})
+    assert "**Magic AI** is for some members only" in refusal(picked)
+    assert picked.original_message is not None and picked.original_message.attachments[0].data == b"Where are the docs?"
+    assert not magicai.requests and not discord_emulator.threads
 
 
 @pytest.mark.parametrize("database", KINDS, indirect=True)  # the submission is claimed in either store
