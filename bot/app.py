@@ -56,6 +56,7 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.recovery",
     "cogs.deletions",
+    "cogs.places",
 )
 
 
