@@ -30,6 +30,7 @@ from bot.replies.splitting import MESSAGE_LIMIT
 from bot.replies.widgets import ANY_TAIL, RETRY_BUTTON_ID, STOP_BUTTON_ID, reply_id_in
 from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
+from cogs.common.chat_command import usable_in_dms
 from cogs.common.input import read_message
 from cogs.common.members import asker_of, interaction_member, slowmode_refusal, speaking_refusal
 from cogs.common.places import InteractionPlace, conversation_key, reached_by_user_install
@@ -288,9 +289,8 @@ class ControlsCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self._menu = app_commands.ContextMenu(name=REGENERATE, callback=regenerate, type=discord.AppCommandType.message)
-        dms = bot.services.gate.allow_dms  # conversations in DMs exist only when the owner allows them
-        self._menu.guild_only = not dms
-        self._menu.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=dms)
+        gate = bot.services.gate  # conversations in DMs exist only when the owner allows them
+        usable_in_dms(self._menu, gate.allow_dms, user_installs=gate.user_installs)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(StopButton, RetryButton)

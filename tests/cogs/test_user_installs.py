@@ -8,6 +8,7 @@ installs, outside and external_apps modules) and the loopback aBLT.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from bot.core.gate import NOT_IN_PLACES
 from bot.replies.streaming import WHOLE_ANSWER_FILENAME
 from bot.replies.text_stream import OVERFLOW
+from bot.store import Store
 from cogs.common.places import REPLY_BUTTON_ID
 from tests.emulators.ablt import AbltEmulator, Reply
 from tests.emulators.discord import DiscordEmulator, InteractionRecord, MessageRecord
@@ -209,3 +211,50 @@ async def test_the_operator_chooses_the_providers_and_member_quotas_apply(
     over = await chat_as(discord_emulator, bob, channel, prompt="Again")
     assert "limit" in refusal(over) and "<t:" in refusal(over) and over.original_message.ephemeral
     assert len(ablt.requests) == 1
+
+
+async def recorded(database: str, message_id: int) -> None:
+    """Wait until the store knows which reply Discord message `message_id` shows (noted as the turn ends)."""
+    store = await Store.open(database)
+    try:
+        for _ in range(int(WAIT_S / 0.05)):
+            if await store.reply_shown_in(message_id) is not None:
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+    raise AssertionError(f"message {message_id} was never recorded as a reply's")
+
+
+async def test_retry_regenerate_and_export_work_on_a_conversation_in_a_place(
+    discord_emulator: DiscordEmulator, ablt: AbltEmulator, anywhere: Callable[..., BotProcess], database: str
+) -> None:
+    await anywhere().start()
+    bob, channel = elsewhere(discord_emulator)
+    ablt.enqueue(Reply(status=500), Reply(text="Second time lucky."), Reply(text="A fresh take."))
+    run = await chat_as(discord_emulator, bob, channel, provider="ablt", prompt="Tell me a joke")
+
+    def retry_on() -> MessageRecord | None:
+        return next((m for m in shown(run) if any(i.startswith("retry:") for i in m.custom_ids())), None)
+
+    await discord_emulator.wait_for(lambda: retry_on() is not None, WAIT_S, "the failure line with Retry")
+    failure = retry_on()
+    assert failure is not None and failure.content.startswith("⚠️")
+    retry = next(i for i in failure.custom_ids() if i.startswith("retry:"))
+    click = await discord_emulator.click_button(failure.id, retry, user_id=bob)
+    await click.wait_for_response(WAIT_S)
+    await answered(discord_emulator, click, bob)
+    (answer,) = click.followups
+    assert answer.content == "Second time lucky." and ablt.requests[-1].body == ablt.requests[-2].body
+
+    await recorded(database, answer.id)
+    regenerated = await discord_emulator.run_message_command("Regenerate", answer.id, user_id=bob)
+    await regenerated.wait_for_response(WAIT_S)
+    await answered(discord_emulator, regenerated, bob)
+    assert text_of(regenerated) == "A fresh take." and ablt.requests[-1].body == ablt.requests[-2].body
+
+    export = await discord_emulator.run_slash_command("export", {}, channel_id=channel, user_id=bob)
+    await export.wait_for_response(WAIT_S)
+    await discord_emulator.wait_for(lambda: any(m.attachments for m in shown(export)), WAIT_S, "the transcript")
+    transcript = next(m for m in shown(export) if m.attachments).attachments[0].data.decode()
+    assert "Tell me a joke" in transcript and "A fresh take." in transcript and shown(export)[0].ephemeral
