@@ -25,7 +25,7 @@ from bot.replies.notice import QUIET_BEFORE_NOTICE_S, StopButton, WorkingNotice
 from bot.replies.pacing import WritePacer, final_from, requests_at
 from bot.replies.splitting import MESSAGE_LIMIT, split_message
 from bot.replies.text_stream import TextStream
-from bot.replies.widgets import offer_view, retry_view, sources_embed
+from bot.replies.widgets import offer_layout, offer_view, retry_view, sources_embed
 from bot.replies.writes import ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,11 @@ class StreamingReply:
         await self._report_shown()
 
     async def _post(
-        self, content: str | None = None, *, embed: discord.Embed | None = None, view: discord.ui.View | None = None
+        self,
+        content: str | None = None,
+        *,
+        embed: discord.Embed | None = None,
+        view: discord.ui.View | discord.ui.LayoutView | None = None,
     ) -> discord.Message | None:
         """A message of its own (a notice, a whole agent message), paced; tried again until Discord takes it.
 
@@ -268,6 +272,10 @@ class StreamingReply:
 
     async def _offer(self, offer: Offer) -> None:
         """Buttons (select menus past 25 choices) whose clicks are understood by id, even after a restart."""
+        layout = offer_layout(offer)
+        if layout is not None:  # long choices: each whole beside its own button (Components V2, no content)
+            await self._post(view=layout)
+            return
         view = offer_view(offer)
         try:
             await self._post(offer.prompt[:MESSAGE_LIMIT], view=view)
