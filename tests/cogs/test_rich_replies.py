@@ -6,34 +6,14 @@ Discord does (no content beside the flag, 40 components, 4,000 characters: its c
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.emulators.agentverse import AgentverseEmulator, travel_flow
 from tests.emulators.discord import COMPONENTS_V2_FLAG, DiscordEmulator, MessageRecord
 from tests.support.agentverse import objective
 from tests.support.harness import BotProcess
 from tests.support.journey import WAIT_S, bot_posts, wait_for_post
+from tests.support.layout import BUTTON, SECTION, TEXT_DISPLAY, parts
 
 LONG_TASK = "Flights/Find the cheapest direct flight from the nearest airport to any city in Europe next weekend"
-TEXT_DISPLAY, SECTION, BUTTON = 10, 9, 2
-
-
-def parts(message: MessageRecord, kind: int) -> list[dict[str, Any]]:
-    """Every component of `kind` in a message, however deep."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == kind:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.components)
-    return found
 
 
 async def test_choices_too_long_for_a_button_are_sections_with_their_whole_text(
