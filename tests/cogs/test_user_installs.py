@@ -19,6 +19,7 @@ from bot.replies.text_stream import OVERFLOW
 from bot.store import Store
 from cogs.common.places import REPLY_BUTTON_ID
 from tests.emulators.ablt import AbltEmulator, Reply
+from tests.emulators.convai import ConvaiEmulator, ConvaiReply
 from tests.emulators.discord import DiscordEmulator, InteractionRecord, MessageRecord
 from tests.support.harness import BotProcess
 from tests.support.journey import WAIT_S, refusal
@@ -258,3 +259,18 @@ async def test_retry_regenerate_and_export_work_on_a_conversation_in_a_place(
     await discord_emulator.wait_for(lambda: any(m.attachments for m in shown(export)), WAIT_S, "the transcript")
     transcript = next(m for m in shown(export) if m.attachments).attachments[0].data.decode()
     assert "Tell me a joke" in transcript and "A fresh take." in transcript and shown(export)[0].ephemeral
+
+
+async def test_a_spoken_answer_comes_as_a_followup_file_in_a_place(
+    discord_emulator: DiscordEmulator, convai: ConvaiEmulator, anywhere: Callable[..., BotProcess]
+) -> None:
+    await anywhere().start()
+    bob, channel = elsewhere(discord_emulator)
+    convai.enqueue(ConvaiReply(text="Hello, traveller.", audio_seconds=1.0))
+    run = await chat_as(discord_emulator, bob, channel, provider="convai", prompt="Hi!")
+    await answered(discord_emulator, run, bob)
+    await discord_emulator.wait_for(lambda: any(m.attachments for m in shown(run)), WAIT_S, "the spoken answer")
+    assert run.original_message is not None and run.original_message.content.startswith("Hello, traveller.")
+    (spoken,) = [m for m in shown(run) if m.attachments]
+    assert spoken.attachments[0].data[:4] == b"RIFF" and run.rejected_followups == 0
+    assert [r.route for r in discord_emulator.requests if r.channel_id == channel] == []
