@@ -60,6 +60,22 @@ EXTENSIONS = (
 )
 
 
+BOT_PERMISSIONS = 70677981940736
+"""What the bot asks for when added to a server (docs/setup.md explains each)."""
+
+
+def install_links(application_id: int, *, user_installs: bool) -> list[tuple[str, str]]:
+    """(where, OAuth2 link) to add the app to a server and, with `user_installs`, to a member's own account
+    (resources/application.mdx "Install Links"; a user install takes `applications.commands` alone)."""
+    base = f"https://discord.com/oauth2/authorize?client_id={application_id}"
+    links = [
+        ("to a server", f"{base}&integration_type=0&scope=bot+applications.commands&permissions={BOT_PERMISSIONS}")
+    ]
+    if user_installs:
+        links.append(("to a member's own account", f"{base}&integration_type=1&scope=applications.commands"))
+    return links
+
+
 PROVIDER_CONNECTIONS = 2000
 """Open connections to the providers at once. Each streaming reply (and each Agentverse poll) holds one for as
 long as it lasts; aiohttp's default of 100 made the 101st concurrent reply wait for a free connection."""
@@ -249,6 +265,8 @@ class BridgeBot(commands.AutoShardedBot):
             self.shard_count,
             len(self.guilds),
         )
+        for where, link in install_links(self.application_id or 0, user_installs=self.services.gate.user_installs):
+            log.info("install %s: %s", where, link)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """An event handler failed: log it (as discord.py does), and answer a member whose message it was."""

@@ -9,6 +9,7 @@ installs, outside and external_apps modules) and the loopback aBLT.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -274,3 +275,14 @@ async def test_a_spoken_answer_comes_as_a_followup_file_in_a_place(
     (spoken,) = [m for m in shown(run) if m.attachments]
     assert spoken.attachments[0].data[:4] == b"RIFF" and run.rejected_followups == 0
     assert [r.route for r in discord_emulator.requests if r.channel_id == channel] == []
+
+
+async def test_the_install_links_are_logged_at_start_up(
+    discord_emulator: DiscordEmulator, anywhere: Callable[..., BotProcess], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.app")
+    await anywhere().start()
+    await discord_emulator.wait_for(lambda: "integration_type=1" in caplog.text, WAIT_S, "the install links in the log")
+    app = discord_emulator.application_id
+    assert f"client_id={app}&integration_type=0&scope=bot+applications.commands" in caplog.text
+    assert f"client_id={app}&integration_type=1&scope=applications.commands" in caplog.text
