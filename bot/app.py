@@ -24,6 +24,7 @@ from discord.http import Route
 
 from bot.command_tree import BridgeTree, failure_line
 from bot.config.settings import Settings
+from bot.core.answer_memory import AnswerMemory, engine_key
 from bot.core.background import Background
 from bot.core.conversations import Conversations
 from bot.core.gate import Gate
@@ -175,6 +176,7 @@ class BridgeBot(commands.AutoShardedBot):
         self._services: Services | None = None
         self._http_session: aiohttp.ClientSession | None = None
         self._scheduler: PollScheduler | None = None
+        self._answers: AnswerMemory | None = None
         self._identify: IdentifyGate | None = None
         self._heap_settled = not own_process
 
@@ -200,8 +202,14 @@ class BridgeBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         self._http_session = aiohttp.ClientSession(connector=provider_connector())
         store = await Store.open(self.settings.database_url.reveal())
-        self._scheduler = PollScheduler(on_poll=self.monitoring.metrics.agentverse_poll)
         agentverse = self.settings.agentverse
+        self._answers = AnswerMemory(store, engine_key(agentverse)) if agentverse else None
+        self._scheduler = PollScheduler(
+            on_poll=self.monitoring.metrics.agentverse_poll,
+            on_learnt=self._answers.remember if self._answers else None,
+        )
+        if self._answers is not None:
+            self._scheduler.answer_times.restore(await self._answers.load())
         providers = build_providers(
             self.settings,
             self._http_session,
@@ -288,6 +296,8 @@ class BridgeBot(commands.AutoShardedBot):
         await self.monitoring.close()
         if self._scheduler is not None:
             await self._scheduler.close()
+        if self._answers is not None:
+            await self._answers.close()  # before the store closes
         # discord.py fires on_ready from a task that waits ~2 s after the guilds arrive; stopped sooner, that
         # task would dispatch on a closed client. It keeps the task on its (private) connection state.
         ready_task = getattr(self._connection, "_ready_task", None)
