@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bench.screens.capture import post
+from bench.screens.capture import capture_channel, post
 from bench.screens.markdown import to_html
 from bench.screens.render import WAVE_BARS, page
 from bench.screens.scene import Button, Container, File, Row, Scene, Section, Separator, Text, Thumbnail
@@ -153,6 +153,40 @@ def test_a_components_v2_message_renders_sections_with_their_button_on_the_right
     assert '<div class="row"><span class="button s4 off"><span>Choose 2</span></span></div>' in html  # greyed
     assert '<div class="fname">answer.md</div>' in html and "modal" not in html
     assert '<div class="content">' not in html  # no message content beside the layout
+
+
+def test_a_channel_shows_who_used_the_command_above_its_answer_and_the_reply_button_under_it() -> None:
+    discord = DiscordEmulator()
+    world = discord.core.world
+    bob = discord.add_user("bob")
+    world.users[bob].global_name = f"Bob {HOSTILE}"
+    reply = {"type": 2, "style": 1, "label": "Reply", "emoji": {"name": "💬"}, "custom_id": f"place-reply:{bob}"}
+    for message in (
+        recorded(discord, discord.user_id, "Why is the sky blue?"),
+        recorded(
+            discord,
+            discord.bot_user_id,
+            "Rayleigh scattering.",
+            type=20,
+            command_name="chat",
+            interaction_user_id=bob,
+            components=[{"type": 1, "components": [reply]}],
+        ),
+    ):
+        world.store_message(message)
+
+    scene = capture_channel(discord, discord.channel_id)
+    html = page(scene)
+
+    alice_said, answer = scene.posts
+    assert scene.thread is None and alice_said.command is None and answer.command is not None
+    assert "<script>" not in html
+    assert '<div class="used"><span class="mini" style="background:' in html
+    shown = "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;"
+    assert f'<span class="who">Bob {shown}</span> used <span class="cmd">/chat</span>' in html
+    assert html.index('class="used"') < html.index("Rayleigh scattering.") < html.index("<span>Reply</span>")
+    assert '<span class="button s1"><span>💬</span><span>Reply</span></span>' in html
+    assert '<div class="composer">Message #general</div>' in html
 
 
 def test_markdown_links_only_http_and_code_stays_literal() -> None:
