@@ -30,17 +30,9 @@ from .scene import (
     Voice,
 )
 
-ACTION_ROW, SELECT, SECTION, TEXT_DISPLAY, THUMBNAIL, MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER = (
-    1,
-    3,
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    17,
-)
+ACTION_ROW, SELECT = 1, 3
+SECTION, TEXT_DISPLAY, THUMBNAIL, MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER = 9, 10, 11, 12, 13, 14, 17
+"""Discord's component types (components/reference.mdx); 9 and above only in Components V2 messages."""
 ATTACHMENT_URL = "attachment://"
 
 
