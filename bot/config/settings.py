@@ -30,6 +30,7 @@ from bot.config.scale import (
     ScaleSettings,
     database_password,
     database_setting,
+    redis_password,
     scale_settings,
 )
 from bot.config.secret import Secret
@@ -175,6 +176,11 @@ def _secrets(settings: Settings) -> tuple[Secret, ...]:
     agentverse = settings.agentverse
     if agentverse is not None and agentverse.refresh_token is not None:
         keys.append(agentverse.refresh_token)
+    redis = redis_password(settings.scale.rest_rate_redis_url)
+    if settings.scale.rest_rate_redis_url is not None:
+        keys.append(settings.scale.rest_rate_redis_url)
+    if redis:
+        keys.extend({Secret(redis), Secret(unquote(redis))})
     password = database_password(settings.database_url.reveal())
     if password:  # as written in the URL (%-encoded) and as the driver sees it (decoded): mask both
         keys.extend({Secret(password), Secret(unquote(password))})
