@@ -36,8 +36,8 @@ from bot.members.attachments import AttachmentReader
 from bot.ops.monitoring import Monitoring, shard_states
 from bot.providers.agentverse.polling import PollScheduler
 from bot.providers.registry import build_providers
-from bot.replies.pacing import GLOBAL_REQUESTS_PER_S, ChannelPacers, RequestRate
-from bot.replies.shared_rate import SharedRate, bot_key
+from bot.replies.pacing import ChannelPacers, RequestRate
+from bot.replies.shared_rate import SHARED_REQUESTS_PER_S, SharedRate, bot_key
 from bot.replies.writes import NO_PINGS
 from bot.sharding import IdentifyGate, ShardPlan
 from bot.store import Store
@@ -174,7 +174,7 @@ class BridgeBot(commands.AutoShardedBot):
         )
         redis = settings.scale.rest_rate_redis_url
         key = bot_key(settings.discord_token.reveal())
-        shared = SharedRate(redis.reveal(), GLOBAL_REQUESTS_PER_S, key=key) if redis is not None else None
+        shared = SharedRate(redis.reveal(), SHARED_REQUESTS_PER_S, key=key) if redis is not None else None
         self.rest_budget = RequestRate(settings.scale.rest_rate_per_s, shared=shared)
         self._pace_rest_calls(self.rest_budget)
         self._services: Services | None = None

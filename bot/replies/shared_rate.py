@@ -3,8 +3,8 @@
 Discord counts the global limit per bot, whichever process sends (rate-limits.md, "Global Rate Limit": 50
 requests per second). A fixed split (`REST_RATE_PER_S` = 45/N) leaves a busy process a third of the budget
 while two others idle. With `REST_RATE_REDIS_URL` every request first takes its place in one moving window of
-`GLOBAL_REQUESTS_PER_S` per second kept in Redis, through the `limits` library (`MovingWindowRateLimiter`: an
-atomic script per hit, so no second ever holds more than 45 requests of all processes together), and a busy
+`SHARED_REQUESTS_PER_S` per second kept in Redis, through the `limits` library (`MovingWindowRateLimiter`: an
+atomic script per hit, so no second ever holds more than 40 requests of all processes together), and a busy
 process may use what the idle ones leave.
 
 Redis not answering must not stop the bot: the process then keeps to its own share (`REST_RATE_PER_S`) and
@@ -24,6 +24,10 @@ from limits.storage import storage_from_string
 
 log = logging.getLogger(__name__)
 
+SHARED_REQUESTS_PER_S = 40
+"""The whole bot's requests in any second, counted when each is granted: 10 under Discord's 50, because a request
+reaches Discord a little after it is counted, and under load (50 streams in one process) those delays bunch
+requests counted over a second into less (`python -m bench.processes --busy-one` met a global 429 at 45)."""
 RETRY_REDIS_S = 5.0
 """After Redis failed, the process keeps to its own share this long before asking Redis again."""
 NAMESPACE = "discord-global"
