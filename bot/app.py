@@ -24,6 +24,7 @@ from discord.http import Route
 
 from bot.command_tree import BridgeTree, failure_line
 from bot.config.settings import Settings
+from bot.core.answer_memory import AnswerMemory, engine_key
 from bot.core.background import Background
 from bot.core.conversations import Conversations
 from bot.core.gate import Gate
@@ -36,6 +37,7 @@ from bot.ops.monitoring import Monitoring, shard_states
 from bot.providers.agentverse.polling import PollScheduler
 from bot.providers.registry import build_providers
 from bot.replies.pacing import ChannelPacers, RequestRate
+from bot.replies.shared_rate import SHARED_REQUESTS_PER_S, SharedRate, bot_key
 from bot.replies.writes import NO_PINGS
 from bot.sharding import IdentifyGate, ShardPlan
 from bot.store import Store
@@ -56,7 +58,24 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.recovery",
     "cogs.deletions",
+    "cogs.places",
 )
+
+
+BOT_PERMISSIONS = 70677981940736
+"""What the bot asks for when added to a server (docs/setup.md explains each)."""
+
+
+def install_links(application_id: int, *, user_installs: bool) -> list[tuple[str, str]]:
+    """(where, OAuth2 link) to add the app to a server and, with `user_installs`, to a member's own account
+    (resources/application.mdx "Install Links"; a user install takes `applications.commands` alone)."""
+    base = f"https://discord.com/oauth2/authorize?client_id={application_id}"
+    links = [
+        ("to a server", f"{base}&integration_type=0&scope=bot+applications.commands&permissions={BOT_PERMISSIONS}")
+    ]
+    if user_installs:
+        links.append(("to a member's own account", f"{base}&integration_type=1&scope=applications.commands"))
+    return links
 
 
 PROVIDER_CONNECTIONS = 2000
@@ -153,11 +172,15 @@ class BridgeBot(commands.AutoShardedBot):
             http_trace=self.monitoring.discord_trace(),
             **sharding,
         )
-        self.rest_budget = RequestRate(settings.scale.rest_rate_per_s)
+        redis = settings.scale.rest_rate_redis_url
+        key = bot_key(settings.discord_token.reveal())
+        shared = SharedRate(redis.reveal(), SHARED_REQUESTS_PER_S, key=key) if redis is not None else None
+        self.rest_budget = RequestRate(settings.scale.rest_rate_per_s, shared=shared)
         self._pace_rest_calls(self.rest_budget)
         self._services: Services | None = None
         self._http_session: aiohttp.ClientSession | None = None
         self._scheduler: PollScheduler | None = None
+        self._answers: AnswerMemory | None = None
         self._identify: IdentifyGate | None = None
         self._heap_settled = not own_process
 
@@ -183,8 +206,14 @@ class BridgeBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         self._http_session = aiohttp.ClientSession(connector=provider_connector())
         store = await Store.open(self.settings.database_url.reveal())
-        self._scheduler = PollScheduler(on_poll=self.monitoring.metrics.agentverse_poll)
         agentverse = self.settings.agentverse
+        self._answers = AnswerMemory(store, engine_key(agentverse)) if agentverse else None
+        self._scheduler = PollScheduler(
+            on_poll=self.monitoring.metrics.agentverse_poll,
+            on_learnt=self._answers.remember if self._answers else None,
+        )
+        if self._answers is not None:
+            self._scheduler.answer_times.restore(await self._answers.load())
         providers = build_providers(
             self.settings,
             self._http_session,
@@ -248,6 +277,8 @@ class BridgeBot(commands.AutoShardedBot):
             self.shard_count,
             len(self.guilds),
         )
+        for where, link in install_links(self.application_id or 0, user_installs=self.services.gate.user_installs):
+            log.info("install %s: %s", where, link)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """An event handler failed: log it (as discord.py does), and answer a member whose message it was."""
@@ -269,6 +300,8 @@ class BridgeBot(commands.AutoShardedBot):
         await self.monitoring.close()
         if self._scheduler is not None:
             await self._scheduler.close()
+        if self._answers is not None:
+            await self._answers.close()  # before the store closes
         # discord.py fires on_ready from a task that waits ~2 s after the guilds arrive; stopped sooner, that
         # task would dispatch on a closed client. It keeps the task on its (private) connection state.
         ready_task = getattr(self._connection, "_ready_task", None)

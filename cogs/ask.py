@@ -23,9 +23,12 @@ from bot.members.permissions import ASK, READ
 from bot.providers.base import Provider
 from bot.replies.delivery import WRITE_ERRORS
 from bot.replies.writes import NO_PINGS
+from cogs.common.chat_command import usable_in_dms
 from cogs.common.input import MemberMessage, read_message, read_text_files
 from cogs.common.members import interaction_member, member_refusal
 from cogs.common.opening import Opening, Options, obstacle, open_conversation, provider_here
+from cogs.common.place_chat import chat_in_place, offered_here
+from cogs.common.places import conversation_key, reached_by_user_install
 from cogs.common.private import by_interaction
 from cogs.common.text_files import not_used
 from cogs.common.turns import reply_in, speaker
@@ -53,9 +56,8 @@ class AskCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self._menu = app_commands.ContextMenu(name=ASK_AI, callback=self.ask, type=discord.AppCommandType.message)
-        dms = bot.services.gate.allow_dms  # as `/chat`: offered in DMs only when the owner allows them
-        self._menu.guild_only = not dms
-        self._menu.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=dms)
+        gate = bot.services.gate  # as `/chat`: offered in DMs only when the owner allows them
+        usable_in_dms(self._menu, gate.allow_dms, user_installs=gate.user_installs)
         self._pickers: weakref.WeakSet[ProviderPicker] = weakref.WeakSet()
 
     async def cog_load(self) -> None:
@@ -69,9 +71,11 @@ class AskCog(commands.Cog):
     async def ask(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Apps → Ask AI: the message read as a member's turn would be, then the provider that applies here.
 
-        Nothing of the message is read (nor its files fetched) unless the member may read the channel's history.
+        Nothing of the message is read (nor its files fetched) unless the member may read the channel's history
+        (in a place reached through their own install, Discord offers the command only on messages they see).
         """
-        if why := member_refusal(interaction, READ, ASK):
+        in_place = reached_by_user_install(interaction)
+        if not in_place and (why := member_refusal(interaction, READ, ASK)):
             await refuse(interaction, why)
             return
         said = read_message(message).text_only()
@@ -81,7 +85,11 @@ class AskCog(commands.Cog):
             reason = f"{NOTHING_TO_ASK} {not_used(said.unused)}" if said.unused else NOTHING_TO_ASK
             await refuse(interaction, reason)
             return
-        chosen, options = await provider_here(self.bot, interaction)
+        chosen, options = await provider_here(self.bot, interaction) if not in_place else (None, {})
+        if in_place:
+            offered = offered_here(self.bot)
+            existing = await self.bot.services.store.active_session(conversation_key(interaction))
+            chosen = existing.provider if existing is not None else offered[0] if len(offered) == 1 else None
         if chosen is None:
             await self._offer_choice(interaction, message, said)
             return
@@ -99,6 +107,8 @@ class AskCog(commands.Cog):
     ) -> bool:
         """Open the conversation (a refusal is private), then `on_open`, then answer the message's text;
         False if nothing opened."""
+        if reached_by_user_install(interaction):
+            return await self._start_in_place(interaction, said, provider_key, on_open)
         asker = interaction.user
         preview = said.text or ", ".join((*said.file_names, *(a.filename for a in said.text_files)))
 
@@ -119,10 +129,35 @@ class AskCog(commands.Cog):
         await reply_in(self.bot, target, session, speaker(asker), said.turn, note=note, interaction=interaction)
         return True
 
+    async def _start_in_place(
+        self,
+        interaction: discord.Interaction,
+        said: MemberMessage,
+        provider_key: str,
+        on_open: Callable[[], Awaitable[None]] | None,
+    ) -> bool:
+        """Ask AI where only the member's own install reaches: the message's text as the next turn of their
+        conversation here (cogs/common/place_chat.py), answered into the interaction."""
+        said = await read_text_files(said, self.bot.services.downloads)
+        if on_open is not None:
+            await on_open()
+        await chat_in_place(self.bot, interaction, provider_key, said.turn, {})
+        if said.unused:
+            await by_interaction(interaction)(not_used(said.unused))
+        return True
+
     async def _offer_choice(
         self, interaction: discord.Interaction, message: discord.Message, said: MemberMessage
     ) -> None:
         """Nothing decides the provider here: a private message with one button per provider the member may use."""
+        if reached_by_user_install(interaction):
+            await self._offer(
+                interaction,
+                message,
+                said,
+                [self.bot.services.conversations.providers[key] for key in offered_here(self.bot)],
+            )
+            return
         if why := await obstacle(self.bot, interaction, COMMAND, reads_message=True):
             await refuse(interaction, why)
             return
@@ -134,6 +169,16 @@ class AskCog(commands.Cog):
                 await refuse(interaction, CHAT_REFUSED)
                 return
             providers = [p for p in providers if rules.allows(use_provider(p.key), member)]
+        await self._offer(interaction, message, said, providers)
+
+    async def _offer(
+        self,
+        interaction: discord.Interaction,
+        message: discord.Message,
+        said: MemberMessage,
+        providers: list[Provider],
+    ) -> None:
+        """The private picker of `providers` (a refusal when there is none)."""
         if not providers:
             await refuse(interaction, NO_PROVIDER_FOR_YOU)
             return

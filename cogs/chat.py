@@ -13,6 +13,8 @@ from bot.providers.base import VoiceInput
 from cogs.common.chat_command import build_chat_command
 from cogs.common.composer import Composer
 from cogs.common.opening import Opening, Options, open_conversation, provider_here
+from cogs.common.place_chat import chat_in_place, provider_in_place
+from cogs.common.places import reached_by_user_install
 from cogs.common.private import by_interaction
 from cogs.common.turns import reply_in, speaker
 from cogs.common.wording import opening_line, refuse
@@ -29,7 +31,10 @@ class ChatCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         providers = bot.services.conversations.providers.values()
-        self._chat = build_chat_command(providers, self.run_chat, self.suggest, dms=bot.services.gate.allow_dms)
+        gate = bot.services.gate
+        self._chat = build_chat_command(
+            providers, self.run_chat, self.suggest, dms=gate.allow_dms, user_installs=gate.user_installs
+        )
         self.composer = Composer(bot, self.start_chat)
 
     async def cog_load(self) -> None:
@@ -46,6 +51,10 @@ class ChatCog(commands.Cog):
             return
         options = dict(values)
         prompt, chosen = options.pop("prompt") or "", options.pop("provider", None)
+        if chosen is None and reached_by_user_install(interaction):
+            chosen = await provider_in_place(self.bot, interaction)
+            if chosen is None:
+                return
         if chosen is None:
             chosen, defaults = await provider_here(self.bot, interaction)
             options = {**defaults, **{k: v for k, v in options.items() if v is not None}}
@@ -64,7 +73,12 @@ class ChatCog(commands.Cog):
         voice: VoiceInput | None = None,
     ) -> None:
         """Open a conversation with `provider_key` where `interaction` happened (a `/chat` command, or a form it
-        opened) and answer its first turn: `prompt`, and `voice` (a voice note, for providers that listen)."""
+        opened) and answer its first turn: `prompt`, and `voice` (a voice note, for providers that listen). Where
+        the bot is reached only through the member's own install, the conversation is theirs there and the answer
+        streams into the interaction (cogs/common/place_chat.py)."""
+        if reached_by_user_install(interaction):
+            await chat_in_place(self.bot, interaction, provider_key, prompt, options, voice=voice)
+            return
         user = interaction.user
         opening = Opening(prompt, lambda description, notice: opening_line(user, description, prompt, notice))
         opened = await open_conversation(self.bot, interaction, provider_key, options, opening)

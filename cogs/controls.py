@@ -30,8 +30,10 @@ from bot.replies.splitting import MESSAGE_LIMIT
 from bot.replies.widgets import ANY_TAIL, RETRY_BUTTON_ID, STOP_BUTTON_ID, reply_id_in
 from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
+from cogs.common.chat_command import usable_in_dms
 from cogs.common.input import read_message
 from cogs.common.members import asker_of, interaction_member, slowmode_refusal, speaking_refusal
+from cogs.common.places import InteractionPlace, conversation_key, reached_by_user_install
 from cogs.common.private import by_interaction
 from cogs.common.turns import reply_in, speaker
 from cogs.common.voice import voice_input
@@ -95,7 +97,7 @@ async def stop_pressed(interaction: discord.Interaction, reply_id: int) -> None:
     reply that already ended (also before a restart), gets a private note."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     conversations = bot.services.conversations
-    channel_id = interaction.channel_id or 0
+    channel_id = conversation_key(interaction)
     asker = conversations.turns.asker_of(channel_id, reply_id)
     if asker is None:
         reply = await bot.services.store.entry(reply_id)
@@ -147,7 +149,7 @@ async def regenerate(interaction: discord.Interaction, message: discord.Message)
     bot_user = bot.user
     reply = None
     if bot_user is not None and message.author.id == bot_user.id:
-        reply = await conversations.replays.reply_in_message(interaction.channel_id or 0, message.id)
+        reply = await conversations.replays.reply_in_message(conversation_key(interaction), message.id)
     if reply is None:
         await refuse(interaction, "That message is not one of my replies in a conversation still open here.")
         return
@@ -157,7 +159,10 @@ async def regenerate(interaction: discord.Interaction, message: discord.Message)
     session, replay, again, channel = prepared
     provider = conversations.providers.get(session.provider)
     name = provider.display_name if provider else session.provider
-    await interaction.response.send_message(ASKING_AGAIN.format(provider=name), ephemeral=True)
+    if isinstance(channel, InteractionPlace):  # only the interaction can carry the answer: it fills the response
+        await interaction.response.defer(thinking=True)
+    else:
+        await interaction.response.send_message(ASKING_AGAIN.format(provider=name), ephemeral=True)
     await _mark_replaced(bot, channel, replay, message)
     # Not as followups: they would show as replies to the private answer above, which others cannot see.
     await _answer_again(bot, interaction, channel, session, replay, again, via_followups=False)
@@ -179,7 +184,7 @@ async def _answer_again(
         bot,
         channel,
         session,
-        speaker(interaction.user),
+        speaker(interaction.user, in_place=isinstance(channel, InteractionPlace)),
         replay.asked.content,
         note=by_interaction(interaction),
         voice=again.voice,
@@ -197,14 +202,15 @@ async def _prepare_replay(
     the claim back and return None."""
     bot: BridgeBot = interaction.client  # type: ignore[assignment]
     conversations = bot.services.conversations
-    channel_id = interaction.channel_id or 0
+    channel_id = conversation_key(interaction)
     session = await bot.services.store.active_session(channel_id)
-    channel = interaction.channel
+    in_place = reached_by_user_install(interaction)  # no channel: only the interaction carries the answer
+    channel = InteractionPlace(interaction) if in_place else interaction.channel
     if session is None or not isinstance(channel, discord.abc.Messageable):
         await refuse(interaction, NO_CONVERSATION)
         return None
-    why = await speaking_refusal(bot, interaction, SEND)  # slowmode looked at; spent once all else passed
-    why = why or cannot_answer(channel, f"<#{channel_id}>", granted=interaction.app_permissions)
+    why = None if in_place else await speaking_refusal(bot, interaction, SEND)  # slowmode looked at, not spent
+    why = why or (None if in_place else cannot_answer(channel, f"<#{channel_id}>", granted=interaction.app_permissions))
     why = why or await bot.services.quotas.used_up(asker_of(interaction), session.provider)  # before the claim
     if why is not None:
         await refuse(interaction, why)
@@ -216,7 +222,7 @@ async def _prepare_replay(
         return None
     try:
         await bot.services.gate.admit_turn(interaction_member(interaction), session)
-        if slowed := await slowmode_refusal(bot, interaction, SEND, take=True):
+        if not in_place and (slowed := await slowmode_refusal(bot, interaction, SEND, take=True)):
             raise Refused(slowed)
         again = await _inputs_again(channel, session, replay, bot.services.downloads)
     except (Refused, CannotReplay) as exc:
@@ -233,7 +239,8 @@ async def _inputs_again(
     offer still open in the session. Raises CannotReplay (with a reason to show) when that is impossible."""
     asked = replay.asked
     voice = None
-    if asked.extras.get("voice") is not None and asked.message_id is not None:
+    in_place = isinstance(channel, InteractionPlace)  # a voice note came through a form there: none to fetch
+    if asked.extras.get("voice") is not None and asked.message_id is not None and not in_place:
         try:
             source = await channel.fetch_message(asked.message_id)
             audio = read_message(source).audio
@@ -282,9 +289,8 @@ class ControlsCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self._menu = app_commands.ContextMenu(name=REGENERATE, callback=regenerate, type=discord.AppCommandType.message)
-        dms = bot.services.gate.allow_dms  # conversations in DMs exist only when the owner allows them
-        self._menu.guild_only = not dms
-        self._menu.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=dms)
+        gate = bot.services.gate  # conversations in DMs exist only when the owner allows them
+        usable_in_dms(self._menu, gate.allow_dms, user_installs=gate.user_installs)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(StopButton, RetryButton)

@@ -27,6 +27,7 @@ from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
 from cogs.common.chat_command import usable_in_dms
 from cogs.common.members import interaction_member, member_refusal
+from cogs.common.places import conversation_key, reached_by_user_install
 from cogs.common.wording import NO_CONVERSATION, refuse
 
 if TYPE_CHECKING:
@@ -42,18 +43,19 @@ NOT_SENT = "Discord would not take the transcript file just now. Try `/export` a
 class ExportCog(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
-        usable_in_dms(self.export, bot.services.gate.allow_dms)
+        usable_in_dms(self.export, bot.services.gate.allow_dms, user_installs=bot.services.gate.user_installs)
 
     @app_commands.command(
         name="export", description="Get this conversation's whole transcript as a file (only you see it)."
     )
     async def export(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # the store and names may take a moment
-        if why := member_refusal(interaction, READ, EXPORT):  # the transcript is the channel's history
+        in_place = reached_by_user_install(interaction)  # there the conversation is the member's own
+        if not in_place and (why := member_refusal(interaction, READ, EXPORT)):  # the channel's history
             await refuse(interaction, why)
             return
         services = self.bot.services
-        session = await services.store.active_session(interaction.channel_id or 0)
+        session = await services.store.active_session(conversation_key(interaction))
         if session is None:
             await refuse(interaction, NO_CONVERSATION)
             return

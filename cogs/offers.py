@@ -20,6 +20,7 @@ from bot.replies.widgets import (
     OFFER_BUTTON_TEMPLATE,
     OFFER_MENU_ID,
     OFFER_MENU_TEMPLATE,
+    closed_layout,
     offer_button_in,
     offer_index_in,
     offer_menu_in,
@@ -151,7 +152,9 @@ async def run_pick(interaction: discord.Interaction, pick: Pick) -> None:
         return
     chosen = f"✅ **{display(interaction.user)}** chose: {pick.label}" + (f"\n> {pick.reason}" if pick.reason else "")
     message = interaction.message
-    if message is not None:
+    if message is not None and message.flags.components_v2:  # choices shown as sections (bot/replies/widgets.py)
+        await update_message(interaction, view=closed_layout(message, chosen))
+    elif message is not None:
         prompt = message.content.split("\n✅", 1)[0]
         await update_message(interaction, content=f"{prompt}\n{chosen}"[:2000], view=_disabled(message))
     elif interaction.response.is_done():

@@ -18,6 +18,7 @@ import discord
 from discord.ext import commands
 
 from bot.core.conversations import Speaker
+from bot.core.places import is_place
 from bot.core.presence import Liveness
 from bot.core.recording import STORE_ERRORS
 from bot.replies.delivery import WRITE_ERRORS, until_taken
@@ -145,7 +146,10 @@ class RecoveryCog(commands.Cog):
         await until_taken(post, what=f"the cut-off line in channel {reply.channel_id}")
 
     async def _channel(self, channel_id: int) -> discord.Thread | discord.TextChannel | None:
-        """A conversation's channel from the cache, else from Discord (an archived thread is not cached)."""
+        """A conversation's channel from the cache, else from Discord (an archived thread is not cached); None for
+        a place reached through a member's install (bot/core/places.py): the bot cannot write there by itself."""
+        if is_place(channel_id):
+            return None
         channel = self.bot.get_channel(channel_id)
         if channel is None:
             try:

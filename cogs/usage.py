@@ -32,7 +32,7 @@ class UsageCog(commands.Cog):
         self.bot = bot
         providers = bot.services.conversations.providers
         self.names = {key: provider.display_name for key, provider in providers.items()}
-        usable_in_dms(self.usage, bot.services.gate.allow_dms)
+        usable_in_dms(self.usage, bot.services.gate.allow_dms, user_installs=bot.services.gate.user_installs)
 
     @app_commands.command(name="usage", description="How much you have used the AI here, and what is left.")
     @app_commands.describe(server="Managers: the whole server's use, by provider and by day, and who used most")

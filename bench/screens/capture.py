@@ -6,12 +6,34 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.emulators.discord import AttachmentRecord, DiscordEmulator, MessageRecord
+from tests.emulators.discord import COMPONENTS_V2_FLAG, AttachmentRecord, DiscordEmulator, MessageRecord
 from tests.emulators.discord.snowflakes import DISCORD_EPOCH_MS
 
-from .scene import Button, Component, Embed, Field, File, Person, Post, Scene, Select, Voice
+from .scene import (
+    Block,
+    Button,
+    Component,
+    Container,
+    Embed,
+    Field,
+    File,
+    Gallery,
+    Person,
+    Post,
+    Row,
+    Scene,
+    Section,
+    Select,
+    Separator,
+    Text,
+    Thumbnail,
+    Voice,
+)
 
-SELECT = 3
+ACTION_ROW, SELECT = 1, 3
+SECTION, TEXT_DISPLAY, THUMBNAIL, MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER = 9, 10, 11, 12, 13, 14, 17
+"""Discord's component types (components/reference.mdx); 9 and above only in Components V2 messages."""
+ATTACHMENT_URL = "attachment://"
 
 
 def capture(discord: DiscordEmulator, thread_id: int) -> Scene:
@@ -25,6 +47,19 @@ def capture(discord: DiscordEmulator, thread_id: int) -> Scene:
         channel=world.channels[thread.parent_id].name,
         thread=thread.name,
         starter=post(discord, starter) if starter is not None else None,
+        posts=tuple(post(discord, m) for m in messages),
+        names=names(discord),
+    )
+
+
+def capture_channel(discord: DiscordEmulator, channel_id: int) -> Scene:
+    """The channel `channel_id` (not a thread) as its members see it: its non-ephemeral messages."""
+    channel = discord.core.world.channels[channel_id]
+    messages = discord.messages(channel_id, include_ephemeral=False)
+    return Scene(
+        title=channel.name,
+        channel=channel.name,
+        thread=None,
         posts=tuple(post(discord, m) for m in messages),
         names=names(discord),
     )
@@ -56,15 +91,26 @@ def post(discord: DiscordEmulator, message: MessageRecord) -> Post:
     command = None
     if message.command_name and message.interaction_user_id is not None:
         command = (person(discord, message.interaction_user_id), message.command_name)
+    layout: tuple[Block, ...] = ()
+    rows: tuple[tuple[Component, ...], ...] = ()
+    files = tuple(File(a.filename, a.size) for a in message.attachments if a not in voices)
+    if message.flags & COMPONENTS_V2_FLAG:
+        sizes = {a.filename: a.size for a in message.attachments}
+        layout = tuple(b for b in (block(c, sizes) for c in message.components) if b is not None)
+        shown = {b.filename for b in walk(layout) if isinstance(b, File)}
+        files = tuple(f for f in files if f.filename not in shown)
+    else:
+        rows = tuple(tuple(component(c) for c in row.get("components", [])) for row in message.components)
     return Post(
         id=message.id,
         author=person(discord, message.author_id),
         at=sent_at(message.id),
         content=message.content,
-        rows=tuple(tuple(component(c) for c in row.get("components", [])) for row in message.components),
+        rows=rows,
+        layout=layout,
         embeds=tuple(embed(e) for e in message.embeds),
         voice=voice(voices[0]) if voices else None,
-        files=tuple(File(a.filename, a.size) for a in message.attachments if a not in voices),
+        files=files,
         command=command,
         edited=message.edited_timestamp is not None,
         reactions=tuple(message.reactions),
@@ -84,6 +130,54 @@ def component(data: dict[str, Any]) -> Component:
     return Button(
         str(data.get("label") or ""), int(data.get("style", 2)), bool(data.get("disabled")), emoji.get("name")
     )
+
+
+def block(data: dict[str, Any], sizes: dict[str, int]) -> Block | None:
+    """One Components V2 component as the picture shows it (None for a kind no message shows, e.g. a modal's);
+    `sizes` are the message's attachments by filename, for File components (`attachment://<filename>`)."""
+    kind = data.get("type")
+    children = [c for c in data.get("components") or [] if isinstance(c, dict)]
+    if kind == TEXT_DISPLAY:
+        return Text(str(data.get("content") or ""))
+    if kind == SECTION:
+        accessory = data.get("accessory") or {}
+        shown: Button | Thumbnail | None = None
+        if accessory.get("type") == THUMBNAIL:
+            shown = Thumbnail(text_or_none(accessory.get("description")))
+        elif accessory:
+            found = component(accessory)
+            shown = found if isinstance(found, Button) else None
+        return Section(tuple(Text(str(c.get("content") or "")) for c in children), shown)
+    if kind == SEPARATOR:
+        return Separator(divider=data.get("divider", True) is not False, large=data.get("spacing") == 2)
+    if kind == ACTION_ROW:
+        return Row(tuple(component(c) for c in children))
+    if kind == MEDIA_GALLERY:
+        return Gallery(
+            tuple(text_or_none(i.get("description")) for i in data.get("items") or [] if isinstance(i, dict))
+        )
+    if kind == FILE:
+        name = str((data.get("file") or {}).get("url") or "").removeprefix(ATTACHMENT_URL)
+        return File(name, sizes.get(name, 0))
+    if kind == CONTAINER:
+        inside = tuple(b for b in (block(c, sizes) for c in children) if b is not None)
+        colour = data.get("accent_color")
+        return Container(inside, colour if isinstance(colour, int) else None, bool(data.get("spoiler")))
+    return None
+
+
+def text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def walk(blocks: tuple[Block, ...]) -> list[Block]:
+    """`blocks` and every block inside their Containers, in order."""
+    found: list[Block] = []
+    for b in blocks:
+        found.append(b)
+        if isinstance(b, Container):
+            found.extend(walk(b.children))
+    return found
 
 
 def embed(data: dict[str, Any]) -> Embed:

@@ -9,7 +9,25 @@ from datetime import timedelta
 from pathlib import Path
 
 from .markdown import escape, to_html
-from .scene import Button, Component, Embed, File, Person, Post, Scene, Select, Voice
+from .scene import (
+    Block,
+    Button,
+    Component,
+    Container,
+    Embed,
+    File,
+    Gallery,
+    Person,
+    Post,
+    Row,
+    Scene,
+    Section,
+    Select,
+    Separator,
+    Text,
+    Thumbnail,
+    Voice,
+)
 
 STYLE = (Path(__file__).with_name("style.css")).read_text(encoding="utf-8")
 AVATAR_COLOURS = ("#5865f2", "#757e8a", "#3ba55c", "#faa61a", "#ed4245", "#eb459f")
@@ -33,6 +51,11 @@ PLAY_ICON = '<svg width="14" height="14" viewBox="0 0 14 14"><path d="M3 1.5v11l
 CHEVRON = (
     '<svg width="18" height="18" viewBox="0 0 24 24"><path d="M7 10l5 5 5-5" fill="none" stroke="#b5bac1" '
     'stroke-width="2"/></svg>'
+)
+IMAGE_ICON = (
+    '<svg width="32" height="32" viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="16" rx="2" fill="none" '
+    'stroke="#80848e" stroke-width="1.5"/><circle cx="9" cy="9.5" r="1.75" fill="#80848e"/>'
+    '<path d="M4 18l5-5 3 3 3-4 5 6z" fill="#80848e"/></svg>'
 )
 FILE_ICON = (
     '<svg width="28" height="34" viewBox="0 0 28 34"><path d="M2 1h16l8 8v24H2z" fill="#5865f2"/>'
@@ -96,6 +119,8 @@ def post_html(post: Post, *, first: bool, names: Mapping[int, str], extra: str =
     if post.content:
         edited = '<span class="edited">(edited)</span>' if post.edited else ""
         parts.append(f'<div class="content">{to_html(post.content, names)}{edited}</div>')
+    if post.layout:
+        parts.append(f'<div class="layout">{blocks_html(post.layout, names)}</div>')
     parts.extend(embed_html(embed, names) for embed in post.embeds)
     if post.voice is not None:
         parts.append(voice_html(post.voice))
@@ -144,6 +169,51 @@ def component_html(component: Component) -> str:
     shown = component.placeholder or (component.options[0] if component.options else "")
     off = ' style="opacity:.5"' if component.disabled else ""
     return f'<span class="select"{off}><span>{escape(shown)}</span>{CHEVRON}</span>'
+
+
+def blocks_html(blocks: tuple[Block, ...], names: Mapping[int, str]) -> str:
+    return "".join(block_html(b, names) for b in blocks)
+
+
+def block_html(block: Block, names: Mapping[int, str]) -> str:
+    """One Components V2 component as Discord draws it: a Text Display as message text, a Section's texts with
+    its button or thumbnail on their right, a Container as a box with its accent colour down the left."""
+    if isinstance(block, Text):
+        return text_html(block, names)
+    if isinstance(block, Section):
+        texts = "".join(text_html(t, names) for t in block.texts)
+        accessory = ""
+        if isinstance(block.accessory, Button):
+            accessory = f'<div class="accessory">{component_html(block.accessory)}</div>'
+        elif isinstance(block.accessory, Thumbnail):
+            accessory = f'<div class="accessory">{thumbnail_html(block.accessory.description)}</div>'
+        return f'<div class="section"><div class="texts">{texts}</div>{accessory}</div>'
+    if isinstance(block, Separator):
+        kind = " ".join(c for c in ("separator", "line" if block.divider else "", "large" if block.large else "") if c)
+        return f'<div class="{kind}"></div>'
+    if isinstance(block, Row):
+        return f'<div class="row">{"".join(component_html(c) for c in block.items)}</div>'
+    if isinstance(block, Gallery):
+        items = "".join(thumbnail_html(d, "media") for d in block.descriptions)
+        return f'<div class="gallery">{items}</div>'
+    if isinstance(block, File):
+        return file_html(block)
+    assert isinstance(block, Container)
+    accent = f' style="border-left-color:#{block.accent & 0xFFFFFF:06x}"' if block.accent is not None else ""
+    classes = " ".join(
+        c for c in ("container", "accent" if block.accent is not None else "", "spoiler" if block.spoiler else "") if c
+    )
+    return f'<div class="{classes}"{accent}>{blocks_html(block.children, names)}</div>'
+
+
+def text_html(text: Text, names: Mapping[int, str]) -> str:
+    return f'<div class="text content">{to_html(text.content, names)}</div>'
+
+
+def thumbnail_html(description: str | None, kind: str = "thumbnail") -> str:
+    """An image's place (images are not fetched): a grey tile, its description as the tile's title."""
+    title = f' title="{escape(description)}"' if description else ""
+    return f'<div class="{kind}"{title}>{IMAGE_ICON}</div>'
 
 
 def wave_heights(waveform: bytes, bars: int = WAVE_BARS) -> list[int]:

@@ -73,8 +73,69 @@ class Embed:
 
 
 @dataclass(frozen=True)
+class Text:
+    """A Text Display (Components V2 type 10): Markdown, shown as message content is."""
+
+    content: str
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A Section's picture (type 11). The image is not fetched (pictures are made offline): a placeholder with
+    its description (alt text)."""
+
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """Up to three Text Displays with an accessory (a button or thumbnail) on their right (type 9)."""
+
+    texts: tuple[Text, ...]
+    accessory: Button | Thumbnail | None = None
+
+
+@dataclass(frozen=True)
+class Separator:
+    """Space between components (type 14): `divider` draws a line, `large` is spacing 2 (else 1)."""
+
+    divider: bool = True
+    large: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """An Action Row (type 1) in a Components V2 layout: buttons, or one select."""
+
+    items: tuple[Component, ...]
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """A Media Gallery (type 12): its items' descriptions, shown as placeholders (nothing is fetched)."""
+
+    descriptions: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Container:
+    """A box around components (type 17), with an accent colour (RGB integer) down its left side."""
+
+    children: tuple[Block, ...]
+    accent: int | None = None
+    spoiler: bool = False
+
+
+Block = Text | Section | Separator | Row | Gallery | Container | File
+"""One top-level component of a Components V2 message (File: a File component, type 13)."""
+
+
+@dataclass(frozen=True)
 class Post:
-    """One message: `command` is set on a slash command's response (shown as "<user> used /<command>")."""
+    """One message: `command` is set on a slash command's response (shown as "<user> used /<command>").
+
+    A Components V2 message (flag 1 << 15) has no `content`, `rows` or `embeds`: its `layout` is everything
+    it shows."""
 
     id: int
     author: Person
@@ -87,6 +148,7 @@ class Post:
     command: tuple[Person, str] | None = None
     edited: bool = False
     reactions: tuple[str, ...] = ()
+    layout: tuple[Block, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""The three scenes, played by a member against the real bot on the loopback emulators, each read back as a
-`Scene`: a streamed aBLT reply past 2,000 characters, Agentverse's options as buttons, a Convai voice note
-answered with a voice message."""
+"""The scenes, played by members against the real bot on the loopback emulators, each read back as a `Scene`: a
+streamed aBLT reply past 2,000 characters, Agentverse's options as buttons, choices too long for a button as
+Components V2 sections, a Convai voice note answered with a voice message, and `/chat` through a member's own
+install in a server the bot is not in."""
 
 from __future__ import annotations
 
@@ -13,15 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config.settings import load_settings
+from cogs.common.places import REPLY_BUTTON_ID
 from tests.emulators.ablt import AbltEmulator, Reply
-from tests.emulators.agentverse import AgentverseEmulator
+from tests.emulators.agentverse import AgentverseEmulator, travel_flow
 from tests.emulators.convai import ConvaiEmulator, ConvaiReply, StarterScript
-from tests.emulators.discord import VOICE_MESSAGE_FLAG, AttachmentSpec, DiscordEmulator, MessageRecord
+from tests.emulators.discord import (
+    COMPONENTS_V2_FLAG,
+    VOICE_MESSAGE_FLAG,
+    AttachmentSpec,
+    DiscordEmulator,
+    MessageRecord,
+)
 from tests.support import audio_samples
 from tests.support.harness import ABLT_KEY, BOT_TOKEN, CONVAI_KEY, BotProcess, bot_environment
 from tests.support.journey import bot_posts, chat, say, thread_for, wait_for_post
 
-from .capture import capture
+from .capture import capture, capture_channel
 from .scene import Scene
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,21 @@ VOICE_NOTE_S = 3.0
 VOICE_NOTE_WAVEFORM = bytes.fromhex("143c8cc8aa5a2878dcfab4461e0f5aa0d28c3c6ebee696502864aa783214")
 """What a member's Discord client would send with a 3 s note: one amplitude per 100 ms, rising and falling
 with the syllables."""
+LONG_TASK = "Flights/Find the cheapest direct flight from the nearest airport to any city in Europe next weekend"
+"""A task label past a button's 80 characters (as in tests/cogs/test_rich_replies.py)."""
+ELSEWHERE = "Quiz night"
+"""The server the bot is not in, where Bob uses his own install of the app."""
+QUIZ_QUESTION = "Still arguing about last night's tiebreaker: why is the sky blue, not violet? 🤔"
+SKY_PROMPT = "Why is the sky blue and not violet, if violet scatters more?"
+SKY_ANSWER = (
+    "**Short version:** the air does scatter violet even more than blue, but there is less of it to see, "
+    "and our eyes barely notice it.\n\n"
+    "- **Rayleigh scattering** bounces short wavelengths around the sky most: violet first, then blue.\n"
+    "- **Sunlight holds less violet than blue** to begin with, and some of it is absorbed high up.\n"
+    "- **Our eyes** are far less sensitive to violet; the mix of scattered colours reaching them reads as "
+    "*sky blue*.\n\n"
+    'So the tiebreaker goes to whoever said "both, but blue wins".'
+)
 
 
 @dataclass
@@ -64,7 +87,10 @@ async def stage(folder: Path) -> AsyncIterator[Stage]:
         stack.push_async_callback(ablt.close)
         convai = await stack.enter_async_context(ConvaiEmulator(api_key=CONVAI_KEY))
         agentverse = await stack.enter_async_context(AgentverseEmulator())
-        env = bot_environment(discord, ablt, folder / "bot.sqlite3", convai=convai, agentverse=agentverse)
+        discord.support_user_installs()  # before the bot registers its commands: for both installation contexts
+        env = bot_environment(
+            discord, ablt, folder / "bot.sqlite3", convai=convai, agentverse=agentverse, USER_INSTALLS="on"
+        )
         bot = BotProcess(load_settings(env, None), discord)
         await bot.start()
         stack.push_async_callback(bot.stop)
@@ -116,6 +142,56 @@ async def agentverse_buttons(stage: Stage) -> Scene:
     await offered(discord, thread.id, "Confirm", after=question.id)
     await settled(discord, thread.id)
     return capture(discord, thread.id)
+
+
+async def long_choices(stage: Stage) -> Scene:
+    """An Agentverse objective whose first task is too long for a button: the choices as sections, each with its
+    whole text beside its own button; one chosen (the buttons greyed, who chose what under them)."""
+    discord, agentverse = stage.discord, stage.agentverse
+    before = agentverse.default_flow
+    agentverse.use_flow(travel_flow("long", tasks=(LONG_TASK, "Hotels/Hotels")))
+    try:
+        thread = await thread_for(discord, await chat(discord, "Plan a weekend away", provider="agentverse"))
+
+        def sectioned() -> MessageRecord | None:
+            return next((m for m in bot_posts(discord, thread.id) if m.flags & COMPONENTS_V2_FLAG), None)
+
+        await discord.wait_for(lambda: sectioned() is not None, WAIT_S, "the choices as sections")
+        offer = sectioned()
+        assert offer is not None
+        clicked = await discord.click_button(offer.id, next(i for i in offer.custom_ids() if i.endswith(":0")))
+        await clicked.wait_for_response(WAIT_S)
+        await wait_for_post(discord, thread.id, "departure city", after=offer.id)
+        await settled(discord, thread.id)
+    finally:
+        agentverse.default_flow = before
+    return capture(discord, thread.id)
+
+
+async def user_install_reply(stage: Stage) -> Scene:
+    """Bob installed the app to his own account; in a server the bot is not in he runs `/chat`: the answer
+    streams into the command's own reply, with 💬 Reply under it once finished."""
+    discord = stage.discord
+    bob, carol = discord.add_user("bob"), discord.add_user("carol")
+    discord.install_app(bob)
+    server = discord.add_outside_guild(ELSEWHERE)
+    for member in (bob, carol):
+        discord.join_guild(member, server)
+    channel = discord.general_channel(server)
+    await discord.send_user_message(channel, QUIZ_QUESTION, user_id=carol)
+    stage.ablt.enqueue(Reply(text=SKY_ANSWER, token_interval_s=TOKEN_INTERVAL_S))
+    run = await discord.run_slash_command(
+        "chat", {"provider": "ablt", "prompt": SKY_PROMPT}, channel_id=channel, user_id=bob
+    )
+    await run.wait_for_response(WAIT_S)
+
+    def finished() -> bool:
+        message = run.original_message
+        return message is not None and REPLY_BUTTON_ID.format(owner_id=bob) in message.custom_ids()
+
+    await discord.wait_for(finished, WAIT_S, "the answer, with its Reply button")
+    await settled(discord, channel)
+    return capture_channel(discord, channel)
 
 
 async def convai_voice(stage: Stage) -> Scene:
@@ -174,7 +250,9 @@ async def offered(discord: DiscordEmulator, channel_id: int, label: str, *, afte
 SCENES: dict[str, Callable[[Stage], Awaitable[Scene]]] = {
     "streamed-reply": streamed_reply,
     "agentverse-buttons": agentverse_buttons,
+    "long-choices": long_choices,
     "convai-voice": convai_voice,
+    "user-install-reply": user_install_reply,
 }
 """Picture name (docs/images/<name>.png) -> the scene it shows."""
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from bot.config.errors import ConfigError
 from bot.config.parsing import Getter
+from bot.config.secret import Secret
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.sqlite3"
 DEFAULT_REST_RATE_PER_S = 45.0
@@ -26,7 +27,10 @@ class ScaleSettings:
     shard_ids: tuple[int, ...] | None = None
     """The shards this process runs (None: all of them)."""
     rest_rate_per_s: float = DEFAULT_REST_RATE_PER_S
-    """This process's share of Discord's 50 requests/s (45/N for N processes)."""
+    """This process's share of Discord's 50 requests/s (45/N for N processes); with `rest_rate_redis_url`, the
+    share it keeps while Redis does not answer."""
+    rest_rate_redis_url: Secret | None = None
+    """Redis shared by every process: Discord's global rate counted in one window (bot/replies/shared_rate.py)."""
     health_port: int | None = None
     """Where `/healthz` and `/metrics` are served (None: off; 0: any free port, logged)."""
     health_host: str = "127.0.0.1"
@@ -63,13 +67,15 @@ def database_password(url: str) -> str | None:
 
 
 def scale_settings(get: Getter, database_url: str) -> ScaleSettings:
-    """SHARD_COUNT, SHARD_IDS, REST_RATE_PER_S and HEALTH_PORT, checked against each other and the database."""
+    """SHARD_COUNT, SHARD_IDS, REST_RATE_PER_S, REST_RATE_REDIS_URL and HEALTH_PORT, checked against each other
+    and the database."""
     count = _whole(get, "SHARD_COUNT", 1, MAX_SHARDS, "a number of shards")
     ids = _shard_ids(get("SHARD_IDS"), count)
     settings = ScaleSettings(
         shard_count=count,
         shard_ids=ids,
         rest_rate_per_s=_rate(get("REST_RATE_PER_S")),
+        rest_rate_redis_url=_redis_url(get("REST_RATE_REDIS_URL")),
         health_port=_whole(get, "HEALTH_PORT", 0, 65_535, "a TCP port"),
         health_host=_host(get("HEALTH_HOST")),
     )
@@ -123,6 +129,21 @@ def _host(raw: str | None) -> str:
             f"HEALTH_HOST must be an IP address to listen on, like 127.0.0.1 or 0.0.0.0 (it is {raw!r})."
         ) from None
     return raw
+
+
+def _redis_url(raw: str | None) -> Secret | None:
+    """REST_RATE_REDIS_URL: redis://[:password@]host:port[/db] or rediss://...; None when unset."""
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigError("REST_RATE_REDIS_URL must look like redis://127.0.0.1:6379/0 (or rediss:// with TLS).")
+    return Secret(raw)
+
+
+def redis_password(url: Secret | None) -> str | None:
+    """The password inside REST_RATE_REDIS_URL, so logs can mask it."""
+    return urlsplit(url.reveal()).password if url is not None else None
 
 
 def _rate(raw: str | None) -> float:

@@ -30,6 +30,7 @@ from bot.config.scale import (
     ScaleSettings,
     database_password,
     database_setting,
+    redis_password,
     scale_settings,
 )
 from bot.config.secret import Secret
@@ -59,6 +60,10 @@ class CommunitySettings:
     """Conversations a server may have going at once; 0: no cap."""
     conversation_idle_s: float = DEFAULT_CONVERSATION_IDLE_S
     """A conversation nobody spoke in for this long no longer counts towards the cap."""
+    user_installs: bool = False
+    """Members may add the app to their own account and use it anywhere (bot/core/places.py)."""
+    user_install_providers: tuple[str, ...] = ()
+    """The providers members may use through their own install; empty: every configured one."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,11 @@ def _secrets(settings: Settings) -> tuple[Secret, ...]:
     agentverse = settings.agentverse
     if agentverse is not None and agentverse.refresh_token is not None:
         keys.append(agentverse.refresh_token)
+    redis = redis_password(settings.scale.rest_rate_redis_url)
+    if settings.scale.rest_rate_redis_url is not None:
+        keys.append(settings.scale.rest_rate_redis_url)
+    if redis:
+        keys.extend({Secret(redis), Secret(unquote(redis))})
     password = database_password(settings.database_url.reveal())
     if password:  # as written in the URL (%-encoded) and as the driver sees it (decoded): mask both
         keys.extend({Secret(password), Secret(unquote(password))})
@@ -203,7 +213,28 @@ def _community_settings(get: Getter) -> CommunitySettings:
         cooldown_s=bounded_number(get, "DEFAULT_COOLDOWN_S", 0.0, MAX_COOLDOWN_S),
         max_conversations=int(bounded_number(get, "DEFAULT_MAX_CONVERSATIONS", 0, 10_000, whole=True)),
         conversation_idle_s=positive_float(get, "CONVERSATION_IDLE_S", DEFAULT_CONVERSATION_IDLE_S),
+        user_installs=flag(get, "USER_INSTALLS", default=False),
+        user_install_providers=_user_install_providers(get),
     )
+
+
+PROVIDER_KEYS = ("ablt", "magicai", "soundverse", "convai", "agentverse")
+BACKGROUND_PROVIDERS = ("agentverse",)
+"""Providers whose answers may come after the turn (polled in the background): through a member's own install
+there is no channel to post them in once the interaction's token is gone, so they are not offered there."""
+
+
+def _user_install_providers(get: Getter) -> tuple[str, ...]:
+    """USER_INSTALL_PROVIDERS: comma-separated provider keys (none of BACKGROUND_PROVIDERS); empty: all."""
+    raw = get("USER_INSTALL_PROVIDERS")
+    keys = tuple(dict.fromkeys(k.strip().lower() for k in (raw or "").split(",") if k.strip()))
+    allowed = [k for k in PROVIDER_KEYS if k not in BACKGROUND_PROVIDERS]
+    if unknown := [k for k in keys if k not in allowed]:
+        raise ConfigError(
+            f"USER_INSTALL_PROVIDERS: {', '.join(unknown)} cannot be offered through members' own installs;"
+            f" use some of {', '.join(allowed)}, or leave it empty for all of them."
+        )
+    return keys
 
 
 def _max_reply_chars(get: Getter) -> int:

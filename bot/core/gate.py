@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from bot.config.settings import CommunitySettings
+from bot.core.places import is_place
 from bot.core.server_rules import BIND, CHAT, END_OTHERS, Grant, Member, ServerRules, use_provider
 from bot.store import SessionRecord, Store
 from bot.store.server_rules import Setting
@@ -28,6 +29,11 @@ BIND_REFUSED = "Only server managers, or members they allow with `/access`, may 
 MANAGE_REFUSED = (
     "Only the member who started this conversation, or someone allowed to end other members'"
     " conversations, can do that."
+)
+USER_INSTALLS_OFF = "This bot isn't offered through members' own accounts. Use it in a server it is in."
+NOT_IN_PLACES = (
+    "**{name}** can't be used here through your own account: pick another provider, or use it in a server the bot"
+    " is in."
 )
 OPENING_TTL_S = 120.0
 """A place held for a conversation being opened frees itself after this, should its process die meanwhile."""
@@ -48,6 +54,16 @@ class Gate:
     @property
     def allow_dms(self) -> bool:
         return self._defaults.allow_dms
+
+    @property
+    def user_installs(self) -> bool:
+        """Members may use the app through their own installation (bot/core/places.py)."""
+        return self._defaults.user_installs
+
+    def offered_in_places(self, provider_key: str) -> bool:
+        """Whether members may use `provider_key` through their own installation."""
+        offered = self._defaults.user_install_providers
+        return self.user_installs and (not offered or provider_key in offered)
 
     async def load(self) -> None:
         """Read every server's rules once at start-up; servers without any follow the defaults."""
@@ -95,13 +111,17 @@ class Gate:
     # ---- conversations -------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def new_conversation(self, guild_id: int | None, member: Member, provider_key: str) -> AsyncIterator[None]:
+    async def new_conversation(
+        self, guild_id: int | None, member: Member, provider_key: str, *, in_place: bool = False
+    ) -> AsyncIterator[None]:
         """Admit a new conversation and hold its place under the server's cap until the block ends.
 
         Open the session inside the block: once it exists the cap counts it from the database. The place is
         held in the shared store, so two processes racing for a server's last place give one conversation.
+        `in_place`: reached through the member's own install (bot/core/places.py), where the operator's rules
+        apply, not a server's.
         """
-        rules = await self._admit_talker(guild_id, member, provider_key)
+        rules = await self._admit_talker(None if in_place else guild_id, member, provider_key, in_place=in_place)
         cap = self.max_conversations(rules) if rules else 0
         place = None
         if rules is not None and cap:
@@ -119,7 +139,7 @@ class Gate:
     async def admit_turn(self, member: Member, session: SessionRecord, *, cooldown: bool = True) -> None:
         """A member speaks in a conversation (a message, or with `cooldown=False` a click on a choice)."""
         guild_id = session.guild_id
-        rules = await self._admit_talker(guild_id, member, session.provider)
+        rules = await self._admit_talker(guild_id, member, session.provider, in_place=is_place(session.channel_id))
         cap = self.max_conversations(rules) if rules else 0
         since = time.time() - self.idle_s
         if rules is not None and cap and session.last_active_at < since:  # waking a quiet one takes a place again
@@ -130,8 +150,17 @@ class Gate:
         if cooldown:
             await self._cool_down(guild_id, member, rules)
 
-    async def _admit_talker(self, guild_id: int | None, member: Member, provider_key: str) -> ServerRules | None:
-        """The server's rules once its allow-lists let the member talk to this provider; None in a DM."""
+    async def _admit_talker(
+        self, guild_id: int | None, member: Member, provider_key: str, *, in_place: bool = False
+    ) -> ServerRules | None:
+        """The server's rules once its allow-lists let the member talk to this provider; None in a DM and in a
+        place reached through the member's own install (the operator's choice of providers applies there)."""
+        if in_place:
+            if not self.user_installs:
+                raise Refused(USER_INSTALLS_OFF)
+            if not self.offered_in_places(provider_key):
+                raise Refused(NOT_IN_PLACES.format(name=self._names.get(provider_key, provider_key)))
+            return None
         if guild_id is None:
             if not self.allow_dms:
                 raise Refused(DMS_OFF)
@@ -174,7 +203,7 @@ class Gate:
     async def check_talk(self, member: Member, session: SessionRecord) -> None:
         """Whether the allow-lists let the member talk to this conversation's provider (`/export` asks);
         raises Refused. Nothing is spent: no cooldown starts and the cap is not consulted."""
-        await self._admit_talker(session.guild_id, member, session.provider)
+        await self._admit_talker(session.guild_id, member, session.provider, in_place=is_place(session.channel_id))
 
     async def check_manage(self, member: Member, session: SessionRecord) -> None:
         """`/end`, `/reset`, `/action`: the conversation's starter, or whoever may end others' conversations."""

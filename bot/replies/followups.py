@@ -45,8 +45,12 @@ class InteractionFollowups:
     `usable` turns False for good at `MARGIN_S` before the token expires, or once `give_up()` was called
     (a followup failed: the caller goes on through the channel)."""
 
-    def __init__(self, interaction: discord.Interaction) -> None:
+    def __init__(self, interaction: discord.Interaction, *, only: bool = False) -> None:
+        """`only`: the interaction is the only way to answer (a place reached through a member's own install,
+        bot/core/places.py): no channel takes over, every write goes through its webhook and Discord's refusals
+        are the reply's (bot/replies/writes.py)."""
         age_s = max(0.0, (discord.utils.utcnow() - interaction.created_at).total_seconds())
+        self.only = only
         self.interaction_id = interaction.id
         self._webhook = interaction.followup
         self._usable_until = time.monotonic() - age_s + TOKEN_LIFETIME_S - MARGIN_S

@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from bot.replies.shared_rate import SharedRate
+
 GLOBAL_REQUESTS_PER_S = 45.0
 GLOBAL_BURST = 3
 """Discord allows 50 requests/s per bot; 45/s plus a burst of 3 stays 2 under it in any second, which absorbs
@@ -108,20 +110,34 @@ class RequestRate:
     every call waits here first; busy moments then queue instead of meeting 429s.
     """
 
-    def __init__(self, per_s: float = GLOBAL_REQUESTS_PER_S, burst: int | None = None) -> None:
+    def __init__(
+        self, per_s: float = GLOBAL_REQUESTS_PER_S, burst: int | None = None, *, shared: SharedRate | None = None
+    ) -> None:
         """`per_s` is this process's share of the bot's budget (requests per second). The burst shrinks with
         the share, so that N processes at 45/N each (a burst of about 3/N) never send more than 50 requests
-        in any second."""
-        self._per_s = per_s
-        if burst is None:
-            burst = max(1, int(GLOBAL_BURST * per_s / GLOBAL_REQUESTS_PER_S))
-        self._burst = float(burst)
-        self._tokens = float(burst)
+        in any second. With `shared` (bot/replies/shared_rate.py) every process may use the whole budget, each
+        request counted in one window with every other process's; `per_s` is then the share kept while Redis
+        does not answer."""
+        self._own_per_s = per_s
+        self._own_burst = float(
+            burst if burst is not None else max(1, int(GLOBAL_BURST * per_s / GLOBAL_REQUESTS_PER_S))
+        )
+        self._shared = shared
+        self._tokens = self._burst
         self._updated = time.monotonic()
         self._waiting: list[_Waiter] = []
         self._order = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
+
+    @property
+    def _per_s(self) -> float:
+        """The local pace: the whole budget while the shared window answers, else this process's share."""
+        return GLOBAL_REQUESTS_PER_S if self._shared is not None and self._shared.healthy else self._own_per_s
+
+    @property
+    def _burst(self) -> float:
+        return float(GLOBAL_BURST) if self._shared is not None and self._shared.healthy else self._own_burst
 
     @property
     def waiting(self) -> int:
@@ -136,7 +152,7 @@ class RequestRate:
         if priority is None:
             priority = _priority.get() or waiting_since()
         self._refill()
-        if not self._waiting and self._tokens >= 1:
+        if self._shared is None and not self._waiting and self._tokens >= 1:
             self._tokens -= 1
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -159,6 +175,8 @@ class RequestRate:
         for waiter in self._waiting:
             waiter.granted.cancel()
         self._waiting.clear()
+        if self._shared is not None:
+            self._shared.close()
 
     async def acquire_for_call(self) -> None:
         """The slot of one REST call about to be sent: none if `prepaid()` covers it, else `acquire()`."""
@@ -189,7 +207,10 @@ class RequestRate:
             best = min(self._waiting)
             self._waiting.remove(best)
             self._tokens -= 1
-            best.granted.set_result(None)
+            if self._shared is not None and self._shared.healthy:
+                await self._shared.take()  # waits while the bot's window is full; False: Redis failed, go on
+            if not best.granted.done():
+                best.granted.set_result(None)
             await asyncio.sleep(0)  # let the granted request go out before the next slot is handed over
 
 

@@ -9,6 +9,7 @@ writing and tells the core, which ends the turn.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from bot.replies.notice import QUIET_BEFORE_NOTICE_S, StopButton, WorkingNotice
 from bot.replies.pacing import WritePacer, final_from, requests_at
 from bot.replies.splitting import MESSAGE_LIMIT, split_message
 from bot.replies.text_stream import TextStream
-from bot.replies.widgets import offer_view, retry_view, sources_embed
+from bot.replies.widgets import offer_layout, offer_view, retry_view, sources_embed
 from bot.replies.writes import ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ INTERRUPTED = "⏹️ This reply was cut off because the bot shut down. Send you
 LATE = "-# ⚠️ Discord did not answer for {duration}, so this reply showed up late."
 REFUSED = "⚠️ Discord refused part of this reply; the bot owner can find details in the bot's log."
 STOPPED = "-# ⏹️ Stopped by {by}."
+WHOLE_ANSWER_FILENAME = "answer.md"
 LET_GO = " I no longer follow the agent's work; send a message here to check on it again."
 
 
@@ -52,13 +54,17 @@ class StreamingReply:
         streamed: bool = False,
         followups: InteractionFollowups | None = None,
         notice_after_s: float = QUIET_BEFORE_NOTICE_S,
+        max_messages: int | None = None,
+        closing_view: Callable[[], discord.ui.View] | None = None,
     ) -> None:
         """`streamed`: the provider sends text as many deltas (`Provider.streams`), so the first write may show
         everything at once; a whole answer (one delta) is held until it is final, so it is written once.
         `followups`: the interaction that started the turn, whose followups (outside the global rate limit)
         carry the reply while its token lasts; the channel carries the rest. `notice_after_s`: how long the reply
         shows nothing new before the WORKING notice goes up (from `QUIET_BEFORE_NOTICE_S` to
-        `QUIET_BEFORE_NOTICE_MAX_S`)."""
+        `QUIET_BEFORE_NOTICE_MAX_S`). `max_messages`: the most messages the streamed text may take (past it the
+        whole text is attached as a file); `closing_view`: buttons put on the reply's last message once it ended
+        (a place's Reply button, bot/core/places.py)."""
         self._post_audio = post_audio
         self._pacer = pacer
         self._provider_name = provider_name
@@ -67,7 +73,8 @@ class StreamingReply:
         )
         self._stop = StopButton(self._writer, streamed=streamed)
         self._notice = WorkingNotice(self._writer, self._stop, provider_name=provider_name, after_s=notice_after_s)
-        self._stream = TextStream(self._writer, self._stop, self._notice)
+        self._stream = TextStream(self._writer, self._stop, self._notice, max_messages=max_messages)
+        self._closing_view = closing_view
         self._said_shown: list[str] = []
         self._sources: tuple[Source, ...] = ()
         self._said = False
@@ -156,6 +163,7 @@ class StreamingReply:
             with requests_at(final_from(time.monotonic())):
                 await self._post_audio(self._spoken)
         await self._closing_lines()
+        await self._seal()
 
     async def fail(self, message: str) -> None:
         """The failure line; it carries Retry when the member's turn can be sent again."""
@@ -174,6 +182,7 @@ class StreamingReply:
         await self._stream.drain()
         if not self._writer.stopped:
             await self._closing_lines()
+            await self._seal()
 
     async def interrupt(self, *, finished: bool) -> None:
         """The bot is stopping: show what arrived within `INTERRUPT_GRACE_S`, and say it was cut off unless
@@ -222,7 +231,11 @@ class StreamingReply:
         await self._report_shown()
 
     async def _post(
-        self, content: str | None = None, *, embed: discord.Embed | None = None, view: discord.ui.View | None = None
+        self,
+        content: str | None = None,
+        *,
+        embed: discord.Embed | None = None,
+        view: discord.ui.View | discord.ui.LayoutView | None = None,
     ) -> discord.Message | None:
         """A message of its own (a notice, a whole agent message), paced; tried again until Discord takes it.
 
@@ -259,6 +272,10 @@ class StreamingReply:
 
     async def _offer(self, offer: Offer) -> None:
         """Buttons (select menus past 25 choices) whose clicks are understood by id, even after a restart."""
+        layout = offer_layout(offer)
+        if layout is not None:  # long choices: each whole beside its own button (Components V2, no content)
+            await self._post(view=layout)
+            return
         view = offer_view(offer)
         try:
             await self._post(offer.prompt[:MESSAGE_LIMIT], view=view)
@@ -272,6 +289,28 @@ class StreamingReply:
         if self._writer.late_by_s:
             await self._post(LATE.format(duration=duration_in_words(self._writer.late_by_s)))
         await self._notice.drop()
+
+    async def _seal(self) -> None:
+        """The reply ended: its last message gets the closing buttons, and the whole text as a file when it needed
+        more messages than it may take (one edit for both)."""
+        last = self._stream.last_shown()
+        if last is None or (self._closing_view is None and not self._stream.overflowed):
+            return
+        message, content = last
+        view = self._closing_view() if self._closing_view is not None else None
+        fields: dict[str, Any] = {"content": content} | ({"view": view} if view is not None else {})
+        whole = self._stream.text.encode() if self._stream.overflowed else None
+
+        def sealed() -> dict[str, Any]:  # a file is read once: each try gets its own
+            if whole is None:
+                return fields
+            return {**fields, "attachments": [discord.File(io.BytesIO(whole), WHOLE_ANSWER_FILENAME)]}
+
+        try:
+            await self._writer.attempt(lambda: self._writer.edit(message, **sealed()))
+        finally:
+            if view is not None:
+                view.stop()  # its clicks are understood by custom_id (a cog's DynamicItem), also after a restart
 
     # What the core hears ---------------------------------------------------------------------
 

@@ -23,14 +23,22 @@ from bot.replies.writes import ReplyWriter
 
 log = logging.getLogger(__name__)
 
+OVERFLOW = "-# 📎 The rest of this answer is in the attached file (Discord allows this app no more messages here)."
+
 
 class TextStream:
     """The streamed text of one reply (`text`, with a closing `footer`) and the messages showing it (`messages`,
     each last shown as in `shown`); `stalled` once Discord refused a streamed write (a bug): it stops there."""
 
-    def __init__(self, writer: ReplyWriter, stop: StopButton, notice: WorkingNotice) -> None:
+    def __init__(
+        self, writer: ReplyWriter, stop: StopButton, notice: WorkingNotice, *, max_messages: int | None = None
+    ) -> None:
         """Writes go through `writer`; `stop` says where the button goes; `notice` is taken over by the first
-        message."""
+        message. `max_messages`: the most messages the text may take (an interaction's followup limit); past
+        it the last one says the rest is attached (`overflowed`), and the reply attaches the whole text."""
+        self._max_messages = max_messages
+        self.overflowed = False
+        """The text needed more than `max_messages` messages: the last one points to the attached file."""
         self._writer = writer
         self._stop = stop
         self._notice = notice
@@ -142,6 +150,10 @@ class TextStream:
                 chunks[-1] = f"{last}\n{self.footer}"
             else:
                 chunks.append(self.footer)
+        cap = self._max_messages
+        if cap is not None and len(chunks) > cap:
+            self.overflowed = True
+            chunks = [*chunks[: cap - 1], OVERFLOW + (f"\n{self.footer}" if self.footer else "")]
         return chunks
 
     def _freeze_live_message_if_clean(self) -> None:

@@ -151,6 +151,51 @@ def offer_view(offer: Offer) -> discord.ui.View:
     return view
 
 
+SECTION_CHOICES_MAX = 12
+"""Choices shown as sections at most: the prompt and 3 components per choice (section, text, button) stay within
+a Components V2 message's 40 components (components/reference.mdx, "Component Reference")."""
+LAYOUT_TEXT_LIMIT = 4000
+"""Text of all Text Displays in one message (components/reference.mdx "Text Display": 4,000 characters)."""
+
+
+def offer_layout(offer: Offer) -> discord.ui.LayoutView | None:
+    """Choices a button would cut short (a label over 80 characters) as sections, each with its whole text and
+    its own button (the same custom_ids as `offer_view`, so cogs/offers.py answers both); None where buttons
+    show every label whole, or sections cannot hold the choices (more than SECTION_CHOICES_MAX, or more than
+    LAYOUT_TEXT_LIMIT characters): `offer_view` then."""
+    labels = [label.strip() or "…" for label in offer.labels]
+    if all(len(label) <= BUTTON_LABEL_LIMIT for label in labels) or len(labels) > SECTION_CHOICES_MAX:
+        return None
+    texts = [f"**{number}.** {label}" for number, label in enumerate(labels, start=1)]
+    prompt = offer.prompt.strip()
+    if len(prompt) + sum(len(text) for text in texts) > LAYOUT_TEXT_LIMIT:
+        return None
+    view = discord.ui.LayoutView(timeout=None)
+    if prompt:
+        view.add_item(discord.ui.TextDisplay(prompt))
+    for index, text in enumerate(texts):
+        button: discord.ui.Button[discord.ui.LayoutView] = discord.ui.Button(
+            label=f"Choose {index + 1}",
+            custom_id=OFFER_BUTTON_ID.format(token=offer.token, index=index),
+            style=discord.ButtonStyle.danger if index in offer.reason_for else discord.ButtonStyle.secondary,
+        )
+        view.add_item(discord.ui.Section(discord.ui.TextDisplay(text), accessory=button))
+    view.stop()  # clicks are answered by custom_id (cogs/offers.py), also after a restart
+    return view
+
+
+def closed_layout(message: discord.Message, chosen: str) -> discord.ui.LayoutView:
+    """An offer shown as sections (`offer_layout`) once a choice was taken: every button disabled, and who chose
+    what under it."""
+    view = discord.ui.LayoutView.from_message(message, timeout=None)
+    for item in view.walk_children():
+        if isinstance(item, discord.ui.Button | discord.ui.Select):
+            item.disabled = True
+    view.add_item(discord.ui.TextDisplay(chosen[:LAYOUT_TEXT_LIMIT]))
+    view.stop()
+    return view
+
+
 def _clip(text: str, limit: int) -> str:
     text = text.strip() or "…"
     return text if len(text) <= limit else text[: limit - 1] + "…"

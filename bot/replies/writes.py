@@ -137,6 +137,8 @@ class ReplyWriter:
         has no nonce). Discord's other refusals (an archived thread, a bad request) are raised, as for a
         channel message."""
         followups = self._followups
+        if followups is not None and followups.only:
+            return await followups.send(content, allowed_mentions=NO_PINGS, **fields)
         if followups is not None and followups.usable:
             try:
                 return await followups.send(content, allowed_mentions=NO_PINGS, **fields)
@@ -177,6 +179,8 @@ class ReplyWriter:
         also once the token has expired)."""
         if isinstance(message, discord.WebhookMessage):
             followups = self._followups
+            if followups is not None and followups.only:
+                return await followups.write(lambda: write(message))
             if followups is not None and followups.usable:
                 try:
                     return await followups.write(lambda: write(message))

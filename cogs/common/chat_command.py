@@ -34,14 +34,23 @@ def provider_param(providers: Iterable[Provider], description: str, *, required:
     return Param("provider", description, required, {p.key: p.display_name for p in providers})
 
 
-def usable_in_dms(command: app_commands.Command[Any, ..., Any] | app_commands.Group, allowed: bool) -> None:
-    """Offer a command in the bot's DMs too when the owner allows DMs; otherwise in servers only."""
-    command.guild_only = not allowed
-    command.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=allowed)
+AnyCommand = app_commands.Command[Any, ..., Any] | app_commands.Group | app_commands.ContextMenu
+
+
+def usable_in_dms(command: AnyCommand, allowed: bool, *, user_installs: bool = False) -> None:
+    """Offer a command in the bot's DMs too when the owner allows DMs; otherwise in servers only. With
+    `user_installs`, members may also add it to their own account and use it anywhere: servers without the
+    bot, DMs with friends and group DMs (application-commands.mdx "Installation Context" and "Interaction
+    Contexts": `integration_types` [0, 1], `contexts` with 2 for PRIVATE_CHANNEL)."""
+    command.guild_only = not (allowed or user_installs)
+    command.allowed_contexts = app_commands.AppCommandContext(
+        guild=True, dm_channel=allowed, private_channel=user_installs
+    )
+    command.allowed_installs = app_commands.AppInstallationType(guild=True, user=user_installs)
 
 
 def build_chat_command(
-    providers: Iterable[Provider], run: Run, suggest: Suggest, *, dms: bool = False
+    providers: Iterable[Provider], run: Run, suggest: Suggest, *, dms: bool = False, user_installs: bool = False
 ) -> app_commands.Command[Any, ..., None]:
     """`/chat [prompt] [provider] [option…]`; without a provider the channel's binding (or the only one) is used,
     without a prompt the composer's form opens."""
@@ -53,7 +62,7 @@ def build_chat_command(
     command = build_command(
         "chat", "Start a conversation with an AI service in a thread.", params, providers, run, suggest
     )
-    usable_in_dms(command, dms)
+    usable_in_dms(command, dms, user_installs=user_installs)
     return command
 
 

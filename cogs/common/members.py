@@ -17,6 +17,7 @@ from bot.members.permissions import (
     slowed,
     slowmode_s,
 )
+from cogs.common.places import reached_by_user_install
 from cogs.common.wording import refuse
 
 if TYPE_CHECKING:
@@ -39,12 +40,19 @@ def as_member(user: discord.abc.User, permissions: discord.Permissions | None) -
 
 
 def asker_of(interaction: discord.Interaction) -> Asker:
-    """The member behind an interaction as quotas see them (their server's id is 0 in a DM)."""
+    """The member behind an interaction as quotas see them (their server's id is 0 in a DM, and in a place
+    reached through their own install, where only the operator's quotas apply)."""
+    if reached_by_user_install(interaction):
+        return Asker(0, interaction.user.id)
     member = interaction_member(interaction)
     return Asker(interaction.guild_id or 0, member.id, member.role_ids, member.manages_server)
 
 
 def interaction_member(interaction: discord.Interaction) -> Member:
+    """The member as the gate sees them; in a place reached through their own install no server's roles or
+    permissions count (that server never let the bot in)."""
+    if reached_by_user_install(interaction):
+        return Member(id=interaction.user.id, role_ids=frozenset(), manages_server=False, manages_threads=False)
     return as_member(interaction.user, interaction.permissions if interaction.guild_id else None)
 
 

@@ -25,6 +25,7 @@ from bot.replies.streaming import StreamingReply
 from bot.replies.voice_out import post_spoken_reply
 from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
+from cogs.common.places import PLACE_REPLY_MESSAGES, InteractionPlace, reply_view
 from cogs.common.private import PrivateNote
 from cogs.common.wording import ENDED_HINT
 
@@ -106,7 +107,20 @@ def _reply_for(
     provider: Provider | None,
     interaction: discord.Interaction | None,
 ) -> StreamingReply:
-    """The reply a turn streams into: paced with the channel's other writes, as followups while `interaction` can."""
+    """The reply a turn streams into: paced with the channel's other writes, as followups while `interaction` can;
+    in a place, through its interaction alone, in as many messages as Discord allows there, with Reply under it."""
+    if isinstance(channel, InteractionPlace):
+        return StreamingReply(
+            channel,
+            bot.services.pacers[session.channel_id],
+            provider_name=provider.display_name if provider else session.provider,
+            post_audio=functools.partial(post_spoken_reply, channel, bot.http),
+            streamed=provider is not None and provider.streams,
+            followups=channel.followups,
+            notice_after_s=(provider.usual_wait_s() if provider else None) or QUIET_BEFORE_NOTICE_S,
+            max_messages=PLACE_REPLY_MESSAGES,
+            closing_view=functools.partial(reply_view, session.started_by),
+        )
     return StreamingReply(
         channel,
         bot.services.pacers[session.channel_id],
@@ -186,9 +200,10 @@ async def _post_quietly(channel: discord.abc.Messageable, text: str) -> None:
     )
 
 
-def speaker(user: discord.abc.User) -> Speaker:
-    """Who a turn is for: on a server, with their roles and whether they manage it (for quotas)."""
-    if isinstance(user, discord.Member):
+def speaker(user: discord.abc.User, *, in_place: bool = False) -> Speaker:
+    """Who a turn is for: on a server, with their roles and whether they manage it (for quotas); `in_place`
+    (reached through their own install) as in a DM."""
+    if isinstance(user, discord.Member) and not in_place:
         roles = frozenset(role.id for role in user.roles if not role.is_default())
         return Speaker(user.id, user.display_name, roles, user.guild_permissions.manage_guild)
     return Speaker(id=user.id, name=user.display_name)

@@ -67,7 +67,15 @@ class AnswerTimes:
     interval it is known to lie in, so a coarse schedule does not teach itself its own poll times.
     """
 
-    def __init__(self, *, budget_per_s: float = POLL_BUDGET_PER_S, max_gap_s: float = MAX_POLL_S) -> None:
+    def __init__(
+        self,
+        *,
+        budget_per_s: float = POLL_BUDGET_PER_S,
+        max_gap_s: float = MAX_POLL_S,
+        on_learnt: Callable[[tuple[float, ...]], None] | None = None,
+    ) -> None:
+        """`on_learnt(samples)` is told the answer times kept after each one learnt (to keep them past a restart)."""
+        self._on_learnt = on_learnt or (lambda _samples: None)
         self._budget_per_s = budget_per_s
         self._max_gap_s = max_gap_s
         self._times: deque[float] = deque(maxlen=SAMPLES_KEPT)
@@ -79,6 +87,21 @@ class AnswerTimes:
 
     def __len__(self) -> int:
         return len(self._times)
+
+    @property
+    def samples(self) -> tuple[float, ...]:
+        """The answer times kept (seconds into a wait), oldest first: at most `SAMPLES_KEPT`."""
+        return tuple(self._times)
+
+    def restore(self, samples: Sequence[float]) -> None:
+        """Answer times learnt before (an earlier run's `samples`): kept as if just learnt, and planned from at
+        once when there are at least `LEARN_FROM` (they were answered waits, so no burst is still open). Values
+        that are not finite, non-negative seconds are ignored."""
+        kept = [float(s) for s in samples if isinstance(s, int | float) and math.isfinite(s) and s >= 0.0]
+        self._times.extend(kept[-SAMPLES_KEPT:])
+        if len(self._times) >= LEARN_FROM:
+            self.plan = plan_polls(list(self._times), budget_per_s=self._budget_per_s, max_gap_s=self._max_gap_s)
+            self._new, self._planned_at = 0, time.monotonic()
 
     def add(self, after_s: float, by_s: float, *, open_past: Callable[[float], int] = lambda _s: 0) -> None:
         """One answer, known to have arrived after `after_s` and by `by_s` (seconds into the wait).
@@ -96,6 +119,7 @@ class AnswerTimes:
             self.plan = plan_polls(list(self._times), budget_per_s=self._budget_per_s, max_gap_s=self._max_gap_s)
             self._new, self._planned_at = 0, now
             log.debug("poll plan from %d answers: %s", len(self._times), [round(t, 2) for t in self.plan])
+        self._on_learnt(self.samples)
 
     def _representative(self, open_past: Callable[[float], int]) -> bool:
         """Few waits still open outlast every answer learnt, so the answers are a fair sample of the engine."""

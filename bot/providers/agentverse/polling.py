@@ -108,7 +108,9 @@ class PollScheduler:
         max_concurrent: int = MAX_CONCURRENT_POLLS,
         slow_poll_s: float = SLOW_POLL_S,
         rate_cap_per_s: float = RATE_CAP_PER_S,
+        on_learnt: Callable[[tuple[float, ...]], None] | None = None,
     ) -> None:
+        """`on_learnt(samples)`: told the answer times kept after each one learnt (`AnswerTimes`)."""
         self._on_poll = on_poll or (lambda _result: None)
         self._fast_s = fast_s
         self._max_s = max_s
@@ -126,7 +128,7 @@ class PollScheduler:
         self._waiting = 0
         self._tokens = 1.0
         self._refilled_at = time.monotonic()
-        self.answer_times = AnswerTimes(budget_per_s=budget_per_s, max_gap_s=max_s)
+        self.answer_times = AnswerTimes(budget_per_s=budget_per_s, max_gap_s=max_s, on_learnt=on_learnt)
         self.polls = 0
         """Polls sent so far."""
 
