@@ -27,8 +27,6 @@ from discord import app_commands
 
 from bot.audio import AudioRejected, looks_like_audio
 from bot.command_tree import answers_failures
-from bot.core.gate import CHAT_REFUSED
-from bot.core.server_rules import CHAT, use_provider
 from bot.providers.base import Provider, VoiceInput
 from bot.replies.delivery import WRITE_ERRORS
 from bot.replies.writes import NO_PINGS
@@ -42,8 +40,8 @@ from cogs.common.composer_form import (
     read_submission,
     salvaged_prompt,
 )
-from cogs.common.members import asker_of, interaction_member
-from cogs.common.opening import Options, Place, obstacle, provider_here
+from cogs.common.composer_where import applies_here, blocked, offered
+from cogs.common.opening import Options
 from cogs.common.text_files import not_used, read_files, sort_files, with_files
 from cogs.common.voice import NOT_DOWNLOADED, voice_input, voice_label
 from cogs.common.wording import refuse
@@ -59,10 +57,6 @@ DRAFTS_KEPT = 1000
 """Drafts kept at most, oldest forgotten first (each holds a message of at most SALVAGED_CHARS characters)."""
 EMPTY = "The form was empty: write a message or attach a file."
 PICK_A_PROVIDER = "Pick an AI service: neither this channel nor this server has a default one."
-NOT_FOR_YOU = (
-    "On this server **{provider}** is for some members only, and you are not one of them. Pick another provider,"
-    " or ask a server manager (`/access`)."
-)
 READS_ONLY = "{provider} reads text only, so it can't take {file}. Remove the recording{alternative}."
 ONE_RECORDING = (
     "{provider} takes a voice note or audio file on its own: send it without text or other files, and type the"
@@ -110,13 +104,13 @@ class Composer:
         if named is not None and named not in providers:
             await refuse(interaction, UNKNOWN_PROVIDER)
             return
-        if why := await self._blocked(interaction, named):
+        if why := await blocked(self.bot, interaction, named):
             await refuse(interaction, why)  # before the member writes anything
             return
         given = {k: v for k, v in values.items() if k not in ("prompt", "provider") and v}
         default = named
         if named is None:
-            default, settings = await provider_here(self.bot, interaction)
+            default, settings = await applies_here(self.bot, interaction)
             given = {**{k: v for k, v in settings.items() if v}, **given}
         await self._show(interaction, Draft(named, named is not None, "", given), default)
 
@@ -143,7 +137,7 @@ class Composer:
             if not draft.prompt and not draft.files:
                 raise BadForm(EMPTY, "empty")
             key, options = await self._provider(interaction, draft)
-            if why := await self._blocked(interaction, key):  # asked again by `start`: here the words come back
+            if why := await blocked(self.bot, interaction, key):  # `start` asks again; here the words come back
                 raise BadForm(why, "not allowed here")
             recording, text_files = self._sorted(interaction, draft, providers[key])
             if draft.files:  # a download takes as long as it takes: acknowledged (privately) within Discord's 3 s
@@ -178,26 +172,6 @@ class Composer:
             return
         await self._show(interaction, kept[2], kept[2].provider)
 
-    async def _blocked(self, interaction: discord.Interaction, provider_key: str | None) -> str | None:
-        """Why no conversation with `provider_key` (or any, for None) could open here, as far as can be told without
-        spending anything: where it is run, the allow-lists, the provider's quotas. `start` asks all of it again
-        (and the cooldown and the server's cap, atomically); asked first, a refusal can hand the member's words back.
-        Outside the bot's own channels (a user install) it is all left to `start`."""
-        if not isinstance(interaction.channel, Place):
-            return None
-        if why := await obstacle(self.bot, interaction, "`/chat`"):
-            return why
-        if interaction.guild_id is not None:
-            rules, member = await self.bot.services.gate.rules(interaction.guild_id), interaction_member(interaction)
-            if not rules.allows(CHAT, member):
-                return CHAT_REFUSED
-            if provider_key is not None and not rules.allows(use_provider(provider_key), member):
-                name = self.bot.services.conversations.providers[provider_key].display_name
-                return NOT_FOR_YOU.format(provider=name)
-        if provider_key is None:
-            return None
-        return await self.bot.services.quotas.used_up(asker_of(interaction), provider_key)
-
     async def _taken(self, interaction: discord.Interaction) -> bool:
         """Claimed by this process (in a rolling deploy two receive every interaction), as commands are by the tree
         (bot/command_tree.py); a store that fails is told privately there."""
@@ -205,7 +179,7 @@ class Composer:
         return await tree.interaction_check(interaction)
 
     async def _show(self, interaction: discord.Interaction, draft: Draft, default: str | None) -> None:
-        form = composer_form(list(self.bot.services.conversations.providers.values()), draft, default)
+        form = composer_form(offered(self.bot, interaction), draft, default)
         form.stop()  # answered from `on_interaction`: discord.py keeps no copy that a restart would lose
         await interaction.response.send_modal(form)
 
@@ -214,7 +188,7 @@ class Composer:
         apply under those given when its provider is the one used (as `/chat` without `provider:`)."""
         key, defaults = draft.provider, {}
         if not draft.named:
-            here, settings = await provider_here(self.bot, interaction)
+            here, settings = await applies_here(self.bot, interaction)
             key = key or here
             defaults = settings if key == here else {}
         if key is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.core.gate import NOT_IN_PLACES
 from cogs.common.composer import AGAIN_PREFIX, DRAFT_GONE, EMPTY
 from cogs.common.composer_form import FILE_LOST, FILES_ID, OPTION_PREFIX, PROMPT_ID, PROVIDER_ID, STALE
 from tests.emulators.ablt import AbltEmulator, Reply
@@ -314,3 +315,38 @@ async def test_crafted_submissions_get_a_private_answer_and_open_nothing(
         handed_back = [b"hello"] if isinstance(data["components"], list) and prompt in data["components"] else []
         assert [a.data for a in kept] == handed_back  # the member's words come back whatever else was wrong
     assert not discord_emulator.threads and not ablt.requests
+
+
+async def test_the_composer_where_only_the_members_own_install_reaches(
+    discord_emulator: DiscordEmulator, ablt: AbltEmulator, make_bot: Callable[..., BotProcess]
+) -> None:
+    """A server without the bot: the form opens, and its submission (a text file read behind a private
+    "thinking…") is answered into the interaction, as `/chat prompt:` is there."""
+    discord_emulator.support_user_installs()
+    await make_bot(USER_INSTALLS="on", USER_INSTALL_PROVIDERS="ablt,convai").start()
+    bob = discord_emulator.add_user("bob")
+    discord_emulator.install_app(bob)
+    server = discord_emulator.add_outside_guild("bob's friends")
+    discord_emulator.join_guild(bob, server)
+    channel = discord_emulator.general_channel(server)
+    ablt.enqueue(Reply(text="Noted: milk."))
+
+    opened = await discord_emulator.run_slash_command("chat", {}, channel_id=channel, user_id=bob)
+    await opened.wait_for_response(WAIT_S)
+    assert opened.modal is not None, refusal(opened)
+    assert [o["value"] for o in fields(opened.modal)[PROVIDER_ID]["options"]] == ["ablt", "convai"]
+    notes = AttachmentSpec("list.txt", b"milk\n", "text/plain")
+    values = {PROMPT_ID: "What is on my list?", PROVIDER_ID: ["ablt"], FILES_ID: [notes]}
+    submitted = await submit(discord_emulator, opened, values)
+
+    def answer() -> str:
+        return "".join(m.content for m in (submitted.original_message, *submitted.followups) if m and not m.deleted)
+
+    await discord_emulator.wait_for(lambda: answer() == "Noted: milk.", WAIT_S, "the answer in the interaction")
+    assert ablt.requests[-1].body["messages"][-1]["content"].endswith("[File: list.txt]\n```\nmilk\n```")
+    assert all(not m.ephemeral for m in submitted.followups)  # the private "thinking…" went; the answer is not
+    assert [r.route for r in discord_emulator.requests if r.channel_id == channel] == []  # never the channel
+
+    named = await discord_emulator.run_slash_command("chat", {"provider": "magicai"}, channel_id=channel, user_id=bob)
+    await named.wait_for_response(WAIT_S)
+    assert named.modal is None and refusal(named) == NOT_IN_PLACES.format(name="Magic AI")  # before any writing
