@@ -71,16 +71,20 @@ class ChatCog(commands.Cog):
         options: Options,
         *,
         voice: VoiceInput | None = None,
+        shown: str | None = None,
     ) -> None:
         """Open a conversation with `provider_key` where `interaction` happened (a `/chat` command, or a form it
-        opened) and answer its first turn: `prompt`, and `voice` (a voice note, for providers that listen). Where
+        opened) and answer its first turn: `prompt`, and `voice` (a voice note, for providers that listen).
+        `shown`: what the opening line quotes and the thread is named after, when not the whole `prompt` (a
+        form's typed message, or its files' names, rather than the files' text folded into the turn). Where
         the bot is reached only through the member's own install, the conversation is theirs there and the answer
         streams into the interaction (cogs/common/place_chat.py)."""
         if reached_by_user_install(interaction):
             await chat_in_place(self.bot, interaction, provider_key, prompt, options, voice=voice)
             return
         user = interaction.user
-        opening = Opening(prompt, lambda description, notice: opening_line(user, description, prompt, notice))
+        quoted = prompt if shown is None else shown
+        opening = Opening(quoted, lambda description, notice: opening_line(user, description, quoted, notice))
         opened = await open_conversation(self.bot, interaction, provider_key, options, opening)
         if opened is not None:
             session, target = opened

@@ -84,6 +84,7 @@ class StartChat(Protocol):
         options: Options,
         *,
         voice: VoiceInput | None = None,
+        shown: str | None = None,
     ) -> None: ...
 
 
@@ -149,7 +150,9 @@ class Composer:
             return
         if interaction.response.is_done():
             await self._clear_thinking(interaction)
-        await self._start(interaction, key, prompt, options, voice=voice)
+        names = ", ".join(str(f["filename"]) for f in draft.files)
+        shown = None if voice is not None else draft.prompt or names  # a voice note is quoted by its own label
+        await self._start(interaction, key, prompt, options, voice=voice, shown=shown)
 
     @staticmethod
     async def _clear_thinking(interaction: discord.Interaction) -> None:

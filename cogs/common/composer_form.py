@@ -265,6 +265,8 @@ def _option_value(fields: Mapping[str, Mapping[str, Any]], option: ChatOption) -
     value = _text(fields, custom_id).strip()
     if len(value) > OPTION_MAX_CHARS:
         raise BadForm(OPTION_TOO_LONG.format(name=option.name, limit=OPTION_MAX_CHARS), f"{option.name} too long")
+    if value and option.choices and value not in option.choices:  # typed (or crafted) where choices are fixed
+        raise BadForm(BAD_CHOICE.format(name=option.name), f"{option.name} value not among its choices")
     return value
 
 

@@ -116,6 +116,8 @@ async def test_chat_without_a_prompt_opens_the_form_and_a_text_file_is_read_into
     assert ablt.requests[0].body["messages"] == [{"role": "user", "content": f"{long.strip()}\n\n{block}"}]
     line = opening_of(submitted)
     assert line is not None and line.content.startswith("**Alice** started a conversation with **aBLT · taxson**:")
+    assert "Groceries" not in line.content and "[File:" not in line.content  # it quotes what she typed
+    assert thread.name.startswith("Plan my week")
 
 
 async def test_a_voice_note_in_the_form_reaches_convai_and_is_answered_out_loud(

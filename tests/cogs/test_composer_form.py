@@ -176,6 +176,13 @@ def keeps_its_promises(draft: Draft, data: Mapping[str, Any]) -> None:
         "resolved": {"attachments": {"1": {"id": "1", "filename": "a.txt", "size": 3, "url": "https://x/a"}}},
     }
 )
+@example(  # a text value typed (or crafted) for an option whose choices are fixed: found by this property
+    {
+        "custom_id": "composer:",
+        "components": [{"type": 18, "id": 1, "component": {"custom_id": "composer:option:action", "value": "0"}}],
+        "resolved": {"attachments": {}},
+    }
+)
 def test_any_submission_is_read_into_a_draft_that_keeps_its_promises_or_refused(data: Any) -> None:
     salvaged = salvaged_prompt(data)  # what a refusal hands back, whatever else is wrong
     assert len(salvaged) <= SALVAGED_CHARS and salvaged == salvaged.strip()
