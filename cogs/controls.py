@@ -205,7 +205,7 @@ async def _prepare_replay(
     channel_id = conversation_key(interaction)
     session = await bot.services.store.active_session(channel_id)
     in_place = reached_by_user_install(interaction)  # no channel: only the interaction carries the answer
-    channel = InteractionPlace(interaction) if in_place else interaction.channel
+    channel = InteractionPlace(interaction, fills_response=regenerate) if in_place else interaction.channel
     if session is None or not isinstance(channel, discord.abc.Messageable):
         await refuse(interaction, NO_CONVERSATION)
         return None

@@ -152,9 +152,10 @@ async def answer_in_place(
 ) -> None:
     """Answer one turn into `interaction`: its response deferred ("thinking"), then filled and continued by
     followups as the answer streams (Discord decides whether they are public: *Use External Apps*)."""
-    if not interaction.response.is_done():
+    deferring = not interaction.response.is_done()
+    if deferring:
         await interaction.response.defer(thinking=True)
-    place = InteractionPlace(interaction)
+    place = InteractionPlace(interaction, fills_response=deferring)
     await reply_in(
         bot,
         place,

@@ -49,10 +49,15 @@ class InteractionPlace(discord.abc.Messageable):
     """What a reply in a place writes into: the interaction's webhook (the response it deferred, then its
     followups). `id` is the conversation's place key; there is no typing indicator and no history to read."""
 
-    def __init__(self, interaction: discord.Interaction) -> None:
+    def __init__(self, interaction: discord.Interaction, *, fills_response: bool = True) -> None:
+        """`fills_response`: the interaction's response was deferred ("thinking") for this reply, so its first
+        message fills that in and is no followup; else (a click's response was an update, a form's was deleted)
+        every message is a followup, and the reply keeps to one message less."""
         self.id = conversation_key(interaction)
         self.interaction = interaction
         self.followups = InteractionFollowups(interaction, only=True)
+        self.max_messages = PLACE_REPLY_MESSAGES if fills_response else PLACE_REPLY_MESSAGES - 1
+        """Messages the reply's text may take here, keeping one followup for what follows it."""
 
     async def _get_channel(self) -> discord.abc.MessageableChannel:
         raise TypeError("a place has no channel the bot may use: write through its interaction")

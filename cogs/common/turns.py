@@ -25,7 +25,7 @@ from bot.replies.streaming import StreamingReply
 from bot.replies.voice_out import post_spoken_reply
 from bot.replies.writes import NO_PINGS
 from bot.store import SessionRecord
-from cogs.common.places import PLACE_REPLY_MESSAGES, InteractionPlace, reply_view
+from cogs.common.places import InteractionPlace, reply_view
 from cogs.common.private import PrivateNote
 from cogs.common.wording import ENDED_HINT
 
@@ -118,7 +118,7 @@ def _reply_for(
             streamed=provider is not None and provider.streams,
             followups=channel.followups,
             notice_after_s=(provider.usual_wait_s() if provider else None) or QUIET_BEFORE_NOTICE_S,
-            max_messages=PLACE_REPLY_MESSAGES,
+            max_messages=channel.max_messages,
             closing_view=functools.partial(reply_view, session.started_by),
         )
     return StreamingReply(

@@ -286,3 +286,25 @@ async def test_the_install_links_are_logged_at_start_up(
     app = discord_emulator.application_id
     assert f"client_id={app}&integration_type=0&scope=bot+applications.commands" in caplog.text
     assert f"client_id={app}&integration_type=1&scope=applications.commands" in caplog.text
+
+
+async def test_a_long_answer_to_a_retry_keeps_a_followup_spare(
+    discord_emulator: DiscordEmulator, ablt: AbltEmulator, anywhere: Callable[..., BotProcess]
+) -> None:
+    """A Retry's response is the failure line's update, so every message of its answer is a followup: the text
+    takes four of the five, and the whole answer still comes as a file."""
+    await anywhere(MAX_REPLY_CHARS="30000").start()
+    bob, channel = elsewhere(discord_emulator)
+    long = "\n\n".join(f"Part {i}: " + "sit amet consectetur " * 25 for i in range(40))
+    ablt.enqueue(Reply(status=500), Reply(text=long))
+    run = await chat_as(discord_emulator, bob, channel, provider="ablt", prompt="Write a lot")
+    await discord_emulator.wait_for(
+        lambda: any(i.startswith("retry:") for m in shown(run) for i in m.custom_ids()), WAIT_S, "Retry"
+    )
+    failure = next(m for m in shown(run) if any(i.startswith("retry:") for i in m.custom_ids()))
+    retry = next(i for i in failure.custom_ids() if i.startswith("retry:"))
+    click = await discord_emulator.click_button(failure.id, retry, user_id=bob)
+    await click.wait_for_response(WAIT_S)
+    last = await answered(discord_emulator, click, bob)
+    assert len(click.followups) == 4 and click.rejected_followups == 0 and last is click.followups[-1]
+    assert last.content == OVERFLOW and last.attachments[0].data.decode() == long
