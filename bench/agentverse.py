@@ -27,7 +27,8 @@ Printed per run, over every engine message with a visible trace in Discord (all 
   (per session, the union of [submit, first poll returning its answer]);
 - Discord 429s, REST requests (and the busiest second), CPU seconds of the bot and of this process, and
   this process's event-loop lag; `--routes` also lists the Discord requests by route.
-With `--runs N` a last column pools every run.
+With `--runs N` a last column pools every run. With `--restarts` the runs share one database, so each run after
+the first is the bot restarted, starting from the engine's answer times it kept (bot/core/answer_memory.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -82,6 +84,8 @@ class Options:
     together: bool
     in_process: bool
     seed: int
+    plans: bool = False
+    """Print the poll plans the bot made (it then logs at DEBUG)."""
 
     @property
     def delay_text(self) -> str:
@@ -105,6 +109,8 @@ class Timing:
 @dataclass
 class Run:
     timings: list[Timing] = field(default_factory=list)
+    plans: list[str] = field(default_factory=list)
+    """The poll plans the bot made (with --plans), in order."""
     missing: int = 0
     """Engine messages that were delivered but never found in Discord."""
     polls: int = 0
@@ -325,10 +331,11 @@ class SubprocessBot:
         self._discord = discord
         self._log = workdir / "bot.log"
         self.process: asyncio.subprocess.Process | None = None
+        self.log_level = "WARNING"
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.isupper() or k in {"PATH", "HOME", "LANG"}}
-        env |= self._environment | {"PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING"}
+        env |= self._environment | {"PYTHONPATH": str(REPO), "LOG_LEVEL": self.log_level}
         with self._log.open("a") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", cwd=self._log.parent, env=env, stdout=log, stderr=log
@@ -368,6 +375,7 @@ async def run_once(options: Options, workdir: Path) -> Run:
         bot = BotProcess(load_settings(environment, None), discord)
     else:
         bot = SubprocessBot(environment, discord, workdir)
+        bot.log_level = "DEBUG" if options.plans else "WARNING"
     run = Run()
     members = Members(discord, options)
     probe = asyncio.create_task(lag_probe(run.lag))
@@ -398,6 +406,8 @@ async def run_once(options: Options, workdir: Path) -> Run:
         for server in (engine, ablt, discord):
             await server.close()
     measure(discord, engine, members.threads, run)
+    if isinstance(bot, SubprocessBot):  # with --plans the bot logs each poll plan it makes (at DEBUG)
+        run.plans = re.findall(r"poll plan from \d+ answers: .*", bot.log())
     return run
 
 
@@ -510,16 +520,20 @@ def seconds_range(text: str) -> tuple[float, float]:
     return pair
 
 
-async def main(options: Options, runs: int, routes: bool) -> None:
+async def main(options: Options, runs: int, routes: bool, *, restarts: bool = False) -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(runs):
-            workdir = Path(tempfile.mkdtemp(prefix=f"run{index}-", dir=tmp))
+            shared = Path(tmp) / "store"  # with --restarts every run is the same bot restarted, on one database
+            workdir = shared if restarts else Path(tempfile.mkdtemp(prefix=f"run{index}-", dir=tmp))
+            workdir.mkdir(exist_ok=True)
             results.append(await run_once(options, workdir))
             print(f"run {index + 1}/{runs} done", file=sys.stderr)
             if routes:
                 for route, count in results[-1].routes.most_common():
                     print(f"  {count:6d}  {route}", file=sys.stderr)
+            for plan in results[-1].plans[-3:]:
+                print(f"  {plan}", file=sys.stderr)
     print(report(options, results))
 
 
@@ -534,6 +548,10 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--routes", action="store_true", help="print Discord requests by route after each run")
+    parser.add_argument(
+        "--restarts", action="store_true", help="every run after the first restarts the bot on the same database"
+    )
+    parser.add_argument("--plans", action="store_true", help="print the last poll plans the bot made in each run")
     args = parser.parse_args()
     chosen = Options(
         sessions=args.sessions,
@@ -543,5 +561,6 @@ if __name__ == "__main__":
         together=args.together,
         in_process=args.in_process,
         seed=args.seed,
+        plans=args.plans,
     )
-    asyncio.run(main(chosen, args.runs, args.routes))
+    asyncio.run(main(chosen, args.runs, args.routes, restarts=args.restarts))

@@ -103,14 +103,25 @@ class AnswerTimes:
             self.plan = plan_polls(list(self._times), budget_per_s=self._budget_per_s, max_gap_s=self._max_gap_s)
             self._new, self._planned_at = 0, time.monotonic()
 
-    def add(self, after_s: float, by_s: float, *, open_past: Callable[[float], int] = lambda _s: 0) -> None:
-        """One answer, known to have arrived after `after_s` and by `by_s` (seconds into the wait).
+    def add(
+        self,
+        after_s: float,
+        by_s: float,
+        *,
+        at_s: float | None = None,
+        open_past: Callable[[float], int] = lambda _s: 0,
+    ) -> None:
+        """One answer, known to have arrived after `after_s` and by `by_s` (seconds into the wait); `at_s`: when
+        the engine says it made it (its timestamp), kept within those bounds, else a point drawn in them.
 
         `open_past(s)` counts the waits still open after `s` seconds: a plan is (re)made only while few of them
         outlast every answer learnt (`OVERDUE_SHARE`)."""
-        self._spread = (self._spread + 0.6180339887498949) % 1.0
         low, high = max(after_s, 0.0), max(by_s, after_s, 0.0)
-        self._times.append(low + (high - low) * self._spread)
+        if at_s is not None:
+            self._times.append(min(max(at_s, low), high))
+        else:
+            self._spread = (self._spread + 0.6180339887498949) % 1.0
+            self._times.append(low + (high - low) * self._spread)
         self._new += 1
         now = time.monotonic()
         kept = len(self._times)

@@ -11,8 +11,10 @@ a wait is polled at the plan's offsets, learnt from the engine's recent answer t
 polled every `1 / rate_cap_per_s` seconds, the first time one interval after it starts, until `COLD_EVEN_S`
 into the wait: one poll per second of waiting whatever the answer time (a first poll sooner would spend more
 on quick answers; the vendor's own examples wait 1.5 to 10 s). After that, and after the plan's last offset,
-each interval is 1.5x the previous (starting from at least that cold interval: an answer past the plan is
-late), up to `max_s`. A wait still raises IdleTimeout once `idle_limit_s` passed without an answer.
+each interval is 1.5x the previous, up to `max_s`: past the plan it starts from the shortest interval
+(`fast_s`), because the few answers the plan misses are mostly just past its last poll (the plan covers
+all but a tail of the answer times learnt), and a long first interval there made them the slowest of all.
+A wait still raises IdleTimeout once `idle_limit_s` passed without an answer.
 
 On top of the plan, a token bucket caps the polls actually sent at `rate_cap_per_s` per second per
 waiting turn, over all turns together (so on average per waiting session): it holds any error of the
@@ -68,6 +70,11 @@ class IdleTimeout(Exception):
 
 
 Fetch = Callable[[], Awaitable[list[Any]]]
+MadeAt = Callable[[list[Any]], "float | None"]
+"""When the engine made the first of a poll's items, epoch seconds (its own timestamp), if it says."""
+STAMP_TOLERANCE_S = 0.25
+"""An engine timestamp this far outside what the polls bound (clocks differ a little) is still learnt from,
+clamped; one further out (a clock far off, a time zone) is not trusted, and the polls' bounds are used."""
 PollResult = Literal["messages", "empty", "failed"]
 
 
@@ -86,6 +93,9 @@ class _Waiter:
     failures: int = field(default=0, compare=False)
     exact: bool = field(default=True, compare=False)
     """No poll since the last empty one failed: the answer is known to lie between the two polls."""
+    started_wall: float = field(default=0.0, compare=False)
+    """`started` as epoch seconds, to place the engine's timestamps in the wait."""
+    made_at: MadeAt | None = field(default=None, compare=False)
 
 
 class PollScheduler:
@@ -137,17 +147,22 @@ class PollScheduler:
         """Offsets (seconds after a wait starts) of the planned polls; empty until answers were learnt."""
         return self.answer_times.plan
 
-    async def wait(self, fetch: Fetch, *, idle_limit_s: float, first_delay_s: float | None = None) -> list[Any]:
+    async def wait(
+        self, fetch: Fetch, *, idle_limit_s: float, first_delay_s: float | None = None, made_at: MadeAt | None = None
+    ) -> list[Any]:
         """Poll `fetch` until it returns items, and return them.
 
         Call it right after the action the engine answers (the wait's start is when its answer time is
         counted from). `first_delay_s` overrides when the first poll goes out. Raises IdleTimeout after
         `idle_limit_s` seconds of empty polls, ProviderUnavailable after `MAX_FAILED_POLLS` failed polls
-        in a row, and any other ProviderError from `fetch` at once.
+        in a row, and any other ProviderError from `fetch` at once. `made_at(items)`: when the engine made the
+        answer (its own timestamp), so the plan learns the answer time itself rather than a point between
+        two polls, which a coarse schedule would otherwise teach itself back.
         """
         now = time.monotonic()
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(now, next(self._order), fetch, future, now, now + idle_limit_s, self._fast_s)
+        waiter.started_wall, waiter.made_at = time.time(), made_at
         waiter.due = now + first_delay_s if first_delay_s is not None else self._first_due(waiter)
         heapq.heappush(self._queue, waiter)
         self._open[waiter.order] = waiter
@@ -193,9 +208,6 @@ class PollScheduler:
         if index < len(plan):
             due = waiter.started + plan[index]
         else:
-            if plan:  # past the plan the answer is late: back off from at least the cap's pace
-                last_gap = plan[-1] - (plan[-2] if len(plan) > 1 else 0.0)
-                waiter.interval = max(waiter.interval, last_gap, self._cold_gap_s())
             if not plan and now - waiter.started < COLD_EVEN_S:  # nothing learnt yet: at the cap's pace
                 waiter.interval = self._cold_gap_s()
             else:
@@ -292,12 +304,23 @@ class PollScheduler:
             return
         if items:
             self._open.pop(waiter.order, None)  # answered: not among the waits still open
-            if waiter.exact and sent - waiter.due <= LATE_S:  # else it says more about the bot than the engine
-                self.answer_times.add(waiter.last_empty_s, sent - waiter.started, open_past=self._open_past)
+            self._learn(waiter, items, sent)
             waiter.future.set_result(items)
             return
         waiter.last_empty_s, waiter.exact = sent - waiter.started, True
         self._requeue(waiter)
+
+    def _learn(self, waiter: _Waiter, items: list[Any], sent: float) -> None:
+        """The answer time of a wait just answered: the engine's own time for it when it gives a believable one
+        (whatever the polls were like), else the span between the last empty poll and this one, if that span
+        says something about the engine (no failed poll in it, and this poll not sent late)."""
+        low, high = waiter.last_empty_s, time.monotonic() - waiter.started
+        made = waiter.made_at(items) if waiter.made_at is not None else None
+        at_s = made - waiter.started_wall if made is not None else None
+        if at_s is not None and low - STAMP_TOLERANCE_S <= at_s <= high + STAMP_TOLERANCE_S:
+            self.answer_times.add(low, high, at_s=at_s, open_past=self._open_past)
+        elif waiter.exact and sent - waiter.due <= LATE_S:  # else it says more about the bot than the engine
+            self.answer_times.add(low, sent - waiter.started, open_past=self._open_past)
 
     def _open_past(self, seconds: float) -> int:
         """Waits still open that started more than `seconds` (but at most `PLAN_HORIZON_S`) ago."""

@@ -153,7 +153,9 @@ class AgentverseProvider(Provider):
     def _next_batch(self, state: dict[str, Any]) -> asyncio.Task[list[AgentMessage]]:
         """The scheduler's wait for the next fresh messages, running from now."""
         return asyncio.create_task(
-            self._scheduler.wait(lambda: self._fresh(state), idle_limit_s=self._settings.idle_limit_s),
+            self._scheduler.wait(
+                lambda: self._fresh(state), idle_limit_s=self._settings.idle_limit_s, made_at=_first_made_at
+            ),
             name="agentverse-wait",
         )
 
@@ -272,3 +274,8 @@ def _normalize(question: str) -> str:
 
 def _context(turn: Turn) -> str:
     return f"User full Name: {turn.user_name}\nUser: Discord member {turn.user_name} (id {turn.user_id})\n"
+
+
+def _first_made_at(messages: list[AgentMessage]) -> float | None:
+    """When the engine made the first of a poll's fresh messages (epoch seconds), if it says."""
+    return messages[0].made_at if messages else None

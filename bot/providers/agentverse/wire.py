@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -39,6 +40,21 @@ class AgentMessage:
     id: str
     type: str
     body: Mapping[str, Any]
+
+    @property
+    def made_at(self) -> float | None:
+        """When the engine made the message, epoch seconds: its `timestamp` ("2023-08-31T13:26:23.238697", UTC
+        without an offset, as in protocol-notes.md's poll example); None when absent or not such a time."""
+        raw = self.body.get("timestamp")
+        if not isinstance(raw, str) or len(raw) > 40:
+            return None
+        try:
+            parsed = datetime.datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return parsed.timestamp()
 
 
 class AgentverseClient:

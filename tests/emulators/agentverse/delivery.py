@@ -7,10 +7,12 @@ return" is always a prefix of what is left, and no background task is needed for
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from itertools import takewhile
 from typing import Any
 
+from .messages import engine_timestamp
 from .records import Emitted, SessionRecord
 from .wire import MALFORMED_ELEMENT
 
@@ -20,12 +22,16 @@ def schedule(
 ) -> None:
     """Queue ``messages``: the first after ``delay_s``, the rest ``interval_s`` apart, never before earlier ones.
 
-    ``now`` is the time of the submit that caused them (``time.monotonic()``), kept as ``submitted_at``."""
+    ``now`` is the time of the submit that caused them (``time.monotonic()``), kept as ``submitted_at``. Each
+    message's ``timestamp`` is when it becomes available: the engine makes a message when it has it, and
+    stamps it then (the poll example in protocol-notes.md: UTC, no offset, microseconds)."""
     start = now + max(delay_s, 0.0)
     if record.emitted:
         start = max(start, record.emitted[-1].available_at)
+    wall_offset = time.time() - time.monotonic()
     for i, message in enumerate(messages):
         at = start + i * max(interval_s, 0.0)
+        message["timestamp"] = engine_timestamp(at + wall_offset)
         record.emitted.append(Emitted(message=message, available_at=at, submitted_at=now))
         record.available_at[message["message_id"]] = at
         if message["type"] == "stop":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,9 +80,11 @@ def stop_message() -> AgentMessage:
     return AgentMessage("stop")
 
 
-def engine_timestamp() -> str:
-    """UTC without an offset, with microseconds, as in the doc's example (``2023-08-31T13:26:23.238697``)."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+def engine_timestamp(at: float | None = None) -> str:
+    """Epoch time `at` (default now) as UTC without an offset, with microseconds, as in the doc's example
+    (``2023-08-31T13:26:23.238697``)."""
+    moment = datetime.datetime.fromtimestamp(time.time() if at is None else at, datetime.UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def render(message: AgentMessage, session_id: str) -> dict[str, Any]:

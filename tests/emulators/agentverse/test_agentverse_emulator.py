@@ -8,6 +8,7 @@ tolerated payload quirks, the scripted flows, polling semantics (``last_message_
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import re
 import time
@@ -667,3 +668,17 @@ async def test_lifecycle_errors() -> None:
         assert emu.base_url.startswith("http://127.0.0.1:") and emu.token_url.startswith("http://127.0.0.1:")
     with pytest.raises(LookupError):
         _ = emu.latest_session
+
+
+async def test_a_message_is_stamped_when_it_becomes_available(emu: AgentverseEmulator, client: Client) -> None:
+    """The engine makes a message when it has it and stamps it then (UTC, no offset: protocol-notes.md's poll
+    example), so the timestamp is the answer's time, not the submit's nor the poll's."""
+    emu.delay_s = 0.4
+    sid = await client.create()
+    submitted = time.time()
+    context = f"User full Name: Test User\nUser email: {EMAIL}\n"
+    assert (await client.submit(sid, {"type": "start", "objective": "Fly", "context": context})) == (200, {})
+    await asyncio.sleep(0.7)
+    (tasks,) = await client.poll(sid)
+    stamped = datetime.datetime.fromisoformat(tasks["timestamp"]).replace(tzinfo=datetime.UTC).timestamp()
+    assert TIMESTAMP.match(tasks["timestamp"]) and 0.35 <= stamped - submitted <= 0.55

@@ -326,3 +326,29 @@ def test_no_plan_from_a_bursts_quickest_answers_while_most_of_its_waits_are_stil
     for _ in range(LEARN_FROM):
         times.add(2.0, 2.5, open_past=lambda _s: 0)
     assert times.plan and times.plan[0] <= 0.5 and times.plan[-1] >= 2.0
+
+
+async def test_the_engines_own_timestamp_teaches_the_answer_time_whatever_the_polls(
+    engine: AgentverseEmulator, client: AgentverseClient
+) -> None:
+    """The engine stamps a message when it makes it (the emulator when it becomes available): a wait polled once
+    a second learns the answer time itself, not a point somewhere between two polls a second apart."""
+    engine.delay_s = 0.6
+    scheduler = PollScheduler()
+    polls = Polls(client)
+    try:
+        for n in range(3):
+            session_id = await objective(client, f"Trip {n}")
+            await scheduler.wait(polls.fetch(session_id), idle_limit_s=30, made_at=lambda items: items[0].made_at)
+    finally:
+        await scheduler.close()
+    learnt = scheduler.answer_times.samples
+    assert len(learnt) == 3 and all(0.45 <= s <= 0.75 for s in learnt), learnt  # polled at about 1.05 s
+
+
+def test_a_timestamp_outside_what_the_polls_bound_is_kept_within_them() -> None:
+    times = AnswerTimes()
+    times.add(1.0, 2.0, at_s=1.4)  # believable: kept as it is
+    times.add(1.0, 2.0, at_s=0.8)  # a clock a little ahead: clamped to what the polls bound
+    times.add(1.0, 2.0, at_s=2.3)
+    assert times.samples == (1.4, 1.0, 2.0)
