@@ -23,6 +23,10 @@ from bot.replies.writes import ReplyWriter
 
 log = logging.getLogger(__name__)
 
+NEAR_END = MESSAGE_LIMIT // 2
+"""Characters before a message's 2,000 within which a streamed write stops at a word's end (`_at_word_end`): the
+last write before the text crosses 2,000 may come anywhere in the message's second half (50 tokens a second
+add about 430 characters between two writes 1.1 s apart)."""
 OVERFLOW = "-# 📎 The rest of this answer is in the attached file (Discord allows this app no more messages here)."
 
 
@@ -136,10 +140,20 @@ class TextStream:
         return self._stop.index(len(chunks), started=bool(self.messages))
 
     def _visible(self) -> str:
-        """The text Discord should show now: all of it, less the newest delta while Stop is offered on it."""
+        """The text Discord should show now: all of it, less the newest delta while Stop is offered on it, and
+        near a message's end only up to a word's end (`_at_word_end`)."""
         if not self._stop.offered or self._stop_at([""]) < 0:
             return self.text  # a stream's first write shows everything: nothing delays the first words
-        return self.text[: max(len(self.text) - self._held, self._shown_chars)]
+        return self._at_word_end(self.text[: max(len(self.text) - self._held, self._shown_chars)])
+
+    def _at_word_end(self, visible: str) -> str:
+        """While text streams, a write to a message within `NEAR_END` characters of its end shows text up to the
+        last whitespace: the message is then sealed as last shown when the text moves on (it ends where
+        split_message cuts), and the continuation is the very next write, not a paced edit later."""
+        if not self._stop.live or len(visible) - self._frozen_chars <= MESSAGE_LIMIT - NEAR_END:
+            return visible
+        cut = max(visible.rfind(" "), visible.rfind("\n")) + 1
+        return visible[: max(cut, self._shown_chars)] if cut > self._frozen_chars + MESSAGE_LIMIT // 2 else visible
 
     def _chunks(self) -> list[str]:
         rest = self._visible()[self._frozen_chars :]
