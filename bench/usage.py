@@ -186,7 +186,7 @@ async def one_store(kind: str, target: str, turns: int, backlog: int, wire: Wire
             reply = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
             async with wire.counting(run.plain_sent if keep else []):
                 began = time.perf_counter()
-                await add_said(store, said)
+                await store.add_said(said)
                 await store.finish_entry(reply, f"Answer {n}.", "complete")
                 plain_s = time.perf_counter() - began
             member, checks = n % MEMBERS, checks_for(n % MEMBERS)
@@ -219,12 +219,6 @@ def finished(ledger_id: int, checks: tuple[CounterCheck, ...]) -> UsageFinish:
     return UsageFinish(ledger_id, usage, checks)
 
 
-async def add_said(store: Store, said: SaidEntry) -> int:
-    return await store.add_entry(
-        said.session_id, "user", said.content, author_id=said.author_id, message_id=said.message_id, extras={}
-    )
-
-
 async def separate_turn(
     store: Store, session_id: int, said: SaidEntry, member: int, checks: tuple[CounterCheck, ...]
 ) -> float:
@@ -233,7 +227,7 @@ async def separate_turn(
     began = time.perf_counter()
     ledger_id = await store.usage.reserve(start_of(member), checks)
     assert isinstance(ledger_id, int), ledger_id
-    await add_said(store, said)
+    await store.add_said(said)
     await store.finish_entry(reply, "Answer.", "complete", usage=finished(ledger_id, checks))
     return time.perf_counter() - began
 

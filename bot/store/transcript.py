@@ -55,14 +55,7 @@ class TranscriptStore:
         if not isinstance(ledger_id, int):
             return ledger_id
         try:
-            entry_id = await self.add_entry(
-                said.session_id,
-                "user",
-                said.content,
-                author_id=said.author_id,
-                message_id=said.message_id,
-                extras=said.extras,
-            )
+            entry_id = await self.add_said(said)
         except BaseException:  # taken, or the store failed: the turn is given back (a give-back that fails is logged)
             try:
                 await self.usage.release(ledger_id, checks, start.chars_in)
@@ -70,6 +63,17 @@ class TranscriptStore:
                 log.warning("ledger row %d could not be given back; its turn stays counted", ledger_id)
             raise
         return ledger_id, entry_id
+
+    async def add_said(self, said: SaidEntry) -> int:
+        """A member's words appended to the transcript (`add_entry` as role "user"); raises DuplicateTurn."""
+        return await self.add_entry(
+            said.session_id,
+            "user",
+            said.content,
+            author_id=said.author_id,
+            message_id=said.message_id,
+            extras=said.extras,
+        )
 
     async def add_entry(
         self,

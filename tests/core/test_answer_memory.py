@@ -3,8 +3,6 @@ the poll plan the last one learnt, on SQLite and on PostgreSQL, and bad or missi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.config.provider_settings import AgentverseSettings
@@ -15,15 +13,6 @@ from bot.store import Store
 
 BOTH_STORES = True
 SETTINGS = AgentverseSettings(api_key=Secret("k"), email="member@example.com", base_url="http://127.0.0.1:9/v1/")
-
-
-@pytest.fixture
-async def store(database: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def learn(times: AnswerTimes, count: int) -> None:

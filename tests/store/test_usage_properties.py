@@ -5,11 +5,9 @@ once), on SQLite."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,15 +19,6 @@ ASYNC = settings(
 SCOPES = ("member:7:1", "guild:7")
 PERIODS = ("d:2025-05-01", "m:2025-05")
 _examples = itertools.count()
-
-
-@pytest.fixture
-async def store(database: str) -> AsyncIterator[Store]:  # a SQLite file: this module does not set BOTH_STORES
-    opened = await Store.open(database)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 limits = st.one_of(st.none(), st.integers(min_value=0, max_value=4))

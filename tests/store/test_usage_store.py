@@ -5,7 +5,7 @@ detail is rolled up; the ledger never holds text; a version-8 database keeps its
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -30,15 +30,6 @@ from tests.support import db_faults
 BOTH_STORES = True
 DAY, MONTH = "2025-05-01", "2025-05"
 USAGE_TABLES = ("usage_ledger", "usage_daily", "usage_counters", "quota_rules")
-
-
-@pytest.fixture
-async def store(database: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def turn(member: int = 3, guild: int = 7, *, day: str = DAY, chars: int = 6, **fields: Any) -> TurnStart:

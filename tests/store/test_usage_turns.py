@@ -4,8 +4,6 @@ write transaction (the quota check then costs a turn statements but no transacti
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bench.usage import Wire
@@ -14,15 +12,6 @@ from tests.store.test_usage_store import counter_rows, guild_check, ledger_rows,
 from tests.support import db_faults
 
 BOTH_STORES = True
-
-
-@pytest.fixture
-async def store(database: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from bot.config.settings import load_settings
 from bot.ops.logs import QUIET_LOGGERS
+from bot.store import Store
 from tests.emulators.ablt import AbltEmulator
 from tests.emulators.agentverse import AgentverseEmulator
 from tests.emulators.convai import ConvaiEmulator
@@ -156,6 +157,16 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
             yield url
     else:
         yield f"sqlite:///{tmp_path / 'data' / 'bot.sqlite3'}"
+
+
+@pytest.fixture
+async def store(database: str) -> AsyncIterator[Store]:
+    """The store opened (created and migrated) on this test's `database`, closed after it."""
+    opened = await Store.open(database)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture

@@ -198,14 +198,7 @@ class ChannelTurns:
             return 0
         if admission is not None and admission.entry_id:
             return admission.entry_id
-        return await self._store.add_entry(
-            words.session_id,
-            "user",
-            words.content,
-            author_id=words.author_id,
-            message_id=words.message_id,
-            extras=words.extras,
-        )
+        return await self._store.add_said(words)
 
     async def _admit(
         self,
