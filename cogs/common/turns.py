@@ -109,26 +109,17 @@ def _reply_for(
 ) -> StreamingReply:
     """The reply a turn streams into: paced with the channel's other writes, as followups while `interaction` can;
     in a place, through its interaction alone, in as many messages as Discord allows there, with Reply under it."""
-    if isinstance(channel, InteractionPlace):
-        return StreamingReply(
-            channel,
-            bot.services.pacers[session.channel_id],
-            provider_name=provider.display_name if provider else session.provider,
-            post_audio=functools.partial(post_spoken_reply, channel, bot.http),
-            streamed=provider is not None and provider.streams,
-            followups=channel.followups,
-            notice_after_s=(provider.usual_wait_s() if provider else None) or QUIET_BEFORE_NOTICE_S,
-            max_messages=channel.max_messages,
-            closing_view=functools.partial(reply_view, session.started_by),
-        )
+    in_place = isinstance(channel, InteractionPlace)
     return StreamingReply(
         channel,
         bot.services.pacers[session.channel_id],
         provider_name=provider.display_name if provider else session.provider,
         post_audio=functools.partial(post_spoken_reply, channel, bot.http),
         streamed=provider is not None and provider.streams,
-        followups=followups_for(interaction, channel),
+        followups=channel.followups if isinstance(channel, InteractionPlace) else followups_for(interaction, channel),
         notice_after_s=(provider.usual_wait_s() if provider else None) or QUIET_BEFORE_NOTICE_S,
+        max_messages=channel.max_messages if isinstance(channel, InteractionPlace) else None,
+        closing_view=functools.partial(reply_view, session.started_by) if in_place else None,
     )
 
 
