@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from bot.config.provider_settings import AgentverseSettings
 from bot.core.recording import STORE_ERRORS
@@ -26,8 +27,10 @@ META_PREFIX = "agentverse_answer_times:"
 
 
 def engine_key(settings: AgentverseSettings) -> str:
-    """Which engine the answer times are of: its API and model (a model answers at its own pace)."""
-    return f"{META_PREFIX}{settings.base_url.rstrip('/')}|{settings.model}"
+    """Which engine the answer times are of: its API's host and path, and the model (a model answers at its own
+    pace); not the port, which a proxy or a test engine may change while the engine stays the same."""
+    url = urlsplit(settings.base_url)
+    return f"{META_PREFIX}{url.hostname or ''}{url.path.rstrip('/')}|{settings.model}"
 
 
 class AnswerMemory:

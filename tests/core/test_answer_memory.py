@@ -40,7 +40,7 @@ async def test_each_engine_and_model_has_its_own_times(store: Store) -> None:
     await memory.close()
     other = AgentverseSettings(api_key=Secret("k"), email="e", base_url=SETTINGS.base_url, model="next-gen")
     assert await AnswerMemory(store, engine_key(other)).load() == ()
-    assert engine_key(SETTINGS) == "agentverse_answer_times:http://127.0.0.1:9/v1|talkative-01"
+    assert engine_key(SETTINGS) == "agentverse_answer_times:127.0.0.1/v1|talkative-01"
 
 
 @pytest.mark.parametrize("stored", ["{not json", '{"a": 1}', '["x", 1.5, null, -2, "NaN"]', "[]"])
