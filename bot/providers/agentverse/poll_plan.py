@@ -114,8 +114,10 @@ class AnswerTimes:
         """One answer, known to have arrived after `after_s` and by `by_s` (seconds into the wait); `at_s`: when
         the engine says it made it (its timestamp), kept within those bounds, else a point drawn in them.
 
-        `open_past(s)` counts the waits still open after `s` seconds: a plan is (re)made only while few of them
-        outlast every answer learnt (`OVERDUE_SHARE`)."""
+        `open_past(s)` counts the waits still open after `s` seconds: a plan is (re)made from points drawn between
+        polls only while few of them outlast every answer learnt (`OVERDUE_SHARE`); an answer the engine stamped
+        is its own time, so it may make a plan at once (a plan from a burst's quickest answers is remade as the
+        slower ones come, and polling past a plan resumes quickly)."""
         low, high = max(after_s, 0.0), max(by_s, after_s, 0.0)
         if at_s is not None:
             self._times.append(min(max(at_s, low), high))
@@ -126,7 +128,7 @@ class AnswerTimes:
         now = time.monotonic()
         kept = len(self._times)
         due = kept >= LEARN_FROM and (self._new >= REPLAN_EVERY or kept in (LEARN_FROM, 16, 32, 64) or not self.plan)
-        if due and now - self._planned_at >= REPLAN_MIN_S and self._representative(open_past):
+        if due and now - self._planned_at >= REPLAN_MIN_S and (at_s is not None or self._representative(open_past)):
             self.plan = plan_polls(list(self._times), budget_per_s=self._budget_per_s, max_gap_s=self._max_gap_s)
             self._new, self._planned_at = 0, now
             log.debug("poll plan from %d answers: %s", len(self._times), [round(t, 2) for t in self.plan])
