@@ -86,27 +86,44 @@ async def _until_written(name: str, write: Callable[[], Awaitable[None]], give_u
         return
 
 
+SHOWN_SAVE_EVERY_S = 1.1
+"""What members see of a reply is saved at most this often: one Discord write interval (bot/replies/pacing.py
+`WRITE_INTERVAL_S`), so after a crash the history lacks at most the last write; a reply that ends sooner is
+saved only by its final status (most short replies: one statement and one transaction fewer per turn)."""
+
+
 class ShownText:
     """Saves what members see of one reply as it is shown, beside the reply rather than in its way: a save never
     holds up the next Discord write (a slow or failing database cannot stall the stream), at most one save is in
-    flight, and the newest text is what the next one writes. Never raises for the database's trouble."""
+    flight, the newest text is what the next one writes, and saves come at most every `SHOWN_SAVE_EVERY_S`, the
+    first one that long after the reply first showed. Never raises for the database's trouble."""
 
-    def __init__(self, store: Store, reply_id: int) -> None:
+    def __init__(self, store: Store, reply_id: int, *, every_s: float = SHOWN_SAVE_EVERY_S) -> None:
         self._store = store
         self._reply_id = reply_id
+        self._every_s = every_s
         self._newest: str | None = None
         self._saving: asyncio.Task[None] | None = None
+        self._due = 0.0  # monotonic time before which no save starts (0: none scheduled yet)
 
     def save(self, text: str) -> None:
-        """Save `text` (the reply as members now see it) soon; a save still running takes it next."""
+        """Save `text` (the reply as members now see it) within `SHOWN_SAVE_EVERY_S`; a save waiting or running
+        takes the newest text when its turn comes."""
         self._newest = text
+        if not self._due:  # the reply's first showing: its first save one interval later
+            self._due = time.monotonic() + self._every_s
         if self._saving is None or self._saving.done():
             self._saving = asyncio.create_task(self._save_newest(), name=f"save-shown-{self._reply_id}")
 
     async def _save_newest(self) -> None:
         delays = _delays()
         failing = False
-        while (text := self._newest) is not None:
+        while True:
+            await asyncio.sleep(max(0.0, self._due - time.monotonic()))
+            text = self._newest
+            if text is None:
+                return
+            self._due = time.monotonic() + self._every_s
             try:
                 await self._store.save_shown(self._reply_id, text)
             except STORE_ERRORS as exc:
