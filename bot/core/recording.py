@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from bot.store import DatabaseClosed, EntryStatus, Store, StoreUnavailable, UsageFinish
 
@@ -155,13 +155,15 @@ async def record_final(
     *,
     later: LateWrites,
     usage: UsageFinish | None = None,
+    message_ids: Sequence[int] = (),
 ) -> None:
-    """Write a reply's final text and status, and the turn's `usage` in the ledger with it (one write, so neither
-    lands without the other). Tried for `FINISH_FOREGROUND_S`; if the database still refuses, handed to `later`,
-    which keeps trying. Never raises for the database's trouble."""
+    """Write a reply's final text and status, the turn's `usage` in the ledger and the Discord messages showing
+    it (`message_ids`) with it (one write, so none lands without the others). Tried for `FINISH_FOREGROUND_S`;
+    if the database still refuses, handed to `later`, which keeps trying. Never raises for the database's
+    trouble."""
 
     async def write() -> None:
-        await store.finish_entry(reply_id, content, status, usage=usage)
+        await store.finish_entry(reply_id, content, status, usage=usage, message_ids=message_ids)
 
     deadline = time.monotonic() + FINISH_FOREGROUND_S
     for delay in _delays():

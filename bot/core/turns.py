@@ -204,12 +204,10 @@ class TurnRunner:
         status: EntryStatus = "stopped" if running.stopped_by else outcome if delivered else "interrupted"
         content = "".join(parts) if delivered else sink.shown_text
         usage = self._usage(status, content, running.timing, admission)
-        await record_final(self._store, reply_id, content, status, later=self.late_writes, usage=usage)
-        if sink.message_ids:
-            try:
-                await self._store.note_reply_messages(reply_id, sink.message_ids)
-            except STORE_ERRORS as exc:
-                log.warning("reply %d: its Discord messages were not recorded (%s)", reply_id, exc)
+        shown_in = sink.message_ids
+        await record_final(
+            self._store, reply_id, content, status, later=self.late_writes, usage=usage, message_ids=shown_in
+        )
         log.info("session %d: %s reply %s (%d characters)", session.id, provider.key, status, len(content))
         self._count(provider.key, status, running)
         return running.abandoned

@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 
 _FINISH_ENTRY = "UPDATE transcript SET content = :content, status = :status WHERE id = :id"
 _FINISH_ENTRY_SQLITE = "UPDATE transcript SET content = ?, status = ? WHERE id = ?"
+_NOTE_MESSAGE = "INSERT INTO reply_messages (message_id, entry_id) VALUES (:m, :e) ON CONFLICT (message_id) DO NOTHING"
+_NOTE_MESSAGE_SQLITE = (
+    "INSERT INTO reply_messages (message_id, entry_id) VALUES (?, ?) ON CONFLICT (message_id) DO NOTHING"
+)
+_NOTE_MESSAGES_CTE = (
+    "noted AS (INSERT INTO reply_messages (message_id, entry_id) SELECT m, :id"
+    " FROM unnest(CAST(:message_ids AS bigint[])) AS m ON CONFLICT (message_id) DO NOTHING), "
+)
+"""PostgreSQL: a reply's Discord messages noted in its final statement (a data-modifying CTE)."""
 
 
 @shielded
@@ -118,22 +127,37 @@ class TranscriptStore:
         return int(added)
 
     async def finish_entry(
-        self, entry_id: int, content: str, status: EntryStatus, usage: UsageFinish | None = None
+        self,
+        entry_id: int,
+        content: str,
+        status: EntryStatus,
+        usage: UsageFinish | None = None,
+        *,
+        message_ids: Sequence[int] = (),
     ) -> None:
-        """A reply's final text and status, and with `usage` its turn's end in the ledger (bot/store/usage.py):
-        on PostgreSQL in the same statement, on SQLite in the same transaction (bot/store/usage_sqlite.py)."""
+        """A reply's final text and status; with `usage` its turn's end in the ledger (bot/store/usage.py), and
+        with `message_ids` the Discord messages showing it (`note_reply_messages`), all in one write: on PostgreSQL
+        with usage one statement, on SQLite one transaction (bot/store/usage_sqlite.py)."""
+        messages = list(dict.fromkeys(message_ids))
         if usage is not None and self.db.kind == "sqlite":
             async with self.db.sqlite_write() as sqlite:
                 await sqlite.execute_fetchall(_FINISH_ENTRY_SQLITE, (content, status, entry_id))
                 await finish_sqlite(sqlite, usage)
+                if messages:
+                    await sqlite.executemany(_NOTE_MESSAGE_SQLITE, [(m, entry_id) for m in messages])
             return
         binds = {"content": content, "status": status, "id": entry_id}
         if usage is not None:  # one statement, atomic by itself: autocommit, one round trip
+            noted = _NOTE_MESSAGES_CTE if messages else ""
             async with self.db.one_statement() as conn:
-                await finish_postgresql(conn, usage, f"entry AS ({_FINISH_ENTRY}), ", **binds)
+                await finish_postgresql(
+                    conn, usage, f"entry AS ({_FINISH_ENTRY}), {noted}", **binds, message_ids=messages
+                )
             return
         async with self.db.write() as conn:
             await conn.execute(text(_FINISH_ENTRY), binds)
+            for message_id in messages:
+                await conn.execute(text(_NOTE_MESSAGE), {"m": message_id, "e": entry_id})
 
     async def save_shown(self, entry_id: int, content: str) -> bool:
         """Record what members see of a reply still being written; False (nothing changed) once it has ended, so a
@@ -224,13 +248,7 @@ class TranscriptStore:
         """The Discord messages that show a reply (so a context-menu command on one finds the reply)."""
         async with self.db.write() as conn:
             for message_id in message_ids:
-                await conn.execute(
-                    text(
-                        "INSERT INTO reply_messages (message_id, entry_id) VALUES (:m, :e)"
-                        " ON CONFLICT (message_id) DO NOTHING"
-                    ),
-                    {"m": message_id, "e": entry_id},
-                )
+                await conn.execute(text(_NOTE_MESSAGE), {"m": message_id, "e": entry_id})
 
     async def reply_shown_in(self, message_id: int) -> Entry | None:
         """The reply a Discord message belongs to, if it is one of the bot's replies."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.usage import Wire
-from bot.store import DuplicateTurn, SaidEntry, SessionRecord, Store, StoreUnavailable
+from bot.store import DuplicateTurn, SaidEntry, SessionRecord, Store, StoreUnavailable, TurnUsage, UsageFinish
 from tests.store.test_usage_store import counter_rows, guild_check, ledger_rows, member_check, turn
 from tests.support import db_faults
 
@@ -93,3 +93,19 @@ async def test_on_sqlite_the_quota_check_adds_statements_but_no_transaction(
         assert folded[1] < alone[1]
     else:  # (statements, round trips): the reserve's one statement in autocommit is one round trip more
         assert (folded[0] - alone[0], folded[1] - alone[1]) == (1, 1)
+
+
+@pytest.mark.parametrize("with_usage", [True, False])
+async def test_a_replys_end_notes_the_discord_messages_showing_it_in_the_same_write(
+    store: Store, session: SessionRecord, with_usage: bool
+) -> None:
+    checks = (member_check(turns=5),)
+    reserved = await store.reserve_turn(turn(), checks, words(session))
+    assert isinstance(reserved, tuple)
+    reply = await store.add_entry(session.id, "assistant", "", author_id=None, status="streaming")
+    usage = UsageFinish(reserved[0], TurnUsage(40, 0.0, 1.0, "complete"), checks) if with_usage else None
+    await store.finish_entry(reply, "Done.", "complete", usage, message_ids=[901, 902, 901])
+    for message_id in (901, 902):
+        shown = await store.reply_shown_in(message_id)
+        assert shown is not None and (shown.id, shown.content) == (reply, "Done.")
+    assert await store.reply_shown_in(903) is None
