@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.capacity import OPEN_EVERY, Timings, fill, one_turn
+from bench.capacity import CHANNEL_BASE, OPEN_EVERY, Timings, fill, one_turn
 from bot.store import Store
 from tests.support.databases import postgres_database
 
@@ -18,7 +18,7 @@ async def test_a_filled_database_answers_every_store_call_of_a_turn() -> None:
             timings = Timings()
             for turn in range(3):
                 await one_turn(store, timings, OPEN_EVERY * (turn + 1), turn)
-            history = await store.history((await store.active_session(10**15 + OPEN_EVERY)).id)  # type: ignore[union-attr]
+            history = await store.history((await store.active_session(CHANNEL_BASE + OPEN_EVERY)).id)  # type: ignore[union-attr]
         finally:
             await store.close()
     assert len(timings.calls) == 9 and all(len(times) == 3 for times in timings.calls.values())
