@@ -28,6 +28,9 @@ SHARED_REQUESTS_PER_S = 40
 """The whole bot's requests in any second, counted when each is granted: 10 under Discord's 50, because a request
 reaches Discord a little after it is counted, and under load (50 streams in one process) those delays bunch
 requests counted over a second into less (`python -m bench.processes --busy-one` met a global 429 at 45)."""
+REDIS_ANSWER_S = 0.5
+"""A Redis call not answered this quickly counts as Redis failing: every REST request waits on it, so a hung Redis
+must not hold the bot's requests (it keeps to its own share instead)."""
 RETRY_REDIS_S = 5.0
 """After Redis failed, the process keeps to its own share this long before asking Redis again."""
 NAMESPACE = "discord-global"
@@ -60,12 +63,13 @@ class SharedRate:
 
     async def take(self) -> bool:
         """Count one request in the shared window, waiting while it is full; False (nothing counted) when Redis
-        did not answer, so the caller keeps to its own share for now."""
+        failed or did not answer within `REDIS_ANSWER_S`, so the caller keeps to its own share for now."""
         while True:
             try:
-                if await self._limiter.hit(self._item, NAMESPACE, self._key):
-                    return True
-                stats = await self._limiter.get_window_stats(self._item, NAMESPACE, self._key)
+                async with asyncio.timeout(REDIS_ANSWER_S):
+                    if await self._limiter.hit(self._item, NAMESPACE, self._key):
+                        return True
+                    stats = await self._limiter.get_window_stats(self._item, NAMESPACE, self._key)
             except Exception as exc:  # noqa: BLE001 - any Redis or connection failure means: fall back
                 if self.healthy:
                     log.warning("the shared request window on Redis failed (%s); keeping to this process's share", exc)

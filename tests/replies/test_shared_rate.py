@@ -80,3 +80,22 @@ async def test_without_redis_each_process_keeps_its_own_share() -> None:
     assert not down.healthy
     assert times[-1] - started >= 0.8  # 10 per second after a burst of 1 (its own share), not the shared 45
     await rate.close()
+
+
+async def test_a_redis_that_never_answers_holds_no_request_up() -> None:
+    """A server that takes the connection and says nothing (a hung Redis): each process keeps its own share."""
+    held: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda _reader, writer: held.append(writer), "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    hung = SharedRate(f"redis://127.0.0.1:{port}/0", WINDOW_PER_S, key="hung")
+    rate = RequestRate(10.0, shared=hung)
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(grants(rate, 3), timeout=5)
+        assert not hung.healthy and time.monotonic() - started < 2.0
+    finally:
+        await rate.close()
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
