@@ -78,12 +78,7 @@ async def chat_in_place(
         why = NOT_IN_PLACES if bot.services.gate.user_installs else USER_INSTALLS_OFF
         await refuse(interaction, why.format(name=providers[provider_key].display_name))
         return
-    key = conversation_key(interaction)
-    session = await bot.services.store.active_session(key)
-    if session is not None and session.provider != provider_key:
-        log.info("place %d: %s replaces %s", key, provider_key, session.provider)
-        await conversations.end(key)
-        session = None
+    session = await bot.services.store.active_session(conversation_key(interaction))
     try:
         session = await _admit(bot, interaction, provider_key, options, session)
     except (Refused, UnusableOptions) as exc:
@@ -102,18 +97,22 @@ async def _admit(
     options: Options,
     session: SessionRecord | None,
 ) -> SessionRecord:
-    """The gate's and the quotas' yes for a turn in the member's conversation here, opened if there is none.
+    """The gate's and the quotas' yes for a turn in the member's conversation here (`session`), opened if there
+    is none; one with another provider is ended only once the new one may open, so a refusal leaves it going.
     Raises Refused, UnusableOptions (the options) or SessionExists (a race with the member's other command)."""
     member = interaction_member(interaction)
-    gate = bot.services.gate
+    gate, conversations = bot.services.gate, bot.services.conversations
     if why := await bot.services.quotas.used_up(asker_of(interaction), provider_key):
         raise Refused(why)
-    if session is not None:
+    if session is not None and session.provider == provider_key:
         await gate.admit_turn(member, session)
         return session
-    state = bot.services.conversations.prepare(provider_key, options)
+    state = conversations.prepare(provider_key, options)
     async with gate.new_conversation(None, member, provider_key, in_place=True):
-        return await bot.services.conversations.open(
+        if session is not None:
+            log.info("place %d: %s replaces %s", session.channel_id, provider_key, session.provider)
+            await conversations.end(session.channel_id)
+        return await conversations.open(
             channel_id=conversation_key(interaction),
             guild_id=None,
             provider_key=provider_key,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from bot.core.gate import NOT_IN_PLACES
+from bot.core.places import place_key
 from bot.replies.streaming import WHOLE_ANSWER_FILENAME
 from bot.replies.text_stream import OVERFLOW
 from bot.store import Store
@@ -25,6 +26,7 @@ from tests.emulators.discord import DiscordEmulator, InteractionRecord, MessageR
 from tests.support.harness import BotProcess
 from tests.support.journey import WAIT_S, refusal
 
+BOTH_STORES = True  # a member's place key is a negative channel id: on SQLite and PostgreSQL alike
 USE_EXTERNAL_APPS = 1 << 50
 EVERYONE_BUT_EXTERNAL_APPS = ((1 << 51) - 1) & ~(1 << 3) & ~USE_EXTERNAL_APPS
 
@@ -308,3 +310,22 @@ async def test_a_long_answer_to_a_retry_keeps_a_followup_spare(
     last = await answered(discord_emulator, click, bob)
     assert len(click.followups) == 4 and click.rejected_followups == 0 and last is click.followups[-1]
     assert last.content == OVERFLOW and last.attachments[0].data.decode() == long
+
+
+async def test_asking_another_provider_while_refused_keeps_the_conversation_going(
+    discord_emulator: DiscordEmulator, ablt: AbltEmulator, anywhere: Callable[..., BotProcess], database: str
+) -> None:
+    """Naming another provider ends the conversation only once the new one may open: refused by the cooldown,
+    the member's conversation with the first provider is still theirs."""
+    await anywhere(DEFAULT_COOLDOWN_S="600").start()
+    bob, channel = elsewhere(discord_emulator)
+    ablt.enqueue(Reply(text="Hello from aBLT."))
+    await answered(discord_emulator, await chat_as(discord_emulator, bob, channel, provider="ablt", prompt="Hi"), bob)
+    refused = await chat_as(discord_emulator, bob, channel, provider="convai", prompt="Hi")
+    assert "Slow down" in refusal(refused)
+    store = await Store.open(database)
+    try:
+        session = await store.active_session(place_key(channel, bob))
+    finally:
+        await store.close()
+    assert session is not None and session.provider == "ablt"
