@@ -7,12 +7,15 @@ first, then here, each as its own process with its own directory first on the im
 code (the installed packages are the same). Every figure both print is matched by its name (the first cell of a
 Markdown table row, or the first word of an indented `name value` line) and printed in one table: the earlier
 commit's values beside the working tree's (one per run, joined by " ; "). Each run's whole output is printed
-too, for what does not match up.
+too, for what does not match up. With `--bench-from-here` the earlier commit runs the working tree's bench/ (its
+bot, cogs and tests stay its own): for a figure the earlier bench did not print, as long as the bench still
+fits the earlier code.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +64,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rev", help="the earlier commit (anything git rev-parse takes)")
     parser.add_argument("bench", help="the benchmark module under bench/, e.g. stream, agentverse, store")
+    parser.add_argument(
+        "--bench-from-here",
+        action="store_true",
+        help="run the working tree's bench/ on the earlier commit's code too (for figures the earlier bench lacks)",
+    )
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
     options = parser.parse_args()
     commit = subprocess.run(  # noqa: S603 - git, on this repository
@@ -74,6 +82,9 @@ def main() -> None:
         tree = Path(tmp) / "base"
         subprocess.run(["git", "worktree", "add", "-q", "--detach", str(tree), commit], cwd=REPO, check=True)  # noqa: S603, S607
         try:
+            if options.bench_from_here:
+                shutil.rmtree(tree / "bench")
+                shutil.copytree(REPO / "bench", tree / "bench", ignore=shutil.ignore_patterns("__pycache__"))
             base = run_bench(tree, options.bench, options.args)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)  # noqa: S603, S607

@@ -19,6 +19,8 @@ for a write SQLite's fsync of its WAL) and labelled by whether its transaction w
 statement of a transaction, so there it is part of that statement's time. Times are wall time on the
 bot's event loop, which the emulators share: what a turn waits for. "Started before the reply showed" is
 the store time on the member's path; the rest (saving the shown text, finishing the entry) comes after.
+The turns' round trips and CPU (this process's threads, PostgreSQL's server processes) come from
+bench/store_meter.py; the statements the store sends aiosqlite itself are counted there, not in the table above.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 from bench.figures import percentile, table
+from bench.store_meter import Work, WorkMeter
 from bench.stream import first_shown, visible_timeline
 from bot.config.settings import load_settings
 from bot.store import Store
@@ -174,6 +177,7 @@ class StoreRun:
     turns: list[list[Statement]]
     times: list[TurnTimes]
     statuses: Counter[str]
+    work: Work
     transcript: Counter[str] = field(default_factory=Counter)
 
 
@@ -188,7 +192,13 @@ async def pause_for_pacing(discord: DiscordEmulator, channel_id: int) -> None:
 
 
 async def converse(
-    kind: str, discord: DiscordEmulator, ablt: AbltEmulator, turns: int, finished: FinishedReplies, log: StatementLog
+    kind: str,
+    discord: DiscordEmulator,
+    ablt: AbltEmulator,
+    turns: int,
+    finished: FinishedReplies,
+    log: StatementLog,
+    meter: WorkMeter,
 ) -> tuple[int, StoreRun]:
     """One conversation of `turns` turns after its `/chat`; returns its thread and what each turn cost."""
     opened = time.monotonic()
@@ -197,6 +207,7 @@ async def converse(
     await wait_for_reply(discord, thread.id, "".join(answer(0)))
     await finished.wait_for(1)
     times: list[TurnTimes] = []
+    await meter.start()
     for turn in range(1, turns + 1):
         await pause_for_pacing(discord, thread.id)
         text = "".join(answer(turn))
@@ -208,6 +219,7 @@ async def converse(
         posts = [p for p in bot_posts(discord, thread.id) if p.id > mark]
         times.append(TurnTimes(sent, first_shown(visible_timeline(posts), text), sum(len(p.edits) for p in posts)))
     await asyncio.sleep(SETTLE_S)
+    work = await meter.stop(turns)
     bounds = [t.sent for t in times] + [time.monotonic()]
     run = StoreRun(
         kind=kind,
@@ -215,6 +227,7 @@ async def converse(
         turns=[log.between(a, b) for a, b in itertools.pairwise(bounds)],
         times=times,
         statuses=Counter(finished.statuses),
+        work=work,
     )
     return thread.id, run
 
@@ -236,10 +249,11 @@ async def one_store(kind: str, turns: int, workdir: Path) -> StoreRun:
         async with database(kind, workdir) as target:
             bot = BotProcess(load_settings(bot_environment(discord, ablt, target), None), discord)
             finished, log = FinishedReplies(), StatementLog()
-            with finished.attached(), log.installed():
+            meter = WorkMeter(None if isinstance(target, Path) else str(target))
+            with finished.attached(), log.installed(), meter.installed():
                 await bot.start()
                 try:
-                    thread_id, run = await converse(kind, discord, ablt, turns, finished, log)
+                    thread_id, run = await converse(kind, discord, ablt, turns, finished, log, meter)
                 finally:
                     await bot.stop()
             store = await Store.open(target if isinstance(target, Path) else str(target))
@@ -281,6 +295,7 @@ def summary_rows(run: StoreRun) -> list[tuple[str, str]]:
         ("whole turn (message sent -> reply shown), p50 / p99", _ms(whole_s)),
         ("Discord writes per reply (mean)", f"{statistics.mean(t.writes for t in run.times):.2f}"),
         ("SQL statements of the opening /chat", f"{sum(s.kind not in _TRANSACTION for s in run.opening)}"),
+        *run.work.rows(),
     ]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bench.usage import Wire
+from bench.wire import Wire
 from bot.store import (
     LATEST,
     MIGRATIONS,
