@@ -136,7 +136,7 @@ class MessagesCog(commands.Cog):
             return
         if not admitted:
             try:
-                await self.bot.services.gate.admit_turn(message_member(message), session)
+                await self.bot.services.gate.admit_turn(message_member(message), session, touch=False)
             except Refused as exc:
                 await self._refuse_message(message, str(exc))
                 return

@@ -114,7 +114,7 @@ async def choose(interaction: discord.Interaction, token: str, index: int) -> No
             raise Refused(why)
         session = await bot.services.store.active_session(channel_id)
         if session is not None:  # a choice is the member talking to the AI, without the cooldown
-            await bot.services.gate.admit_turn(interaction_member(interaction), session, cooldown=False)
+            await bot.services.gate.admit_turn(interaction_member(interaction), session, cooldown=False, touch=False)
     except AlreadyHandled:
         return
     except (UnusablePick, Refused) as exc:

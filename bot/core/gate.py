@@ -136,8 +136,12 @@ class Gate:
             if place is not None:
                 await self._store.coordination.release_place(place)
 
-    async def admit_turn(self, member: Member, session: SessionRecord, *, cooldown: bool = True) -> None:
-        """A member speaks in a conversation (a message, or with `cooldown=False` a click on a choice)."""
+    async def admit_turn(
+        self, member: Member, session: SessionRecord, *, cooldown: bool = True, touch: bool = True
+    ) -> None:
+        """A member speaks in a conversation (a message, or with `cooldown=False` a click on a choice). The session
+        counts as going from now; `touch=False` leaves marking it so to the turn's words step, which does it in the
+        same write as the words (bot/store/said.py). Raises Refused."""
         guild_id = session.guild_id
         rules = await self._admit_talker(guild_id, member, session.provider, in_place=is_place(session.channel_id))
         cap = self.max_conversations(rules) if rules else 0
@@ -145,7 +149,7 @@ class Gate:
         if rules is not None and cap and session.last_active_at < since:  # waking a quiet one takes a place again
             if not await self._store.coordination.wake_session(session.id, rules.guild_id, cap, since):
                 raise Refused(self._full(cap))
-        else:
+        elif touch:
             await self._store.touch_session(session.id)
         if cooldown:
             await self._cool_down(guild_id, member, rules)

@@ -15,7 +15,7 @@ from bot.config.usage_settings import Limit, UsageSettings
 from bot.core.gate import Gate
 from bot.core.quota_rules import Asker, Counted, Window, counted, window, zone
 from bot.core.recording import STORE_ERRORS
-from bot.store import CounterCheck, QuotaRule, SaidEntry, Store, TurnStart, TurnUsage, UsageFinish
+from bot.store import CounterCheck, QuotaRule, SaidEntry, SaidIds, Store, TurnStart, TurnUsage, UsageFinish
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ class Admission:
     provider: str
     chars_in: int
     audio_in_s: float
-    entry_id: int = 0
+    said: SaidIds | None = None
+    """The transcript entries the admission's words' step added (bot/store/said.py), if it carried words."""
     recorded: bool = False
 
     def finish(self, usage: TurnUsage) -> UsageFinish:
@@ -142,7 +143,7 @@ class Quotas:
         said: SaidEntry | None = None,
     ) -> Admission:
         """Let one turn through and enter it in the ledger, or raise OverQuota (nothing recorded, nothing sent).
-        With `said`, the member's words enter the transcript in the same step (`Admission.entry_id`), and a
+        With `said`, the member's words enter the transcript in the same step (`Admission.said`), and a
         message already taken raises DuplicateTurn with nothing counted (bot/store/transcript.py `reserve_turn`)."""
         now = self.clock()
         found, when = await self._counted(asker, provider, now)
@@ -167,7 +168,7 @@ class Quotas:
         if isinstance(result, int):
             return Admission(result, checks, provider, chars_in, audio_in_s)
         if isinstance(result, tuple):
-            return Admission(result[0], checks, provider, chars_in, audio_in_s, entry_id=result[1])
+            return Admission(result[0], checks, provider, chars_in, audio_in_s, said=result[1])
         full = next(c for c in found if c.check == result)
         used = (await self._store.usage.counters([result])).get((result.scope, result.period), (0, 0))
         self.refused(f"{full.who}_{full.period}")

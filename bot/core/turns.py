@@ -35,7 +35,7 @@ from bot.providers.base import (
     Turn,
 )
 from bot.providers.errors import ProviderError
-from bot.store import EntryStatus, SessionRecord, Store, TurnUsage, UsageFinish
+from bot.store import EntryStatus, SaidIds, SessionRecord, Store, TurnUsage, UsageFinish
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ class TurnRunner:
         `max_reply_chars`: a reply is cut there, and the provider no longer read (bot/core/reply_cap.py)."""
         self._store = store
         self._metrics = metrics
-        self._owner = owner
+        self.owner = owner
+        """This process's name in the store (the replies it writes carry it)."""
         self._max_reply_chars = max_reply_chars
         self.running: dict[int, RunningTurn] = {}
         self.last_calls: dict[str, LastCall] = {}
@@ -165,16 +166,18 @@ class TurnRunner:
         session: SessionRecord,
         provider: Provider,
         turn: Turn,
-        said_id: int,
+        added: SaidIds,
         sink: ReplySink,
         admission: Admission | None = None,
     ) -> Undeliverable | None:
         """Answer `turn` into `sink`, recording the reply; returns why it was abandoned, if it was.
 
-        `said_id` is the member's transcript entry the reply answers (0 for none: a resumption). An `admission`
+        `added.said_id` is the member's transcript entry the reply answers (0 for none: a resumption), and
+        `added.reply_id` the reply's entry if the words' step opened it (else it is opened here). An `admission`
         (the turn let through its quotas) gets the turn's usage with the reply's final write."""
-        reply_id = await self._store.add_entry(
-            session.id, "assistant", "", author_id=None, status="streaming", owner=self._owner
+        said_id = added.said_id
+        reply_id = added.reply_id or await self._store.add_entry(
+            session.id, "assistant", "", author_id=None, status="streaming", owner=self.owner
         )
         parts: list[str] = []
         timing = TurnTiming()

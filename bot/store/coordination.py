@@ -130,7 +130,7 @@ class Coordination:
             return int(result.scalar_one())
 
     async def release_place(self, place_id: int) -> None:
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             await conn.execute(
                 text("DELETE FROM opening_places WHERE id = :id OR until < :now"), {"id": place_id, "now": time.time()}
             )
@@ -159,7 +159,7 @@ class Coordination:
         """Take (or renew) the right to follow a session's provider for `ttl_s`; False if another live
         process holds it."""
         now = time.time()
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             result = await conn.execute(
                 text(
                     "UPDATE sessions SET follow_owner = :owner, follow_until = :until WHERE id = :id"
@@ -170,7 +170,7 @@ class Coordination:
         return result.rowcount > 0
 
     async def release_follow(self, session_id: int, owner: str) -> None:
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             await conn.execute(
                 text(
                     "UPDATE sessions SET follow_owner = NULL, follow_until = NULL"
@@ -204,7 +204,7 @@ class Coordination:
             wait = 0.0 if last is None else max(0.0, float(last) + interval_s - time.time())
             if wait:
                 await asyncio.sleep(wait)
-            async with self._db.write() as conn:
+            async with self._db.one_statement() as conn:
                 await conn.execute(
                     text(
                         "INSERT INTO identify_slots (bucket, identified_at) VALUES (:b, :now)"
@@ -218,7 +218,7 @@ class Coordination:
 
     async def heartbeat(self, owner: str, ttl_s: float) -> None:
         """Process `owner` is alive for `ttl_s` more seconds."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             await conn.execute(
                 text(
                     "INSERT INTO processes (owner, alive_until) VALUES (:owner, :until)"
@@ -229,7 +229,7 @@ class Coordination:
 
     async def leave(self, owner: str) -> None:
         """Process `owner` stopped cleanly (it finished or marked its own replies)."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             await conn.execute(text("DELETE FROM processes WHERE owner = :owner"), {"owner": owner})
 
     async def alive(self) -> set[str]:
@@ -245,7 +245,7 @@ class Coordination:
     async def claim_event(self, event_id: int, owner: str | None = None) -> bool:
         """Take Discord event `event_id` (a message or an interaction: snowflakes never repeat) for process `owner`;
         False if another process took it first."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             return await _claim(conn, event_id, owner)
 
     async def claims(self, event_ids: list[int]) -> dict[int, str | None]:
@@ -270,7 +270,7 @@ class Coordination:
 
     async def forget_claims(self, older_than_s: float) -> int:
         """Drop claims older than `older_than_s` seconds (Discord does not deliver an event that late); how many."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             result = await conn.execute(
                 text("DELETE FROM event_claims WHERE claimed_at < :cut"), {"cut": time.time() - older_than_s}
             )

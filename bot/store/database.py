@@ -8,8 +8,11 @@ binds over aiosqlite or asyncpg; the few places where the two dialects differ (J
   (sqlite.org/lang_transaction.html); reads use a small pool. Locks are in-process: SQLite is for one
   process on one machine ("WAL does not work over a network filesystem", sqlite.org/wal.html). The few
   statements every turn adds (the usage ledger's) go to the writer's aiosqlite connection itself (`sqlite_write`).
-- PostgreSQL: one pool; every transaction on its own connection; a statement atomic on its own may run in
-  autocommit (`one_statement`): one round trip instead of three (BEGIN, it, COMMIT). Cross-process locks are
+- Transactions only where they are needed: a read (`read`) and a write that is one statement, atomic on its own
+  (`one_statement`), run without BEGIN and COMMIT around them (PostgreSQL's autocommit; SQLite's own
+  autocommit, the connection's `isolation_level = None`): one round trip instead of three. A read of several
+  statements that must agree with each other is a `snapshot`.
+- PostgreSQL: one pool; every transaction on its own connection. Cross-process locks are
   `pg_advisory_lock` on a dedicated connection (postgresql.org/docs/15/functions-admin.html), freed
   when released or when the process dies with its connection.
 
@@ -49,6 +52,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READERS = 4
 POSTGRES_POOL = 10
 CLOSE_GRACE_S = 5.0
+NO_BEGIN = "bridge_no_begin"
+"""A connection's execution option: SQLite statements in autocommit, no BEGIN (`Database._autocommit`)."""
 RETRY_DELAYS_S = (0.1, 0.4, 1.2)
 """Waits before the 2nd, 3rd and 4th try of a store operation that failed in a way that may pass."""
 
@@ -191,15 +196,12 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def one_statement(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for ONE statement that writes, atomic on its own. PostgreSQL runs it in autocommit: its own
-        transaction, one round trip, no BEGIN and COMMIT around it; SQLite as `write` (its lock is in BEGIN
-        IMMEDIATE). Raises DatabaseClosed once closing."""
-        if self.kind == "sqlite":
-            async with self.write() as conn:
-                yield conn
-            return
+        """A connection for ONE statement that writes, atomic on its own: run in autocommit, its own transaction,
+        one round trip, no BEGIN and COMMIT around it. (On SQLite it is the one writer's, so it queues behind a
+        transaction in progress; a lone statement needs no BEGIN IMMEDIATE, which is there for transactions that
+        read before they write.) Raises DatabaseClosed once closing."""
         async with self._tracked(), self._writer.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await self._autocommit(conn)
             yield conn
 
     @contextlib.asynccontextmanager
@@ -226,9 +228,29 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (a consistent snapshot for the block). Raises DatabaseClosed once closing."""
+        """A connection for reads in autocommit: each statement sees the database as it is when it runs, in one
+        round trip (no BEGIN and COMMIT). For several reads that must agree, `snapshot`. Raises DatabaseClosed
+        once closing."""
+        async with self._tracked(), self._reader.connect() as conn:
+            await self._autocommit(conn)
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction: the block's statements agree with each other (SQLite: one snapshot; PostgreSQL at
+        its default READ COMMITTED: each statement sees what was committed when it began, in one session).
+        Raises DatabaseClosed once closing."""
         async with self._tracked(), self._reader.begin() as conn:
             yield conn
+
+    async def _autocommit(self, conn: AsyncConnection) -> None:
+        """No transaction around this connection's statements. PostgreSQL: SQLAlchemy's AUTOCOMMIT (asyncpg then
+        sends no BEGIN). SQLite: the connection is in autocommit already (`isolation_level = None`); the option
+        below tells `_sqlite_setup`'s begin hook to send no BEGIN. Setting either costs no round trip."""
+        if self.kind == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            await conn.execution_options(**{NO_BEGIN: True})
 
     @contextlib.asynccontextmanager
     async def _tracked(self) -> AsyncIterator[None]:
@@ -316,4 +338,5 @@ def _sqlite_setup(engine: AsyncEngine, *, begin: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        if not conn.get_execution_options().get(NO_BEGIN):
+            conn.exec_driver_sql(begin)

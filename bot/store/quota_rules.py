@@ -19,7 +19,7 @@ class QuotaRulesStore:
 
     async def set(self, rule: QuotaRule, *, by: int) -> None:
         """Add the quota, or replace the one for the same target, provider and period."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             await conn.execute(
                 text(
                     "INSERT INTO quota_rules (guild_id, target, provider, period, max_turns, max_chars, set_by, set_at)"
@@ -41,7 +41,7 @@ class QuotaRulesStore:
 
     async def clear(self, guild_id: int, target: str, provider: str, period: str) -> bool:
         """Remove one quota; False if there was none."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             result = await conn.execute(
                 text(
                     "DELETE FROM quota_rules WHERE guild_id = :g AND target = :target AND provider = :provider"

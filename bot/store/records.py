@@ -162,14 +162,26 @@ class TurnStart:
 
 @dataclass(frozen=True)
 class SaidEntry:
-    """A member's words as the transcript takes them with their turn's reserve (`UsageStore.reserve_turn`):
-    `message_id` the member's Discord message (taken once), `extras` its JSON-able details (files, voice)."""
+    """A member's words as the transcript takes them, with their turn's reserve or alone (bot/store/said.py):
+    `message_id` the member's Discord message (taken once), `extras` its JSON-able details (files, voice). Taking
+    them marks the session active; with `opens_reply` the reply's entry (status "streaming", written by process
+    `reply_owner`) is added in the same step."""
 
     session_id: int
     content: str
     author_id: int
     message_id: int | None
     extras: Mapping[str, Any]
+    opens_reply: bool = False
+    reply_owner: str | None = None
+
+
+@dataclass(frozen=True)
+class SaidIds:
+    """The transcript entries a `SaidEntry` added: the words', and the reply's (0 unless it `opens_reply`)."""
+
+    said_id: int
+    reply_id: int = 0
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class ServerRulesStore:
 
     async def _load_where(self, where: str, params: Mapping[str, Any]) -> dict[int, ServerRules]:
         grants: dict[int, list[tuple[str, Grant]]] = {}
-        async with self._db.read() as conn:
+        async with self._db.snapshot() as conn:
             sql = f"SELECT * FROM server_settings WHERE {where}"  # noqa: S608 - `where` is a literal from this class
             settings = {row["guild_id"]: row for row in (await conn.execute(text(sql), params)).mappings()}
             sql = f"SELECT * FROM access_grants WHERE {where} ORDER BY granted_at"  # noqa: S608 - as above
@@ -68,12 +68,12 @@ class ServerRulesStore:
             f"INSERT INTO server_settings (guild_id, {setting}) VALUES (:g, :value)"  # noqa: S608 - a checked literal
             f" ON CONFLICT (guild_id) DO UPDATE SET {setting} = excluded.{setting}"
         )
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             await conn.execute(text(sql), {"g": guild_id, "value": value})
 
     async def grant(self, guild_id: int, ability: str, grant: Grant, *, by: int) -> bool:
         """Add a role or user to an ability's allow-list; False if it was already there."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             result = await conn.execute(
                 text(
                     "INSERT INTO access_grants (guild_id, ability, target_id, target_kind, granted_by, granted_at)"
@@ -91,7 +91,7 @@ class ServerRulesStore:
         return result.rowcount > 0
 
     async def revoke(self, guild_id: int, ability: str, target_id: int) -> bool:
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             result = await conn.execute(
                 text("DELETE FROM access_grants WHERE guild_id = :g AND ability = :ability AND target_id = :target"),
                 {"g": guild_id, "ability": ability, "target": target_id},
@@ -100,7 +100,7 @@ class ServerRulesStore:
 
     async def clear(self, guild_id: int, ability: str) -> int:
         """Empty an ability's allow-list (back to its default); how many entries went."""
-        async with self._db.write() as conn:
+        async with self._db.one_statement() as conn:
             result = await conn.execute(
                 text("DELETE FROM access_grants WHERE guild_id = :g AND ability = :ability"),
                 {"g": guild_id, "ability": ability},

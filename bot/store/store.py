@@ -72,7 +72,7 @@ class Store(TranscriptStore):
     ) -> SessionRecord:
         """A new active session in a channel; raises SessionExists if the channel already has one."""
         binds = {"channel_id": channel_id, "guild_id": guild_id, "provider": provider}
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             result = await conn.execute(
                 text(_NEW_SESSION),
                 {**binds, "state": json.dumps(state), "started_by": started_by, "now": time.time()},
@@ -101,7 +101,7 @@ class Store(TranscriptStore):
 
     async def end_session(self, session_id: int) -> bool:
         """End a session; False if it had already ended (two `/end`s at once: only one ends it)."""
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             result = await conn.execute(
                 text("UPDATE sessions SET ended_at = :now WHERE id = :id AND ended_at IS NULL"),
                 {"now": time.time(), "id": session_id},
@@ -113,7 +113,7 @@ class Store(TranscriptStore):
         or was taken: one winner."""
         new_state, condition = offer_claim(self.db.kind)
         sql = f"UPDATE sessions SET state = {new_state} WHERE id = :id AND ended_at IS NULL AND {condition}"  # noqa: S608
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             result = await conn.execute(text(sql), {"id": session_id, "token": token, "by": by, "via": via})
         return result.rowcount > 0
 
@@ -122,7 +122,7 @@ class Store(TranscriptStore):
         keys are never lost); returns the whole new state."""
         merged, binds = merge_state(self.db.kind, changes)
         sql = f"UPDATE sessions SET state = {merged} WHERE id = :id RETURNING state"  # noqa: S608
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             row = (await conn.execute(text(sql), {**binds, "id": session_id})).first()
         return {} if row is None else dict(json.loads(row[0]))
 
@@ -150,7 +150,7 @@ class Store(TranscriptStore):
 
     async def touch_session(self, session_id: int) -> None:
         """Someone spoke: the session counts as going (towards its server's cap) from now."""
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             await conn.execute(
                 text("UPDATE sessions SET last_active_at = :now WHERE id = :id"), {"now": time.time(), "id": session_id}
             )
@@ -181,7 +181,7 @@ class Store(TranscriptStore):
     # Bindings -------------------------------------------------------------------------------------
 
     async def bind(self, binding: Binding, *, by: int) -> None:
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             await conn.execute(
                 text(
                     "INSERT INTO bindings (channel_id, guild_id, provider, mode, options, created_by, created_at)"
@@ -201,7 +201,7 @@ class Store(TranscriptStore):
             )
 
     async def unbind(self, channel_id: int) -> bool:
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             result = await conn.execute(text("DELETE FROM bindings WHERE channel_id = :id"), {"id": channel_id})
         return result.rowcount > 0
 
@@ -224,7 +224,7 @@ class Store(TranscriptStore):
         return None if row is None else str(row[0])
 
     async def set_meta(self, key: str, value: str) -> None:
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             await conn.execute(
                 text(
                     "INSERT INTO meta (key, value) VALUES (:key, :value)"

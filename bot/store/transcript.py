@@ -19,10 +19,12 @@ from bot.store.records import (
     Entry,
     EntryStatus,
     SaidEntry,
+    SaidIds,
     TurnStart,
     UnfinishedReply,
     UsageFinish,
 )
+from bot.store.said import said_postgresql, said_sqlite
 from bot.store.usage import UsageStore, finish_postgresql
 from bot.store.usage_sqlite import finish_sqlite, reserve_sqlite
 
@@ -50,39 +52,37 @@ class TranscriptStore:
 
     async def reserve_turn(
         self, start: TurnStart, checks: Sequence[CounterCheck], said: SaidEntry
-    ) -> tuple[int, int] | CounterCheck:
-        """A member's turn let through its quota `checks` (`UsageStore.reserve`) with their words added to the
-        transcript: (ledger row's id, transcript entry's id); or the first check without room, with nothing
-        counted or added. Raises DuplicateTurn, nothing counted, when `said.message_id` was already taken.
+    ) -> tuple[int, SaidIds] | CounterCheck:
+        """A member's turn let through its quota `checks` (`UsageStore.reserve`) with their words' step (`add_said`):
+        (ledger row's id, the entries added); or the first check without room, with nothing counted or added.
+        Raises DuplicateTurn, nothing counted, when `said.message_id` was already taken.
 
-        On SQLite the words ride in the reserve's own write transaction (bot/store/usage_sqlite.py), so the quota
-        check costs a turn statements but no transaction of its own; on PostgreSQL the reserve stays one
-        statement and the words one more, as they were (a taken message gives its reserve back)."""
+        On SQLite the words' step rides in the reserve's own write transaction (bot/store/usage_sqlite.py), so the
+        quota check costs a turn statements but no transaction of its own; on PostgreSQL the reserve stays one
+        statement and the words' step one more, as they were (a taken message gives its reserve back)."""
         if self.db.kind == "sqlite":
             return await reserve_sqlite(self.db, start, checks, said)
         ledger_id = await self.usage.reserve(start, checks)
         if not isinstance(ledger_id, int):
             return ledger_id
         try:
-            entry_id = await self.add_said(said)
+            added = await self.add_said(said)
         except BaseException:  # taken, or the store failed: the turn is given back (a give-back that fails is logged)
             try:
                 await self.usage.release(ledger_id, checks, start.chars_in)
             except (StoreUnavailable, DatabaseClosed):
                 log.warning("ledger row %d could not be given back; its turn stays counted", ledger_id)
             raise
-        return ledger_id, entry_id
+        return ledger_id, added
 
-    async def add_said(self, said: SaidEntry) -> int:
-        """A member's words appended to the transcript (`add_entry` as role "user"); raises DuplicateTurn."""
-        return await self.add_entry(
-            said.session_id,
-            "user",
-            said.content,
-            author_id=said.author_id,
-            message_id=said.message_id,
-            extras=said.extras,
-        )
+    async def add_said(self, said: SaidEntry) -> SaidIds:
+        """A member's words into the transcript, the session marked active, and with `said.opens_reply` the reply's
+        entry opened, in one write (bot/store/said.py); raises DuplicateTurn (nothing changed)."""
+        if self.db.kind == "sqlite":
+            async with self.db.sqlite_write() as sqlite:
+                return await said_sqlite(sqlite, said)
+        async with self.db.one_statement() as conn:
+            return await said_postgresql(conn, said)
 
     async def add_entry(
         self,
@@ -101,7 +101,7 @@ class TranscriptStore:
         The duplicate is found by the insert itself (`ON CONFLICT ... DO NOTHING`), so no other refusal of the
         database (a trigger, a full disk) is ever mistaken for one. `owner` names the process writing a reply
         (bot/core/presence.py)."""
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             result = await conn.execute(
                 text(
                     "INSERT INTO transcript"
@@ -162,7 +162,7 @@ class TranscriptStore:
     async def save_shown(self, entry_id: int, content: str) -> bool:
         """Record what members see of a reply still being written; False (nothing changed) once it has ended, so a
         late save never overwrites a reply's final text."""
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             result = await conn.execute(
                 text("UPDATE transcript SET content = :content WHERE id = :id AND status = 'streaming'"),
                 {"content": content, "id": entry_id},
@@ -170,7 +170,7 @@ class TranscriptStore:
         return result.rowcount > 0
 
     async def set_entry_content(self, entry_id: int, content: str) -> None:
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             await conn.execute(
                 text("UPDATE transcript SET content = :content WHERE id = :id"), {"content": content, "id": entry_id}
             )
@@ -233,7 +233,7 @@ class TranscriptStore:
         placeholders = ", ".join(f":s{i}" for i in range(len(expected)))
         sql = f"UPDATE transcript SET status = :status WHERE id = :id AND status IN ({placeholders})"  # noqa: S608
         binds = {f"s{i}": value for i, value in enumerate(expected)}
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             result = await conn.execute(text(sql), {**binds, "status": status, "id": entry_id})
         return result.rowcount > 0
 
@@ -241,7 +241,7 @@ class TranscriptStore:
         """Set top-level keys of an entry's extras (sources, voice, stopped_by...)."""
         merged, binds = merge_state(self.db.kind, changes, column="extras")
         sql = f"UPDATE transcript SET extras = {merged} WHERE id = :id"  # noqa: S608
-        async with self.db.write() as conn:
+        async with self.db.one_statement() as conn:
             await conn.execute(text(sql), {**binds, "id": entry_id})
 
     async def note_reply_messages(self, entry_id: int, message_ids: list[int]) -> None:

@@ -4,21 +4,20 @@ These run on every turn, so they go straight to the writer's aiosqlite connectio
 statement is one trip to SQLite's thread, about a tenth of a millisecond, where one through SQLAlchemy takes three
 or four. A reserve is one write transaction of two statements: the counters are counted first (`RETURNING` what
 they hold now), and if one had no room the transaction is rolled back, so a refused turn leaves nothing behind.
-With the member's words (`SaidEntry`) it is three, the transcript's insert riding in the same transaction, so the
+With the member's words (`SaidEntry`) the words' step (bot/store/said.py) rides in the same transaction, so the
 ledger costs a turn statements but no transaction of its own (a write transaction's BEGIN IMMEDIATE and COMMIT are
 most of its time). SQLite lets one writer at a time through (`BEGIN IMMEDIATE`), whichever process it is in.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
 
 import aiosqlite
 
 from bot.store.database import Database
-from bot.store.records import CounterCheck, DuplicateTurn, SaidEntry, TurnStart, UsageFinish
+from bot.store.records import CounterCheck, SaidEntry, SaidIds, TurnStart, UsageFinish
+from bot.store.said import said_sqlite
 
 _COUNT_TURN = (
     " ON CONFLICT (scope, period) DO UPDATE SET turns = usage_counters.turns + 1,"
@@ -28,20 +27,10 @@ _INSERT_LEDGER = (
     "INSERT INTO usage_ledger (at, day, guild_id, channel_id, member_id, provider, kind, chars_in, audio_in_s, files)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
-_INSERT_SAID = (
-    "INSERT INTO transcript (session_id, role, content, author_id, status, created_at, message_id, extras, owner)"
-    " VALUES (?, 'user', ?, ?, 'complete', ?, ?, ?, NULL)"
-    " ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id"
-)
-"""bot/store/transcript.py `add_entry`'s insert of a member's words, with `?` placeholders."""
 _FINISH_LEDGER = (
     "UPDATE usage_ledger SET chars_out = ?, audio_out_s = ?, provider_s = ?, outcome = ?"
     " WHERE id = ? AND outcome = 'pending' RETURNING id"
 )
-
-
-class _Taken(Exception):
-    """Raised inside the reserve's transaction when the member's message was already taken: nothing is counted."""
 
 
 class _Refused(Exception):
@@ -59,28 +48,20 @@ def distinct_keys(checks: Sequence[CounterCheck]) -> list[tuple[str, str]]:
 
 async def reserve_sqlite(
     db: Database, start: TurnStart, checks: Sequence[CounterCheck], said: SaidEntry | None = None
-) -> tuple[int, int] | CounterCheck:
-    """`UsageStore.reserve` (and `reserve_turn` with `said`) on SQLite: (ledger row's id, transcript entry's id,
-    0 without `said`), or the first check without room (nothing changed). Raises DuplicateTurn (nothing changed)
-    when `said.message_id` was already taken."""
+) -> tuple[int, SaidIds] | CounterCheck:
+    """`UsageStore.reserve` (and `reserve_turn` with `said`) on SQLite: (ledger row's id, the entries `said` added:
+    bot/store/said.py; SaidIds(0) without `said`), or the first check without room (nothing changed). Raises
+    DuplicateTurn (nothing changed) when `said.message_id` was already taken."""
     try:
         async with db.sqlite_write() as sqlite:
             await _count(sqlite, start, checks)
             where = (start.at, start.day, start.guild_id, start.channel_id, start.member_id, start.provider, start.kind)
             sent = (start.chars_in, float(start.audio_in_s), start.files)
             (inserted,) = await sqlite.execute_fetchall(_INSERT_LEDGER, (*where, *sent))
-            entry_id = 0
-            if said is not None:
-                words = (said.content, said.author_id, time.time(), said.message_id, json.dumps(dict(said.extras)))
-                added = list(await sqlite.execute_fetchall(_INSERT_SAID, (said.session_id, *words)))
-                if not added:
-                    raise _Taken
-                entry_id = int(added[0][0])
-            return int(inserted[0]), entry_id
+            added = await said_sqlite(sqlite, said) if said is not None else SaidIds(0)
+            return int(inserted[0]), added
     except _Refused as refused:
         return refused.check
-    except _Taken:
-        raise DuplicateTurn(said.message_id if said is not None else None) from None
 
 
 async def _count(sqlite: aiosqlite.Connection, start: TurnStart, checks: Sequence[CounterCheck]) -> None:

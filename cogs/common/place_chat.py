@@ -105,7 +105,7 @@ async def _admit(
     if why := await bot.services.quotas.used_up(asker_of(interaction), provider_key):
         raise Refused(why)
     if session is not None and session.provider == provider_key:
-        await gate.admit_turn(member, session)
+        await gate.admit_turn(member, session, touch=False)  # the words step marks it active
         return session
     state = conversations.prepare(provider_key, options)
     async with gate.new_conversation(None, member, provider_key, in_place=True):

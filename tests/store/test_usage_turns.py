@@ -5,8 +5,9 @@ write transaction (the quota check then costs a turn statements but no transacti
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
-from bench.usage import Wire
+from bench.wire import Wire
 from bot.store import DuplicateTurn, SaidEntry, SessionRecord, Store, StoreUnavailable, TurnUsage, UsageFinish
 from tests.store.test_usage_store import counter_rows, guild_check, ledger_rows, member_check, turn
 from tests.support import db_faults
@@ -27,8 +28,9 @@ async def test_the_turn_is_counted_and_the_words_kept_together(store: Store, ses
     checks = (member_check(turns=5), guild_check())
     reserved = await store.reserve_turn(turn(), checks, words(session))
     assert isinstance(reserved, tuple)
-    ledger_id, entry_id = reserved
-    entry = await store.entry(entry_id)
+    ledger_id, added = reserved
+    assert added.reply_id == 0  # the words alone: no reply opened
+    entry = await store.entry(added.said_id)
     assert entry is not None
     assert (entry.role, entry.content, entry.author_id, entry.status) == ("user", "hello!", 3, "complete")
     assert entry.extras == {"files": ["notes.txt"]}
@@ -74,25 +76,52 @@ async def test_words_the_database_refuses_leave_the_turn_uncounted(
 async def test_on_sqlite_the_quota_check_adds_statements_but_no_transaction(
     store: Store, session: SessionRecord
 ) -> None:
-    """SQLite: the words alone are one write transaction through SQLAlchemy (BEGIN IMMEDIATE and the insert: nine
-    calls into SQLite's thread); with the turn's reserve folded in it is still one transaction, of four statements
-    sent straight to aiosqlite, in fewer calls than the words alone took. PostgreSQL: the reserve's one
-    autocommitted statement and the words' transaction, as they were apart."""
+    """The words' step alone (bot/store/said.py) and with the turn's reserve folded in. SQLite: one write
+    transaction either way, straight to aiosqlite (BEGIN IMMEDIATE, the words, the session's activity; the reserve
+    adds its counters and ledger row): two statements and two calls into SQLite's thread more, no transaction
+    more. PostgreSQL: the reserve is its own autocommitted statement, one round trip more."""
     checks = (member_check(), guild_check(), guild_check(period="m:2025-05"))
     sent: list[tuple[int, int]] = []
     with Wire().installed() as wire:
         for n in range(4):  # a statement new to a pooled connection is prepared first (one more round trip): the last
             sent.clear()
             async with wire.counting(sent):
-                await store.add_entry(session.id, "user", "hi", author_id=3, message_id=1000 + n)
+                await store.add_said(words(session, 1000 + n))
             async with wire.counting(sent):
                 await store.reserve_turn(turn(), checks, words(session, 2000 + n))
     alone, folded = sent
     if store.db.kind == "sqlite":  # (statements, calls into SQLite's thread); BEGIN IMMEDIATE is a statement here
-        assert (alone[0], folded[0]) == (2, 4)
-        assert folded[1] < alone[1]
-    else:  # (statements, round trips): the reserve's one statement in autocommit is one round trip more
-        assert (folded[0] - alone[0], folded[1] - alone[1]) == (1, 1)
+        assert (alone[0], folded[0]) == (3, 5)
+        assert folded[1] - alone[1] == 2
+    else:  # (statements, round trips)
+        assert (alone[0], folded[0]) == (1, 2)
+        assert folded[1] - alone[1] == 1
+
+
+async def test_the_words_step_opens_the_reply_and_marks_the_session_active(
+    store: Store, session: SessionRecord
+) -> None:
+    """With `opens_reply`, the reply's entry comes in the same write as the words, after them; a message taken
+    twice opens no second reply and leaves the session's activity as it was."""
+    checks = (member_check(turns=5),)
+    said = SaidEntry(session.id, "hello!", 3, 777, {}, opens_reply=True, reply_owner="process-a")
+    reserved = await store.reserve_turn(turn(), checks, said)
+    assert isinstance(reserved, tuple)
+    added = reserved[1]
+    reply = await store.entry(added.reply_id)
+    assert reply is not None and added.reply_id > added.said_id
+    assert (reply.role, reply.content, reply.status) == ("assistant", "", "streaming")
+    async with store.db.read() as conn:
+        owner = (await conn.execute(text("SELECT owner FROM transcript WHERE id = :id"), {"id": reply.id})).scalar()
+    assert owner == "process-a"  # the process writing it (bot/core/presence.py)
+    active = await store.session(session.id)
+    assert active is not None and active.last_active_at > session.last_active_at
+    with pytest.raises(DuplicateTurn):
+        await store.add_said(said)
+    assert [e.id for e in await store.transcript(session.id)] == [added.said_id, added.reply_id]
+    alone = await store.add_said(SaidEntry(session.id, "and this?", 3, 778, {}, opens_reply=True))
+    assert alone.reply_id > alone.said_id > added.reply_id
+    assert [e.role for e in await store.transcript(session.id)] == ["user", "assistant", "user", "assistant"]
 
 
 @pytest.mark.parametrize("with_usage", [True, False])

@@ -17,7 +17,7 @@ from bot.core.quotas import Admission, OverQuota, Quotas
 from bot.core.reply_sink import ReplySink, Undeliverable
 from bot.core.turns import LastCall, Stopper, TurnRunner
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
-from bot.store import DuplicateTurn, SaidEntry, SessionRecord, Store
+from bot.store import DuplicateTurn, SaidEntry, SaidIds, SessionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -136,19 +136,23 @@ class ChannelTurns:
         said: dict[str, Any],
     ) -> Undeliverable | None:
         """A member's new turn: admitted against quotas (a resumption is no new turn), recorded (once per Discord
-        message: the admission and the words are one step), then run with the history so far."""
+        message: the admission, the words, the session's activity and, for a provider that answers at once, the
+        reply's entry are one step), then run with the history so far."""
         provider = self._providers.get(session.provider)
         history = await self._store.history(session.id) if provider and provider.needs_history else ()
         runnable = provider is not None and (voice is None or provider.accepts_audio)
         kind = "voice" if voice is not None else "choice" if pick is not None else "text"
         files = len(said.get("files", ()))
-        words = SaidEntry(session.id, text, speaker.id, message_id, said) if text else None
+        opens_reply = runnable and provider is not None and not provider.works_in_background
+        words = (
+            SaidEntry(session.id, text, speaker.id, message_id, said, opens_reply, self._runner.owner) if text else None
+        )
         admission: Admission | None = None
         try:
             try:
                 if runnable and not resume:
                     admission = await self._admit(session, speaker, kind, text, voice, files, words)
-                said_id = await self._said(admission, words)
+                added = await self._said(admission, words)
             except DuplicateTurn:
                 log.info("message %s was already answered; not answering it again", message_id)
                 return None
@@ -159,7 +163,7 @@ class ChannelTurns:
                 await sink.fail(f"{provider.display_name} reads text only: type your message.")
                 return None
             turn = Turn(text, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick, resume=resume)
-            return await self._run(session, provider, turn, said_id, sink, admission)
+            return await self._run(session, provider, turn, added, sink, admission)
         finally:
             await self._settle(admission)
 
@@ -187,17 +191,18 @@ class ChannelTurns:
         try:
             history = await self._store.history(session.id, before=asked.id) if provider.needs_history else ()
             turn = Turn(asked.content, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick)
-            return await self._run(session, provider, turn, asked.id, sink, admission)
+            return await self._run(session, provider, turn, SaidIds(asked.id), sink, admission)
         finally:
             await self._settle(admission)
 
-    async def _said(self, admission: Admission | None, words: SaidEntry | None) -> int:
-        """The transcript entry of the member's words: the one their admission added, else added now (0: none).
-        Raises DuplicateTurn when the message was already taken."""
+    async def _said(self, admission: Admission | None, words: SaidEntry | None) -> SaidIds:
+        """The transcript entries of the member's words (and of the reply, if the words' step opened it): the ones
+        their admission added, else added now (SaidIds(0) for a turn without words: a resumption). Raises
+        DuplicateTurn when the message was already taken."""
         if words is None:
-            return 0
-        if admission is not None and admission.entry_id:
-            return admission.entry_id
+            return SaidIds(0)
+        if admission is not None and admission.said is not None:
+            return admission.said
         return await self._store.add_said(words)
 
     async def _admit(
@@ -236,13 +241,14 @@ class ChannelTurns:
         session: SessionRecord,
         provider: Provider,
         turn: Turn,
-        said_id: int,
+        added: SaidIds,
         sink: ReplySink,
         admission: Admission | None = None,
     ) -> Undeliverable | None:
-        """Run a prepared turn; a provider that works in the background is followed under this process's lease."""
+        """Run a prepared turn; a provider that works in the background is followed under this process's lease
+        (its reply's entry is opened once the lease is held, so a turn that moved on leaves none)."""
         if not provider.works_in_background:
-            return await self._runner.run(session, provider, turn, said_id, sink, admission)
+            return await self._runner.run(session, provider, turn, added, sink, admission)
         async with self._leases.hold(session.id, lambda why: self._lost_lease(session.channel_id, why)) as held:
             if not held:
                 return Undeliverable.MOVED
@@ -251,7 +257,7 @@ class ChannelTurns:
             fresh = await self._store.session(session.id)
             if fresh is None or not fresh.active or (turn.resume and not fresh.state.get("following")):
                 return None
-            return await self._runner.run(fresh, provider, replace(turn, state=fresh.state), said_id, sink, admission)
+            return await self._runner.run(fresh, provider, replace(turn, state=fresh.state), added, sink, admission)
 
     def _lost_lease(self, channel_id: int, why: LeaseLost) -> None:
         """Stop the turn following the provider here at once (nothing more is polled or posted)."""
