@@ -10,8 +10,8 @@ each on a random open session, make the store calls the bot makes for a member's
 (bot/core/conversations, bot/core/turns.py), each timed: the event claimed, the session read (twice: the cog,
 then under the channel's lock), its history read, the turn reserved with the words' step (8 quota counters, as the
 bot's rules make them; the words, the session's last activity and the reply's entry: bot/store/said.py), what was
-shown saved once, and the reply finished with its usage and its Discord message. Printed: the database's size, and p50 / p99 of each call
-and of the turn's store time in all (docs/capacity.md builds its model on these).
+shown saved once, and the reply finished with its usage and its Discord message. Printed: the database's size,
+and p50 / p99 of each call and of the turn's store time in all (docs/capacity.md builds its model on these).
 """
 
 from __future__ import annotations

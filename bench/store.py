@@ -1,9 +1,10 @@
 """Store benchmark: what the database costs each conversation turn, on a SQLite file and on PostgreSQL.
 
-    python -m bench.store [--turns 70] [--stores sqlite,postgresql]
+    python -m bench.store [--turns 70] [--stores sqlite,postgresql] [--tokens 4] [--rate 0]
 
 The real bot in-process against loopback Discord and aBLT: one `/chat`, then `--turns` short turns one
-after another in its thread (a member message; aBLT answers four tokens at once). Each next message is
+after another in its thread (a member message; aBLT answers four tokens at once, or `--tokens` at `--rate` a
+second: a streamed reply, shown by several Discord writes). Each next message is
 sent once the previous reply is shown and recorded (its transcript entry finished) and the thread's write
 pacing (one write per 1.1 s, bot/replies/pacing.py) would let the next reply out at once: the turn time is then
 the bot's own latency, not the pacing a rapid exchange in one thread meets. That pacing also sets the
@@ -181,8 +182,24 @@ class StoreRun:
     transcript: Counter[str] = field(default_factory=Counter)
 
 
-def answer(turn: int) -> list[str]:
-    return [f"Answer {turn}:", " a", " few", " tokens."]
+@dataclass(frozen=True)
+class Replies:
+    """What aBLT answers each turn: `tokens` tokens, `rate` a second (0: all at once)."""
+
+    tokens: int = 4
+    rate: float = 0.0
+
+    def answer(self, turn: int) -> list[str]:
+        if self.tokens <= 4:
+            return [f"Answer {turn}:", " a", " few", " tokens."][: max(self.tokens, 1)]
+        return [f"Answer {turn}:", *(f" word{n}" for n in range(self.tokens - 1))]
+
+    def reply(self, turn: int) -> Reply:
+        return Reply(tokens=self.answer(turn), token_interval_s=1 / self.rate if self.rate else 0.0)
+
+    def describe(self) -> str:
+        pace = f"at {self.rate:g} tokens/s" if self.rate else "at once"
+        return f"one reply of {self.tokens} tokens per turn, {pace}"
 
 
 async def pause_for_pacing(discord: DiscordEmulator, channel_id: int) -> None:
@@ -199,19 +216,20 @@ async def converse(
     finished: FinishedReplies,
     log: StatementLog,
     meter: WorkMeter,
+    replies: Replies,
 ) -> tuple[int, StoreRun]:
     """One conversation of `turns` turns after its `/chat`; returns its thread and what each turn cost."""
     opened = time.monotonic()
-    ablt.enqueue(Reply(tokens=answer(0)))
+    ablt.enqueue(replies.reply(0))
     thread = await thread_for(discord, await chat(discord, "Let us talk"))
-    await wait_for_reply(discord, thread.id, "".join(answer(0)))
+    await wait_for_reply(discord, thread.id, "".join(replies.answer(0)))
     await finished.wait_for(1)
     times: list[TurnTimes] = []
     await meter.start()
     for turn in range(1, turns + 1):
         await pause_for_pacing(discord, thread.id)
-        text = "".join(answer(turn))
-        ablt.enqueue(Reply(tokens=answer(turn)))
+        text = "".join(replies.answer(turn))
+        ablt.enqueue(replies.reply(turn))
         sent = time.monotonic()
         mark = await say(discord, thread.id, f"Question {turn}?")
         await wait_for_reply(discord, thread.id, text, after=mark)
@@ -241,7 +259,7 @@ async def database(kind: str, workdir: Path) -> AsyncIterator[str | Path]:
         yield url
 
 
-async def one_store(kind: str, turns: int, workdir: Path) -> StoreRun:
+async def one_store(kind: str, turns: int, workdir: Path, replies: Replies) -> StoreRun:
     discord, ablt = DiscordEmulator(token=BOT_TOKEN), AbltEmulator(api_key=ABLT_KEY)
     await discord.start()
     await ablt.start()
@@ -253,7 +271,7 @@ async def one_store(kind: str, turns: int, workdir: Path) -> StoreRun:
             with finished.attached(), log.installed(), meter.installed():
                 await bot.start()
                 try:
-                    thread_id, run = await converse(kind, discord, ablt, turns, finished, log, meter)
+                    thread_id, run = await converse(kind, discord, ablt, turns, finished, log, meter, replies)
                 finally:
                     await bot.stop()
             store = await Store.open(target if isinstance(target, Path) else str(target))
@@ -335,19 +353,21 @@ def _shorten(sql: str, width: int = 72) -> str:
     return sql if len(sql) <= width else sql[: width - 1] + "…"
 
 
-async def main(turns: int, stores: list[str]) -> None:
-    print(f"{turns} turns after one /chat, per store; one reply of 4 tokens per turn")
+async def main(turns: int, stores: list[str], replies: Replies) -> None:
+    print(f"{turns} turns after one /chat, per store; {replies.describe()}")
     runs: list[StoreRun] = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in stores:
             started = time.monotonic()
-            run = await one_store(kind, turns, Path(tmp) / kind)
+            run = await one_store(kind, turns, Path(tmp) / kind, replies)
             runs.append(run)
             print(f"\n## {LABELS[kind]} ({time.monotonic() - started:.1f} s)")
             print(f"replies logged {dict(run.statuses)}; transcript has {dict(run.transcript)}")
             print(table(("figure", "value"), summary_rows(run)))
             print()
             print(breakdown(run))
+            print()
+            print(table(("store operation", "calls per turn", "loop CPU per call (µs)"), run.work.by_call_rows()))
     if len(runs) > 1:
         print("\n## Side by side")
         columns = [summary_rows(run) for run in runs]
@@ -367,5 +387,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=70)
     parser.add_argument("--stores", type=parse_stores, default=list(STORES), help="sqlite,postgresql")
+    parser.add_argument("--tokens", type=int, default=4, help="tokens per reply")
+    parser.add_argument("--rate", type=float, default=0.0, help="tokens a second (0: all at once)")
     args = parser.parse_args()
-    asyncio.run(main(args.turns, args.stores))
+    asyncio.run(main(args.turns, args.stores, Replies(args.tokens, args.rate)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,14 @@ class Work:
     loop_cpu_s: float
     threads_cpu_s: float
     server_cpu_s: float
+    by_call: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Store operation (its method's qualified name) -> (calls, loop CPU seconds in its task)."""
+
+    def by_call_rows(self) -> list[tuple[str, str, str]]:
+        """(store operation, calls per turn, loop CPU per call in µs), the most CPU first."""
+        n = max(self.turns, 1)
+        ranked = sorted(self.by_call.items(), key=lambda item: -item[1][1])
+        return [(name, f"{calls / n:.2f}", f"{spent / max(calls, 1) * 1e6:.0f}") for name, (calls, spent) in ranked]
 
     def rows(self) -> list[tuple[str, str]]:
         """(figure, value) rows, per turn."""
@@ -72,12 +81,16 @@ class _StepClock:
     on: bool = False
     spent_s: float = 0.0
     depth: int = 0
+    calls: Counter[str] = field(default_factory=Counter)
+    by_call_s: Counter[str] = field(default_factory=Counter)
 
     def timed(self, run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         clock = self
 
-        async def stepped(*args: Any, **kwargs: Any) -> Any:
-            return await _Stepped(run(*args, **kwargs), clock)
+        async def stepped(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            if clock.on:
+                clock.calls[method.__qualname__] += 1
+            return await _Stepped(run(method, *args, **kwargs), clock, method.__qualname__)
 
         return stepped
 
@@ -85,8 +98,8 @@ class _StepClock:
 class _Stepped:
     """Awaits a coroutine by stepping it, timing each step with the thread's CPU clock."""
 
-    def __init__(self, coro: Any, clock: _StepClock) -> None:
-        self._coro, self._clock = coro, clock
+    def __init__(self, coro: Any, clock: _StepClock, name: str) -> None:
+        self._coro, self._clock, self._name = coro, clock, name
 
     def __await__(self) -> Generator[Any, Any, Any]:
         clock, coro = self._clock, self._coro
@@ -103,7 +116,9 @@ class _Stepped:
             finally:
                 clock.depth -= 1
                 if outer and clock.on:
-                    clock.spent_s += time.thread_time() - began
+                    spent = time.thread_time() - began
+                    clock.spent_s += spent
+                    clock.by_call_s[self._name] += spent
             try:
                 send, thrown = (yield yielded), None
             except BaseException as exc:  # noqa: BLE001 - handed on to the coroutine, as `await` would
@@ -134,6 +149,8 @@ class WorkMeter:
         self._server_began = await self._server_cpu()
         self.wire.statements = self.wire.round_trips = 0
         self._clock.spent_s = 0.0
+        self._clock.calls.clear()
+        self._clock.by_call_s.clear()
         self._began = (time.thread_time(), time.process_time())
         self.wire.on = self._clock.on = True
 
@@ -142,14 +159,17 @@ class WorkMeter:
         loop_s, process_s = time.thread_time() - self._began[0], time.process_time() - self._began[1]
         server_now = await self._server_cpu()
         server_s = sum(cpu - self._server_began.get(pid, 0.0) for pid, cpu in server_now.items())
+        clock = self._clock
+        by_call = {name: (calls, clock.by_call_s[name]) for name, calls in clock.calls.items()}
         return Work(
             turns,
             self.wire.round_trips,
             self.wire.statements,
-            self._clock.spent_s,
+            clock.spent_s,
             loop_s,
             process_s - loop_s,
             server_s,
+            by_call,
         )
 
     async def _server_cpu(self) -> dict[int, float]:

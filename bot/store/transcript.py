@@ -24,8 +24,8 @@ from bot.store.records import (
     UnfinishedReply,
     UsageFinish,
 )
-from bot.store.said import said_postgresql, said_sqlite
-from bot.store.usage import UsageStore, finish_postgresql
+from bot.store.said import reserved_said_postgresql, said_postgresql, said_sqlite
+from bot.store.usage import UsageStore, finish_postgresql, reserve_binds
 from bot.store.usage_sqlite import finish_sqlite, reserve_sqlite
 
 log = logging.getLogger(__name__)
@@ -57,23 +57,22 @@ class TranscriptStore:
         (ledger row's id, the entries added); or the first check without room, with nothing counted or added.
         Raises DuplicateTurn, nothing counted, when `said.message_id` was already taken.
 
-        On SQLite the words' step rides in the reserve's own write transaction (bot/store/usage_sqlite.py), so the
-        quota check costs a turn statements but no transaction of its own; on PostgreSQL the reserve stays one
-        statement and the words' step one more, as they were (a taken message gives its reserve back)."""
+        On SQLite the words' step rides in the reserve's own write transaction (bot/store/usage_sqlite.py); on
+        PostgreSQL the reserve and the words' step are one statement (bot/store/said.py), and a message already
+        taken gives its reserve back. Either way the quota check costs a turn no transaction of its own."""
         if self.db.kind == "sqlite":
             return await reserve_sqlite(self.db, start, checks, said)
-        ledger_id = await self.usage.reserve(start, checks)
-        if not isinstance(ledger_id, int):
-            return ledger_id
-        try:
-            added = await self.add_said(said)
-        except BaseException:  # taken, or the store failed: the turn is given back (a give-back that fails is logged)
+        async with self.db.one_statement() as conn:
+            answer, added = await reserved_said_postgresql(conn, said, reserve_binds(start, checks))
+        if answer <= 0:
+            return checks[-answer - 1]
+        if added is None:
             try:
-                await self.usage.release(ledger_id, checks, start.chars_in)
-            except (StoreUnavailable, DatabaseClosed):
-                log.warning("ledger row %d could not be given back; its turn stays counted", ledger_id)
-            raise
-        return ledger_id, added
+                await self.usage.release(answer, checks, start.chars_in)
+            except (StoreUnavailable, DatabaseClosed):  # a give-back that fails is logged
+                log.warning("ledger row %d could not be given back; its turn stays counted", answer)
+            raise DuplicateTurn(said.message_id)
+        return answer, added
 
     async def add_said(self, said: SaidEntry) -> SaidIds:
         """A member's words into the transcript, the session marked active, and with `said.opens_reply` the reply's

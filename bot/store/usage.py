@@ -62,15 +62,8 @@ class UsageStore:
         characters) in each check's counter and insert its ledger row (outcome "pending"): its id. Otherwise
         change nothing and return the first check, in the given order, without room."""
         if self._db.kind == "postgresql":
-            binds = {
-                "scopes": [c.scope for c in checks],
-                "periods": [c.period for c in checks],
-                "max_turns": [c.max_turns for c in checks],
-                "max_chars": [c.max_chars for c in checks],
-                **_start_binds(start),
-            }
             async with self._db.one_statement() as conn:
-                answer = int((await conn.execute(text(RESERVE), binds)).scalar_one())
+                answer = int((await conn.execute(text(RESERVE), reserve_binds(start, checks))).scalar_one())
             return answer if answer > 0 else checks[-answer - 1]
         reserved = await reserve_sqlite(self._db, start, checks)
         return reserved[0] if isinstance(reserved, tuple) else reserved
@@ -199,6 +192,17 @@ async def _used(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> dict[
     rows, binds = _key_list(keys)
     sql = f"SELECT scope, period, turns, chars FROM usage_counters WHERE (scope, period) IN (VALUES {rows})"  # noqa: S608
     return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in await conn.execute(text(sql), binds)}
+
+
+def reserve_binds(start: TurnStart, checks: Sequence[CounterCheck]) -> dict[str, Any]:
+    """The binds of PostgreSQL's `RESERVE` (bot/store/usage_sql.py) for a turn and its checks."""
+    return {
+        "scopes": [c.scope for c in checks],
+        "periods": [c.period for c in checks],
+        "max_turns": [c.max_turns for c in checks],
+        "max_chars": [c.max_chars for c in checks],
+        **_start_binds(start),
+    }
 
 
 def _start_binds(start: TurnStart) -> dict[str, Any]:
