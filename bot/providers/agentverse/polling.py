@@ -10,7 +10,8 @@ When to poll is learnt (bot/providers/agentverse/poll_plan.py): once `LEARN_FROM
 a wait is polled at the plan's offsets, learnt from the engine's recent answer times. Until then, a wait is
 polled every `1 / rate_cap_per_s` seconds, the first time one interval after it starts, until `COLD_EVEN_S`
 into the wait: one poll per second of waiting whatever the answer time (a first poll sooner would spend more
-on quick answers; the vendor's own examples wait 1.5 to 10 s). After that, and after the plan's last offset,
+on quick answers; the vendor's own examples wait 1.5 to 10 s). When the first plan forms, the waits still on
+that schedule move to the plan at once (`_adopt_first_plan`). After that, and after the plan's last offset,
 each interval is 1.5x the previous, up to `max_s`: past the plan it starts from the shortest interval
 (`fast_s`), because the few answers the plan misses are mostly just past its last poll (the plan covers
 all but a tail of the answer times learnt), and a long first interval there made them the slowest of all.
@@ -96,6 +97,8 @@ class _Waiter:
     started_wall: float = field(default=0.0, compare=False)
     """`started` as epoch seconds, to place the engine's timestamps in the wait."""
     made_at: MadeAt | None = field(default=None, compare=False)
+    cold: bool = field(default=False, compare=False)
+    """Polled on the cold schedule (nothing learnt yet) so far: a plan it is past starts from `fast_s`."""
 
 
 class PollScheduler:
@@ -209,7 +212,9 @@ class PollScheduler:
             due = waiter.started + plan[index]
         else:
             if not plan and now - waiter.started < COLD_EVEN_S:  # nothing learnt yet: at the cap's pace
-                waiter.interval = self._cold_gap_s()
+                waiter.interval, waiter.cold = self._cold_gap_s(), True
+            elif plan and waiter.cold:  # a plan formed while it waited, and it is past it: the back-off starts
+                waiter.interval, waiter.cold = self._fast_s, False
             else:
                 waiter.interval = min(max(waiter.interval, self._fast_s) * BACKOFF_FACTOR, self._max_s)
             due = now + waiter.interval
@@ -304,8 +309,11 @@ class PollScheduler:
             return
         if items:
             self._open.pop(waiter.order, None)  # answered: not among the waits still open
+            cold = not self.plan
             self._learn(waiter, items, sent)
             waiter.future.set_result(items)
+            if cold and self.plan:
+                self._adopt_first_plan()
             return
         waiter.last_empty_s, waiter.exact = sent - waiter.started, True
         self._requeue(waiter)
@@ -326,6 +334,26 @@ class PollScheduler:
         """Waits still open that started more than `seconds` (but at most `PLAN_HORIZON_S`) ago."""
         now = time.monotonic()
         return sum(1 for w in self._open.values() if seconds < now - w.started <= PLAN_HORIZON_S)
+
+    def _adopt_first_plan(self) -> None:
+        """The first plan was just made: the waits already queued on the cold schedule (one poll a second) are
+        moved to it, never later than they were due. A wait still before the plan's polls goes at its next one;
+        a wait past them (its answer is later than those learnt so far) starts the back-off from the shortest
+        interval. Without this, the waits of a burst still open when the first plan forms would keep the cold
+        schedule for one more interval, a second, and be the slowest answers of all."""
+        now = time.monotonic()
+        plan = self.plan
+        for waiter in self._queue:
+            index = bisect.bisect_right(plan, waiter.last_empty_s) if waiter.last_empty_s else 0
+            if index < len(plan):
+                due = max(waiter.started + plan[index], now)
+            else:
+                waiter.interval = self._fast_s
+                due = now + self._fast_s
+            waiter.cold = False
+            waiter.due = min(waiter.due, due, waiter.idle_until)
+        heapq.heapify(self._queue)
+        self._wake.set()
 
     def _requeue(self, waiter: _Waiter) -> None:
         now = time.monotonic()

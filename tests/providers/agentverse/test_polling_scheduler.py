@@ -352,3 +352,38 @@ def test_a_timestamp_outside_what_the_polls_bound_is_kept_within_them() -> None:
     times.add(1.0, 2.0, at_s=0.8)  # a clock a little ahead: clamped to what the polls bound
     times.add(1.0, 2.0, at_s=2.3)
     assert times.samples == (1.4, 1.0, 2.0)
+
+
+async def test_waits_still_open_when_the_first_plan_forms_move_to_it(
+    engine: AgentverseEmulator, client: AgentverseClient
+) -> None:
+    """A burst of 16 waits on the cold schedule (here one poll each 2 s); the engine answers 0.3-2.6 s after each
+    objective and stamps its messages, so the answers the first polls see make a plan at once. The waits those
+    polls found empty move to the plan: each is polled again well before the cold schedule's second poll at 4 s
+    (a schedule, not a speed: the cold pace would poll them at 4 s however fast the machine)."""
+    scheduler = PollScheduler(rate_cap_per_s=0.5)
+    engine.delay_range_s, engine.delay_seed = (0.3, 2.6), 3
+    sent_at: dict[str, list[float]] = {}
+    loop = asyncio.get_running_loop()
+
+    def fetch(session_id: str) -> Callable[[], Awaitable[list[AgentMessage]]]:
+        async def polled() -> list[AgentMessage]:
+            sent_at.setdefault(session_id, []).append(loop.time())
+            return await client.messages(session_id, None)
+
+        return polled
+
+    async def one(index: int) -> tuple[str, float]:
+        session_id = await objective(client, f"Burst {index}")
+        began = loop.time()
+        await scheduler.wait(fetch(session_id), idle_limit_s=30, made_at=lambda items: items[0].made_at)
+        return session_id, began
+
+    try:
+        waits = await asyncio.gather(*(one(i) for i in range(16)))
+    finally:
+        await scheduler.close()
+    assert scheduler.plan  # made from the answers the first polls saw
+    later = [(sid, began) for sid, began in waits if len(sent_at[sid]) > 1]
+    assert later, "every answer came before the first poll: nothing to move"
+    assert all(sent_at[sid][1] - began < 3.5 for sid, began in later), [sent_at[sid][1] - b for sid, b in later]
