@@ -7,10 +7,10 @@ A throwaway PostgreSQL database (as the tests make them) is filled in bulk (`gen
 transcript entries each (a member's words with their Discord message id, then the reply, alternately; 120
 characters each) and each reply's Discord message in `reply_messages`. Then `--turns` turns, one after another,
 each on a random open session, make the store calls the bot makes for a member's text message in a thread
-(bot/core/conversations, bot/core/turns.py), each timed: the event claimed, the session read (twice: the cog,
-then under the channel's lock), its history read, the turn reserved with the words' step (8 quota counters, as the
-bot's rules make them; the words, the session's last activity and the reply's entry: bot/store/said.py), what was
-shown saved once, and the reply finished with its usage and its Discord message. Printed: the database's size,
+(bot/core/conversations, bot/core/turns.py), each timed: the event claimed, the session read (by the cog), the
+turn reserved with its words' step (8 quota counters, as the bot's rules make them; the words, the session's last
+activity, the reply's entry, the session's state and the history: bot/store/said.py), what was shown saved once,
+and the reply finished with its usage and its Discord message. Printed: the database's size,
 and p50 / p99 of each call and of the turn's store time in all (docs/capacity.md builds its model on these).
 """
 
@@ -105,14 +105,12 @@ async def one_turn(store: Store, timings: Timings, session_number: int, turn: in
     await timings.time("claim the event", lambda: store.coordination.claim_event(message_id, "bench"))
     session = await timings.time("read the session (cog)", lambda: store.active_session(channel_id))
     assert session is not None, channel_id
-    await timings.time("read the session (under the lock)", lambda: store.active_session(channel_id))
-    await timings.time("read the history", lambda: store.history(session.id))
     member = turn % 50
     checks = checks_for(member)
     text = "A question of about 120 characters. " * 3
-    said = SaidEntry(session.id, text, member, message_id, {}, opens_reply=True, reply_owner="bench")
+    said = SaidEntry(session.id, text, member, message_id, {}, opens_reply=True, reply_owner="bench", with_history=True)
     reserved = await timings.time(
-        "reserve the turn with the words, the activity and the reply's entry",
+        "reserve the turn with its words' step (the words, the activity, the reply's entry, the history)",
         lambda: store.reserve_turn(start_of(member), checks, said),
     )
     assert isinstance(reserved, tuple), reserved

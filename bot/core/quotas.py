@@ -15,7 +15,7 @@ from bot.config.usage_settings import Limit, UsageSettings
 from bot.core.gate import Gate
 from bot.core.quota_rules import Asker, Counted, Window, counted, window, zone
 from bot.core.recording import STORE_ERRORS
-from bot.store import CounterCheck, QuotaRule, SaidEntry, SaidIds, Store, TurnStart, TurnUsage, UsageFinish
+from bot.store import CounterCheck, OpenedTurn, QuotaRule, SaidEntry, Store, TurnStart, TurnUsage, UsageFinish
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Admission:
     provider: str
     chars_in: int
     audio_in_s: float
-    said: SaidIds | None = None
+    said: OpenedTurn | None = None
     """The transcript entries the admission's words' step added (bot/store/said.py), if it carried words."""
     recorded: bool = False
 

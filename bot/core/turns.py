@@ -35,7 +35,7 @@ from bot.providers.base import (
     Turn,
 )
 from bot.providers.errors import ProviderError
-from bot.store import EntryStatus, SaidIds, SessionRecord, Store, TurnUsage, UsageFinish
+from bot.store import EntryStatus, OpenedTurn, SessionRecord, Store, TurnUsage, UsageFinish
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class TurnRunner:
         session: SessionRecord,
         provider: Provider,
         turn: Turn,
-        added: SaidIds,
+        added: OpenedTurn,
         sink: ReplySink,
         admission: Admission | None = None,
     ) -> Undeliverable | None:

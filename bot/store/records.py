@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.providers.base import HistoryEntry
+
 EntryStatus = Literal["complete", "streaming", "interrupted", "failed", "stopped", "replaced"]
 """complete; streaming (in progress); interrupted (cut off: a restart, or Discord could not show it); failed (the
 provider failed); stopped (a member pressed Stop); replaced (Retry or Regenerate made a newer one)."""
@@ -165,7 +167,7 @@ class SaidEntry:
     """A member's words as the transcript takes them, with their turn's reserve or alone (bot/store/said.py):
     `message_id` the member's Discord message (taken once), `extras` its JSON-able details (files, voice). Taking
     them marks the session active; with `opens_reply` the reply's entry (status "streaming", written by process
-    `reply_owner`) is added in the same step."""
+    `reply_owner`) is added in the same step, and with `with_history` the turns before the words come back."""
 
     session_id: int
     content: str
@@ -174,14 +176,23 @@ class SaidEntry:
     extras: Mapping[str, Any]
     opens_reply: bool = False
     reply_owner: str | None = None
+    with_history: bool = False
 
 
 @dataclass(frozen=True)
-class SaidIds:
-    """The transcript entries a `SaidEntry` added: the words', and the reply's (0 unless it `opens_reply`)."""
+class OpenedTurn:
+    """What a `SaidEntry` added and found: the words' entry, the reply's (0 unless it `opens_reply`), the
+    session's state as the step found it (None where no step ran: a replay's), and with `with_history` every
+    earlier turn with text, oldest first (as `TranscriptStore.history`)."""
 
     said_id: int
     reply_id: int = 0
+    state: dict[str, Any] | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+
+class SessionEnded(Exception):
+    """The session ended before a member's words could open their turn in it: nothing was added or counted."""
 
 
 @dataclass(frozen=True)

@@ -18,18 +18,19 @@ from bot.store.records import (
     DuplicateTurn,
     Entry,
     EntryStatus,
+    OpenedTurn,
     SaidEntry,
-    SaidIds,
     TurnStart,
     UnfinishedReply,
     UsageFinish,
 )
-from bot.store.said import reserved_said_postgresql, said_postgresql, said_sqlite
+from bot.store.said import HISTORY_WHERE, reserved_said_postgresql, said_postgresql, said_sqlite
 from bot.store.usage import UsageStore, finish_postgresql, reserve_binds
 from bot.store.usage_sqlite import finish_sqlite, reserve_sqlite
 
 log = logging.getLogger(__name__)
 
+_HISTORY = HISTORY_WHERE.format(id=":id")
 _FINISH_ENTRY = "UPDATE transcript SET content = :content, status = :status WHERE id = :id"
 _FINISH_ENTRY_SQLITE = "UPDATE transcript SET content = ?, status = ? WHERE id = ?"
 _NOTE_MESSAGE = "INSERT INTO reply_messages (message_id, entry_id) VALUES (:m, :e) ON CONFLICT (message_id) DO NOTHING"
@@ -52,7 +53,7 @@ class TranscriptStore:
 
     async def reserve_turn(
         self, start: TurnStart, checks: Sequence[CounterCheck], said: SaidEntry
-    ) -> tuple[int, SaidIds] | CounterCheck:
+    ) -> tuple[int, OpenedTurn] | CounterCheck:
         """A member's turn let through its quota `checks` (`UsageStore.reserve`) with their words' step (`add_said`):
         (ledger row's id, the entries added); or the first check without room, with nothing counted or added.
         Raises DuplicateTurn, nothing counted, when `said.message_id` was already taken.
@@ -74,7 +75,7 @@ class TranscriptStore:
             raise DuplicateTurn(said.message_id)
         return answer, added
 
-    async def add_said(self, said: SaidEntry) -> SaidIds:
+    async def add_said(self, said: SaidEntry) -> OpenedTurn:
         """A member's words into the transcript, the session marked active, and with `said.opens_reply` the reply's
         entry opened, in one write (bot/store/said.py); raises DuplicateTurn (nothing changed)."""
         if self.db.kind == "sqlite":
@@ -179,10 +180,7 @@ class TranscriptStore:
         stopped keep what was shown; replaced replies are left out."""
         async with self.db.read() as conn:
             rows = await conn.execute(
-                text(
-                    "SELECT role, content FROM transcript WHERE session_id = :id AND content != ''"
-                    " AND status != 'replaced' AND id < :before ORDER BY id"
-                ),
+                text(f"SELECT role, content FROM transcript WHERE {_HISTORY} AND id < :before ORDER BY id"),  # noqa: S608
                 {"id": session_id, "before": before if before is not None else 2**62},
             )
             return tuple(HistoryEntry(role=row.role, content=row.content) for row in rows)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import aiosqlite
 
 from bot.store.database import Database
-from bot.store.records import CounterCheck, SaidEntry, SaidIds, TurnStart, UsageFinish
+from bot.store.records import CounterCheck, OpenedTurn, SaidEntry, TurnStart, UsageFinish
 from bot.store.said import said_sqlite
 
 _COUNT_TURN = (
@@ -48,9 +48,9 @@ def distinct_keys(checks: Sequence[CounterCheck]) -> list[tuple[str, str]]:
 
 async def reserve_sqlite(
     db: Database, start: TurnStart, checks: Sequence[CounterCheck], said: SaidEntry | None = None
-) -> tuple[int, SaidIds] | CounterCheck:
+) -> tuple[int, OpenedTurn] | CounterCheck:
     """`UsageStore.reserve` (and `reserve_turn` with `said`) on SQLite: (ledger row's id, the entries `said` added:
-    bot/store/said.py; SaidIds(0) without `said`), or the first check without room (nothing changed). Raises
+    bot/store/said.py; OpenedTurn(0) without `said`), or the first check without room (nothing changed). Raises
     DuplicateTurn (nothing changed) when `said.message_id` was already taken."""
     try:
         async with db.sqlite_write() as sqlite:
@@ -58,7 +58,7 @@ async def reserve_sqlite(
             where = (start.at, start.day, start.guild_id, start.channel_id, start.member_id, start.provider, start.kind)
             sent = (start.chars_in, float(start.audio_in_s), start.files)
             (inserted,) = await sqlite.execute_fetchall(_INSERT_LEDGER, (*where, *sent))
-            added = await said_sqlite(sqlite, said) if said is not None else SaidIds(0)
+            added = await said_sqlite(sqlite, said) if said is not None else OpenedTurn(0)
             return int(inserted[0]), added
     except _Refused as refused:
         return refused.check

@@ -84,6 +84,7 @@ async def reply_in(
                 message_id=message_id,
                 replay=replay,
                 files=files,
+                seen=session,
             )
     except NoActiveSession:
         if not conversations.is_gone(session.channel_id):

@@ -21,7 +21,7 @@ async def test_a_filled_database_answers_every_store_call_of_a_turn() -> None:
             history = await store.history((await store.active_session(CHANNEL_BASE + OPEN_EVERY)).id)  # type: ignore[union-attr]
         finally:
             await store.close()
-    assert len(timings.calls) == 7 and all(len(times) == 3 for times in timings.calls.values())
+    assert len(timings.calls) == 5 and all(len(times) == 3 for times in timings.calls.values())
     assert len(history) >= 4  # the bulk entries, then the turn's words and reply
     with pytest.raises(AssertionError):  # an ended session has no turn: the bench only picks open ones
         async with postgres_database() as url:

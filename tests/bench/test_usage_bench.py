@@ -20,8 +20,8 @@ async def test_each_kind_of_turn_is_timed_and_counted(database: str) -> None:
     assert all(len(times) == 3 and all(t > 0 for t in times) for times in timed)
     figures = dict(rows(run))
     assert len(figures) == 8 and all("/" in v or "->" in v for v in figures.values())
-    if database.startswith("sqlite"):  # words (BEGIN IMMEDIATE, insert, activity), finish 2; the reserve's 2 ride along
-        assert {sent[0] for sent in run.plain_sent} == {5} and {sent[0] for sent in run.counted_sent} == {9}
+    if database.startswith("sqlite"):  # words' step (BEGIN IMMEDIATE, session, words, activity), finish 2; reserve +2
+        assert {sent[0] for sent in run.plain_sent} == {6} and {sent[0] for sent in run.counted_sent} == {10}
     else:  # the words' statement, the finish; the reserve is a CTE of the first
         assert {sent[0] for sent in run.plain_sent} == {sent[0] for sent in run.counted_sent} == {2}
     store = await Store.open(database)

@@ -8,7 +8,16 @@ import pytest
 from sqlalchemy import text
 
 from bench.wire import Wire
-from bot.store import DuplicateTurn, SaidEntry, SessionRecord, Store, StoreUnavailable, TurnUsage, UsageFinish
+from bot.store import (
+    DuplicateTurn,
+    SaidEntry,
+    SessionEnded,
+    SessionRecord,
+    Store,
+    StoreUnavailable,
+    TurnUsage,
+    UsageFinish,
+)
 from tests.store.test_usage_store import counter_rows, guild_check, ledger_rows, member_check, turn
 from tests.support import db_faults
 
@@ -75,8 +84,8 @@ async def test_words_the_database_refuses_leave_the_turn_uncounted(
 
 async def test_the_quota_check_adds_no_transaction(store: Store, session: SessionRecord) -> None:
     """The words' step alone (bot/store/said.py) and with the turn's reserve folded in. SQLite: one write
-    transaction either way, straight to aiosqlite (BEGIN IMMEDIATE, the words, the session's activity; the reserve
-    adds its counters and ledger row): two statements and two calls into SQLite's thread more, no transaction
+    transaction either way, straight to aiosqlite (BEGIN IMMEDIATE, the session, the words, its activity; the
+    reserve adds its counters and ledger row): two statements and two calls into SQLite's thread more, no transaction
     more. PostgreSQL: one autocommitted statement either way (the reserve is a CTE of the words' statement)."""
     checks = (member_check(), guild_check(), guild_check(period="m:2025-05"))
     sent: list[tuple[int, int]] = []
@@ -89,7 +98,7 @@ async def test_the_quota_check_adds_no_transaction(store: Store, session: Sessio
                 await store.reserve_turn(turn(), checks, words(session, 2000 + n))
     alone, folded = sent
     if store.db.kind == "sqlite":  # (statements, calls into SQLite's thread); BEGIN IMMEDIATE is a statement here
-        assert (alone[0], folded[0]) == (3, 5)
+        assert (alone[0], folded[0]) == (4, 6)
         assert folded[1] - alone[1] == 2
     else:  # (statements, round trips)
         assert alone == folded == (1, 1)
@@ -135,3 +144,43 @@ async def test_a_replys_end_notes_the_discord_messages_showing_it_in_the_same_wr
         shown = await store.reply_shown_in(message_id)
         assert shown is not None and (shown.id, shown.content) == (reply, "Done.")
     assert await store.reply_shown_in(903) is None
+
+
+async def test_the_words_step_brings_the_state_and_the_history_before_the_words(
+    store: Store, session: SessionRecord
+) -> None:
+    """The step hands back the session's state as it is now (another turn may have changed it since the caller read
+    the session) and, when asked, the turns before the words: not these words, not a replaced reply."""
+    first = await store.add_said(SaidEntry(session.id, "first", 3, 900, {}, opens_reply=True))
+    await store.finish_entry(first.reply_id, "first answer", "complete")
+    second = await store.add_said(SaidEntry(session.id, "second", 3, 901, {}, opens_reply=True))
+    await store.finish_entry(second.reply_id, "a replaced answer", "replaced")
+    await store.update_state(session.id, {"conversation": "abc"})
+    said = SaidEntry(session.id, "third", 3, 902, {}, opens_reply=True, with_history=True)
+    reserved = await store.reserve_turn(turn(), (member_check(turns=5),), said)
+    assert isinstance(reserved, tuple)
+    opened = reserved[1]
+    assert opened.state == {"conversation": "abc"}
+    assert [(h.role, h.content) for h in opened.history] == [
+        ("user", "first"),
+        ("assistant", "first answer"),
+        ("user", "second"),
+    ]
+    assert (await store.add_said(SaidEntry(session.id, "fourth", 3, 903, {}))).history == ()  # not asked for
+
+
+async def test_a_session_ended_before_the_words_step_takes_and_counts_nothing(
+    store: Store, session: SessionRecord
+) -> None:
+    """`/end` came between the caller's read of the session and the turn: SessionEnded, nothing added or counted,
+    with a reserve or without."""
+    await store.end_session(session.id)
+    checks = (member_check(turns=5),)
+    with pytest.raises(SessionEnded):
+        await store.reserve_turn(turn(), checks, words(session))
+    with pytest.raises(SessionEnded):
+        await store.add_said(words(session, 556))
+    assert await store.transcript(session.id) == []
+    assert await ledger_rows(store) == [] and await counter_rows(store) == set()
+    active = await store.session(session.id)
+    assert active is not None and active.last_active_at == session.last_active_at

@@ -17,7 +17,7 @@ from bot.core.quotas import Admission, OverQuota, Quotas
 from bot.core.reply_sink import ReplySink, Undeliverable
 from bot.core.turns import LastCall, Stopper, TurnRunner
 from bot.providers.base import Pick, Provider, Turn, VoiceInput
-from bot.store import DuplicateTurn, SaidEntry, SaidIds, SessionRecord, Store
+from bot.store import DuplicateTurn, OpenedTurn, SaidEntry, SessionEnded, SessionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class ChannelTurns:
         message_id: int | None = None,
         replay: Replay | None = None,
         files: tuple[str, ...] = (),
+        seen: SessionRecord | None = None,
     ) -> Undeliverable | None:
         """Run one turn after any earlier turn in this channel.
 
@@ -99,13 +100,19 @@ class ChannelTurns:
         Raises NoActiveSession; UnusablePick when a claimed choice is no longer open; CannotReplay when
         the conversation moved on before a replay's turn came: tell the member privately. Returns why
         Discord could not show the reply, when it could not (the turn ended early).
+
+        `seen`: the channel's session as the caller just read it. A turn of words (not a choice, a replay or a
+        resumption) then reads nothing more before its words' step, which checks the session is still going and
+        brings its state as it is now (bot/store/said.py); the others read the session again under the lock.
         """
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
             async with self._locks[channel_id]:
-                session = await self._store.active_session(channel_id)
+                words_only = bool(text) and pick is None and replay is None and not resume
+                fresh = seen is not None and seen.channel_id == channel_id and seen.active and words_only
+                session = seen if fresh else await self._store.active_session(channel_id)
                 if session is None:
                     raise NoActiveSession(channel_id)
                 if pick is not None and replay is None:
@@ -137,16 +144,19 @@ class ChannelTurns:
     ) -> Undeliverable | None:
         """A member's new turn: admitted against quotas (a resumption is no new turn), recorded (once per Discord
         message: the admission, the words, the session's activity and, for a provider that answers at once, the
-        reply's entry are one step), then run with the history so far."""
+        reply's entry are one step, which also brings the session's state and the history), then run."""
         provider = self._providers.get(session.provider)
-        history = await self._store.history(session.id) if provider and provider.needs_history else ()
+        needs_history = provider is not None and provider.needs_history
         runnable = provider is not None and (voice is None or provider.accepts_audio)
         kind = "voice" if voice is not None else "choice" if pick is not None else "text"
         files = len(said.get("files", ()))
         opens_reply = runnable and provider is not None and not provider.works_in_background
         words = (
-            SaidEntry(session.id, text, speaker.id, message_id, said, opens_reply, self._runner.owner) if text else None
+            SaidEntry(session.id, text, speaker.id, message_id, said, opens_reply, self._runner.owner, needs_history)
+            if text
+            else None
         )
+        history = await self._store.history(session.id) if words is None and needs_history else ()
         admission: Admission | None = None
         try:
             try:
@@ -156,6 +166,10 @@ class ChannelTurns:
             except DuplicateTurn:
                 log.info("message %s was already answered; not answering it again", message_id)
                 return None
+            except SessionEnded:
+                raise NoActiveSession(session.channel_id) from None
+            if added.state is not None:  # the words' step ran: the session and the history as they are now
+                session, history = replace(session, state=added.state), added.history
             if provider is None:
                 await sink.fail(f"This conversation's provider ({session.provider}) is no longer set up on this bot.")
                 return None
@@ -191,16 +205,16 @@ class ChannelTurns:
         try:
             history = await self._store.history(session.id, before=asked.id) if provider.needs_history else ()
             turn = Turn(asked.content, history, session.state, speaker.id, speaker.name, voice=voice, pick=pick)
-            return await self._run(session, provider, turn, SaidIds(asked.id), sink, admission)
+            return await self._run(session, provider, turn, OpenedTurn(asked.id), sink, admission)
         finally:
             await self._settle(admission)
 
-    async def _said(self, admission: Admission | None, words: SaidEntry | None) -> SaidIds:
+    async def _said(self, admission: Admission | None, words: SaidEntry | None) -> OpenedTurn:
         """The transcript entries of the member's words (and of the reply, if the words' step opened it): the ones
-        their admission added, else added now (SaidIds(0) for a turn without words: a resumption). Raises
+        their admission added, else added now (OpenedTurn(0) for a turn without words: a resumption). Raises
         DuplicateTurn when the message was already taken."""
         if words is None:
-            return SaidIds(0)
+            return OpenedTurn(0)
         if admission is not None and admission.said is not None:
             return admission.said
         return await self._store.add_said(words)
@@ -241,7 +255,7 @@ class ChannelTurns:
         session: SessionRecord,
         provider: Provider,
         turn: Turn,
-        added: SaidIds,
+        added: OpenedTurn,
         sink: ReplySink,
         admission: Admission | None = None,
     ) -> Undeliverable | None:
