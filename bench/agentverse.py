@@ -125,6 +125,8 @@ class Run:
     lag: list[float] = field(default_factory=list)
     routes: Counter[str] = field(default_factory=Counter)
     """Discord requests by route (with `--routes`)."""
+    stories: list[tuple[float, str]] = field(default_factory=list)
+    """(available -> first poll returning it, s; the wait's story) of every engine message (`--slowest`)."""
 
 
 # -- the members ----------------------------------------------------------------------------------
@@ -300,10 +302,21 @@ def measure(discord: DiscordEmulator, engine: AgentverseEmulator, threads: dict[
                 continue
             own = leg <= len(answered) and by_bot(answered[leg - 1], answered[: leg - 1])
             run.timings.append(Timing(leg, own, emitted.available_at, delivered, visible))
+            run.stories.append((delivered - emitted.available_at, wait_story(session, emitted.submitted_at, emitted)))
         waited, waits = waiting_time(session)
         run.waiting_s += waited
         run.waits += waits
         run.polls += session.polls
+
+
+def wait_story(session: SessionRecord, submitted_at: float | None, emitted: Any) -> str:
+    """One message's wait, in seconds after the submit that caused it: when the engine made it available and when
+    the session was polled until it was delivered."""
+    start = submitted_at if submitted_at is not None else emitted.available_at
+    delivered = session.delivered_at[emitted.message["message_id"]]
+    polls = [t - start for t in session.poll_times if start <= t <= delivered]
+    shown = ", ".join(f"{t:.2f}" for t in polls)
+    return f"{session.session_id[:8]} leg {emitted.available_at - start:.2f} s available; polls at [{shown}]"
 
 
 async def lag_probe(samples: list[float]) -> None:
@@ -520,7 +533,7 @@ def seconds_range(text: str) -> tuple[float, float]:
     return pair
 
 
-async def main(options: Options, runs: int, routes: bool, *, restarts: bool = False) -> None:
+async def main(options: Options, runs: int, routes: bool, *, restarts: bool = False, slowest: int = 0) -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(runs):
@@ -532,8 +545,10 @@ async def main(options: Options, runs: int, routes: bool, *, restarts: bool = Fa
             if routes:
                 for route, count in results[-1].routes.most_common():
                     print(f"  {count:6d}  {route}", file=sys.stderr)
-            for plan in results[-1].plans[-3:]:
+            for plan in results[-1].plans[-3:] if slowest == 0 else results[-1].plans:
                 print(f"  {plan}", file=sys.stderr)
+            for late, story in sorted(results[-1].stories, reverse=True)[:slowest]:
+                print(f"  unseen {late:.2f} s: {story}", file=sys.stderr)
     print(report(options, results))
 
 
@@ -552,6 +567,9 @@ if __name__ == "__main__":
         "--restarts", action="store_true", help="every run after the first restarts the bot on the same database"
     )
     parser.add_argument("--plans", action="store_true", help="print the last poll plans the bot made in each run")
+    parser.add_argument(
+        "--slowest", type=int, default=0, help="print the N slowest waits of each run with their polls (and every plan)"
+    )
     args = parser.parse_args()
     chosen = Options(
         sessions=args.sessions,
@@ -563,4 +581,4 @@ if __name__ == "__main__":
         seed=args.seed,
         plans=args.plans,
     )
-    asyncio.run(main(chosen, args.runs, args.routes, restarts=args.restarts))
+    asyncio.run(main(chosen, args.runs, args.routes, restarts=args.restarts, slowest=args.slowest))

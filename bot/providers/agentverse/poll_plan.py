@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 MAX_POLL_S = 10.0
 """Longest interval between two polls of a waiting session (reached after a long silence)."""
 BACKOFF_FACTOR = 1.5
+FAST_POLL_S = 0.25
+"""Shortest interval of the back-off: past a plan's last poll the next comes 1.5x this later, then 1.5x more each."""
 RATE_CAP_PER_S = 0.95
 """Polls per second per waiting turn, summed over every waiting turn (a token bucket), once a plan exists, and
 the pace before one. The plan stays under it by itself; the cap catches the estimate's error (at 1.0, 100
@@ -52,9 +54,12 @@ OVERDUE_SHARE = 0.1
 open past the longest answer time learnt: after a burst of waits, the first answers are the quickest ones,
 and a plan made from them alone would poll densely early and then back off from answers that are merely
 slower (what is known is that they take longer, not how much)."""
-POLL_PRICE_S = (0.01, 0.5)
-"""Bounds of a poll's price, in seconds of expected answer latency: with a budget that cannot be met
-(an engine answering in 0.2 s cannot be polled once a second), the plan stops at 0.5 s per poll."""
+POLL_PRICE_S = (0.01, 4.0)
+"""Bounds of a poll's price, in seconds of expected answer latency. The top is high enough that a plan of one
+poll just after the slowest answers is within reach (for an engine answering in 0.7-1.3 s, 0.5 s still bought a
+second poll, and the plan went over the budget, so the rate cap held polls back and the last waits of a burst
+waited for its tokens); with a budget that cannot be met at all (an engine answering in 0.2 s cannot be polled
+once a second) the plan stops there."""
 _GRID_S = 0.05
 """Answer times are rounded up to multiples of 50 ms below 1.25 s, and to steps of 4% above."""
 _GRID_RATIO = 0.04
@@ -262,11 +267,12 @@ def _within_gaps(plan: list[float], max_gap_s: float) -> tuple[float, ...]:
 
 
 def _rate(plan: Sequence[float], answer_times: Sequence[float], max_gap_s: float) -> float:
-    """Polls per second of waiting if each answer time met `plan` (then the back-off after its end)."""
+    """Polls per second of waiting if each answer time met `plan`, then the scheduler's back-off after its end
+    (from `FAST_POLL_S`, as polling.py polls past a plan: the answers a plan misses are mostly just past it)."""
     polls, waited = 0, 0.0
     if not plan:
         return math.inf
-    gap = max(plan[-1] - (plan[-2] if len(plan) > 1 else 0.0), 1 / RATE_CAP_PER_S)
+    gap = FAST_POLL_S
     extended = list(plan)
     latest = max(answer_times)
     while extended[-1] < latest:

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from bot.providers.agentverse.poll_plan import (
     BACKOFF_FACTOR,
+    FAST_POLL_S,
     MAX_POLL_S,
     PLAN_HORIZON_S,
     POLL_BUDGET_PER_S,
@@ -50,8 +51,6 @@ from bot.providers.errors import ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
-FAST_POLL_S = 0.25
-"""Shortest interval of the back-off schedule."""
 COLD_EVEN_S = 5.0
 """Before anything was learnt, polls after the first come at the rate cap's pace (1 s) for this long."""
 MAX_CONCURRENT_POLLS = 32

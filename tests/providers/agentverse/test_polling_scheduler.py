@@ -273,6 +273,18 @@ def test_spread_answer_times_get_a_plan_within_the_budget() -> None:
     assert unseen < replay((max(times),), times)[1]  # better than one poll at the end
 
 
+@pytest.mark.parametrize(("low", "high"), [(0.7, 1.3), (0.5, 3.0), (1.5, 2.5)])
+def test_answers_in_a_narrow_window_get_a_plan_within_the_budget_too(low: float, high: float) -> None:
+    """Answers 0.7-1.3 s after a submit: two polls in that window already cost more than the budget, so the plan is
+    one poll after the slowest answer (a price cap of 0.5 s per poll once kept a second poll and went over the
+    budget, and the rate cap then held the last waits of a burst back)."""
+    for seed in range(5):
+        draw = random.Random(seed)
+        times = [draw.uniform(low, high) for _ in range(256)]
+        plan = plan_polls(times)
+        assert plan[-1] >= max(times) and replay(plan, times)[0] <= POLL_BUDGET_PER_S, (seed, plan)
+
+
 def test_a_looser_budget_buys_more_polls_and_less_unseen_time() -> None:
     draw = random.Random(5)
     times = [draw.uniform(0.5, 3.0) for _ in range(256)]
