@@ -29,6 +29,7 @@ from tests.support.journey import bot_posts, chat, thread_for, wait_for_reply
 class Figures:
     ack_ms: float
     first_text_ms: float
+    chat_to_first_text_ms: float
     staleness_p50_ms: float
     staleness_p99_ms: float
     final_after_last_token_ms: float
@@ -70,6 +71,7 @@ async def one_run(tokens: list[str], rate: float, workdir: Path) -> Figures:
         return Figures(
             ack_ms=(interaction.callbacks[0].t - interaction.created_at) * 1000,
             first_text_ms=(timeline[0][0] - emitted[0].t) * 1000,
+            chat_to_first_text_ms=(timeline[0][0] - interaction.created_at) * 1000,
             staleness_p50_ms=statistics.median(lags) * 1000,
             staleness_p99_ms=statistics.quantiles(lags, n=100)[98] * 1000,
             final_after_last_token_ms=lags[-1] * 1000,

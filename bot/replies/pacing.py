@@ -9,7 +9,9 @@ first come, first served:
 1. a reply's final text and whole messages (an agent's message, a failure line) go first;
 2. then every other request, oldest first: a streamed edit counts from when its oldest unshown text
    arrived, anything else (a thread being opened, a fetch) from when it asked;
-3. typing indicators only when nobody else is waiting.
+3. typing indicators only when nobody else is waiting, and never with the bucket's last slot: a reply's first
+   text, which often arrives a moment after its typing indicator, then goes out at once instead of waiting for
+   the next slot (1/45 s later). With a burst of one (a process's share of several) there is no slot to keep.
 
 A streamed edit asks for its slot *before* reading the text it will show (`WritePacer.turn`), so the
 text that goes out is the newest there is when the slot comes, not what was there when it queued.
@@ -152,7 +154,7 @@ class RequestRate:
         if priority is None:
             priority = _priority.get() or waiting_since()
         self._refill()
-        if self._shared is None and not self._waiting and self._tokens >= 1:
+        if self._shared is None and not self._waiting and self._tokens >= 1 + self._kept_from(priority()):
             self._tokens -= 1
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -185,6 +187,11 @@ class RequestRate:
             return
         await self.acquire()
 
+    def _kept_from(self, key: Priority) -> float:
+        """Slots a request of this priority must leave in the bucket: one for a background request (the typing
+        indicator), when the burst has room for it."""
+        return 1.0 if key[0] is Urgency.BACKGROUND and self._burst >= 2 else 0.0
+
     def _refill(self) -> None:
         now = time.monotonic()
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._per_s)
@@ -205,6 +212,12 @@ class RequestRate:
             for waiter in self._waiting:
                 waiter.key = waiter.priority()
             best = min(self._waiting)
+            kept = self._kept_from(best.key)
+            if self._tokens < 1 + kept:  # only background waits, and the last slot stays for what comes next
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), (1 + kept - self._tokens) / self._per_s)
+                continue
             self._waiting.remove(best)
             self._tokens -= 1
             if self._shared is not None and self._shared.healthy:

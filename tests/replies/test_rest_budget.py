@@ -138,3 +138,28 @@ async def test_congested_budget_writes_carry_the_newest_text_and_finish_in_full(
         assert discord_emulator.rate_limit_hits == 0
     finally:
         await bot.stop()
+
+
+async def test_a_typing_indicator_leaves_the_last_slot_to_the_text_that_follows_it() -> None:
+    """The bucket has one slot left: the typing indicator waits for a second one, and a reply's first text asked
+    for a moment later takes the last slot at once, ahead of it. With a burst of one, background goes as before."""
+    rate = RequestRate(per_s=5, burst=3)
+    await rate.acquire()
+    await rate.acquire()  # one slot left (and 0.2 s until the next)
+    granted: list[str] = []
+
+    async def ask(name: str, priority: PriorityOf) -> None:
+        await rate.acquire(priority)
+        granted.append(name)
+
+    typing = asyncio.create_task(ask("typing", _at(Urgency.BACKGROUND, time.monotonic())))
+    await asyncio.sleep(0)
+    assert granted == []  # not with the last slot
+    await ask("first text", waiting_since())
+    assert granted == ["first text"]
+    await typing
+    assert granted == ["first text", "typing"]
+    await rate.close()
+    alone = RequestRate(per_s=5, burst=1)
+    await alone.acquire(_at(Urgency.BACKGROUND, time.monotonic()))  # a burst of one keeps nothing back
+    await alone.close()
