@@ -6,7 +6,8 @@ downloaded, then read as UTF-8 into the turn (cogs/common/text_files.py); a voic
 a provider that listens (cogs/common/voice.py). Whatever the bot cannot use (an empty form, a provider not set up,
 a file it cannot read, a recording for a provider that only reads, audio that does not decode) is refused
 privately before anything opens, and logged; the member's words come back with the refusal, as a file, with a
-button that opens the form again filled in (kept in this process's memory for `DRAFT_KEPT_S`).
+button that opens the form again filled in (kept in this process's memory for `DRAFT_KEPT_S`). So do the refusals
+only opening the conversation can make (the cooldown, the server's cap: `refusals_by` routes them here).
 
 Submissions and that button are answered from `on_interaction` by their custom ids, never from discord.py's memory
 of open modals and views: a form submitted after a restart is read exactly as before it.
@@ -44,7 +45,7 @@ from cogs.common.composer_where import applies_here, blocked, offered
 from cogs.common.opening import Options
 from cogs.common.text_files import not_used, read_files, sort_files, with_files
 from cogs.common.voice import NOT_DOWNLOADED, voice_input, voice_label
-from cogs.common.wording import refuse
+from cogs.common.wording import refusals_by, refuse
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -152,7 +153,14 @@ class Composer:
             await self._clear_thinking(interaction)
         names = ", ".join(str(f["filename"]) for f in draft.files)
         shown = None if voice is not None else draft.prompt or names  # a voice note is quoted by its own label
-        await self._start(interaction, key, prompt, options, voice=voice, shown=shown)
+        submitted = draft
+
+        async def hand_back(text: str) -> None:  # what only opening can tell (a cooldown, the server's cap)
+            log.info("composer form of member %d refused on opening", interaction.user.id)
+            await self._refuse(interaction, text, submitted)
+
+        with refusals_by(interaction.id, hand_back):
+            await self._start(interaction, key, prompt, options, voice=voice, shown=shown)
 
     @staticmethod
     async def _clear_thinking(interaction: discord.Interaction) -> None:

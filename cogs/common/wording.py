@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Final
 
 import discord
@@ -42,8 +45,29 @@ def display(user: discord.abc.User) -> str:
     return discord.utils.escape_markdown(user.display_name)
 
 
+Refusal = Callable[[str], Awaitable[None]]
+"""Says a refusal (its text) to the member, some other way than `refuse`'s plain private line."""
+_refusing: ContextVar[tuple[int, Refusal] | None] = ContextVar("refusing", default=None)
+
+
+@contextlib.contextmanager
+def refusals_by(interaction_id: int, say: Refusal) -> Iterator[None]:
+    """While the block runs (and in tasks it starts), `refuse` hands its refusals of interaction `interaction_id`
+    to `say`: the composer's form gives the member's words back with every refusal, whichever check made it."""
+    token = _refusing.set((interaction_id, say))
+    try:
+        yield
+    finally:
+        _refusing.reset(token)
+
+
 async def refuse(interaction: discord.Interaction, text: str) -> None:
-    """Refusals are ephemeral: only the member who asked sees them."""
+    """Refusals are ephemeral: only the member who asked sees them (through `refusals_by`'s handler, if one was
+    set for this interaction)."""
+    handler = _refusing.get()
+    if handler is not None and handler[0] == interaction.id:
+        await handler[1](text)
+        return
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True)
     else:

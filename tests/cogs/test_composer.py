@@ -352,3 +352,29 @@ async def test_the_composer_where_only_the_members_own_install_reaches(
     named = await discord_emulator.run_slash_command("chat", {"provider": "magicai"}, channel_id=channel, user_id=bob)
     await named.wait_for_response(WAIT_S)
     assert named.modal is None and refusal(named) == NOT_IN_PLACES.format(name="Magic AI")  # before any writing
+
+
+async def test_a_refusal_only_opening_can_tell_still_hands_the_words_back(
+    running_bot: BotProcess, discord_emulator: DiscordEmulator, ablt: AbltEmulator
+) -> None:
+    """The server's cooldown is spent only when a conversation opens, so the form cannot ask it beforehand: its
+    refusal comes from opening itself, and still carries the member's words and *Edit and send again*."""
+    discord_emulator.set_everyone_permissions(MEMBER)
+    bob = discord_emulator.add_member("bob")
+    assert "Changed the cooldown" in refusal(
+        await command(discord_emulator, "settings", discord_emulator.channel_id, cooldown=60)
+    )
+    ablt.enqueue(Reply(text="First answer"))
+    first = await submit(discord_emulator, await compose(discord_emulator, by=bob), {PROMPT_ID: "First question"})
+    await wait_for_reply(discord_emulator, (await thread_of(discord_emulator, first)).id, "First answer")
+
+    second = await submit(discord_emulator, await compose(discord_emulator, by=bob), {PROMPT_ID: "Second *words*"})
+    said = refusal(second)
+    assert "one message every 1 min" in said and "Your message is in the file above" in said
+    message = second.original_message
+    assert message is not None and message.ephemeral
+    assert [(a.filename, a.data) for a in message.attachments] == [("your-message.txt", b"Second *words*")]
+    again = await discord_emulator.click_button(message.id, again_button(second), user_id=bob)
+    await again.wait_for_response(WAIT_S)
+    assert again.modal is not None and fields(again.modal)[PROMPT_ID]["value"] == "Second *words*"
+    assert len(discord_emulator.threads) == 1 and len(ablt.requests) == 1
