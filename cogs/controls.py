@@ -160,10 +160,11 @@ async def regenerate(interaction: discord.Interaction, message: discord.Message)
     provider = conversations.providers.get(session.provider)
     name = provider.display_name if provider else session.provider
     if isinstance(channel, InteractionPlace):  # only the interaction can carry the answer: it fills the response
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=True)  # the earlier answer stays as it is: the bot may not edit
+        # it there (an earlier interaction's message, in a channel the bot is not in); the transcript marks it
     else:
         await interaction.response.send_message(ASKING_AGAIN.format(provider=name), ephemeral=True)
-    await _mark_replaced(bot, channel, replay, message)
+        await _mark_replaced(bot, channel, replay, message)
     # Not as followups: they would show as replies to the private answer above, which others cannot see.
     await _answer_again(bot, interaction, channel, session, replay, again, via_followups=False)
 

@@ -256,6 +256,7 @@ async def test_retry_regenerate_and_export_work_on_a_conversation_in_a_place(
     await regenerated.wait_for_response(WAIT_S)
     await answered(discord_emulator, regenerated, bob)
     assert text_of(regenerated) == "A fresh take." and ablt.requests[-1].body == ablt.requests[-2].body
+    assert [r.route for r in discord_emulator.requests if r.channel_id == channel] == []  # no edit it may not make
 
     export = await discord_emulator.run_slash_command("export", {}, channel_id=channel, user_id=bob)
     await export.wait_for_response(WAIT_S)
