@@ -2,6 +2,7 @@
 
     python -m bench.agentverse [--sessions 100] [--engine-delay 0.5-3] [--actions 4] [--runs 1]
                                [--seed 1] [--think 0.5-1.5] [--together] [--in-process] [--routes]
+                               [--restarts] [--plans] [--slowest N]
 
 Each session is one member working through the default travel flow, one action after another:
 `/chat` (the engine answers with a task list), a click on a task (info and a subtask list, which the bot
@@ -11,8 +12,7 @@ first N of these four. The engine makes each answer available `--engine-delay` s
 that caused it: a number, or a range `low-high` drawn uniformly per submit (seeded: the same session and
 submit get the same delay in every run). Members wait `--think` seconds (a range, seeded) before their
 next action; with `--together` every session's next action waits until all sessions saw their answer
-and they all act at once (the README's first figures: `--actions 2 --think 0 --together --in-process
---engine-delay 2`).
+and they all act at once (for example `--actions 2 --think 0 --together --in-process --engine-delay 2`).
 
 By default the bot runs as `python -m bot` in a subprocess (SQLite in a temporary folder), so its CPU is
 its own; both emulators run in this process, whose event-loop lag is measured to show they kept up.
@@ -29,6 +29,9 @@ Printed per run, over every engine message with a visible trace in Discord (all 
   this process's event-loop lag; `--routes` also lists the Discord requests by route.
 With `--runs N` a last column pools every run. With `--restarts` the runs share one database, so each run after
 the first is the bot restarted, starting from the engine's answer times it kept (bot/core/answer_memory.py).
+`--plans` prints the poll plans the bot made (the last three of a run); `--slowest N` prints each run's N slowest
+engine messages, "unseen" for how long each waited at the engine before a poll returned it, with the times its
+session was polled after the submit that caused it.
 """
 
 from __future__ import annotations
@@ -568,7 +571,11 @@ if __name__ == "__main__":
     )
     parser.add_argument("--plans", action="store_true", help="print the last poll plans the bot made in each run")
     parser.add_argument(
-        "--slowest", type=int, default=0, help="print the N slowest waits of each run with their polls (and every plan)"
+        "--slowest",
+        type=int,
+        default=0,
+        help="print each run's N slowest waits: 'unseen' (available -> the poll that returned it) and when the"
+        " session was polled, in seconds after the submit; with --plans every plan, not only the last three",
     )
     args = parser.parse_args()
     chosen = Options(

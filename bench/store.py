@@ -64,6 +64,10 @@ SETTLE_S = 0.3
 KINDS = ("SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK")
 _STARTED = "bench_statement_started"
 _WROTE = "bench_transaction_wrote"
+try:
+    from bot.store.database import NO_BEGIN
+except ImportError:  # an earlier commit's store (bench.compare --bench-from-here) had none
+    NO_BEGIN = "bridge_no_begin"
 _FINISHED_REPLY = re.compile(r"session \d+: \w+ reply (\w+) \(\d+ characters\)")
 
 
@@ -117,6 +121,9 @@ class StatementLog:
 
     def _rollback(self, conn: Any) -> None:
         conn.info.pop(_WROTE, None)
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT" or options.get(NO_BEGIN):
+            return  # SQLAlchemy closing an autocommit connection: no transaction, nothing sent (PostgreSQL) to end
         self._ending[id(conn.connection.dbapi_connection)] = (time.monotonic(), "ROLLBACK")
 
     def _reset(self, dbapi_connection: Any, _record: Any, _state: Any) -> None:
@@ -304,7 +311,7 @@ def summary_rows(run: StoreRun) -> list[tuple[str, str]]:
     by_kind = ", ".join(f"{k} {kinds[k] / n:.2f}" for k in sorted(kinds, key=_kind_order) if k not in _TRANSACTION)
     ends = ", ".join(f"{k} {kinds[k] / n:.2f}" for k in ("BEGIN", "COMMIT", "ROLLBACK") if kinds[k])
     return [
-        ("SQL statements per turn (mean)", f"{statistics.mean(len(t) for t in work):.2f}"),
+        ("SQL statements per turn through SQLAlchemy (mean)", f"{statistics.mean(len(t) for t in work):.2f}"),
         ("  by kind", by_kind),
         ("transactions per turn: BEGIN statements (SQLite only) / commits", ends),
         ("statement time per turn (BEGIN included), p50 / p99", _ms(cursor_s)),

@@ -237,11 +237,14 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncConnection]:
-        """A read transaction: the block's statements agree with each other (SQLite: one snapshot; PostgreSQL at
-        its default READ COMMITTED: each statement sees what was committed when it began, in one session).
-        Raises DatabaseClosed once closing."""
-        async with self._tracked(), self._reader.begin() as conn:
-            yield conn
+        """A read transaction whose statements all see one snapshot of the database (SQLite: a deferred
+        transaction; PostgreSQL: REPEATABLE READ, since at its default READ COMMITTED each statement would see what
+        was committed when it began). Raises DatabaseClosed once closing."""
+        async with self._tracked(), self._reader.connect() as conn:
+            if self.kind == "postgresql":
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
 
     async def _autocommit(self, conn: AsyncConnection) -> None:
         """No transaction around this connection's statements. PostgreSQL: SQLAlchemy's AUTOCOMMIT (asyncpg then

@@ -52,7 +52,8 @@ from bot.providers.errors import ProviderError, ProviderUnavailable
 log = logging.getLogger(__name__)
 
 COLD_EVEN_S = 5.0
-"""Before anything was learnt, polls after the first come at the rate cap's pace (1 s) for this long."""
+"""Before anything was learnt, polls after the first come at the rate cap's pace (1 / 0.95 = 1.05 s) for this
+long."""
 MAX_CONCURRENT_POLLS = 32
 """Polls that may start together; a poll running longer than `SLOW_POLL_S` stops counting."""
 SLOW_POLL_S = 1.0
@@ -344,12 +345,8 @@ class PollScheduler:
         plan = self.plan
         for waiter in self._queue:
             index = bisect.bisect_right(plan, waiter.last_empty_s) if waiter.last_empty_s else 0
-            if index < len(plan):
-                due = max(waiter.started + plan[index], now)
-            else:
-                waiter.interval = self._fast_s
-                due = now + self._fast_s
-            waiter.cold = False
+            due = max(waiter.started + plan[index], now) if index < len(plan) else now + self._fast_s
+            waiter.interval, waiter.cold = self._fast_s, False  # past the plan, later, it backs off from the start
             waiter.due = min(waiter.due, due, waiter.idle_until)
         heapq.heapify(self._queue)
         self._wake.set()
